@@ -1,0 +1,142 @@
+"""The ``sttwatch`` command line: argparse subcommands wired to the modules that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from monitor import __version__
+
+EXIT_OK = 0
+EXIT_DOWN = 1
+EXIT_CONFIG = 2
+
+DEFAULT_CONFIG = "sttwatch.yaml"
+
+
+def _load(path: str) -> object:
+    """Return the loaded config, or exit 2 with the error printed (never a traceback)."""
+    from monitor.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"sttwatch: {exc.render()}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from monitor.config import Config
+
+    cfg = _load(args.config)
+    assert isinstance(cfg, Config)
+    print(f"# {args.config}: valid. Resolved configuration, secrets masked:")
+    print(yaml.safe_dump(cfg.masked(), sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from monitor.simulator import run_simulator
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(
+            f"sttwatch simulate: --listen must be HOST:PORT, got {args.listen!r}", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    code: int = run_simulator(host.strip("[]"), int(port), args.scenario)
+    return code
+
+
+def _not_yet(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        print(
+            f"sttwatch {name}: not available in this version yet (planned in issue #{issue}).",
+            file=sys.stderr,
+        )
+        return 3
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand of DESIGN.md §3."""
+    parser = argparse.ArgumentParser(
+        prog="sttwatch",
+        description=(
+            "Self-hosted uptime and health monitor for speech-to-text APIs. Every interval it "
+            "checks each target's REST API, runs a real transcription (and deletes it), and "
+            "opens a streaming session; results go to SQLite, Prometheus metrics, a static "
+            "status page and Apprise alerts."
+        ),
+        epilog="Run 'sttwatch demo' to see it all against the built-in simulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"sttwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-c",
+            "--config",
+            default=DEFAULT_CONFIG,
+            metavar="CONFIG",
+            help=f"YAML configuration file (default: {DEFAULT_CONFIG})",
+        )
+
+    p = sub.add_parser("run", help="run the scheduler and the web server (status page, /metrics)")
+    with_config(p)
+    p.set_defaults(func=_not_yet("run", 3))
+
+    p = sub.add_parser(
+        "once",
+        help="run each probe once; exit 0 all up/degraded, 1 any down, 2 bad config",
+    )
+    with_config(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object per result")
+    p.set_defaults(func=_not_yet("once", 3))
+
+    p = sub.add_parser("render", help="rebuild the static status site from the database")
+    with_config(p)
+    p.set_defaults(func=_not_yet("render", 4))
+
+    p = sub.add_parser(
+        "check-config", help="validate the config and print it resolved, secrets masked"
+    )
+    with_config(p)
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("test-alert", help="send a test notification through every alert URL")
+    with_config(p)
+    p.set_defaults(func=_not_yet("test-alert", 5))
+
+    p = sub.add_parser(
+        "simulate", help="serve a local AssemblyAI simulator (REST v2 + streaming v3)"
+    )
+    p.add_argument(
+        "--listen", default="127.0.0.1:8765", metavar="HOST:PORT", help="default 127.0.0.1:8765"
+    )
+    p.add_argument("--scenario", metavar="FILE", help="YAML scenario: delays, keys and faults")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser(
+        "demo", help="everything against the simulator, with a scripted incident (Ctrl-C to stop)"
+    )
+    p.set_defaults(func=_not_yet("demo", 4))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sttwatch command line and return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
