@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from monitor import __version__
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 EXIT_OK = 0
 EXIT_DOWN = 1
@@ -15,24 +19,26 @@ EXIT_CONFIG = 2
 DEFAULT_CONFIG = "sttwatch.yaml"
 
 
-def _load(path: str) -> object:
+def _load(path: str) -> Config:
     """Return the loaded config, or exit 2 with the error printed (never a traceback)."""
-    from monitor.config import ConfigError, load_config
+    from monitor.config import ConfigError, load_config, permission_warnings
+    from monitor.logs import setup_logging
 
     try:
-        return load_config(path)
+        cfg = load_config(path)
     except ConfigError as exc:
         print(f"sttwatch: {exc.render()}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+    for warning in permission_warnings(path):
+        print(f"sttwatch: warning: {warning}", file=sys.stderr)
+    setup_logging(secrets=cfg.secrets())
+    return cfg
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     import yaml
 
-    from monitor.config import Config
-
     cfg = _load(args.config)
-    assert isinstance(cfg, Config)
     print(f"# {args.config}: valid. Resolved configuration, secrets masked:")
     print(yaml.safe_dump(cfg.masked(), sort_keys=False, allow_unicode=True), end="")
     return EXIT_OK

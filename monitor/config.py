@@ -604,6 +604,44 @@ def parse_config(raw: Any, source: str = "<config>", env: dict[str, str] | None 
     return cfg
 
 
+def _literal_secret_paths(raw: Any) -> list[str]:
+    """Return the paths of secrets written into the file itself rather than taken from ${ENV}."""
+    found: list[str] = []
+    if not isinstance(raw, dict):
+        return found
+    for i, t in enumerate(raw.get("targets") or []):
+        key = t.get("api_key") if isinstance(t, dict) else None
+        if isinstance(key, str) and key.strip() and "${" not in key:
+            found.append(f"targets[{i}].api_key")
+    alerts = raw.get("alerts")
+    urls = alerts.get("urls") if isinstance(alerts, dict) else None
+    for i, url in enumerate(urls or []):
+        if isinstance(url, str) and "${" not in url and _url_secrets(url):
+            found.append(f"alerts.urls[{i}]")
+    return found
+
+
+def permission_warnings(path: str | os.PathLike[str]) -> list[str]:
+    """Return warnings for a config file that holds literal secrets and others can read."""
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    if not mode & 0o044:
+        return []
+    secrets = _literal_secret_paths(raw)
+    if not secrets:
+        return []
+    who = "other users" if mode & 0o004 else "its group"
+    return [
+        f"{p} holds secrets ({', '.join(secrets)}) and is readable by {who} "
+        f"(mode {mode & 0o777:04o}); fix: chmod 600 {p}, or move the secrets into "
+        "environment variables (${VAR})"
+    ]
+
+
 def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
     """Return the validated Config read from the YAML file at `path`, or raise ConfigError."""
     source = str(path)

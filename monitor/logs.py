@@ -1,0 +1,63 @@
+"""Logging set-up: one format for every command, and secrets redacted from every record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+REDACTED = "[redacted]"
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every configured secret in a log record's rendered text with a marker.
+
+    Why a filter and not care at each call site: exceptions from aiohttp, Apprise or
+    the OS may quote a URL or header that carries a key, and the rule is that secrets
+    never reach a log, whoever wrote the message.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        # Longest first, so a secret that contains another is replaced whole.
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """Return `text` with every secret replaced by the marker."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return True after rewriting the record's message and traceback without secrets."""
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        record.exc_info = None if record.exc_text else record.exc_info
+        return True
+
+
+def setup_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> RedactSecrets:
+    """Return the redacting filter installed on a stderr handler of the root logger."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_sttwatch", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler()
+    handler._sttwatch = True  # type: ignore[attr-defined]
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    )
+    redactor = RedactSecrets(secrets)
+    handler.addFilter(redactor)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("aiohttp.access", "apprise"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return redactor

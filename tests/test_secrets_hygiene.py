@@ -1,0 +1,88 @@
+"""Secrets never leave config: a world-readable config holding literal secrets is warned
+about with the fix, and the log filter redacts secrets from messages and tracebacks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import permission_warnings
+from monitor.logs import REDACTED, RedactSecrets
+
+REPO = Path(__file__).resolve().parent.parent
+KEY = "sk-live-d41d8cd98f00b204"
+
+
+@pytest.mark.parametrize(
+    ("body", "mode", "warned"),
+    [
+        (f"targets:\n  - name: us\n    api_key: {KEY}\n", 0o644, True),
+        (f"targets:\n  - name: us\n    api_key: {KEY}\n", 0o640, True),
+        (f"targets:\n  - name: us\n    api_key: {KEY}\n", 0o600, False),
+        ("targets:\n  - name: us\n    api_key: ${K}\n", 0o644, False),
+        (
+            "targets:\n  - name: us\n    api_key: ${K}\nalerts:\n"
+            "  urls: ['mailto://u:pw12345678@example.com']\n",
+            0o644,
+            True,
+        ),
+    ],
+    ids=["literal-key-world", "literal-key-group", "literal-key-private", "env-key", "alert-pw"],
+)
+def test_permission_warning(tmp_path: Path, body: str, mode: int, warned: bool) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(body)
+    os.chmod(p, mode)
+    warnings = permission_warnings(p)
+    assert bool(warnings) is warned
+    if warned:
+        assert str(p) in warnings[0]
+        assert f"chmod 600 {p}" in warnings[0]
+        assert KEY not in warnings[0]
+
+
+def test_cli_prints_the_warning_but_not_the_key(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(f"targets:\n  - name: us\n    api_key: {KEY}\n")
+    os.chmod(p, 0o644)
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", "-c", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert out.returncode == 0
+    assert "readable by other users" in out.stderr
+    assert KEY not in out.stdout + out.stderr
+
+
+def test_log_filter_redacts_messages_args_and_tracebacks() -> None:
+    logger = logging.getLogger("sttwatch.test-redact")
+    redactor = RedactSecrets([KEY, "pw12345678"])
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    keep = Keep()
+    keep.addFilter(redactor)
+    logger.addHandler(keep)
+    try:
+        logger.warning("calling with key %s and url %s", KEY, "mailto://u:pw12345678@x")
+        try:
+            raise RuntimeError(f"header Authorization: {KEY}")
+        except RuntimeError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(keep)
+    text = "\n".join(records)
+    assert KEY not in text and "pw12345678" not in text
+    assert text.count(REDACTED) >= 3
+    assert "RuntimeError" in text  # the traceback is kept, only the secret goes
