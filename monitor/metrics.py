@@ -1,0 +1,244 @@
+"""The Prometheus metrics of DESIGN.md §3 — the only module that defines any.
+
+Each :class:`Metrics` owns its own ``CollectorRegistry`` (never the global
+one), so tests and several instances in one process do not collide. Label
+values come only from the config (target names are slugs), from the probe
+registry, or from closed vocabularies (``Status``, ``ErrorKind``, the phase
+names below): nothing from free text, so a server echoing odd strings cannot
+blow up the series count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from monitor import __version__
+from monitor.models import ErrorKind, ProbeKind, ProbeResult, Status
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+__all__ = ["PHASES", "AlertResult", "Metrics"]
+
+log = logging.getLogger(__name__)
+
+# The ``*_created`` series double the series count for no use in Prometheus' text format;
+# this module is the only one defining metrics, so switching them off here is safe.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+AlertResult = Literal["sent", "failed", "gave_up"]
+_ALERT_RESULTS: tuple[AlertResult, ...] = ("sent", "failed", "gave_up")
+
+PHASES: Mapping[str, tuple[str, ...]] = {
+    ProbeKind.REACHABILITY: ("dns", "connect", "ttfb", "transfer", "total"),
+    ProbeKind.TRANSCRIPTION: (
+        "upload",
+        "submit",
+        "queued",
+        "processing",
+        "verify",
+        "delete",
+        "confirm",
+    ),
+    ProbeKind.STREAMING: ("token", "connect", "begin", "first_transcript", "final", "terminate"),
+}
+"""The phase names each probe may report; anything else is dropped from the metrics."""
+
+# Probe runs take from ~50 ms (a warm GET) to the 120 s ceiling of a slow transcription.
+_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
+# Time to the first streaming transcript: sub-second is good, several seconds is an incident.
+_FIRST_TRANSCRIPT_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
+# Scheduler lateness is milliseconds when healthy; seconds means a starved event loop.
+_LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Every sttwatch metric, in a registry of its own; ``observe`` is a result sink."""
+
+    def __init__(self, config: Config | None = None, *, version: str = __version__) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        tp = ("target", "probe")
+        self.probe_success = Gauge(
+            "sttwatch_probe_success",
+            "1 if the last run of the probe was up or degraded, 0 if it was down.",
+            tp,
+            registry=r,
+        )
+        self.probe_status = Gauge(
+            "sttwatch_probe_status",
+            "Status of the last run of the probe: 0 up, 1 degraded, 2 down.",
+            tp,
+            registry=r,
+        )
+        self.probe_duration = Histogram(
+            "sttwatch_probe_duration_seconds",
+            "Wall time of a whole probe run, in seconds.",
+            tp,
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.probe_phase = Gauge(
+            "sttwatch_probe_phase_seconds",
+            "Duration of each phase of the last probe run, in seconds.",
+            (*tp, "phase"),
+            registry=r,
+        )
+        self.probe_runs = Counter(
+            "sttwatch_probe_runs",
+            "Probe runs by resulting status (up, degraded, down).",
+            (*tp, "status"),
+            registry=r,
+        )
+        self.probe_errors = Counter(
+            "sttwatch_probe_errors",
+            "Down probe runs by error kind (the ErrorKind vocabulary of DESIGN.md).",
+            (*tp, "error_kind"),
+            registry=r,
+        )
+        self.probe_last_run = Gauge(
+            "sttwatch_probe_last_run_timestamp_seconds",
+            "Unix time at which the last run of the probe started.",
+            tp,
+            registry=r,
+        )
+        self.probe_skipped = Counter(
+            "sttwatch_probe_skipped",
+            "Scheduled runs not started because the previous run was still going "
+            "or the scheduler fell behind.",
+            tp,
+            registry=r,
+        )
+        self.transcription_wer = Gauge(
+            "sttwatch_transcription_wer",
+            "Word error rate of the last transcript against the reference text (0 is perfect).",
+            tp,
+            registry=r,
+        )
+        self.stream_first_transcript = Histogram(
+            "sttwatch_stream_first_transcript_seconds",
+            "Time from the first streamed audio frame to the first transcript, in seconds.",
+            tp,
+            buckets=_FIRST_TRANSCRIPT_BUCKETS,
+            registry=r,
+        )
+        self.deletions_pending = Gauge(
+            "sttwatch_deletions_pending",
+            "Transcripts created by probes whose deletion is not yet confirmed.",
+            ("target",),
+            registry=r,
+        )
+        self.alerts_sent = Counter(
+            "sttwatch_alerts_sent",
+            "Alert notifications by delivery result (sent, failed, gave_up).",
+            ("result",),
+            registry=r,
+        )
+        self.scheduler_lateness = Histogram(
+            "sttwatch_scheduler_lateness_seconds",
+            "How late a probe run started after its due time, in seconds.",
+            tp,
+            buckets=_LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "sttwatch_build_info",
+            "Always 1; the version label says which sttwatch is running.",
+            ("version",),
+            registry=r,
+        )
+        self.build_info.labels(version=version).set(1)
+        for result in _ALERT_RESULTS:
+            self.alerts_sent.labels(result=result)
+        if config is not None:
+            self.preinitialise(config)
+
+    def preinitialise(self, config: Config) -> None:
+        """Create the zero-valued series of every configured target and probe."""
+        for target in config.targets:
+            self.deletions_pending.labels(target=target.name).set(0)
+            for probe in target.probes.enabled():
+                labels = {"target": target.name, "probe": probe}
+                for status in Status:
+                    self.probe_runs.labels(**labels, status=status.value)
+                for kind in ErrorKind:
+                    self.probe_errors.labels(**labels, error_kind=kind.value)
+                self.probe_duration.labels(**labels)
+                self.probe_skipped.labels(**labels)
+                self.scheduler_lateness.labels(**labels)
+                if probe == ProbeKind.STREAMING:
+                    self.stream_first_transcript.labels(**labels)
+
+    async def observe(self, result: ProbeResult) -> None:
+        """Record one probe result (a ResultSink); returns when the metrics are updated."""
+        self.record(result)
+
+    def record(self, result: ProbeResult) -> None:
+        """Record one probe result synchronously."""
+        labels = {"target": result.target, "probe": result.probe}
+        self.probe_success.labels(**labels).set(0 if result.status is Status.DOWN else 1)
+        self.probe_status.labels(**labels).set(result.status.severity)
+        self.probe_duration.labels(**labels).observe(max(result.duration_s, 0.0))
+        self.probe_runs.labels(**labels, status=result.status.value).inc()
+        if result.error_kind is not None:
+            self.probe_errors.labels(**labels, error_kind=result.error_kind.value).inc()
+        self.probe_last_run.labels(**labels).set(result.started_at.timestamp())
+        self._record_phases(result)
+        wer = result.details.get("wer")
+        if isinstance(wer, int | float) and not isinstance(wer, bool) and math.isfinite(wer):
+            self.transcription_wer.labels(**labels).set(wer)
+        first = result.phases.get("first_transcript")
+        if result.probe == ProbeKind.STREAMING and first is not None and first >= 0:
+            self.stream_first_transcript.labels(**labels).observe(first)
+
+    def _record_phases(self, result: ProbeResult) -> None:
+        known = PHASES.get(result.probe, ())
+        for phase in known:
+            labels = (result.target, result.probe, phase)
+            seconds = result.phases.get(phase)
+            if seconds is None:
+                # "Last run" semantics: a phase the last run never reached has no value,
+                # rather than a stale one from an earlier, longer run.
+                with contextlib.suppress(KeyError):
+                    self.probe_phase.remove(*labels)
+            else:
+                self.probe_phase.labels(*labels).set(seconds)
+        unknown = set(result.phases).difference(known)
+        if unknown:
+            log.debug("dropping unknown phases %s of probe %s", sorted(unknown), result.probe)
+
+    def set_deletions_pending(self, counts: Mapping[str, int]) -> None:
+        """Set the deletion backlog of every target in `counts` (absent targets keep theirs)."""
+        for target, count in counts.items():
+            self.deletions_pending.labels(target=target).set(count)
+
+    def observe_lateness(self, target: str, probe: str, seconds: float) -> None:
+        """Record how late (seconds, >= 0) a scheduled run started."""
+        self.scheduler_lateness.labels(target=target, probe=probe).observe(max(seconds, 0.0))
+
+    def probe_skipped_run(self, target: str, probe: str, count: int = 1) -> None:
+        """Count `count` scheduled runs of a probe that did not start."""
+        self.probe_skipped.labels(target=target, probe=probe).inc(count)
+
+    def alert_sent(self, result: AlertResult) -> None:
+        """Count one alert notification with its delivery `result`."""
+        if result not in _ALERT_RESULTS:
+            raise ValueError(f"alert result must be one of {_ALERT_RESULTS}, got {result!r}")
+        self.alerts_sent.labels(result=result).inc()
+
+    def exposition(self) -> bytes:
+        """Return the registry in the Prometheus text exposition format."""
+        return generate_latest(self.registry)
