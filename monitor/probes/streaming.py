@@ -1,0 +1,425 @@
+"""Streaming probe: one v3 WebSocket session with the probe clip sent at real-time pace.
+
+Phases: ``token`` (only with ``auth: token``), ``connect`` (the upgrade),
+``begin`` (until the ``Begin`` message), ``first_transcript`` (from sending
+the first audio frame to the arrival of the first ``Turn`` with text — the
+latency users feel, and the key latency for ``degraded``), ``final`` (from
+the last audio frame to the last end-of-turn ``Turn``), ``terminate`` (from
+sending ``Terminate`` to ``Termination`` and the close).
+
+Audio goes out in ``frame_ms`` frames scheduled on absolute deadlines from
+the first frame, so pacing never drifts; the last frame is padded with
+silence to 50 ms (shorter frames are a protocol violation, close 3007). A
+receiver task reads the socket concurrently and timestamps each message on
+arrival. After the audio the probe sends ``ForceEndpoint`` so the open turn
+ends without waiting for silence, then ``Terminate``.
+
+The session is billed by its length, so it is always terminated and the
+socket closed, on success, failure, timeout or cancellation: the close runs
+shielded, within :data:`CLOSE_GRACE_S` after the run's own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from monitor.accuracy import word_error_rate
+from monitor.config import StreamingSpec, Target
+from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult
+from monitor.probeclip import ProbeClip, load_clip
+from monitor.probes.failures import (
+    EXPECTED_ERRORS,
+    Failure,
+    bad_response,
+    from_close,
+    from_exception,
+    from_status,
+    remote_text,
+    timed_out,
+)
+from monitor.probes.recorder import RunRecorder
+
+NAME = "streaming"
+MAX_MSG_BYTES = 256 * 1024
+MIN_FRAME_MS = 50
+# How long the probe waits, after ForceEndpoint, for the open turn to end.
+FINAL_WAIT_S = 1.5
+# Time allowed after the run's timeout to terminate the session and close the socket.
+CLOSE_GRACE_S = 1.5
+TOKEN_EXPIRES_S = 60
+TOKEN_MAX_SESSION_S = 60  # the smallest cap the API accepts; a probe session lasts seconds
+ENCODING = "pcm_s16le"
+PHASES = ("token", "connect", "begin", "first_transcript", "final", "terminate")
+
+_cleanups: set[asyncio.Task[Any]] = set()
+
+
+def frames(clip: ProbeClip, frame_ms: int) -> list[bytes]:
+    """Return the clip's PCM cut into `frame_ms` frames, the last padded to ≥ 50 ms."""
+    size = int(frame_ms * clip.bytes_per_ms)
+    minimum = int(MIN_FRAME_MS * clip.bytes_per_ms)
+    out = [clip.pcm[i : i + size] for i in range(0, len(clip.pcm), size)]
+    if out and len(out[-1]) < minimum:
+        out[-1] = out[-1] + bytes(minimum - len(out[-1]))  # zero samples are silence
+    return out
+
+
+def _http_base(streaming_base: str) -> str:
+    parts = urlsplit(streaming_base)
+    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
+
+
+@dataclass(slots=True)
+class _Session:
+    """What the receiver saw, with monotonic arrival times."""
+
+    clock: Clock
+    begun: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    session_id: str | None = None
+    first_frame_at: float | None = None
+    last_frame_at: float | None = None
+    first_text_at: float | None = None
+    last_eot_at: float | None = None
+    termination_at: float | None = None
+    closed_at: float | None = None
+    turns: dict[int, str] = field(default_factory=dict)
+    ended_turns: set[int] = field(default_factory=set)
+    last_turn_ended: bool | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    error_message: str | None = None
+    failure: Failure | None = None
+
+    def final_text(self) -> str:
+        """Return the session's transcript: every turn's latest text, in turn order."""
+        return " ".join(t for _, t in sorted(self.turns.items()) if t)
+
+    def on_message(self, data: Any, at: float) -> Failure | None:
+        """Update the session with one decoded server message; return a protocol failure."""
+        if not isinstance(data, dict):
+            return bad_response("A streaming message is not a JSON object")
+        kind = data.get("type")
+        if kind == "Begin":
+            sid = data.get("id")
+            self.session_id = remote_text(sid, 64) if isinstance(sid, str) else None
+            self.begun.set()
+        elif kind == "Turn":
+            order, text = data.get("turn_order"), data.get("transcript")
+            if not isinstance(order, int) or not isinstance(text, str):
+                return bad_response("A Turn message lacks turn_order or transcript")
+            if order not in self.ended_turns or data.get("turn_is_formatted"):
+                self.turns[order] = text
+            if text.strip() and self.first_text_at is None:
+                self.first_text_at = at
+            ended = data.get("end_of_turn") is True
+            self.last_turn_ended = ended
+            if ended:
+                self.ended_turns.add(order)
+                self.last_eot_at = at
+                self.settled.set()
+            else:
+                self.settled.clear()
+        elif kind == "Termination":
+            self.termination_at = at
+        elif kind == "Error" or (kind is None and "error" in data):
+            self.error_message = remote_text(data.get("error", ""))
+        # Unknown types (Warning, SpeechStarted, ...) are ignored, as the SDK does.
+        return None
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse, s: _Session) -> None:
+    """Read the socket until it closes, recording every message and the close."""
+    try:
+        while True:
+            msg = await ws.receive()
+            at = s.clock.monotonic()
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    data = json.loads(msg.data)
+                except json.JSONDecodeError:
+                    data = None
+                    s.failure = s.failure or bad_response("A streaming message is not JSON")
+                if data is not None:
+                    problem = s.on_message(data, at)
+                    s.failure = s.failure or problem
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                s.failure = s.failure or bad_response("The server sent a binary message")
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
+                s.close_code = ws.close_code if ws.close_code is not None else msg.data
+                s.close_reason = msg.extra if isinstance(msg.extra, str) else None
+                s.closed_at = at
+                break
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                exc = msg.data
+                if isinstance(exc, BaseException) and isinstance(exc, EXPECTED_ERRORS):
+                    s.failure = s.failure or from_exception(exc, during="streaming")
+                else:
+                    s.failure = s.failure or bad_response("The streaming socket failed")
+                s.close_code = ws.close_code
+                s.closed_at = at
+                break
+            else:  # CLOSED: the transport went away without a close frame
+                s.close_code = ws.close_code
+                s.closed_at = at
+                break
+    finally:
+        s.closed.set()
+
+
+async def _wait(event: asyncio.Event, closed: asyncio.Event, limit: float | None = None) -> bool:
+    """Return True once `event` is set; False if the socket closed (or `limit` passed) first."""
+    if event.is_set():
+        return True
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(closed.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    return event.is_set()
+
+
+class _Run:
+    """One streaming session; `converse` is its happy path, `close` its cleanup."""
+
+    def __init__(
+        self, target: Target, spec: StreamingSpec, ctx: ProbeContext, rec: RunRecorder
+    ) -> None:
+        self.target, self.spec, self.ctx, self.rec = target, spec, ctx, rec
+        self.clip = load_clip()
+        self.s = _Session(ctx.clock)
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.receiver: asyncio.Task[None] | None = None
+        self.terminate_sent_at: float | None = None
+        self.stage = "connecting"
+
+    async def _token(self, http: aiohttp.ClientSession) -> str | Failure:
+        url = f"{_http_base(self.target.streaming_base)}/v3/token"
+        params = {
+            "expires_in_seconds": str(TOKEN_EXPIRES_S),
+            "max_session_duration_seconds": str(TOKEN_MAX_SESSION_S),
+        }
+        headers = {
+            "Authorization": self.target.api_key.get_secret_value(),
+            "User-Agent": self.ctx.user_agent,
+        }
+        during = "requesting a streaming token"
+        async with http.get(url, params=params, headers=headers, allow_redirects=False) as resp:
+            self.rec.details["http_status"] = resp.status
+            if resp.status != 200:
+                return from_status(
+                    resp.status, during=during, retry_after=resp.headers.get("Retry-After")
+                )
+            raw = await resp.content.read(64 * 1024)
+        try:
+            token = json.loads(raw).get("token")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return bad_response("The token answer is not a JSON object", during=during)
+        if not isinstance(token, str) or not token:
+            return bad_response("The token answer has no token", during=during)
+        return token
+
+    async def converse(self, http: aiohttp.ClientSession) -> Failure | None:
+        """Run the session from upgrade to close; return the failure, or None."""
+        rec, spec, s = self.rec, self.spec, self.s
+        params = {
+            "sample_rate": str(self.clip.sample_rate),
+            "encoding": ENCODING,
+            "speech_model": spec.speech_model,
+        }
+        headers = {"User-Agent": self.ctx.user_agent}
+        if spec.auth == "token":
+            self.stage = "requesting a streaming token"
+            with rec.phase("token"):
+                token = await self._token(http)
+            if isinstance(token, Failure):
+                return token
+            params["token"] = token
+        else:
+            headers["Authorization"] = self.target.api_key.get_secret_value()
+
+        self.stage = "opening the WebSocket"
+        with rec.phase("connect"):
+            self.ws = await http.ws_connect(
+                f"{self.target.streaming_base}/v3/ws",
+                params=params,
+                headers=headers,
+                max_msg_size=MAX_MSG_BYTES,
+                timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_GRACE_S),
+            )
+        self.receiver = asyncio.create_task(_receive(self.ws, s))
+
+        self.stage = "waiting for Begin"
+        with rec.phase("begin"):
+            begun = await _wait(s.begun, s.closed)
+        if not begun:
+            return self._closed_early("waiting for Begin")
+
+        self.stage = "streaming audio"
+        await self._send_audio(self.ws)
+        if s.closed.is_set():
+            return self._closed_early("streaming audio")
+
+        self.stage = "waiting for the end of the turn"
+        with contextlib.suppress(*EXPECTED_ERRORS):
+            await self.ws.send_str(json.dumps({"type": "ForceEndpoint"}))
+        if s.last_turn_ended is False:
+            await _wait(s.settled, s.closed, FINAL_WAIT_S)
+
+        self.stage = "waiting for Termination"
+        with rec.phase("terminate"):
+            self.terminate_sent_at = rec.now()
+            with contextlib.suppress(*EXPECTED_ERRORS):
+                await self.ws.send_str(json.dumps({"type": "Terminate"}))
+            await s.closed.wait()
+        if s.failure is not None:
+            return s.failure
+        if s.termination_at is None or s.close_code != aiohttp.WSCloseCode.OK:
+            if s.close_code == aiohttp.WSCloseCode.OK:
+                return Failure(
+                    ErrorKind.STREAM_CLOSED,
+                    "The streaming socket closed before Termination (close 1000)",
+                    {"close_code": s.close_code},
+                )
+            return self._closed_early("waiting for Termination")
+        return self._verify()
+
+    async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        clock, s = self.ctx.clock, self.s
+        chunks = frames(self.clip, self.spec.frame_ms)
+        step = self.spec.frame_ms / 1000
+        start = clock.monotonic()
+        for i, chunk in enumerate(chunks):
+            # Absolute deadlines from the first frame: a late wake-up is caught up,
+            # not carried forward, so the stream never drifts behind real time.
+            delay = start + i * step - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+            if s.closed.is_set() or ws.closed:
+                return
+            sent_at = clock.monotonic()
+            try:
+                await ws.send_bytes(chunk)
+            except EXPECTED_ERRORS:
+                return  # the receiver reports why the socket went away
+            if s.first_frame_at is None:
+                s.first_frame_at = sent_at
+            s.last_frame_at = sent_at
+        self.rec.details["audio_s"] = round(self.clip.duration_s, 3)
+        self.rec.details["frames"] = len(chunks)
+
+    def _closed_early(self, during: str) -> Failure:
+        s = self.s
+        if s.failure is not None:
+            return s.failure
+        failure = from_close(s.close_code, s.close_reason, during=during)
+        if s.error_message:
+            failure.details["error"] = s.error_message
+        return failure
+
+    def _verify(self) -> Failure | None:
+        s, rec, spec = self.s, self.rec, self.spec
+        text = s.final_text()
+        if not text.strip():
+            return Failure(
+                ErrorKind.STREAM_NO_TRANSCRIPT,
+                "The session opened but no Turn with text arrived",
+            )
+        wer = word_error_rate(self.clip.reference_text, text)
+        rec.details["wer"] = round(wer, 4)
+        rec.details["text"] = remote_text(text)
+        if wer > spec.max_wer:
+            return Failure(
+                ErrorKind.INACCURATE,
+                f"The streamed transcript differs from the reference: WER {wer:.2f} "
+                f"above the limit of {spec.max_wer:g}",
+            )
+        return None
+
+    def timing_phases(self) -> None:
+        """Copy the message-arrival timings into phases and details."""
+        s, rec = self.s, self.rec
+        if s.first_frame_at is not None and s.first_text_at is not None:
+            rec.phases["first_transcript"] = s.first_text_at - s.first_frame_at
+            rec.details["first_transcript_s"] = round(rec.phases["first_transcript"], 6)
+        if s.last_frame_at is not None and s.last_eot_at is not None:
+            rec.phases["final"] = max(0.0, s.last_eot_at - s.last_frame_at)
+        if s.session_id:
+            rec.details["session_id"] = s.session_id
+        if s.close_code is not None:
+            rec.details["close_code"] = s.close_code
+            rec.details["close_reason"] = remote_text(s.close_reason or "", 123)
+        if s.error_message:
+            rec.details["error"] = s.error_message
+        rec.phases = {p: rec.phases[p] for p in PHASES if p in rec.phases}
+
+    async def close(self) -> None:
+        """Terminate the session if it began and close the socket, within CLOSE_GRACE_S."""
+        ws, s = self.ws, self.s
+        try:
+            if ws is not None and not ws.closed and not s.closed.is_set():
+                async with asyncio.timeout(CLOSE_GRACE_S):
+                    if s.begun.is_set() and self.terminate_sent_at is None:
+                        self.terminate_sent_at = self.rec.now()
+                        with contextlib.suppress(*EXPECTED_ERRORS):
+                            await ws.send_str(json.dumps({"type": "Terminate"}))
+                        await _wait(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
+                    await ws.close()
+        except TimeoutError:
+            pass  # closing the HTTP session below aborts the transport
+        finally:
+            if self.receiver is not None:
+                self.receiver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.receiver
+
+
+def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
+    s = run.s
+    if s.begun.is_set() and s.first_text_at is None:
+        return Failure(
+            ErrorKind.STREAM_NO_TRANSCRIPT,
+            f"The session opened but no Turn with text arrived within {spec.timeout:g} s",
+        )
+    if run.stage == "waiting for Begin":
+        return timed_out(spec.timeout, during="waiting for Begin")
+    return timed_out(spec.timeout, during=run.stage)
+
+
+async def run(target: Target, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
+    """Return the result of one streaming session with the probe clip against `target`."""
+    rec = RunRecorder(target, NAME, ctx)
+    probe = _Run(target, spec, ctx, rec)
+    failure: Failure | None = None
+    async with ctx.session_factory() as http:
+        try:
+            async with asyncio.timeout(spec.timeout):
+                failure = await probe.converse(http)
+        except TimeoutError:
+            failure = _timeout_failure(probe, spec)
+        except EXPECTED_ERRORS as exc:
+            failure = from_exception(exc, during=probe.stage)
+        finally:
+            task = asyncio.create_task(probe.close())
+            _cleanups.add(task)
+            task.add_done_callback(_cleanups.discard)
+            # Shielded: a cancelled probe still ends the billed session, then re-raises.
+            await asyncio.shield(task)
+    probe.timing_phases()
+    if failure is not None:
+        return rec.down(failure)
+    return rec.passed(
+        rec.phases["first_transcript"],
+        spec.degraded_after,
+        "Streamed the probe clip, verified the text and terminated the session; first transcript",
+    )
