@@ -52,8 +52,11 @@ Sweeper = Callable[["Mapping[str, Target]", ProbeContext], Awaitable[object]]
 FIRST_RUN_WINDOW = 10.0
 """Every job runs first within min(interval, this many seconds) of start."""
 
-DEFAULT_GRACE = 2.0
-"""Seconds a probe may overrun its own timeout before the scheduler cancels it."""
+DEFAULT_GRACE = 8.0
+"""Seconds a probe may overrun its own timeout before the scheduler cancels it.
+
+Above the transcription probe's deletion budget (5 s after its timeout), so the
+scheduler never cuts a probe that is still cleaning up as designed."""
 
 
 class Maintenance(Protocol):
