@@ -1,0 +1,169 @@
+"""Shared helpers of the probe, janitor and fault-matrix tests (imported by those modules).
+
+A real simulator on a loopback port, a deletion ledger, targets pointing at
+the simulator, and the leftovers check every test ends with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from monitor.config import Target
+from monitor.models import LedgerEntry, ProbeContext, SystemClock
+from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+
+KEY = "sim-key"
+FAST_JOBS = {"queued_ms": 150, "processing_ms": 250}
+
+
+class MemoryLedger:
+    """A DeletionLedger kept in memory, for tests that do not need durability."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], LedgerEntry] = {}
+        self.deleted: set[tuple[str, str]] = set()
+        self.fail_record = False
+
+    async def record(self, target: str, transcript_id: str) -> None:
+        if self.fail_record:
+            raise OSError(30, "attempt to write a readonly database")
+        self.entries[(target, transcript_id)] = LedgerEntry(
+            target, transcript_id, datetime.now(UTC)
+        )
+
+    async def mark_deleted(self, target: str, transcript_id: str) -> None:
+        self.entries.pop((target, transcript_id), None)
+        self.deleted.add((target, transcript_id))
+
+    async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
+        old = self.entries.get((target, transcript_id))
+        if old is None:
+            return
+        self.entries[(target, transcript_id)] = LedgerEntry(
+            target, transcript_id, old.created_at, old.attempts + 1, error
+        )
+
+    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
+        found = [e for e in self.entries.values() if target is None or e.target == target]
+        return sorted(found, key=lambda e: e.created_at)
+
+
+class WatchedLedger:
+    """Wraps a ledger and sets `recorded` once a transcript id has been recorded."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.recorded = asyncio.Event()
+
+    async def record(self, target: str, transcript_id: str) -> None:
+        await self.inner.record(target, transcript_id)
+        self.recorded.set()
+
+    async def mark_deleted(self, target: str, transcript_id: str) -> None:
+        await self.inner.mark_deleted(target, transcript_id)
+
+    async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
+        await self.inner.mark_attempt(target, transcript_id, error)
+
+    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
+        found: list[LedgerEntry] = await self.inner.pending(target)
+        return found
+
+
+async def open_ledger(tmp_path: Path) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """Return a deletion ledger and its closer: the real SQLite Store when it exists."""
+    try:
+        from monitor.store import Store
+    except ImportError:
+        return MemoryLedger(), _nothing
+    store = await Store.open(str(tmp_path / "ledger.db"))
+    return store, store.close
+
+
+async def _nothing() -> None:
+    return None
+
+
+def target_for(handle: SimulatorHandle, name: str = "sim", key: str = KEY) -> Target:
+    """Return a target aimed at `handle` with only its URLs and key set."""
+    return Target(name=name, api_base=handle.base_url, streaming_base=handle.ws_base, api_key=key)
+
+
+def context(ledger: Any) -> ProbeContext:
+    """Return a probe context with real sessions, the real clock and `ledger`."""
+    return ProbeContext(session_factory=aiohttp.ClientSession, clock=SystemClock(), ledger=ledger)
+
+
+def make_scenario(**overrides: Any) -> Scenario:
+    """Return a scenario with fast jobs, updated with `overrides`."""
+    data: dict[str, Any] = {"jobs": dict(FAST_JOBS)}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return Scenario.model_validate(data)
+
+
+SimFactory = Callable[..., Awaitable[SimulatorHandle]]
+
+
+@pytest.fixture
+async def make_sim() -> AsyncIterator[SimFactory]:
+    """Yield a factory of simulators (scenario overrides as keywords), all closed afterwards."""
+    handles: list[SimulatorHandle] = []
+
+    async def make(**overrides: Any) -> SimulatorHandle:
+        scenario = make_scenario(**overrides)
+        handle = await start_simulator(host="127.0.0.1", port=0, scenario=scenario)
+        handles.append(handle)
+        return handle
+
+    yield make
+    for handle in handles:
+        await handle.close()
+
+
+@pytest.fixture
+async def sim(make_sim: SimFactory) -> SimulatorHandle:
+    """Return a healthy simulator with fast jobs."""
+    return await make_sim()
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Any]:
+    """Yield a deletion ledger (the real Store once it exists), closed afterwards."""
+    found, close = await open_ledger(tmp_path)
+    yield found
+    await close()
+
+
+def leftovers(handle: SimulatorHandle) -> dict[str, Any]:
+    """Return what a client left behind on the simulator: transcripts and open sessions."""
+    state = handle.state()
+    return {
+        "undeleted": state["transcripts"]["undeleted_ids"],
+        "unterminated": state["streaming"]["unterminated"],
+        "active": state["streaming"]["active"],
+    }
+
+
+NOTHING_LEFT = {"undeleted": [], "unterminated": 0, "active": 0}
+
+
+async def settle(handle: SimulatorHandle, seconds: float = 2.0) -> dict[str, Any]:
+    """Return `leftovers` once the simulator has seen every socket close (bounded wait)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while True:
+        left = leftovers(handle)
+        if left["active"] == 0 or loop.time() >= end:
+            return left
+        await asyncio.sleep(0.02)
