@@ -1,0 +1,357 @@
+"""`Store`: the async face of sttwatch's SQLite database.
+
+Writes are jobs for the one writer thread (`monitor.store.writer`); reads run
+on a small pool of reader threads, each with its own read-only connection, which
+WAL lets proceed while the writer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from functools import partial
+from types import TracebackType
+from typing import TypeVar
+
+from sqlite_utils import Database
+
+from monitor.config import Retention
+from monitor.models import Clock, LedgerEntry, ProbeResult, SystemClock
+from monitor.store import ingest, queries
+from monitor.store.ingest import ComponentIds, Thresholds
+from monitor.store.records import (
+    DAY_MS,
+    HOUR_MS,
+    ComponentState,
+    Incident,
+    Rollup,
+    StoredResult,
+    StoreHealth,
+    to_ms,
+)
+from monitor.store.schema import MIGRATIONS
+from monitor.store.writer import Writer, connect
+
+__all__ = ["Store"]
+
+
+def _prune_batch(db: Database, *, table: str, cutoff: int) -> int:
+    return ingest.prune_batch(db.conn, table, cutoff)
+
+
+T = TypeVar("T")
+
+# Results per transaction when seeding in bulk: large enough to amortise the
+# commit and roll-up merges, small enough that a probe's write queued behind it
+# waits well under a second.
+BULK_CHUNK = 20_000
+READ_THREADS = 2
+
+
+class Store:
+    """sttwatch's database: results, roll-ups, incidents, the deletion ledger.
+
+    Implements the `DeletionLedger` protocol of `monitor.models`. Open with
+    ``await Store.open(path)`` and always ``await store.close()`` (or use
+    ``async with await Store.open(path) as store``).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        thresholds: Thresholds,
+        retention: Retention,
+        clock: Clock,
+        busy_timeout_s: float,
+    ) -> None:
+        self.path = path
+        self.thresholds = thresholds
+        self.retention = retention
+        self._clock = clock
+        self._busy_timeout_s = busy_timeout_s
+        self._writer = Writer(path, clock=clock, busy_timeout_s=busy_timeout_s)
+        self._ids = ComponentIds()
+        self._writer.on_failure(self._ids.clear)
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._read_lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sttwatch-store-read")
+
+    @classmethod
+    async def open(
+        cls,
+        path: str,
+        *,
+        failure_threshold: int = 2,
+        success_threshold: int = 2,
+        retention: Retention | None = None,
+        clock: Clock | None = None,
+        busy_timeout_s: float = 5.0,
+    ) -> Store:
+        """Return an open store at `path`, its schema created or upgraded by migrations.
+
+        Raises `StoreWriteError` if the database cannot be created or migrated.
+        `busy_timeout_s` is how long a write waits for a lock held by another
+        process before it fails.
+        """
+        store = cls(
+            path,
+            thresholds=Thresholds(failure_threshold, success_threshold),
+            retention=retention or Retention(),
+            clock=clock or SystemClock(),
+            busy_timeout_s=busy_timeout_s,
+        )
+        store._writer.start()
+        try:
+            await store._writer.submit(MIGRATIONS.apply, transactional=False)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Finish queued writes, then close every connection and thread."""
+        await self._writer.close()
+        await asyncio.to_thread(self._readers.shutdown, wait=True)
+        with self._read_lock:
+            for conn in self._read_conns:
+                conn.close()
+            self._read_conns.clear()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def health(self) -> StoreHealth:
+        """Return whether the database is writable, and since when it is not."""
+        return self._writer.health
+
+    # ------------------------------------------------------------------ writes
+
+    async def write(self, fn: Callable[[Database], T]) -> T:
+        """Return `fn(db)` run on the writer thread in one committed transaction.
+
+        The extension point for other parts of the store (alert state, outbox);
+        raises `StoreWriteError` when the database cannot be written.
+        """
+        return await self._writer.submit(fn)
+
+    async def add_result(self, result: ProbeResult) -> int:
+        """Store `result` with its roll-ups and incident step; return its row id once committed."""
+
+        def job(db: Database) -> int:
+            _, ids = ingest.apply_results(
+                db.conn, self._ids, (result,), self.thresholds, want_ids=True
+            )
+            return ids[0]
+
+        return await self.write(job)
+
+    async def add_results(self, results: Iterable[ProbeResult]) -> int:
+        """Store many results in large transactions (seeding); return how many were stored.
+
+        Same roll-up and incident logic as `add_result`, applied in the given
+        order; each chunk is committed on its own.
+        """
+        total = 0
+        it = iter(results)
+        while chunk := list(itertools.islice(it, BULK_CHUNK)):
+
+            def job(db: Database, chunk: list[ProbeResult] = chunk) -> int:
+                n, _ = ingest.apply_results(
+                    db.conn, self._ids, chunk, self.thresholds, want_ids=False
+                )
+                return n
+
+            total += await self.write(job)
+        return total
+
+    # -------------------------------------------------------- deletion ledger
+
+    async def record(self, target: str, transcript_id: str) -> None:
+        """Persist (committed) that `transcript_id` exists on `target` and must be deleted."""
+        now = to_ms(self._clock.now())
+        await self.write(lambda db: ingest.ledger_record(db.conn, target, transcript_id, now))
+
+    async def mark_deleted(self, target: str, transcript_id: str) -> None:
+        """Persist that the deletion of `transcript_id` was confirmed."""
+        now = to_ms(self._clock.now())
+        await self.write(lambda db: ingest.ledger_mark_deleted(db.conn, target, transcript_id, now))
+
+    async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
+        """Persist a failed deletion attempt (the janitor retries later)."""
+        now = to_ms(self._clock.now())
+        await self.write(
+            lambda db: ingest.ledger_mark_attempt(db.conn, target, transcript_id, error, now)
+        )
+
+    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
+        """Return the entries not yet confirmed deleted, oldest first."""
+        return await self._read(lambda c: queries.ledger_pending(c, target))
+
+    async def pending_counts(self) -> dict[str, int]:
+        """Return undeleted transcripts per target (0 for a target whose entries are all gone)."""
+        return await self._read(queries.ledger_pending_counts)
+
+    async def overdue(self, older_than_s: float) -> list[LedgerEntry]:
+        """Return undeleted entries created more than `older_than_s` ago, oldest first."""
+        cutoff = to_ms(self._clock.now() - timedelta(seconds=older_than_s))
+        return await self._read(lambda c: queries.ledger_overdue(c, cutoff))
+
+    # ------------------------------------------------------------------- reads
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._in_reader, fn)
+
+    def _in_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, busy_timeout_s=self._busy_timeout_s, readonly=True)
+            self._local.conn = conn
+            with self._read_lock:
+                self._read_conns.append(conn)
+        # One snapshot per call, so a multi-statement read is consistent.
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    async def latest(
+        self, target: str | None = None, probe: str | None = None
+    ) -> list[ProbeResult]:
+        """Return the last result of each matching component, ordered by target and probe."""
+        return await self._read(lambda c: queries.latest(c, target, probe))
+
+    async def results(
+        self,
+        target: str | None = None,
+        probe: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[ProbeResult]:
+        """Return up to `limit` (≤ 1000) results started in [since, until), newest first."""
+        rows = await self.result_rows(target, probe, since, until, limit, before_id)
+        return [r.result for r in rows]
+
+    async def result_rows(
+        self,
+        target: str | None = None,
+        probe: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[StoredResult]:
+        """Return like `results`, each with its row id (pass the last as `before_id` to page)."""
+        s = to_ms(since) if since is not None else None
+        u = to_ms(until) if until is not None else None
+        return await self._read(
+            lambda c: queries.result_rows(c, target, probe, s, u, limit, before_id)
+        )
+
+    async def rollups_hourly(
+        self, target: str | None, probe: str | None, since: datetime, until: datetime
+    ) -> list[Rollup]:
+        """Return hourly roll-ups overlapping [since, until) (None = every target/probe)."""
+        s, u = to_ms(since), to_ms(until)
+        return await self._read(
+            lambda c: queries.rollups(c, "rollup_hourly", HOUR_MS, target, probe, s, u)
+        )
+
+    async def rollups_daily(
+        self, target: str | None, probe: str | None, since: datetime, until: datetime
+    ) -> list[Rollup]:
+        """Return daily (UTC) roll-ups overlapping [since, until) (None = every target/probe)."""
+        s, u = to_ms(since), to_ms(until)
+        return await self._read(
+            lambda c: queries.rollups(c, "rollup_daily", DAY_MS, target, probe, s, u)
+        )
+
+    async def uptime(
+        self, target: str, probe: str, since: datetime, until: datetime
+    ) -> float | None:
+        """Return the fraction of up or degraded runs started in [since, until), or None."""
+        runs, good = await self.run_counts(target, probe, since, until)
+        return good / runs if runs else None
+
+    async def run_counts(
+        self, target: str, probe: str, since: datetime, until: datetime
+    ) -> tuple[int, int]:
+        """Return (runs, up-or-degraded runs) started in [since, until), read from roll-ups."""
+        s, u = to_ms(since), to_ms(until)
+        return await self._read(lambda c: queries.uptime_counts(c, target, probe, s, u))
+
+    async def incidents(
+        self,
+        since: datetime | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+        target: str | None = None,
+        probe: str | None = None,
+    ) -> list[Incident]:
+        """Return incidents still open or closed at/after `since`, newest first."""
+        s = to_ms(since) if since is not None else None
+        return await self._read(lambda c: queries.incidents(c, s, open_only, limit, target, probe))
+
+    async def incident(self, incident_id: int) -> Incident | None:
+        """Return one incident by id, or None."""
+        return await self._read(lambda c: queries.incident(c, incident_id))
+
+    async def component_states(self) -> list[ComponentState]:
+        """Return the incident state machine's row of every component."""
+        return await self._read(queries.component_states)
+
+    # --------------------------------------------------------------- retention
+
+    async def prune(self, now: datetime | None = None) -> dict[str, int]:
+        """Delete rows past their retention in small transactions; return rows deleted per table.
+
+        Raw results older than `retention.raw`, hourly roll-ups older than
+        `retention.hourly`, daily older than `retention.daily`, confirmed
+        deletions from the ledger older than `retention.raw`, resolved incidents
+        older than `retention.daily`. Each batch is one short writer job, so a
+        probe's write waits for at most one batch.
+        """
+        now = now or self._clock.now()
+        r = self.retention
+        plan = (
+            ("results", r.raw),
+            ("rollup_hourly", r.hourly),
+            ("rollup_daily", r.daily),
+            ("ledger", r.raw),
+            ("incidents", r.daily),
+        )
+        deleted: dict[str, int] = {}
+        for table, keep_s in plan:
+            cutoff = to_ms(now - timedelta(seconds=keep_s))
+            total = 0
+            while True:
+                n = await self.write(partial(_prune_batch, table=table, cutoff=cutoff))
+                total += n
+                if n < ingest.PRUNE_BATCH:
+                    break
+                await asyncio.sleep(0)
+            deleted[table] = total
+        return deleted
+
+    async def vacuum(self) -> None:
+        """Rebuild the database file to its minimum size (blocks other writes meanwhile)."""
+        await self._writer.submit(lambda db: db.execute("VACUUM"), transactional=False)

@@ -1,0 +1,506 @@
+"""Write-side logic run on the writer thread, inside the writer's transaction.
+
+One batch of results becomes raw rows, roll-up increments for the hour and the
+day, and steps of each component's incident state machine — all in the caller's
+transaction, so a crash leaves either everything or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.models import ProbeResult, Status
+from monitor.store.records import (
+    DAY_MS,
+    HISTOGRAM_SIZE,
+    HOUR_MS,
+    encode_result,
+    histogram_index,
+    key_latency,
+)
+from monitor.store.schema import ROLLUP_TABLES
+
+__all__ = ["Thresholds", "apply_results"]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Consecutive runs that open (down) and close (good) an incident."""
+
+    failure: int = 2
+    success: int = 2
+
+
+@dataclass(slots=True)
+class _Agg:
+    """Roll-up increments for one (component, bucket), merged into the stored row."""
+
+    runs: int = 0
+    up: int = 0
+    degraded: int = 0
+    down: int = 0
+    lat_n: int = 0
+    lat_sum: float = 0.0
+    lat_min: float | None = None
+    lat_max: float | None = None
+    hist: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    wer_sum: float = 0.0
+    wer_n: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def add(self, r: ProbeResult, status: int, latency: float, wer: float | None) -> None:
+        self.runs += 1
+        if status == 2:
+            self.down += 1
+            kind = r.error_kind.value if r.error_kind else "internal"
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+        else:
+            if status == 0:
+                self.up += 1
+            else:
+                self.degraded += 1
+            self.lat_n += 1
+            self.lat_sum += latency
+            if self.lat_min is None or latency < self.lat_min:
+                self.lat_min = latency
+            if self.lat_max is None or latency > self.lat_max:
+                self.lat_max = latency
+            self.hist[histogram_index(latency)] += 1
+            for name, secs in r.phases.items():
+                acc = self.phases.get(name)
+                if acc is None:
+                    self.phases[name] = [secs, 1]
+                else:
+                    acc[0] += secs
+                    acc[1] += 1
+        if wer is not None:
+            self.wer_sum += wer
+            self.wer_n += 1
+
+    def merge_row(self, row: Sequence[Any]) -> None:
+        """Fold an existing stored row (columns as in `_ROLLUP_SELECT`) into this one."""
+        runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, hist, phases, ws, wn, errs = row
+        self.runs += runs
+        self.up += up
+        self.degraded += degraded
+        self.down += down
+        self.lat_n += lat_n
+        self.lat_sum += lat_sum
+        if lat_min is not None and (self.lat_min is None or lat_min < self.lat_min):
+            self.lat_min = lat_min
+        if lat_max is not None and (self.lat_max is None or lat_max > self.lat_max):
+            self.lat_max = lat_max
+        for i, c in enumerate(json.loads(hist)):
+            if i < HISTOGRAM_SIZE:
+                self.hist[i] += c
+        for name, (s, n) in (json.loads(phases) if phases else {}).items():
+            acc = self.phases.setdefault(name, [0.0, 0])
+            acc[0] += s
+            acc[1] += n
+        self.wer_sum += ws
+        self.wer_n += wn
+        for kind, n in (json.loads(errs) if errs else {}).items():
+            self.errors[kind] = self.errors.get(kind, 0) + n
+
+    def row(self, component: int, bucket: int) -> tuple[Any, ...]:
+        return (
+            component,
+            bucket,
+            self.runs,
+            self.up,
+            self.degraded,
+            self.down,
+            self.lat_n,
+            self.lat_sum,
+            self.lat_min,
+            self.lat_max,
+            _dumps(self.hist),
+            _dumps(self.phases) if self.phases else None,
+            self.wer_sum,
+            self.wer_n,
+            _dumps(self.errors) if self.errors else None,
+        )
+
+
+_ROLLUP_SELECT = (
+    "runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, lat_hist, phases,"
+    " wer_sum, wer_n, errors"
+)
+
+
+@dataclass(slots=True)
+class _State:
+    """A component row of the incident state machine, mutated in memory per batch."""
+
+    id: int
+    last_status: int | None
+    last_started_at: int | None
+    consecutive_down: int
+    consecutive_good: int
+    streak_started_at: int | None
+    open_incident_id: int | None
+    streak_kinds: list[str]
+    streak_message: str | None
+
+
+@dataclass(slots=True)
+class _OpenIncident:
+    id: int
+    error_kinds: list[str]
+    last_message: str
+    down_runs: int
+    updates: list[dict[str, Any]]
+
+
+def _wer(r: ProbeResult) -> float | None:
+    w = r.details.get("wer")
+    if isinstance(w, int | float) and not isinstance(w, bool):
+        return float(w)
+    return None
+
+
+def _describe(r: ProbeResult) -> str:
+    kind = r.error_kind.value if r.error_kind else "unknown"
+    return f"{kind}: {r.message}" if r.message else kind
+
+
+class ComponentIds:
+    """(target, probe) → component id, cached across batches on the writer thread.
+
+    The cache is dropped whenever a transaction fails, because a rolled-back
+    insert would otherwise leave an id that does not exist.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], int] = {}
+
+    def clear(self) -> None:
+        self._ids.clear()
+
+    def get(self, conn: sqlite3.Connection, target: str, probe: str) -> int:
+        key = (target, probe)
+        cid = self._ids.get(key)
+        if cid is None:
+            conn.execute(
+                "INSERT OR IGNORE INTO components (target, probe) VALUES (?, ?)", (target, probe)
+            )
+            cid = conn.execute(
+                "SELECT id FROM components WHERE target = ? AND probe = ?", (target, probe)
+            ).fetchone()[0]
+            self._ids[key] = cid
+        return cid
+
+
+def apply_results(
+    conn: sqlite3.Connection,
+    ids: ComponentIds,
+    results: Iterable[ProbeResult],
+    thresholds: Thresholds,
+    *,
+    want_ids: bool,
+) -> tuple[int, list[int]]:
+    """Store `results` with their roll-ups and incident steps; return (count, row ids).
+
+    Must run inside a transaction. Row ids are collected only when `want_ids`
+    (bulk seeding inserts with executemany and cannot see them).
+    """
+    states: dict[int, _State] = {}
+    incidents: dict[int, _OpenIncident] = {}
+    aggs: tuple[dict[tuple[int, int], _Agg], dict[tuple[int, int], _Agg]] = ({}, {})
+    rows: list[tuple[Any, ...]] = []
+    row_ids: list[int] = []
+    count = 0
+    for r in results:
+        cid = ids.get(conn, r.target, r.probe)
+        enc = encode_result(r)
+        started, status = enc[0], enc[1]
+        if want_ids:
+            cur = conn.execute(
+                "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
+                " message, phases, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, *enc),
+            )
+            assert cur.lastrowid is not None
+            row_ids.append(cur.lastrowid)
+        else:
+            rows.append((cid, *enc))
+        count += 1
+        latency = key_latency(r) if status != 2 else 0.0
+        wer = _wer(r)
+        for agg_map, size in zip(aggs, (HOUR_MS, DAY_MS), strict=True):
+            key = (cid, started - started % size)
+            agg = agg_map.get(key)
+            if agg is None:
+                agg = agg_map[key] = _Agg()
+            agg.add(r, status, latency, wer)
+        state = states.get(cid)
+        if state is None:
+            state = states[cid] = _load_state(conn, cid)
+            if state.open_incident_id is not None:
+                incidents[cid] = _load_incident(conn, state.open_incident_id)
+        _step(conn, state, incidents, r, started, status, thresholds)
+    if rows:
+        conn.executemany(
+            "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
+            " message, phases, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    for table, agg_map in zip(ROLLUP_TABLES, aggs, strict=True):
+        _merge_rollups(conn, table, agg_map)
+    _save(conn, states, incidents)
+    return count, row_ids
+
+
+def _merge_rollups(conn: sqlite3.Connection, table: str, aggs: dict[tuple[int, int], _Agg]) -> None:
+    out = []
+    for (cid, bucket), agg in aggs.items():
+        old = conn.execute(
+            f"SELECT {_ROLLUP_SELECT} FROM {table} WHERE component = ? AND bucket = ?",
+            (cid, bucket),
+        ).fetchone()
+        if old is not None:
+            agg.merge_row(old)
+        out.append(agg.row(cid, bucket))
+    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * 15)})", out)
+
+
+def _load_state(conn: sqlite3.Connection, cid: int) -> _State:
+    row = conn.execute(
+        "SELECT last_status, last_started_at, consecutive_down, consecutive_good,"
+        " streak_started_at, open_incident_id, streak_kinds, streak_message"
+        " FROM components WHERE id = ?",
+        (cid,),
+    ).fetchone()
+    return _State(
+        id=cid,
+        last_status=row[0],
+        last_started_at=row[1],
+        consecutive_down=row[2],
+        consecutive_good=row[3],
+        streak_started_at=row[4],
+        open_incident_id=row[5],
+        streak_kinds=json.loads(row[6]) if row[6] else [],
+        streak_message=row[7],
+    )
+
+
+def _load_incident(conn: sqlite3.Connection, iid: int) -> _OpenIncident:
+    kinds, last, down_runs, updates = conn.execute(
+        "SELECT error_kinds, last_message, down_runs, updates FROM incidents WHERE id = ?", (iid,)
+    ).fetchone()
+    return _OpenIncident(iid, json.loads(kinds), last, down_runs, json.loads(updates))
+
+
+def _step(
+    conn: sqlite3.Connection,
+    st: _State,
+    incidents: dict[int, _OpenIncident],
+    r: ProbeResult,
+    started: int,
+    status: int,
+    th: Thresholds,
+) -> None:
+    """Advance one component's incident state machine by one result."""
+    st.last_status = status
+    st.last_started_at = started
+    if status == Status.DOWN.severity:
+        kind = r.error_kind.value if r.error_kind else "internal"
+        if st.consecutive_down == 0:
+            st.streak_started_at = started
+            st.streak_kinds = []
+            st.streak_message = _describe(r)
+        if kind not in st.streak_kinds:
+            st.streak_kinds.append(kind)
+        st.consecutive_down += 1
+        st.consecutive_good = 0
+        inc = incidents.get(st.id)
+        if inc is not None:
+            inc.down_runs += 1
+            inc.last_message = _describe(r)
+            if kind not in inc.error_kinds:
+                inc.error_kinds.append(kind)
+                inc.updates.append(
+                    {
+                        "at": started,
+                        "status": "investigating",
+                        "body": f"Now failing with {_describe(r)}",
+                    }
+                )
+        elif st.consecutive_down >= th.failure:
+            opened = st.streak_started_at if st.streak_started_at is not None else started
+            first = st.streak_message or _describe(r)
+            body = f"{r.probe} on {r.target} is down: {first}"
+            updates = [{"at": opened, "status": "investigating", "body": body}]
+            cur = conn.execute(
+                "INSERT INTO incidents (component, opened_at, closed_at, status, error_kinds,"
+                " first_message, last_message, down_runs, updates)"
+                " VALUES (?, ?, NULL, 'investigating', ?, ?, ?, ?, ?)",
+                (
+                    st.id,
+                    opened,
+                    json.dumps(st.streak_kinds),
+                    first,
+                    _describe(r),
+                    st.consecutive_down,
+                    _dumps(updates),
+                ),
+            )
+            assert cur.lastrowid is not None
+            st.open_incident_id = cur.lastrowid
+            incidents[st.id] = _OpenIncident(
+                cur.lastrowid, list(st.streak_kinds), _describe(r), st.consecutive_down, updates
+            )
+    else:
+        if st.consecutive_good == 0:
+            st.streak_started_at = started
+            st.streak_kinds = []
+            st.streak_message = None
+        st.consecutive_good += 1
+        st.consecutive_down = 0
+        inc = incidents.get(st.id)
+        if inc is not None and st.consecutive_good >= th.success:
+            closed = st.streak_started_at if st.streak_started_at is not None else started
+            inc.updates.append(
+                {
+                    "at": started,
+                    "status": "resolved",
+                    "body": f"{r.probe} on {r.target} has recovered.",
+                }
+            )
+            _write_incident(conn, inc, closed=closed)
+            del incidents[st.id]
+            st.open_incident_id = None
+
+
+def _write_incident(conn: sqlite3.Connection, inc: _OpenIncident, *, closed: int | None) -> None:
+    conn.execute(
+        "UPDATE incidents SET closed_at = ?, status = ?, error_kinds = ?, last_message = ?,"
+        " down_runs = ?, updates = ? WHERE id = ?",
+        (
+            closed,
+            "resolved" if closed is not None else "investigating",
+            json.dumps(inc.error_kinds),
+            inc.last_message,
+            inc.down_runs,
+            _dumps(inc.updates),
+            inc.id,
+        ),
+    )
+
+
+def _save(
+    conn: sqlite3.Connection, states: dict[int, _State], incidents: dict[int, _OpenIncident]
+) -> None:
+    conn.executemany(
+        "UPDATE components SET last_status = ?, last_started_at = ?, consecutive_down = ?,"
+        " consecutive_good = ?, streak_started_at = ?, open_incident_id = ?, streak_kinds = ?,"
+        " streak_message = ? WHERE id = ?",
+        [
+            (
+                s.last_status,
+                s.last_started_at,
+                s.consecutive_down,
+                s.consecutive_good,
+                s.streak_started_at,
+                s.open_incident_id,
+                _dumps(s.streak_kinds) if s.streak_kinds else None,
+                s.streak_message,
+                s.id,
+            )
+            for s in states.values()
+        ],
+    )
+    for inc in incidents.values():
+        _write_incident(conn, inc, closed=None)
+
+
+# ---------------------------------------------------------------------------
+# Deletion ledger
+
+
+def ledger_record(conn: sqlite3.Connection, target: str, transcript_id: str, now: int) -> None:
+    """Insert a ledger entry; recording the same transcript twice keeps the first."""
+    conn.execute(
+        "INSERT OR IGNORE INTO ledger (target, transcript_id, created_at) VALUES (?, ?, ?)",
+        (target, transcript_id, now),
+    )
+
+
+def ledger_mark_deleted(
+    conn: sqlite3.Connection, target: str, transcript_id: str, now: int
+) -> None:
+    """Mark an entry deleted (creating it if the probe never got to record it)."""
+    conn.execute(
+        "INSERT INTO ledger (target, transcript_id, created_at, deleted_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (target, transcript_id) DO UPDATE SET deleted_at = excluded.deleted_at"
+        " WHERE deleted_at IS NULL",
+        (target, transcript_id, now, now),
+    )
+
+
+def ledger_mark_attempt(
+    conn: sqlite3.Connection, target: str, transcript_id: str, error: str, now: int
+) -> None:
+    """Count a failed deletion attempt and remember its error."""
+    conn.execute(
+        "INSERT INTO ledger (target, transcript_id, created_at, attempts, last_error,"
+        " last_attempt_at) VALUES (?, ?, ?, 1, ?, ?)"
+        " ON CONFLICT (target, transcript_id) DO UPDATE SET attempts = attempts + 1,"
+        " last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
+        (target, transcript_id, now, error, now),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Retention
+
+PRUNE_BATCH = 500
+
+
+def prune_batch(conn: sqlite3.Connection, table: str, cutoff: int) -> int:
+    """Delete up to `PRUNE_BATCH` rows of `table` older than `cutoff`; return how many."""
+    if table == "results":
+        # Through the (component, started_at) index, one component at a time, so the
+        # oldest rows are found without scanning the table.
+        deleted = 0
+        for (cid,) in conn.execute("SELECT id FROM components").fetchall():
+            cur = conn.execute(
+                "DELETE FROM results WHERE id IN (SELECT id FROM results"
+                " WHERE component = ? AND started_at < ? LIMIT ?)",
+                (cid, cutoff, PRUNE_BATCH - deleted),
+            )
+            deleted += cur.rowcount
+            if deleted >= PRUNE_BATCH:
+                break
+        return deleted
+    if table in ROLLUP_TABLES:
+        cur = conn.execute(
+            f"DELETE FROM {table} WHERE (component, bucket) IN (SELECT component, bucket"
+            f" FROM {table} WHERE bucket < ? LIMIT ?)",
+            (cutoff, PRUNE_BATCH),
+        )
+        return cur.rowcount
+    if table == "ledger":
+        cur = conn.execute(
+            "DELETE FROM ledger WHERE (target, transcript_id) IN (SELECT target, transcript_id"
+            " FROM ledger WHERE deleted_at IS NOT NULL AND deleted_at < ? LIMIT ?)",
+            (cutoff, PRUNE_BATCH),
+        )
+        return cur.rowcount
+    if table == "incidents":
+        cur = conn.execute(
+            "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents"
+            " WHERE closed_at IS NOT NULL AND closed_at < ? LIMIT ?)",
+            (cutoff, PRUNE_BATCH),
+        )
+        return cur.rowcount
+    raise ValueError(f"no retention rule for table {table!r}")

@@ -1,0 +1,365 @@
+"""Read-side SQL, run on the store's reader threads (WAL lets reads run beside the writer).
+
+Each function takes a read connection and plain values (times in epoch ms) and
+returns the typed rows of `monitor.store.records`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from monitor.models import LedgerEntry, ProbeResult
+from monitor.store.records import (
+    CODE_STATUS,
+    DAY_MS,
+    HOUR_MS,
+    RESULT_COLUMNS,
+    ComponentState,
+    Incident,
+    IncidentUpdate,
+    Rollup,
+    StoredResult,
+    decode_result,
+    from_ms,
+)
+
+__all__ = [
+    "component_states",
+    "incidents",
+    "latest",
+    "ledger_overdue",
+    "ledger_pending",
+    "ledger_pending_counts",
+    "result_rows",
+    "rollups",
+    "uptime_counts",
+]
+
+MAX_LIMIT = 1000
+
+
+def _components(
+    conn: sqlite3.Connection, target: str | None, probe: str | None
+) -> list[tuple[int, str, str]]:
+    sql = "SELECT id, target, probe FROM components WHERE 1"
+    args: list[str] = []
+    if target is not None:
+        sql += " AND target = ?"
+        args.append(target)
+    if probe is not None:
+        sql += " AND probe = ?"
+        args.append(probe)
+    return conn.execute(sql + " ORDER BY target, probe", args).fetchall()
+
+
+def latest(conn: sqlite3.Connection, target: str | None, probe: str | None) -> list[ProbeResult]:
+    """Return the most recent result of each matching component, ordered by target, probe."""
+    out = []
+    for cid, _, _ in _components(conn, target, probe):
+        row = conn.execute(
+            f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
+            " WHERE r.component = ? ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
+            (cid,),
+        ).fetchone()
+        if row is not None:
+            out.append(decode_result(row).result)
+    return out
+
+
+def result_rows(
+    conn: sqlite3.Connection,
+    target: str | None,
+    probe: str | None,
+    since: int | None,
+    until: int | None,
+    limit: int,
+    before_id: int | None,
+) -> list[StoredResult]:
+    """Return up to `limit` results, newest first, with started_at in [since, until).
+
+    `before_id` pages on: only rows ordered after that row (older, or as old
+    with a smaller id) are returned. Each component is read through its index
+    and the streams are merged, so no query scans the whole table.
+    """
+    limit = max(0, min(limit, MAX_LIMIT))
+    cursor: tuple[int, int] | None = None
+    if before_id is not None:
+        found = conn.execute("SELECT started_at FROM results WHERE id = ?", (before_id,)).fetchone()
+        if found is None:
+            return []
+        cursor = (found[0], before_id)
+    streams: list[list[tuple[int, int, StoredResult]]] = []
+    for cid, _, _ in _components(conn, target, probe):
+        sql = (
+            f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
+            " WHERE r.component = ?"
+        )
+        args: list[int] = [cid]
+        if since is not None:
+            sql += " AND r.started_at >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND r.started_at < ?"
+            args.append(until)
+        if cursor is not None:
+            sql += " AND (r.started_at, r.id) < (?, ?)"
+            args.extend(cursor)
+        sql += " ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+        args.append(limit)
+        rows = conn.execute(sql, args).fetchall()
+        streams.append([(-row[3], -row[0], decode_result(row)) for row in rows])
+    merged = heapq.merge(*streams)
+    return [item[2] for _, item in zip(range(limit), merged, strict=False)]
+
+
+def rollups(
+    conn: sqlite3.Connection,
+    table: str,
+    bucket_ms: int,
+    target: str | None,
+    probe: str | None,
+    since: int,
+    until: int,
+) -> list[Rollup]:
+    """Return roll-up rows whose bucket overlaps [since, until), by target, probe, bucket."""
+    rows = conn.execute(
+        f"SELECT c.target, c.probe, t.bucket, t.runs, t.up, t.degraded, t.down, t.lat_n,"
+        f" t.lat_sum, t.lat_min, t.lat_max, t.lat_hist, t.phases, t.wer_sum, t.wer_n, t.errors"
+        f" FROM {table} t JOIN components c ON c.id = t.component"
+        " WHERE (?1 IS NULL OR c.target = ?1) AND (?2 IS NULL OR c.probe = ?2)"
+        " AND t.bucket > ?3 AND t.bucket < ?4 ORDER BY c.target, c.probe, t.bucket",
+        (target, probe, since - bucket_ms, until),
+    ).fetchall()
+    return [_rollup(row, bucket_ms) for row in rows]
+
+
+def _rollup(row: tuple[object, ...], bucket_ms: int) -> Rollup:
+    (target, probe, bucket, runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, hist,
+     phases, wer_sum, wer_n, errors) = row  # fmt: skip
+    assert isinstance(hist, str) and isinstance(bucket, int)
+    return Rollup(
+        target=str(target),
+        probe=str(probe),
+        bucket_start=from_ms(bucket),
+        bucket_s=bucket_ms // 1000,
+        runs=int(runs),  # type: ignore[call-overload]
+        up=int(up),  # type: ignore[call-overload]
+        degraded=int(degraded),  # type: ignore[call-overload]
+        down=int(down),  # type: ignore[call-overload]
+        latency_n=int(lat_n),  # type: ignore[call-overload]
+        latency_sum=float(lat_sum),  # type: ignore[arg-type]
+        latency_min=lat_min,  # type: ignore[arg-type]
+        latency_max=lat_max,  # type: ignore[arg-type]
+        histogram=tuple(json.loads(hist)),
+        phases={k: (s, n) for k, (s, n) in json.loads(phases).items()}
+        if isinstance(phases, str)
+        else {},
+        wer_sum=float(wer_sum),  # type: ignore[arg-type]
+        wer_n=int(wer_n),  # type: ignore[call-overload]
+        errors=json.loads(errors) if isinstance(errors, str) else {},
+    )
+
+
+def _floor(ms: int, size: int) -> int:
+    return ms - ms % size
+
+
+def _ceil(ms: int, size: int) -> int:
+    return -((-ms) // size) * size
+
+
+def uptime_counts(
+    conn: sqlite3.Connection, target: str, probe: str, since: int, until: int
+) -> tuple[int, int]:
+    """Return (runs, good runs) of one component with started_at in [since, until).
+
+    Whole days come from `rollup_daily`, whole hours from `rollup_hourly` and the
+    partial hours at either edge from raw results, which gives exactly the raw
+    figure wherever raw results are retained. Where they are not, an edge is
+    widened to its whole hour (or day, where hourly roll-ups are gone too).
+    """
+    comp = conn.execute(
+        "SELECT id FROM components WHERE target = ? AND probe = ?", (target, probe)
+    ).fetchone()
+    if comp is None or since >= until:
+        return 0, 0
+    cid = comp[0]
+    raw_from = conn.execute(
+        "SELECT min(started_at) FROM results WHERE component = ?", (cid,)
+    ).fetchone()[0]
+    hourly_from = conn.execute(
+        "SELECT min(bucket) FROM rollup_hourly WHERE component = ?", (cid,)
+    ).fetchone()[0]
+
+    # The exact decomposition: raw edges, whole hours, whole days.
+    pieces: list[tuple[str, int, int]] = []
+    hs, he = _ceil(since, HOUR_MS), _floor(until, HOUR_MS)
+    if hs >= he:
+        pieces.append(("raw", since, until))
+    else:
+        pieces += [("raw", since, hs), ("raw", he, until)]
+        ds, de = _ceil(hs, DAY_MS), _floor(he, DAY_MS)
+        if ds >= de:
+            pieces.append(("hour", hs, he))
+        else:
+            pieces += [("hour", hs, ds), ("day", ds, de), ("hour", de, he)]
+
+    # Widen what the retained data cannot answer exactly.
+    resolved: list[tuple[str, int, int]] = []
+    for level, a, b in pieces:
+        if a >= b:
+            continue
+        if level == "raw" and (raw_from is None or a < raw_from):
+            level, a, b = "hour", _floor(a, HOUR_MS), _ceil(b, HOUR_MS)
+        if level == "hour" and (hourly_from is None or a < hourly_from):
+            level, a, b = "day", _floor(a, DAY_MS), _ceil(b, DAY_MS)
+        resolved.append((level, a, b))
+    days = {d for lv, a, b in resolved if lv == "day" for d in range(a, b, DAY_MS)}
+    hours = {
+        h
+        for lv, a, b in resolved
+        if lv == "hour"
+        for h in range(a, b, HOUR_MS)
+        if _floor(h, DAY_MS) not in days
+    }
+    runs = good = 0
+    for lv, a, b in resolved:
+        if lv != "raw" or _floor(a, HOUR_MS) in hours or _floor(a, DAY_MS) in days:
+            continue
+        n, g = conn.execute(
+            "SELECT count(*), coalesce(sum(status < 2), 0) FROM results"
+            " WHERE component = ? AND started_at >= ? AND started_at < ?",
+            (cid, a, b),
+        ).fetchone()
+        runs, good = runs + n, good + g
+    for table, buckets in (("rollup_hourly", hours), ("rollup_daily", days)):
+        for n, g in _bucket_sums(conn, table, cid, sorted(buckets)):
+            runs, good = runs + n, good + g
+    return runs, good
+
+
+def _bucket_sums(
+    conn: sqlite3.Connection, table: str, cid: int, buckets: list[int]
+) -> Iterable[tuple[int, int]]:
+    for i in range(0, len(buckets), 500):
+        chunk = buckets[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        yield conn.execute(
+            f"SELECT coalesce(sum(runs), 0), coalesce(sum(up + degraded), 0) FROM {table}"
+            f" WHERE component = ? AND bucket IN ({marks})",
+            (cid, *chunk),
+        ).fetchone()
+
+
+def _incident(row: tuple[object, ...]) -> Incident:
+    (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates) = row
+    assert isinstance(opened, int) and isinstance(kinds, str) and isinstance(updates, str)
+    return Incident(
+        id=int(iid),  # type: ignore[call-overload]
+        target=str(target),
+        probe=str(probe),
+        opened_at=from_ms(opened),
+        closed_at=from_ms(closed) if isinstance(closed, int) else None,
+        status=str(status),
+        error_kinds=tuple(json.loads(kinds)),
+        first_message=str(first),
+        last_message=str(last),
+        down_runs=int(down_runs),  # type: ignore[call-overload]
+        updates=tuple(
+            IncidentUpdate(at=from_ms(u["at"]), status=u["status"], body=u["body"])
+            for u in json.loads(updates)
+        ),
+    )
+
+
+_INCIDENT_SELECT = (
+    "SELECT i.id, c.target, c.probe, i.opened_at, i.closed_at, i.status, i.error_kinds,"
+    " i.first_message, i.last_message, i.down_runs, i.updates"
+    " FROM incidents i JOIN components c ON c.id = i.component"
+)
+
+
+def incidents(
+    conn: sqlite3.Connection,
+    since: int | None,
+    open_only: bool,
+    limit: int,
+    target: str | None,
+    probe: str | None,
+) -> list[Incident]:
+    """Return incidents open at or after `since` (still open, or closed since), newest first."""
+    sql = _INCIDENT_SELECT + " WHERE (?1 IS NULL OR c.target = ?1) AND (?2 IS NULL OR c.probe = ?2)"
+    if open_only:
+        sql += " AND i.closed_at IS NULL"
+    if since is not None:
+        sql += " AND (i.closed_at IS NULL OR i.closed_at >= ?3)"
+    sql += " ORDER BY i.opened_at DESC, i.id DESC LIMIT ?4"
+    rows = conn.execute(sql, (target, probe, since, max(0, min(limit, MAX_LIMIT)))).fetchall()
+    return [_incident(row) for row in rows]
+
+
+def incident(conn: sqlite3.Connection, incident_id: int) -> Incident | None:
+    """Return one incident by id, or None."""
+    row = conn.execute(_INCIDENT_SELECT + " WHERE i.id = ?", (incident_id,)).fetchone()
+    return _incident(row) if row is not None else None
+
+
+def component_states(conn: sqlite3.Connection) -> list[ComponentState]:
+    """Return every component's state-machine row, ordered by target, probe."""
+    rows = conn.execute(
+        "SELECT target, probe, last_status, last_started_at, consecutive_down,"
+        " consecutive_good, open_incident_id FROM components ORDER BY target, probe"
+    ).fetchall()
+    return [
+        ComponentState(
+            target=t,
+            probe=p,
+            last_status=CODE_STATUS[s] if s is not None else None,
+            last_started_at=from_ms(at) if at is not None else None,
+            consecutive_down=cd,
+            consecutive_good=cg,
+            open_incident_id=oi,
+        )
+        for t, p, s, at, cd, cg, oi in rows
+    ]
+
+
+def _entries(rows: Iterable[tuple[str, str, int, int, str | None]]) -> list[LedgerEntry]:
+    return [
+        LedgerEntry(target=t, transcript_id=tid, created_at=from_ms(c), attempts=a, last_error=e)
+        for t, tid, c, a, e in rows
+    ]
+
+
+def ledger_pending(conn: sqlite3.Connection, target: str | None) -> list[LedgerEntry]:
+    """Return undeleted ledger entries (of `target`, or all), oldest first."""
+    return _entries(
+        conn.execute(
+            "SELECT target, transcript_id, created_at, attempts, last_error FROM ledger"
+            " WHERE deleted_at IS NULL AND (?1 IS NULL OR target = ?1)"
+            " ORDER BY created_at, target, transcript_id",
+            (target,),
+        ).fetchall()
+    )
+
+
+def ledger_overdue(conn: sqlite3.Connection, created_before: int) -> list[LedgerEntry]:
+    """Return undeleted ledger entries created before `created_before`, oldest first."""
+    return _entries(
+        conn.execute(
+            "SELECT target, transcript_id, created_at, attempts, last_error FROM ledger"
+            " WHERE deleted_at IS NULL AND created_at < ? ORDER BY created_at, target",
+            (created_before,),
+        ).fetchall()
+    )
+
+
+def ledger_pending_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Return undeleted entries per target, 0 for targets whose entries are all deleted."""
+    rows = conn.execute(
+        "SELECT target, count(*) FILTER (WHERE deleted_at IS NULL) FROM ledger GROUP BY target"
+    ).fetchall()
+    return {t: n for t, n in rows}

@@ -1,0 +1,381 @@
+"""What the store hands out: typed rows, the latency histogram, and the row codecs.
+
+Times inside the database are integer epoch milliseconds (UTC); durations and
+phases of raw results are integer microseconds. Both are smaller on disk than
+REAL or ISO text and round-trip exactly at the precision `ProbeResult.to_json`
+prints.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitor.models import ErrorKind, ProbeResult, Status
+
+__all__ = [
+    "DAY_MS",
+    "HOUR_MS",
+    "LATENCY_BUCKETS",
+    "ComponentState",
+    "Incident",
+    "IncidentUpdate",
+    "Rollup",
+    "StoreHealth",
+    "StoredResult",
+    "from_ms",
+    "histogram_index",
+    "key_latency",
+    "to_ms",
+]
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+# Upper bounds (seconds, inclusive) of the latency histogram kept in every roll-up
+# row; one more bucket catches everything above the last bound. Roughly 1.5x apart
+# so a percentile read from a roll-up is never more than one bucket off, across the
+# range the three probes live in (a loopback GET to a slow transcription).
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.02,
+    0.035,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    60.0,
+)
+HISTOGRAM_SIZE = len(LATENCY_BUCKETS) + 1
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+STATUS_CODE = {Status.UP: 0, Status.DEGRADED: 1, Status.DOWN: 2}
+CODE_STATUS = {v: k for k, v in STATUS_CODE.items()}
+
+
+def to_ms(dt: datetime) -> int:
+    """Return `dt` as integer epoch milliseconds (a naive datetime is taken as UTC)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    """Return the aware UTC datetime of epoch milliseconds `ms`."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def histogram_index(seconds: float) -> int:
+    """Return the histogram bucket `seconds` falls in (upper bounds are inclusive)."""
+    return bisect.bisect_left(LATENCY_BUCKETS, seconds)
+
+
+def key_latency(result: ProbeResult) -> float:
+    """Return the latency that decides `degraded` for this probe kind (DESIGN.md §3).
+
+    reachability: the ``total`` phase; transcription: ``turnaround`` if the probe
+    recorded it, else submit + queued + processing; streaming: ``first_transcript``.
+    Anything missing falls back to the run's whole duration.
+    """
+    phases = result.phases
+    if result.probe == "reachability" and "total" in phases:
+        return phases["total"]
+    if result.probe == "transcription":
+        if "turnaround" in phases:
+            return phases["turnaround"]
+        parts = [phases[p] for p in ("submit", "queued", "processing") if p in phases]
+        if parts:
+            return sum(parts)
+    if result.probe == "streaming" and "first_transcript" in phases:
+        return phases["first_transcript"]
+    return result.duration_s
+
+
+# ---------------------------------------------------------------------------
+# Raw result codec
+
+
+def encode_result(result: ProbeResult) -> tuple[Any, ...]:
+    """Return (started_at, status, error_kind, duration_us, message, phases, details)."""
+    phases = (
+        json.dumps(
+            {k: round(v * 1_000_000) for k, v in result.phases.items()}, separators=(",", ":")
+        )
+        if result.phases
+        else None
+    )
+    details = (
+        json.dumps(result.details, separators=(",", ":"), default=str) if result.details else None
+    )
+    return (
+        to_ms(result.started_at),
+        STATUS_CODE[result.status],
+        result.error_kind.value if result.error_kind else None,
+        round(result.duration_s * 1_000_000),
+        result.message or None,
+        phases,
+        details,
+    )
+
+
+RESULT_COLUMNS = (
+    "r.id, c.target, c.probe, r.started_at, r.status, r.error_kind, r.duration_us,"
+    " r.message, r.phases, r.details"
+)
+
+
+def decode_result(row: tuple[Any, ...]) -> StoredResult:
+    """Return the stored result of one row selected with `RESULT_COLUMNS`."""
+    rid, target, probe, started, status, kind, dur_us, message, phases, details = row
+    return StoredResult(
+        id=rid,
+        result=ProbeResult(
+            target=target,
+            probe=probe,
+            started_at=from_ms(started),
+            duration_s=dur_us / 1_000_000,
+            status=CODE_STATUS[status],
+            error_kind=ErrorKind(kind) if kind else None,
+            message=message or "",
+            phases={k: v / 1_000_000 for k, v in json.loads(phases).items()} if phases else {},
+            details=json.loads(details) if details else {},
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Typed rows
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """A raw result with its row id (the `before_id` cursor of `Store.result_rows`)."""
+
+    id: int
+    result: ProbeResult
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """Whether the database can be written; what `/healthz` reports."""
+
+    writable: bool = True
+    last_error: str | None = None
+    failing_since: datetime | None = None
+    last_write_ok: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One hourly or daily aggregate of a component's results.
+
+    Latency, phase and histogram figures cover the good (up or degraded) runs
+    only: a timeout's duration says nothing about how fast the API answers.
+    """
+
+    target: str
+    probe: str
+    bucket_start: datetime
+    bucket_s: int
+    runs: int
+    up: int
+    degraded: int
+    down: int
+    latency_n: int
+    latency_sum: float
+    latency_min: float | None
+    latency_max: float | None
+    histogram: tuple[int, ...]
+    phases: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    wer_sum: float = 0.0
+    wer_n: int = 0
+    errors: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def good(self) -> int:
+        """Return the number of up or degraded runs."""
+        return self.up + self.degraded
+
+    @property
+    def uptime(self) -> float | None:
+        """Return the fraction of good runs, or None without runs."""
+        return self.good / self.runs if self.runs else None
+
+    @property
+    def worst(self) -> Status | None:
+        """Return the worst status seen in the bucket, or None without runs."""
+        if self.down:
+            return Status.DOWN
+        if self.degraded:
+            return Status.DEGRADED
+        return Status.UP if self.up else None
+
+    @property
+    def latency_mean(self) -> float | None:
+        """Return the mean key latency of good runs, or None."""
+        return self.latency_sum / self.latency_n if self.latency_n else None
+
+    @property
+    def wer_mean(self) -> float | None:
+        """Return the mean word error rate of the runs that measured one, or None."""
+        return self.wer_sum / self.wer_n if self.wer_n else None
+
+    def phase_mean(self, name: str) -> float | None:
+        """Return the mean seconds of phase `name` over good runs that had it, or None."""
+        total, n = self.phases.get(name, (0.0, 0))
+        return total / n if n else None
+
+    def percentile(self, q: float) -> float | None:
+        """Return the estimated `q`-quantile (0..1) of key latency, or None without data.
+
+        Nearest-rank on the histogram, interpolated inside the bucket and clamped to
+        the bucket's observed min/max, so the answer lies in the same bucket as the
+        true nearest-rank value.
+        """
+        return histogram_percentile(
+            self.histogram, q, self.latency_min, self.latency_max, self.latency_n
+        )
+
+    @classmethod
+    def merged(cls, rows: Iterable[Rollup]) -> Rollup | None:
+        """Return one roll-up summing `rows` (same component), or None for no rows."""
+        rows = list(rows)
+        if not rows:
+            return None
+        first = rows[0]
+        hist = [0] * HISTOGRAM_SIZE
+        phases: dict[str, tuple[float, int]] = {}
+        errors: dict[str, int] = {}
+        for r in rows:
+            for i, c in enumerate(r.histogram):
+                hist[i] += c
+            for k, (s, n) in r.phases.items():
+                ps, pn = phases.get(k, (0.0, 0))
+                phases[k] = (ps + s, pn + n)
+            for k, n in r.errors.items():
+                errors[k] = errors.get(k, 0) + n
+        mins = [r.latency_min for r in rows if r.latency_min is not None]
+        maxs = [r.latency_max for r in rows if r.latency_max is not None]
+        last = rows[-1]
+        return cls(
+            target=first.target,
+            probe=first.probe,
+            bucket_start=min(r.bucket_start for r in rows),
+            bucket_s=int(
+                (
+                    max(r.bucket_start for r in rows) - min(r.bucket_start for r in rows)
+                ).total_seconds()
+            )
+            + last.bucket_s,
+            runs=sum(r.runs for r in rows),
+            up=sum(r.up for r in rows),
+            degraded=sum(r.degraded for r in rows),
+            down=sum(r.down for r in rows),
+            latency_n=sum(r.latency_n for r in rows),
+            latency_sum=sum(r.latency_sum for r in rows),
+            latency_min=min(mins) if mins else None,
+            latency_max=max(maxs) if maxs else None,
+            histogram=tuple(hist),
+            phases=phases,
+            wer_sum=sum(r.wer_sum for r in rows),
+            wer_n=sum(r.wer_n for r in rows),
+            errors=errors,
+        )
+
+
+def histogram_percentile(
+    hist: Iterable[int], q: float, lo: float | None, hi: float | None, n: int | None = None
+) -> float | None:
+    """Return the nearest-rank `q`-quantile estimated from histogram counts `hist`."""
+    counts = list(hist)
+    total = sum(counts) if n is None else n
+    if total <= 0 or lo is None or hi is None:
+        return None
+    q = min(max(q, 0.0), 1.0)
+    rank = max(1, math.ceil(q * total))
+    cum = 0
+    for i, c in enumerate(counts):
+        if c and cum + c >= rank:
+            lower = LATENCY_BUCKETS[i - 1] if i > 0 else 0.0
+            upper = LATENCY_BUCKETS[i] if i < len(LATENCY_BUCKETS) else hi
+            lower, upper = max(lower, lo), min(upper, hi)
+            if upper < lower:
+                return lower
+            return lower + (upper - lower) * (rank - cum) / c
+        cum += c
+    return hi
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentUpdate:
+    """One entry of an incident's timeline (Statuspage `incident_updates`)."""
+
+    at: datetime
+    status: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A component outage: opened after `failure_threshold` downs, closed after goods.
+
+    `opened_at` is the start of the first down run, `closed_at` the start of the
+    first good run of the streak that closed it (the outage's real end), and
+    `status` is Statuspage's ``investigating`` while open, ``resolved`` after.
+    """
+
+    id: int
+    target: str
+    probe: str
+    opened_at: datetime
+    closed_at: datetime | None
+    status: str
+    error_kinds: tuple[str, ...]
+    first_message: str
+    last_message: str
+    down_runs: int
+    updates: tuple[IncidentUpdate, ...]
+
+    @property
+    def is_open(self) -> bool:
+        """Return True while the incident has not been resolved."""
+        return self.closed_at is None
+
+    def duration(self, now: datetime) -> timedelta:
+        """Return how long the outage lasted (until `now` while still open)."""
+        return (self.closed_at or now) - self.opened_at
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentState:
+    """The incident state machine's memory for one (target, probe)."""
+
+    target: str
+    probe: str
+    last_status: Status | None
+    last_started_at: datetime | None
+    consecutive_down: int
+    consecutive_good: int
+    open_incident_id: int | None

@@ -1,0 +1,120 @@
+"""The database schema, created and upgraded by sqlite-utils `Migrations`.
+
+Migrations are applied in registration order, each in its own transaction
+together with its record in ``_sqlite_migrations``, when `Store.open` runs. To
+change the schema, append a new function decorated with ``@MIGRATIONS(name=...)``
+at the end of this file; never edit one that has shipped. Names sort by their
+``mNNN_`` prefix so the order is obvious when reading the table.
+
+Reserved for later migrations: ``m002_alerts`` (alert state per component and the
+alert outbox, issue 5).
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+__all__ = ["MIGRATIONS", "ROLLUP_TABLES"]
+
+MIGRATIONS = Migrations("sttwatch")
+
+ROLLUP_TABLES = ("rollup_hourly", "rollup_daily")
+
+_ROLLUP_COLUMNS = """
+    component INTEGER NOT NULL REFERENCES components(id),
+    bucket INTEGER NOT NULL,          -- bucket start, epoch ms (UTC hour or day)
+    runs INTEGER NOT NULL,
+    up INTEGER NOT NULL,
+    degraded INTEGER NOT NULL,
+    down INTEGER NOT NULL,
+    lat_n INTEGER NOT NULL,           -- good runs whose key latency is summed below
+    lat_sum REAL NOT NULL,            -- seconds
+    lat_min REAL,
+    lat_max REAL,
+    lat_hist TEXT NOT NULL,           -- JSON array of counts per records.LATENCY_BUCKETS
+    phases TEXT,                      -- JSON {phase: [sum_seconds, count]} over good runs
+    wer_sum REAL NOT NULL DEFAULT 0,
+    wer_n INTEGER NOT NULL DEFAULT 0,
+    errors TEXT,                      -- JSON {error_kind: count}
+    PRIMARY KEY (component, bucket)
+"""
+
+
+@MIGRATIONS(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    """Components with their state, raw results, roll-ups, incidents, deletion ledger."""
+    db.execute(
+        """
+        CREATE TABLE components (
+            id INTEGER PRIMARY KEY,
+            target TEXT NOT NULL,
+            probe TEXT NOT NULL,
+            last_status INTEGER,              -- 0 up, 1 degraded, 2 down
+            last_started_at INTEGER,          -- epoch ms
+            consecutive_down INTEGER NOT NULL DEFAULT 0,
+            consecutive_good INTEGER NOT NULL DEFAULT 0,
+            streak_started_at INTEGER,        -- start of the current down/good streak
+            streak_kinds TEXT,                -- JSON error kinds of the current down streak
+            streak_message TEXT,              -- first message of the current down streak
+            open_incident_id INTEGER REFERENCES incidents(id),
+            UNIQUE (target, probe)
+        )
+        """
+    )
+    # One row per probe run, kept small: the component as an integer, times as
+    # epoch ms, durations as microseconds, status as 0/1/2, empty text as NULL.
+    db.execute(
+        """
+        CREATE TABLE results (
+            id INTEGER PRIMARY KEY,
+            component INTEGER NOT NULL REFERENCES components(id),
+            started_at INTEGER NOT NULL,
+            status INTEGER NOT NULL CHECK (status IN (0, 1, 2)),
+            error_kind TEXT,
+            duration_us INTEGER NOT NULL,
+            message TEXT,
+            phases TEXT,                      -- JSON {phase: microseconds}
+            details TEXT                      -- JSON
+        )
+        """
+    )
+    # The only index on results: latest-per-component, time windows and pruning
+    # all go through it (rowid is implicitly its last column).
+    db.execute("CREATE INDEX results_component_time ON results (component, started_at)")
+    for table in ROLLUP_TABLES:
+        db.execute(f"CREATE TABLE {table} ({_ROLLUP_COLUMNS}) WITHOUT ROWID")
+    db.execute(
+        """
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            component INTEGER NOT NULL REFERENCES components(id),
+            opened_at INTEGER NOT NULL,
+            closed_at INTEGER,
+            status TEXT NOT NULL,             -- investigating | resolved
+            error_kinds TEXT NOT NULL,        -- JSON list, in the order first seen
+            first_message TEXT NOT NULL,
+            last_message TEXT NOT NULL,
+            down_runs INTEGER NOT NULL,
+            updates TEXT NOT NULL             -- JSON [{at, status, body}]
+        )
+        """
+    )
+    db.execute("CREATE INDEX incidents_opened ON incidents (opened_at)")
+    db.execute("CREATE INDEX incidents_open ON incidents (component) WHERE closed_at IS NULL")
+    db.execute(
+        """
+        CREATE TABLE ledger (
+            target TEXT NOT NULL,
+            transcript_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            deleted_at INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            last_attempt_at INTEGER,
+            PRIMARY KEY (target, transcript_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX ledger_pending ON ledger (created_at) WHERE deleted_at IS NULL")
+    db.execute("CREATE INDEX ledger_deleted ON ledger (deleted_at) WHERE deleted_at IS NOT NULL")
