@@ -1,0 +1,392 @@
+"""REST v2: upload, create, get, list and delete transcripts, plus HTTP faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from .clips import Transcription, align_words, read_wav
+from .scenario import DELETE_ACTIONS, HTTP_ACTIONS, HTTP_ENDPOINTS, JOB_ACTIONS, Fault
+from .state import SimState, Upload
+from .transcripts import LOOKUP_ERROR, Job, validate_create_body
+
+STATE_KEY: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
+
+AUTH_ERROR = "Authentication error, API token missing/invalid"
+MIN_AUDIO_MS = 160
+STATUSES = ("queued", "processing", "completed", "error")
+
+# Documented error strings per status (PROTOCOL.md §1.2); 503/504 have no body.
+DEFAULT_ERROR_BODIES = {
+    400: "Bad request",
+    401: AUTH_ERROR,
+    403: "Cannot access uploaded file",
+    404: "Not found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+CAPTIVE_PORTAL_HTML = (
+    "<!DOCTYPE html><html><head><title>Sign in to continue</title></head>"
+    "<body><h1>Network login required</h1><p>Please sign in to access the internet.</p>"
+    "</body></html>"
+)
+NOT_JSON_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+WRONG_SHAPE_BODY = {"result": "ok", "data": [], "message": "request accepted"}
+_UPLOAD_PATH = re.compile(r"/upload/([0-9a-f-]{36})$")
+
+
+def error_response(status: int, message: str) -> web.Response:
+    """Return a JSON ``{"error": message}`` response with ``status``."""
+    return web.json_response({"error": message}, status=status)
+
+
+def base_url(request: web.Request) -> str:
+    """Return the scheme://host the client used to reach the simulator."""
+    return f"{request.scheme}://{request.host}"
+
+
+def authorized_key(request: web.Request, state: SimState) -> str | None:
+    """Return the request's API key if it is an accepted one."""
+    key = request.headers.get("Authorization")
+    return key if key in state.api_keys else None
+
+
+def fault_response(fault: Fault) -> web.Response:
+    """Return the response a ``status`` or ``refuse`` fault prescribes."""
+    status = fault.status if fault.status is not None else 503
+    headers = dict(fault.headers or {})
+    if status == 429:
+        headers.setdefault("Retry-After", "5")
+    body = fault.body
+    if body is None:
+        default = DEFAULT_ERROR_BODIES.get(status)
+        if default is None and 400 <= status < 500:
+            default = web.Response(status=status).reason
+        body = {"error": default} if default is not None else ""
+    if isinstance(body, dict | list):
+        return web.json_response(body, status=status, headers=headers)
+    if body == "":
+        return web.Response(status=status, headers=headers)
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = (
+            "text/html" if body.lstrip().startswith("<") else "text/plain; charset=utf-8"
+        )
+    return web.Response(status=status, text=body, headers=headers)
+
+
+async def hang(request: web.Request, state: SimState) -> web.StreamResponse:
+    """Never answer: wait until the client goes away or the simulator stops."""
+    while not state.closing.is_set():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        await asyncio.sleep(0.05)
+    raise web.HTTPServiceUnavailable()
+
+
+async def malformed(request: web.Request, handler: Any, body_kind: str) -> web.StreamResponse:
+    """Return a 200 whose body a broken proxy mangled (the handler still runs)."""
+    response = await handler(request)
+    if body_kind == "not_json":
+        return web.Response(text=NOT_JSON_BODY, content_type="application/json")
+    if body_kind == "wrong_shape":
+        return web.json_response(WRONG_SHAPE_BODY)
+    raw = response.body if isinstance(response, web.Response) else b""
+    text = raw.decode() if isinstance(raw, bytes) else ""
+    return web.Response(text=text[: max(1, len(text) // 2)], content_type="application/json")
+
+
+@web.middleware
+async def http_faults(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Count each API request and apply the HTTP faults that fire for it."""
+    state = request.app[STATE_KEY]
+    endpoint = request.match_info.route.name
+    if endpoint is None or endpoint not in HTTP_ENDPOINTS | {"ws"}:
+        return await handler(request)  # type: ignore[no-any-return]
+    state.requests[endpoint] += 1
+    if endpoint == "ws":
+        return await handler(request)  # type: ignore[no-any-return]
+    for fault in state.faults.pick(endpoint, HTTP_ACTIONS, stackable=frozenset({"delay"})):
+        if fault.action == "delay":
+            await asyncio.sleep((fault.delay_ms or 0) / 1000)
+        elif fault.action == "hang":
+            return await hang(request, state)
+        elif fault.action == "status":
+            return fault_response(fault)
+        elif fault.action == "html":
+            return web.Response(text=CAPTIVE_PORTAL_HTML, content_type="text/html")
+        elif fault.action == "malformed":
+            return await malformed(request, handler, fault.body_kind or "not_json")
+    return await handler(request)  # type: ignore[no-any-return]
+
+
+def _audio_problem(data: bytes, transcription: Transcription) -> str | None:
+    """Return the job error a real service reports for these bytes, if any."""
+    if read_wav(data) is None:
+        try:
+            text = data[:2048].decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and text.strip() and all(c.isprintable() or c.isspace() for c in text):
+            kind = (
+                "text/html (HTML document)"
+                if text.lstrip().startswith("<")
+                else ("text/plain (ASCII text)")
+            )
+            return f"File does not appear to contain audio. File type is {kind}."
+    if transcription.duration_ms < MIN_AUDIO_MS:
+        return "Audio duration is too short."
+    return None
+
+
+def _download_error(url: str) -> str:
+    return (
+        f"Download error, unable to download {url}. "
+        "Please make sure the file exists and is accessible from the internet."
+    )
+
+
+def _lookup(request: web.Request, state: SimState, key: str) -> Job | web.Response:
+    job = state.jobs.get(request.match_info["transcript_id"])
+    if job is None or job.owner != key:
+        if state.scenario.unknown_id_status == 404:
+            return error_response(404, "Not found")
+        return error_response(400, LOOKUP_ERROR)
+    return job
+
+
+def _apply_job_faults(job: Job, faults: list[Fault], now: float) -> None:
+    for fault in faults:
+        if fault.action == "stuck":
+            current = job.status(now)
+            # A job seen processing cannot be sent back to the queue.
+            job.stuck_stage = "processing" if current == "processing" else fault.stage
+        elif fault.action == "fail_job":
+            job.job_error = fault.error
+        elif fault.action == "wrong_text" and fault.text is not None:
+            old = job.transcription
+            duration = old.duration_ms if old is not None else 3000
+            span = (old.words[0].start, old.words[-1].end) if old and old.words else (0, duration)
+            job.transcription = Transcription(
+                fault.text, align_words(fault.text, span, fault.text.encode()), duration
+            )
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    """Store raw bytes and return their ``upload_url``."""
+    state = request.app[STATE_KEY]
+    key = authorized_key(request, state)
+    data = await request.read()
+    if key is None:
+        return error_response(401, AUTH_ERROR)
+    upload_id = str(uuid.uuid4())
+    state.uploads[upload_id] = Upload(upload_id, key, data)
+    return web.json_response({"upload_url": f"{base_url(request)}/upload/{upload_id}"})
+
+
+async def uploaded_file(request: web.Request) -> web.StreamResponse:
+    """Deny direct downloads of uploads, as the real CDN does."""
+    return web.Response(status=403, text="Access denied", content_type="text/plain")
+
+
+async def create_transcript(request: web.Request) -> web.StreamResponse:
+    """Validate a job request and return the queued Transcript."""
+    state = request.app[STATE_KEY]
+    key = authorized_key(request, state)
+    if key is None:
+        return error_response(401, AUTH_ERROR)
+    try:
+        body = json.loads(await request.read() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return error_response(400, "Request body must be valid JSON")
+    problem = validate_create_body(body)
+    if problem is not None:
+        return error_response(400, problem)
+    url: str = body["audio_url"]
+    transcription: Transcription | None = None
+    job_error: str | None = None
+    upload_id: str | None = None
+    match = _UPLOAD_PATH.search(url)
+    if match is not None and match.group(1) in state.uploads:
+        upload_id = match.group(1)
+        stored = state.uploads[upload_id]
+        if stored.owner != key:
+            job_error = f"Download error to {url}, 403 Client Error: Forbidden for url: {url}"
+        elif stored.deleted:
+            job_error = _download_error(url)
+        else:
+            transcription = state.clips.transcribe_upload(stored.data)
+            job_error = _audio_problem(stored.data, transcription)
+    elif match is not None or not url.startswith(("http://", "https://")):
+        job_error = _download_error(url)
+    else:
+        transcription = state.clips.transcribe_url(url)
+    now = state.clock()
+    state.job_sequence += 1
+    timing = state.scenario.jobs
+    job = Job(
+        id=str(uuid.uuid4()),
+        owner=key,
+        params=body,
+        created_mono=now,
+        created_wall=datetime.now(UTC).replace(tzinfo=None),  # the API shows naive UTC
+        queued_ms=timing.queued_ms,
+        processing_ms=timing.processing_ms,
+        transcription=transcription,
+        job_error=job_error,
+        upload_id=upload_id,
+        sequence=state.job_sequence,
+    )
+    state.jobs[job.id] = job
+    _apply_job_faults(job, state.faults.pick("transcript.create", JOB_ACTIONS, JOB_ACTIONS), now)
+    return web.json_response(job.to_json(now))
+
+
+async def get_transcript(request: web.Request) -> web.StreamResponse:
+    """Return the Transcript as it stands now."""
+    state = request.app[STATE_KEY]
+    key = authorized_key(request, state)
+    if key is None:
+        return error_response(401, AUTH_ERROR)
+    found = _lookup(request, state, key)
+    if isinstance(found, web.Response):
+        return found
+    now = state.clock()
+    if not found.terminal_seen and not found.deleted:
+        picked = state.faults.pick("transcript.get", JOB_ACTIONS, JOB_ACTIONS)
+        _apply_job_faults(found, picked, now)
+    if found.is_terminal(now):
+        # Once a client has seen the outcome it never changes again.
+        found.terminal_seen = True
+    return web.json_response(found.to_json(now))
+
+
+async def delete_transcript(request: web.Request) -> web.StreamResponse:
+    """Scrub a transcript (and its upload) and return the scrubbed object."""
+    state = request.app[STATE_KEY]
+    key = authorized_key(request, state)
+    if key is None:
+        return error_response(401, AUTH_ERROR)
+    found = _lookup(request, state, key)
+    if isinstance(found, web.Response):
+        return found
+    now = state.clock()
+    if state.faults.pick("transcript.delete", DELETE_ACTIONS):
+        # ignore_delete: looks like a deletion, keeps every byte.
+        return web.json_response(found.scrubbed_json(now))
+    if not found.deleted and not found.is_terminal(now):
+        if state.scenario.jobs.delete_in_progress == "reject":
+            return error_response(
+                400, "Transcript is still being processed and cannot be deleted yet"
+            )
+        found.frozen_status = found.status(now)
+    found.deleted = True
+    found.terminal_seen = True
+    if found.upload_id is not None and found.upload_id in state.uploads:
+        stored = state.uploads[found.upload_id]
+        stored.deleted = True
+        stored.data = b""
+    return web.json_response(found.to_json(now))
+
+
+def _list_error(message: str) -> web.Response:
+    return error_response(400, message)
+
+
+async def list_transcripts(request: web.Request) -> web.StreamResponse:
+    """Return one page of the key's transcripts, newest first, with page_details."""
+    state = request.app[STATE_KEY]
+    key = authorized_key(request, state)
+    if key is None:
+        return error_response(401, AUTH_ERROR)
+    query = request.query
+    limit = 10
+    if "limit" in query:
+        try:
+            limit = int(query["limit"])
+        except ValueError:
+            return _list_error('"limit" must be a number')
+        if limit < 1:
+            return _list_error('"limit" must be greater than or equal to 1')
+        if limit > 200:
+            return _list_error('"limit" must be less than or equal to 200')
+    status = query.get("status")
+    if status is not None and status not in STATUSES:
+        return _list_error('"status" must be one of [queued, processing, completed, error]')
+    created_on: date | None = None
+    if "created_on" in query:
+        try:
+            created_on = date.fromisoformat(query["created_on"])
+        except ValueError:
+            return _list_error('"created_on" must be a valid date (YYYY-MM-DD)')
+    throttled_only = query.get("throttled_only", "false").lower() == "true"
+    own = sorted(
+        (job for job in state.jobs.values() if job.owner == key),
+        key=lambda job: job.sequence,
+        reverse=True,
+    )
+    by_id = {job.id: job for job in own}
+    bounds: dict[str, int] = {}
+    for name in ("before_id", "after_id"):
+        if name in query:
+            bound = by_id.get(query[name])
+            if bound is None:
+                return _list_error(LOOKUP_ERROR)
+            bounds[name] = bound.sequence
+    if "before_id" in bounds and "after_id" in bounds and bounds["after_id"] >= bounds["before_id"]:
+        return _list_error("'after_id' must be a newer transcript than 'before_id'")
+    now = state.clock()
+    selected = []
+    for job in own:
+        if "before_id" in bounds and job.sequence >= bounds["before_id"]:
+            continue
+        if "after_id" in bounds and job.sequence <= bounds["after_id"]:
+            continue
+        if throttled_only:
+            continue  # the simulator never throttles
+        if status is not None and job.status(now) != status:
+            continue
+        if created_on is not None and job.created_wall.date() != created_on:
+            continue
+        selected.append(job)
+    if "after_id" in bounds and "before_id" not in bounds:
+        # Paging towards newer items: the page closest to after_id.
+        page = selected[-limit:]
+    else:
+        page = selected[:limit]
+    root = base_url(request)
+    path = f"{root}/v2/transcript"
+    prev_url = next_url = None
+    if page:
+        prev_url = f"{path}?limit={limit}&before_id={page[-1].id}"
+        next_url = f"{path}?limit={limit}&after_id={page[0].id}"
+    return web.json_response(
+        {
+            "page_details": {
+                "limit": limit,
+                "result_count": len(page),
+                "current_url": f"{root}{request.rel_url}",
+                "prev_url": prev_url,
+                "next_url": next_url,
+            },
+            "transcripts": [job.list_item(root, now) for job in page],
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the REST v2 routes on ``app``."""
+    app.router.add_post("/v2/upload", upload, name="upload")
+    app.router.add_post("/v2/transcript", create_transcript, name="transcript.create")
+    app.router.add_get("/v2/transcript", list_transcripts, name="transcript.list")
+    app.router.add_get("/v2/transcript/{transcript_id}", get_transcript, name="transcript.get")
+    app.router.add_delete(
+        "/v2/transcript/{transcript_id}", delete_transcript, name="transcript.delete"
+    )
+    app.router.add_get("/upload/{upload_id}", uploaded_file, name="uploaded_file")

@@ -1,0 +1,187 @@
+"""The scenario: every knob of the simulator, loaded from YAML or JSON.
+
+A scenario fixes the accepted API keys, job timings, streaming options and a
+list of faults. The same ``Fault`` model validates the list posted at runtime
+to ``POST /_sim/faults``, so a scenario file and a test talking to the control
+endpoint speak one vocabulary (docs/simulator.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_API_KEY = "sim-key"
+
+Endpoint = Literal[
+    "upload",
+    "transcript.create",
+    "transcript.get",
+    "transcript.list",
+    "transcript.delete",
+    "token",
+    "ws",
+    "*",
+]
+
+HTTP_ACTIONS = frozenset({"delay", "hang", "status", "malformed", "html"})
+JOB_ACTIONS = frozenset({"stuck", "fail_job", "wrong_text"})
+DELETE_ACTIONS = frozenset({"ignore_delete"})
+WS_ACTIONS = frozenset(
+    {"refuse", "close", "no_begin", "no_turn", "first_turn_delay", "hang_terminate"}
+)
+REST_ENDPOINTS = frozenset(
+    {"upload", "transcript.create", "transcript.get", "transcript.list", "transcript.delete"}
+)
+HTTP_ENDPOINTS = REST_ENDPOINTS | {"token"}
+
+Action = Literal[
+    "delay",
+    "hang",
+    "status",
+    "malformed",
+    "html",
+    "stuck",
+    "fail_job",
+    "wrong_text",
+    "ignore_delete",
+    "refuse",
+    "close",
+    "no_begin",
+    "no_turn",
+    "first_turn_delay",
+    "hang_terminate",
+]
+
+
+def endpoints_for_action(action: str) -> frozenset[str]:
+    """Return the endpoints on which ``action`` has a meaning."""
+    if action in HTTP_ACTIONS:
+        return HTTP_ENDPOINTS
+    if action in JOB_ACTIONS:
+        return frozenset({"transcript.create", "transcript.get"})
+    if action in DELETE_ACTIONS:
+        return frozenset({"transcript.delete"})
+    return frozenset({"ws"})
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo in a fault must not silently disable it.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Fault(_Strict):
+    """One injected failure: where it applies, when, and what it does."""
+
+    endpoint: Endpoint
+    action: Action
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)
+    count: int | None = Field(default=None, ge=1)
+    after_s: float | None = Field(default=None, ge=0.0)
+    until_s: float | None = Field(default=None, ge=0.0)
+
+    # delay / first_turn_delay
+    delay_ms: int | None = Field(default=None, ge=0)
+    # status / refuse
+    status: int | None = Field(default=None, ge=100, le=599)
+    body: str | dict[str, Any] | list[Any] | None = None
+    headers: dict[str, str] | None = None
+    # malformed
+    body_kind: Literal["not_json", "truncated", "wrong_shape"] | None = None
+    # stuck
+    stage: Literal["queued", "processing"] | None = None
+    # fail_job
+    error: str | None = None
+    # wrong_text
+    text: str | None = None
+    # close
+    code: int | None = Field(default=None, ge=1000, le=4999)
+    reason: str | None = None
+    after_ms: int | None = Field(default=None, ge=0)
+    error_frame: bool = False
+
+    @model_validator(mode="after")
+    def _check_action(self) -> Self:
+        if self.endpoint != "*" and self.endpoint not in endpoints_for_action(self.action):
+            raise ValueError(f"action {self.action!r} does not apply to endpoint {self.endpoint!r}")
+        if self.endpoint == "*" and self.action not in HTTP_ACTIONS:
+            raise ValueError(f"endpoint '*' only takes HTTP actions, not {self.action!r}")
+        if self.action == "status" and self.status is None:
+            raise ValueError("action 'status' needs 'status' (an HTTP status code)")
+        if self.action in {"delay", "first_turn_delay"} and self.delay_ms is None:
+            raise ValueError(f"action {self.action!r} needs 'delay_ms'")
+        if self.action == "malformed" and self.body_kind is None:
+            raise ValueError("action 'malformed' needs 'body_kind'")
+        if self.action == "stuck" and self.stage is None:
+            raise ValueError("action 'stuck' needs 'stage' (queued or processing)")
+        if self.action == "fail_job" and self.error is None:
+            raise ValueError("action 'fail_job' needs 'error' (the job's error message)")
+        if self.action == "wrong_text" and self.text is None:
+            raise ValueError("action 'wrong_text' needs 'text'")
+        if self.action == "close" and self.code is None:
+            raise ValueError("action 'close' needs 'code' (a WebSocket close code)")
+        if self.after_s is not None and self.until_s is not None and self.until_s <= self.after_s:
+            raise ValueError("'until_s' must be greater than 'after_s'")
+        return self
+
+
+class JobTiming(_Strict):
+    """How long a transcription job spends in each non-terminal status."""
+
+    queued_ms: int = Field(default=300, ge=0)
+    processing_ms: int = Field(default=700, ge=0)
+    # Unverified upstream: whether DELETE of an unfinished job is refused.
+    delete_in_progress: Literal["reject", "allow"] = "reject"
+
+
+class StreamingOptions(_Strict):
+    """Knobs of the streaming v3 endpoint."""
+
+    strict_pacing: bool = True
+    # Audio may run this far ahead of real time before 3007 (network jitter, buffers).
+    pacing_tolerance_ms: int = Field(default=1000, ge=0)
+    turn_interval_ms: int = Field(default=200, ge=0)
+    first_turn_delay_ms: int | None = Field(default=None, ge=0)
+    auth_failure: Literal["close", "refuse"] = "close"
+    # Send an Error frame before every error close (newer servers do; the spec lacks it).
+    error_frames: bool = False
+    # Overrides the 3 h / token session cap, so tests can reach 3008 quickly.
+    max_session_duration_s: float | None = Field(default=None, gt=0)
+    # Silence after the last word that ends a turn, unless the client sets min_turn_silence.
+    min_turn_silence_ms: int = Field(default=400, ge=0)
+
+
+class Scenario(_Strict):
+    """A complete simulator configuration (scenario YAML / JSON)."""
+
+    seed: int = 0
+    api_keys: list[str] = Field(default_factory=lambda: [DEFAULT_API_KEY], min_length=1)
+    jobs: JobTiming = Field(default_factory=JobTiming)
+    unknown_id_status: Literal[400, 404] = 400
+    streaming: StreamingOptions = Field(default_factory=StreamingOptions)
+    faults: list[Fault] = Field(default_factory=list)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _non_empty_keys(cls, keys: list[str]) -> list[str]:
+        if any(not key for key in keys):
+            raise ValueError("API keys must be non-empty strings")
+        return keys
+
+    @classmethod
+    def from_yaml_file(cls, path: str | Path) -> Scenario:
+        """Return the scenario read from a YAML (or JSON) file."""
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return cls.model_validate(data if data is not None else {})
+
+
+def parse_faults(payload: Any) -> list[Fault]:
+    """Return the faults of a ``/_sim/faults`` body: a list, or ``{"faults": [...]}``."""
+    if isinstance(payload, dict) and set(payload) == {"faults"}:
+        payload = payload["faults"]
+    if not isinstance(payload, list):
+        raise ValueError('expected a JSON list of faults or {"faults": [...]}')
+    return [Fault.model_validate(item) for item in payload]

@@ -1,0 +1,430 @@
+"""The simulator's streaming v3 behaves as PROTOCOL.md §2 says the real API does."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+import simulator_fixtures
+from simulator_fixtures import (
+    Api,
+    SimFactory,
+    assert_openapi,
+    clip_pcm,
+    frames,
+    open_stream,
+    silence,
+    wait_for,
+)
+
+from monitor.simulator import SimulatorHandle
+
+make_sim = simulator_fixtures.make_sim
+sim = simulator_fixtures.sim
+http = simulator_fixtures.http
+api = simulator_fixtures.api
+
+UNAUTHORIZED = "Unauthorized Connection: Missing Authorization header"
+UNPACED = {"streaming": {"strict_pacing": False}}
+CLIP_WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
+
+
+async def _token(api: Api, **query: str) -> Any:
+    reply = await api.call("GET", "/v3/token", query=query)
+    return reply
+
+
+async def _stream_clip(
+    probe: simulator_fixtures.StreamProbe, tail: bytes = b""
+) -> list[dict[str, Any]]:
+    begin = await probe.next()
+    assert begin is not None and begin["type"] == "Begin"
+    await probe.send_paced(frames(clip_pcm() + tail))
+    await probe.ws.send_str(json.dumps({"type": "Terminate"}))
+    return await probe.drain()
+
+
+# -- tokens ------------------------------------------------------------------------
+
+
+async def test_token_is_minted_and_validates(api: Api) -> None:
+    reply = await _token(api, expires_in_seconds="60", max_session_duration_seconds="600")
+    assert reply.status == 200
+    assert reply.json["expires_in_seconds"] == 60
+    assert isinstance(reply.json["token"], str) and len(reply.json["token"]) > 20
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({}, '"expires_in_seconds" is required'),
+        ({"expires_in_seconds": "0"}, '"expires_in_seconds" must be an integer between 1 and 600'),
+        (
+            {"expires_in_seconds": "601"},
+            '"expires_in_seconds" must be an integer between 1 and 600',
+        ),
+        ({"expires_in_seconds": "x"}, '"expires_in_seconds" must be an integer between 1 and 600'),
+        (
+            {"expires_in_seconds": "60", "max_session_duration_seconds": "59"},
+            '"max_session_duration_seconds" must be an integer between 60 and 10800',
+        ),
+        (
+            {"expires_in_seconds": "60", "max_session_duration_seconds": "10801"},
+            '"max_session_duration_seconds" must be an integer between 60 and 10800',
+        ),
+    ],
+    ids=["missing", "zero", "too-long", "not-int", "session-short", "session-long"],
+)
+async def test_token_rejects_out_of_range(api: Api, query: dict[str, str], message: str) -> None:
+    reply = await _token(api, **query)
+    assert (reply.status, reply.json) == (400, {"error": message})
+
+
+async def test_token_needs_a_key(api: Api) -> None:
+    reply = await api.call("GET", "/v3/token", query={"expires_in_seconds": "60"}, key="nope")
+    assert reply.status == 401
+
+
+@pytest.mark.parametrize("where", ["query", "header"])
+async def test_token_opens_exactly_one_session(
+    api: Api, sim: SimulatorHandle, http: aiohttp.ClientSession, where: str
+) -> None:
+    token = (await _token(api, expires_in_seconds="60")).json["token"]
+    query = f"sample_rate=16000&token={token}" if where == "query" else "sample_rate=16000"
+    key = None if where == "query" else token
+    first = await open_stream(http, sim, query, key=key)
+    assert (await first.next())["type"] == "Begin"  # type: ignore[index]
+    second = await open_stream(http, sim, query, key=key)
+    assert await second.next() is None
+    assert (second.closed_code, second.closed_reason) == (1008, UNAUTHORIZED)
+    await first.ws.close()
+
+
+async def test_expired_token_is_refused(
+    api: Api, sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    token = (await _token(api, expires_in_seconds="1")).json["token"]
+    real = sim.state_obj.clock
+    sim.state_obj.clock = lambda: real() + 2  # two seconds later
+    probe = await open_stream(http, sim, f"token={token}", key=None)
+    assert await probe.next() is None
+    assert probe.closed_code == 1008
+
+
+# -- auth and Begin ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [None, "wrong"], ids=["missing", "wrong"])
+async def test_bad_auth_accepts_then_closes_1008(
+    sim: SimulatorHandle, http: aiohttp.ClientSession, key: str | None
+) -> None:
+    probe = await open_stream(http, sim, key=key)
+    assert await probe.next() is None
+    assert (probe.closed_code, probe.closed_reason) == (1008, UNAUTHORIZED)
+    assert sim.state()["streaming"]["opened"] == 0
+
+
+async def test_bad_auth_can_refuse_the_upgrade(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim({"streaming": {"auth_failure": "refuse"}})
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await open_stream(http, sim, key="wrong")
+    assert caught.value.status == 401
+
+
+async def test_begin_carries_id_and_integer_expiry(
+    sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    probe = await open_stream(http, sim)
+    begin = await probe.next()
+    assert begin is not None and begin["type"] == "Begin"
+    uuid.UUID(begin["id"])
+    assert isinstance(begin["expires_at"], int)
+    assert abs(begin["expires_at"] - (time.time() + 10_800)) < 5
+    await probe.ws.close()
+
+
+# -- turns ----------------------------------------------------------------------------
+
+
+async def test_clip_session_grows_turns_and_terminates(
+    sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    probe = await open_stream(http, sim)
+    rest = await _stream_clip(probe)
+    turns = [m for m in rest if m["type"] == "Turn"]
+    assert rest[-1]["type"] == "Termination"
+    assert rest[-1] == {
+        "type": "Termination",
+        "audio_duration_seconds": 2,
+        "session_duration_seconds": 2,
+    }
+    assert (probe.closed_code, probe.ws.close_code) == (None, 1000) or probe.ws.close_code == 1000
+    assert len(turns) >= 3
+    assert {t["turn_order"] for t in turns} == {0}
+    final = turns[-1]
+    assert final["end_of_turn"] is True
+    assert final["transcript"] == " ".join(CLIP_WORDS)
+    assert [w["text"] for w in final["words"]] == CLIP_WORDS
+    # Finalised text only grows; words may add one provisional word at the end.
+    previous = ""
+    for turn in turns:
+        assert turn["transcript"].startswith(previous)
+        previous = turn["transcript"]
+        finals = [w for w in turn["words"] if w["word_is_final"]]
+        assert turn["transcript"] == " ".join(w["text"] for w in finals)
+        assert all(not w["word_is_final"] for w in turn["words"][len(finals) :])
+        assert len(turn["words"]) - len(finals) <= 1
+        if not turn["end_of_turn"]:
+            assert turn["utterance"] == ""
+    assert any(len(t["words"]) > len(t["transcript"].split()) for t in turns)
+    await wait_for(lambda: sim.state()["streaming"]["active"] == 0)
+    assert sim.state()["streaming"] == {
+        "opened": 1,
+        "terminated": 1,
+        "unterminated": 0,
+        "active": 0,
+    }
+
+
+async def _send_fast(probe: simulator_fixtures.StreamProbe, pcm: bytes) -> None:
+    for chunk in frames(pcm):
+        await probe.ws.send_bytes(chunk)
+
+
+async def test_trailing_silence_ends_the_turn_and_a_new_one_starts(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    probe = await open_stream(http, sim, "sample_rate=16000&min_turn_silence=300")
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await _send_fast(probe, clip_pcm() + silence(400))
+    # The turn ended on silence, before any Terminate.
+    ended = [m for m in await _collect(probe, 0.2) if m.get("end_of_turn")]
+    assert len(ended) == 1 and ended[0]["turn_order"] == 0
+    # The same speech again is the next turn.
+    await _send_fast(probe, clip_pcm())
+    await probe.ws.send_str('{"type": "Terminate"}')
+    rest = await probe.drain()
+    later = [m for m in rest if m["type"] == "Turn"]
+    assert later and {t["turn_order"] for t in later} == {1}
+    assert later[-1]["end_of_turn"] is True
+
+
+async def _collect(probe: simulator_fixtures.StreamProbe, quiet_s: float) -> list[dict[str, Any]]:
+    """Return messages until none arrives for ``quiet_s``."""
+    out: list[dict[str, Any]] = []
+    while True:
+        try:
+            message = await probe.next(limit_s=quiet_s)
+        except TimeoutError:
+            return out
+        assert message is not None
+        out.append(message)
+
+
+async def test_format_turns_adds_a_formatted_end_of_turn(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    probe = await open_stream(http, sim, "sample_rate=16000&format_turns=True")
+    rest = await _stream_clip_bytes(probe, clip_pcm())
+    ends = [m for m in rest if m["type"] == "Turn" and m["end_of_turn"]]
+    assert [m["turn_is_formatted"] for m in ends] == [False, True]
+    assert ends[1]["transcript"] == "The quick brown fox jumps over the lazy dog."
+    assert ends[0]["turn_order"] == ends[1]["turn_order"]
+
+
+async def test_force_endpoint_ends_the_turn_now(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await _send_fast(probe, clip_pcm()[:32000])  # the first second
+    await probe.ws.send_str('{"type": "KeepAlive"}')
+    await probe.ws.send_str('{"type": "UpdateConfiguration", "min_turn_silence": 200}')
+    await probe.ws.send_str('{"type": "ForceEndpoint"}')
+    ended = [m for m in await _collect(probe, 0.2) if m.get("end_of_turn")]
+    assert len(ended) == 1
+    assert ended[0]["transcript"].startswith("the quick")
+    assert "dog" not in ended[0]["transcript"]
+    await probe.ws.send_str('{"type": "Terminate"}')
+    assert (await probe.drain())[-1]["type"] == "Termination"
+
+
+async def test_unknown_audio_gets_placeholder_words_and_silence_none(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    import random
+
+    noise = bytes(random.Random(1).getrandbits(8) for _ in range(32000 * 2))
+    probe = await open_stream(http, sim)
+    rest = await _stream_clip_bytes(probe, noise)
+    turns = [m for m in rest if m["type"] == "Turn"]
+    assert turns and turns[-1]["transcript"]
+    assert turns[-1]["transcript"] != " ".join(CLIP_WORDS)
+    quiet = await open_stream(http, sim)
+    rest = await _stream_clip_bytes(quiet, silence(1000))
+    assert [m["type"] for m in rest] == ["Termination"]
+
+
+async def _stream_clip_bytes(
+    probe: simulator_fixtures.StreamProbe, pcm: bytes
+) -> list[dict[str, Any]]:
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await _send_fast(probe, pcm)
+    await probe.ws.send_str('{"type": "Terminate"}')
+    return await probe.drain()
+
+
+async def test_terminate_without_audio(sim: SimulatorHandle, http: aiohttp.ClientSession) -> None:
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await probe.ws.send_str('{"type": "Terminate"}')
+    assert await probe.drain() == [
+        {"type": "Termination", "audio_duration_seconds": 0, "session_duration_seconds": 0}
+    ]
+
+
+# -- protocol violations -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame_ms", "reason"),
+    [
+        (20, "Input duration violation: 20 ms. Expected between 50 and 1000 ms"),
+        (1200, "Input duration violation: 1200 ms. Expected between 50 and 1000 ms"),
+    ],
+    ids=["too-short", "too-long"],
+)
+async def test_frame_duration_is_enforced(
+    sim: SimulatorHandle, http: aiohttp.ClientSession, frame_ms: int, reason: str
+) -> None:
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await probe.ws.send_bytes(silence(frame_ms))
+    assert await probe.drain() == []
+    assert (probe.closed_code, probe.closed_reason) == (3007, reason)
+    await wait_for(lambda: sim.state()["streaming"]["terminated"] == 1)
+
+
+async def test_frame_duration_bounds_are_inclusive(
+    sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    probe = await open_stream(http, sim, "sample_rate=8000&encoding=pcm_mulaw")
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await probe.ws.send_bytes(b"\xff" * 400)  # 50 ms of mu-law at 8 kHz
+    await probe.ws.send_str('{"type": "Terminate"}')
+    assert (await probe.drain())[-1]["type"] == "Termination"
+
+
+async def test_faster_than_real_time_is_3007(
+    sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    for chunk in frames(silence(3000)):
+        if probe.ws.closed:
+            break
+        await probe.ws.send_bytes(chunk)
+    await probe.drain()
+    assert probe.closed_code == 3007
+    assert probe.closed_reason is not None
+    assert probe.closed_reason.startswith("Audio Transmission Rate Exceeded: Received ")
+    assert " sec. audio in " in probe.closed_reason
+
+
+async def test_pacing_check_can_be_relaxed(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim({"streaming": {"strict_pacing": False}})
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    for chunk in frames(clip_pcm()):
+        await probe.ws.send_bytes(chunk)
+    await probe.ws.send_str('{"type": "Terminate"}')
+    rest = await probe.drain()
+    assert rest[-1]["type"] == "Termination"
+    assert [m for m in rest if m["type"] == "Turn"][-1]["transcript"] == " ".join(CLIP_WORDS)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{not json", "Invalid JSON: {not json"),
+        ('{"type": "Dance"}', "Invalid Message Type: Dance"),
+        ("[]", "Invalid Message: []"),
+        ('{"kind": "Terminate"}', 'Invalid Message: {"kind": "Terminate"}'),
+    ],
+    ids=["bad-json", "unknown-type", "array", "no-type"],
+)
+async def test_bad_messages_close_3006(
+    sim: SimulatorHandle, http: aiohttp.ClientSession, text: str, reason: str
+) -> None:
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await probe.ws.send_str(text)
+    assert await probe.drain() == []
+    assert (probe.closed_code, probe.closed_reason) == (3006, reason)
+
+
+async def test_long_close_reason_is_capped(
+    sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await probe.ws.send_str('{"type": "' + "x" * 300 + '"}')
+    await probe.drain()
+    assert probe.closed_code == 3006
+    assert probe.closed_reason is not None and len(probe.closed_reason.encode()) <= 123
+
+
+async def test_session_expires_3008(make_sim: SimFactory, http: aiohttp.ClientSession) -> None:
+    sim = await make_sim({"streaming": {"max_session_duration_s": 0.2, "error_frames": True}})
+    probe = await open_stream(http, sim)
+    begin = await probe.next()
+    assert begin is not None
+    rest = await probe.drain()
+    assert rest == [
+        {
+            "type": "Error",
+            "error_code": 3008,
+            "error": "Session Expired: Maximum session duration exceeded",
+        }
+    ]
+    assert (probe.closed_code, probe.closed_reason) == (
+        3008,
+        "Session Expired: Maximum session duration exceeded",
+    )
+
+
+# -- accounting ----------------------------------------------------------------------
+
+
+async def test_client_walking_away_counts_as_unterminated(
+    sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    assert sim.state()["streaming"]["active"] == 1
+    await probe.ws.close()
+    await wait_for(lambda: sim.state()["streaming"]["active"] == 0)
+    assert sim.state()["streaming"] == {
+        "opened": 1,
+        "terminated": 0,
+        "unterminated": 1,
+        "active": 0,
+    }
+    assert sim.state()["requests"]["ws"] == 1
+
+
+async def test_token_response_matches_spec(api: Api) -> None:
+    reply = await _token(api, expires_in_seconds="30")
+    assert_openapi("GET", "/v3/token", reply.status, reply.raw, "application/json")
