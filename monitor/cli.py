@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
 
@@ -57,6 +57,59 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_once(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from monitor.logs import setup_logging
+    from monitor.runtime import open_runtime, results_table
+    from monitor.store import StoreWriteError
+
+    cfg = _load(args.config)
+    # stdout is for results; only problems go to stderr.
+    setup_logging("WARNING", secrets=cfg.secrets())
+
+    async def once() -> list[Any]:
+        async with open_runtime(cfg) as rt:
+            return await rt.run_once()
+
+    try:
+        results = asyncio.run(once())
+    except (StoreWriteError, OSError) as exc:
+        print(f"sttwatch once: cannot open the database {cfg.database}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        for r in results:
+            print(json.dumps(r.to_json(), ensure_ascii=False))
+    else:
+        print(results_table(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_DOWN
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from monitor.runtime import run_until_stopped
+
+    cfg = _load(args.config)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_until_stopped(cfg, stop)
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(run())
+    return EXIT_OK
+
+
 def _not_yet(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
     def run(_args: argparse.Namespace) -> int:
         print(
@@ -94,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the scheduler and the web server (status page, /metrics)")
     with_config(p)
-    p.set_defaults(func=_not_yet("run", 3))
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
         "once",
@@ -102,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_config(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per result")
-    p.set_defaults(func=_not_yet("once", 3))
+    p.set_defaults(func=_cmd_once)
 
     p = sub.add_parser("render", help="rebuild the static status site from the database")
     with_config(p)

@@ -411,6 +411,16 @@ class Scheduler:
         job.runs += 1
         if result.error_kind is ErrorKind.INTERNAL:
             self._internal_errors += 1
+        log.log(
+            logging.WARNING if result.status is Status.DOWN else logging.DEBUG,
+            "%s/%s %s%s in %.2fs: %s",
+            result.target,
+            result.probe,
+            result.status.value,
+            f" ({result.error_kind.value})" if result.error_kind else "",
+            result.duration_s,
+            result.message,
+        )
         await self.deliver(result)
         await self._completed(job)
 

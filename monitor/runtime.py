@@ -1,0 +1,217 @@
+"""What ``sttwatch once``, ``sttwatch run`` and the web server share, built and torn down.
+
+:func:`open_runtime` opens the store, creates the metrics and the probe
+context (HTTP session factory with our User-Agent, the clock, the store as the
+deletion ledger) and closes them in reverse order. The result sinks are a
+list, in the order DESIGN.md §1 fixes (store, metrics, then alerting), so the
+composition root can append the alerter to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from monitor import __version__
+from monitor.config import Config
+from monitor.metrics import Metrics
+from monitor.models import Clock, ProbeContext, ProbeFn, ProbeResult, SessionFactory, SystemClock
+from monitor.scheduler import DEFAULT_GRACE, ResultSink, Scheduler, run_probe
+from monitor.store import Store, StoreWriteError, key_latency
+
+__all__ = [
+    "USER_AGENT",
+    "Runtime",
+    "open_runtime",
+    "results_table",
+    "run_until_stopped",
+    "session_factory",
+]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"sttwatch/{__version__}"
+"""Sent on every request, so a provider can tell synthetic probes from real traffic."""
+
+
+def session_factory(user_agent: str = USER_AGENT) -> SessionFactory:
+    """Return a factory of fresh aiohttp sessions that send `user_agent`.
+
+    Each call makes a new session (and connection pool): probes measure what a
+    new client pays, and each probe closes its own session.
+    """
+
+    def make(**kwargs: Any) -> aiohttp.ClientSession:
+        headers = {"User-Agent": user_agent, **dict(kwargs.pop("headers", None) or {})}
+        return aiohttp.ClientSession(headers=headers, **kwargs)
+
+    return make
+
+
+@dataclass
+class Runtime:
+    """The long-lived parts of a running sttwatch, ready to schedule probes."""
+
+    config: Config
+    store: Store
+    metrics: Metrics
+    ctx: ProbeContext
+    probes: Mapping[str, ProbeFn]
+    sinks: list[ResultSink] = field(default_factory=list)
+    store_write_errors: int = 0
+
+    async def store_result(self, result: ProbeResult) -> None:
+        """Store `result` (a ResultSink); an unwritable database is counted, not raised."""
+        try:
+            await self.store.add_result(result)
+        except StoreWriteError:
+            # The store logs write failures itself (rate-limited) and reports them on
+            # store.health; probing goes on without the database.
+            self.store_write_errors += 1
+
+    def scheduler(self, **kwargs: Any) -> Scheduler:
+        """Return a scheduler for every configured probe, delivering to `sinks`."""
+        return Scheduler(
+            self.config,
+            ctx=self.ctx,
+            sinks=self.sinks,
+            probes=self.probes,
+            metrics=self.metrics,
+            store=self.store,
+            **kwargs,
+        )
+
+    async def sweep(self) -> None:
+        """Run one janitor sweep over the deletion ledger and refresh the backlog metric."""
+        await self.scheduler().sweep()
+
+    async def run_once(self, *, grace: float = DEFAULT_GRACE) -> list[ProbeResult]:
+        """Return one result per configured probe, all run concurrently, in config order.
+
+        The ledger is swept before (orphans of an earlier run) and after (whatever
+        this run could not delete itself); each result reaches the sinks as soon
+        as its probe finishes.
+        """
+        sched = self.scheduler()
+        await sched.sweep()
+
+        async def one(target: Any, name: str, spec: Any) -> ProbeResult:
+            result = await run_probe(self.probes[name], target, name, spec, self.ctx, grace=grace)
+            await sched.deliver(result)
+            return result
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(one(t, name, spec))
+                for t in self.config.targets
+                for name, spec in t.probes.enabled().items()
+            ]
+        await sched.sweep()
+        return [task.result() for task in tasks]
+
+
+def _default_probes() -> Mapping[str, ProbeFn]:
+    from monitor.probes import PROBES
+
+    return PROBES
+
+
+@asynccontextmanager
+async def open_runtime(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    probes: Mapping[str, ProbeFn] | None = None,
+    user_agent: str = USER_AGENT,
+) -> AsyncIterator[Runtime]:
+    """Yield the runtime for `config`; the store is closed on the way out."""
+    clock = clock or SystemClock()
+    await asyncio.to_thread(Path(config.database).parent.mkdir, parents=True, exist_ok=True)
+    store = await Store.open(
+        config.database,
+        failure_threshold=config.alerts.failure_threshold,
+        success_threshold=config.alerts.success_threshold,
+        retention=config.retention,
+        clock=clock,
+    )
+    try:
+        metrics = Metrics(config)
+        ctx = ProbeContext(
+            session_factory=session_factory(user_agent),
+            clock=clock,
+            ledger=store,
+            user_agent=user_agent,
+        )
+        rt = Runtime(
+            config=config,
+            store=store,
+            metrics=metrics,
+            ctx=ctx,
+            probes=_default_probes() if probes is None else probes,
+        )
+        rt.sinks.extend([rt.store_result, metrics.observe])
+        yield rt
+    finally:
+        await store.close()
+
+
+async def run_until_stopped(
+    config: Config, stop: asyncio.Event, *, probes: Mapping[str, ProbeFn] | None = None
+) -> None:
+    """Run the scheduler until `stop` is set, then stop it; returns once everything is closed."""
+    async with open_runtime(config, probes=probes) as rt:
+        sched = rt.scheduler()
+        await sched.start()
+        try:
+            await stop.wait()
+            log.info("stopping: finishing running probes and pending deletions")
+        finally:
+            await sched.stop()
+
+
+# Which phases make up each probe's key latency, and what the table calls it.
+_KEY_LATENCY = {
+    "reachability": ("total", ("total",)),
+    "transcription": ("turnaround", ("turnaround", "submit", "queued", "processing")),
+    "streaming": ("first text", ("first_transcript",)),
+}
+
+
+def _latency_cell(result: ProbeResult) -> str:
+    name, phases = _KEY_LATENCY.get(result.probe, ("run", ()))
+    if not any(p in result.phases for p in phases):
+        name = "run"  # the run failed before its key latency was measured
+    return f"{key_latency(result):.3f}s {name}"
+
+
+def results_table(results: list[ProbeResult]) -> str:
+    """Return `results` as an aligned plain-text table (one row per probe run)."""
+    header = ("TARGET", "PROBE", "STATUS", "LATENCY", "ERROR", "MESSAGE")
+    rows = [header]
+    for r in results:
+        message = " ".join(r.message.split())  # one line per result, whatever the server said
+        if len(message) > 120:
+            message = message[:119] + "…"
+        rows.append(
+            (
+                r.target,
+                r.probe,
+                r.status.value,
+                _latency_cell(r),
+                r.error_kind.value if r.error_kind else "-",
+                message,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)

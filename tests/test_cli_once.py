@@ -1,0 +1,167 @@
+"""``sttwatch once`` as a user runs it: a real subprocess against the real simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.models import ProbeResult
+from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+
+SIM_KEY = "sim-key"
+# Fast jobs: the test is about the command, not about waiting for a transcription.
+FAST = {"jobs": {"queued_ms": 50, "processing_ms": 200}}
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatorHandle]:
+    handle = await start_simulator(port=0, scenario=Scenario.model_validate(FAST))
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
+def write_config(
+    tmp_path: Path, sim: SimulatorHandle, *, key: str = "${STTWATCH_TEST_KEY}", **extra: Any
+) -> Path:
+    cfg = {
+        "database": str(tmp_path / "data" / "sttwatch.db"),  # parent created by once
+        "targets": [
+            {
+                "name": "sim",
+                "api_base": sim.base_url,
+                "streaming_base": sim.ws_base,
+                "api_key": key,
+                "probes": {
+                    "reachability": {"timeout": "5s", "degraded_after": "2s"},
+                    "transcription": {"timeout": "20s", "degraded_after": "15s"},
+                    "streaming": {"timeout": "15s", "degraded_after": "5s"},
+                },
+            }
+        ],
+        **extra,
+    }
+    path = tmp_path / "sttwatch.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    path.chmod(0o600)
+    return path
+
+
+async def sttwatch(*args: str, key: str = SIM_KEY, limit: float = 60.0) -> tuple[int, str, str]:
+    """Run ``sttwatch ARGS`` as a subprocess; return (exit code, stdout, stderr)."""
+    env = {**os.environ, "STTWATCH_TEST_KEY": key}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), limit)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def parse_lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+async def sim_state(sim: SimulatorHandle) -> dict[str, Any]:
+    return sim.state()
+
+
+async def test_healthy_target_prints_three_up_results_and_exits_0(
+    tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    cfg = write_config(tmp_path, sim)
+    code, out, err = await sttwatch("once", "-c", str(cfg), "--json")
+    lines = parse_lines(out)
+    assert code == 0, err
+    assert [(o["target"], o["probe"], o["status"]) for o in lines] == [
+        ("sim", "reachability", "up"),
+        ("sim", "transcription", "up"),
+        ("sim", "streaming", "up"),
+    ]
+    for obj in lines:
+        assert ProbeResult.from_json(obj).to_json() == obj
+    assert SIM_KEY not in out + err
+    state = await sim_state(sim)
+    assert state["transcripts"]["created"] >= 1
+    assert state["transcripts"]["undeleted"] == 0
+    assert state["streaming"]["unterminated"] == 0
+    # The results were stored, and the ledger shows the transcript as deleted.
+    with sqlite3.connect(tmp_path / "data" / "sttwatch.db") as db:
+        assert db.execute("SELECT count(*) FROM results").fetchone() == (3,)
+        assert db.execute("SELECT count(*) FROM ledger WHERE deleted_at IS NULL").fetchone() == (0,)
+
+
+async def test_wrong_key_exits_1_with_auth_for_every_probe(
+    tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    cfg = write_config(tmp_path, sim)
+    code, out, err = await sttwatch("once", "-c", str(cfg), "--json", key="not-the-key")
+    lines = parse_lines(out)
+    assert code == 1, err
+    assert [(o["probe"], o["status"], o["error_kind"]) for o in lines] == [
+        ("reachability", "down", "auth"),
+        ("transcription", "down", "auth"),
+        ("streaming", "down", "auth"),
+    ]
+    assert "not-the-key" not in out + err
+    assert (await sim_state(sim))["transcripts"]["undeleted"] == 0
+
+
+async def test_table_output_is_aligned_and_names_each_probe(
+    tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    cfg = write_config(tmp_path, sim)
+    code, out, err = await sttwatch("once", "-c", str(cfg))
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert header.split() == ["TARGET", "PROBE", "STATUS", "LATENCY", "ERROR", "MESSAGE"]
+    assert [row.split()[:3] for row in rows] == [
+        ["sim", "reachability", "up"],
+        ["sim", "transcription", "up"],
+        ["sim", "streaming", "up"],
+    ]
+    status_col = header.index("STATUS")
+    assert all(row[status_col : status_col + 2] == "up" for row in rows)
+    assert SIM_KEY not in out + err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("targets: []\n", "targets"),
+        ("targets:\n  - name: Bad Name\n    api_key: k\n", "targets[0].name"),
+        (": not yaml : [\n", "not valid YAML"),
+    ],
+    ids=["no-targets", "bad-target-name", "not-yaml"],
+)
+async def test_bad_config_exits_2_naming_the_file_and_path(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(content)
+    code, out, err = await sttwatch("once", "-c", str(path), "--json")
+    assert code == 2
+    assert out == ""
+    assert str(path) in err and expected in err
+    assert "Traceback" not in err

@@ -1,0 +1,157 @@
+"""The kill test of issue 3: ``kill -9`` mid-poll leaves an orphan; the next start deletes it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+
+pytestmark = pytest.mark.slow
+
+# Jobs slow enough that the probe is surely polling when it is killed.
+SLOW_JOBS = {"jobs": {"queued_ms": 200, "processing_ms": 3000}}
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatorHandle]:
+    handle = await start_simulator(port=0, scenario=Scenario.model_validate(SLOW_JOBS))
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
+async def state(sim: SimulatorHandle) -> dict[str, Any]:
+    return sim.state()
+
+
+def pending_ids(db: Path) -> list[str]:
+    """Return the transcript ids the ledger still has to delete (read-only, as a user would)."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0) as conn:
+            rows = conn.execute("SELECT transcript_id FROM ledger WHERE deleted_at IS NULL")
+            return [r[0] for r in rows]
+    except sqlite3.OperationalError:  # schema not created yet
+        return []
+
+
+async def transcript_status(sim: SimulatorHandle, transcript_id: str) -> str:
+    """Return the job status the API reports for `transcript_id`."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{sim.base_url}/v2/transcript/{transcript_id}", headers={"Authorization": "sim-key"}
+        ) as resp,
+    ):
+        resp.raise_for_status()
+        body = await resp.json()
+        return str(body["status"])
+
+
+async def wait_for(what: str, check: Callable[[], Awaitable[bool]], deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not await check():
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {deadline}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def start_run(config: Path, log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "-c",
+            str(config),
+            stdout=sink,
+            stderr=sink,
+        )
+
+
+async def test_orphan_of_a_killed_run_is_deleted_on_the_next_start(
+    tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    db = tmp_path / "sttwatch.db"
+    config = tmp_path / "sttwatch.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": str(db),
+                "listen": "127.0.0.1:0",
+                "targets": [
+                    {
+                        "name": "sim",
+                        "api_base": sim.base_url,
+                        "streaming_base": sim.ws_base,
+                        "api_key": "sim-key",
+                        "probes": {
+                            "transcription": {
+                                "interval": "60s",
+                                "timeout": "20s",
+                                "degraded_after": "15s",
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    config.chmod(0o600)
+    log = tmp_path / "run.log"
+
+    async def ledger_has_pending() -> bool:
+        return bool(pending_ids(db))
+
+    first = await start_run(config, log)
+    try:
+        await wait_for("a pending ledger entry", ledger_has_pending, 20.0)
+        (orphan,) = pending_ids(db)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    assert first.returncode == -signal.SIGKILL
+
+    s = await state(sim)
+    assert orphan in s["transcripts"]["undeleted_ids"], "the killed run left its transcript"
+
+    # The provider deletes only finished jobs, and so does the janitor: restart once the
+    # orphan's job is done, as a restarted container would find it a few seconds later.
+    async def orphan_finished() -> bool:
+        return await transcript_status(sim, orphan) in ("completed", "error")
+
+    await wait_for("the orphaned job to finish", orphan_finished, 20.0)
+
+    second = await start_run(config, log)
+    try:
+
+        async def orphan_deleted() -> bool:
+            return orphan not in (await state(sim))["transcripts"]["undeleted_ids"]
+
+        async def nothing_left() -> bool:
+            return (await state(sim))["transcripts"]["undeleted"] == 0 and not pending_ids(db)
+
+        await wait_for("the orphan's deletion", orphan_deleted, 30.0)
+        # The second run's own transcript is deleted by its probe too.
+        await wait_for("no undeleted transcript", nothing_left, 30.0)
+    finally:
+        if second.returncode is None:
+            second.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(second.wait(), 30.0)
+    assert code == 0, log.read_text()
+    assert (await state(sim))["transcripts"]["undeleted"] == 0
+    assert "sim-key" not in log.read_text()
