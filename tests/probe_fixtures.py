@@ -17,7 +17,9 @@ import pytest
 
 from monitor.config import Target
 from monitor.models import LedgerEntry, ProbeContext, SystemClock
+from monitor.probeclip import load_clip
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.store import Store
 
 KEY = "sim-key"
 FAST_JOBS = {"queued_ms": 150, "processing_ms": 250}
@@ -77,20 +79,6 @@ class WatchedLedger:
         return found
 
 
-async def open_ledger(tmp_path: Path) -> tuple[Any, Callable[[], Awaitable[None]]]:
-    """Return a deletion ledger and its closer: the real SQLite Store when it exists."""
-    try:
-        from monitor.store import Store
-    except ImportError:
-        return MemoryLedger(), _nothing
-    store = await Store.open(str(tmp_path / "ledger.db"))
-    return store, store.close
-
-
-async def _nothing() -> None:
-    return None
-
-
 def target_for(handle: SimulatorHandle, name: str = "sim", key: str = KEY) -> Target:
     """Return a target aimed at `handle` with only its URLs and key set."""
     return Target(name=name, api_base=handle.base_url, streaming_base=handle.ws_base, api_key=key)
@@ -138,11 +126,11 @@ async def sim(make_sim: SimFactory) -> SimulatorHandle:
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Any]:
-    """Yield a deletion ledger (the real Store once it exists), closed afterwards."""
-    found, close = await open_ledger(tmp_path)
-    yield found
-    await close()
+async def ledger(tmp_path: Path) -> AsyncIterator[Store]:
+    """Yield the real SQLite store (the deletion ledger) in a temporary file, closed afterwards."""
+    store = await Store.open(str(tmp_path / "ledger.db"))
+    yield store
+    await store.close()
 
 
 def leftovers(handle: SimulatorHandle) -> dict[str, Any]:
@@ -167,3 +155,19 @@ async def settle(handle: SimulatorHandle, seconds: float = 2.0) -> dict[str, Any
         if left["active"] == 0 or loop.time() >= end:
             return left
         await asyncio.sleep(0.02)
+
+
+async def create_transcript(handle: SimulatorHandle, key: str = KEY) -> str:
+    """Return the id of a transcript of the probe clip created straight through the API."""
+    headers = {"Authorization": key}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{handle.base_url}/v2/upload", data=load_clip().wav, headers=headers
+        ) as resp:
+            url = (await resp.json())["upload_url"]
+        body = {"audio_url": url, "speech_models": ["universal-2"]}
+        async with http.post(
+            f"{handle.base_url}/v2/transcript", json=body, headers=headers
+        ) as resp:
+            transcript_id: str = (await resp.json())["id"]
+    return transcript_id

@@ -187,13 +187,13 @@ async def delete_and_confirm(
             url, headers=_headers(target, user_agent), allow_redirects=False
         ) as resp:
             delete_status = resp.status
-            if resp.status != 200 and resp.status not in GONE_STATUSES:
+            if resp.status != 200:
+                # Kept even for 400/404 (maybe "already gone"): the read-back decides,
+                # and if the transcript is still there this says why.
                 api_error = await _api_error(resp) if resp.status < 500 else None
                 delete_error = from_status(
                     resp.status, during="deleting the transcript", api_error=api_error
                 ).message
-            else:
-                await resp.read()
     except EXPECTED_ERRORS as exc:
         delete_error = from_exception(exc, during="deleting the transcript").message
     t1 = clock.monotonic()
