@@ -110,6 +110,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from monitor.statuspage import render_database
+    from monitor.store import StoreWriteError
+
+    cfg = _load(args.config)
+    try:
+        view = asyncio.run(render_database(cfg))
+    except FileNotFoundError:
+        print(f"sttwatch render: no database at {cfg.database}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (StoreWriteError, OSError) as exc:
+        print(f"sttwatch render: cannot render from {cfg.database}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{cfg.site_dir}/index.html: {view.description} ({len(view.components)} components)")
+    return EXIT_OK
+
+
 def _not_yet(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
     def run(_args: argparse.Namespace) -> int:
         print(
@@ -159,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="rebuild the static status site from the database")
     with_config(p)
-    p.set_defaults(func=_not_yet("render", 4))
+    p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser(
         "check-config", help="validate the config and print it resolved, secrets masked"
