@@ -18,6 +18,7 @@ from monitor.store.records import (
     DAY_MS,
     HISTOGRAM_SIZE,
     HOUR_MS,
+    compact_json,
     encode_result,
     histogram_index,
     key_latency,
@@ -27,8 +28,7 @@ from monitor.store.schema import ROLLUP_TABLES
 __all__ = ["Thresholds", "apply_results"]
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+_dumps = compact_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,29 @@ class _Agg:
         if wer is not None:
             self.wer_sum += wer
             self.wer_n += 1
+
+    def merge(self, other: _Agg) -> None:
+        """Add another increment's counts into this one."""
+        self.runs += other.runs
+        self.up += other.up
+        self.degraded += other.degraded
+        self.down += other.down
+        self.lat_n += other.lat_n
+        self.lat_sum += other.lat_sum
+        if other.lat_min is not None and (self.lat_min is None or other.lat_min < self.lat_min):
+            self.lat_min = other.lat_min
+        if other.lat_max is not None and (self.lat_max is None or other.lat_max > self.lat_max):
+            self.lat_max = other.lat_max
+        for i, c in enumerate(other.hist):
+            self.hist[i] += c
+        for name, (s, n) in other.phases.items():
+            acc = self.phases.setdefault(name, [0.0, 0])
+            acc[0] += s
+            acc[1] += n
+        self.wer_sum += other.wer_sum
+        self.wer_n += other.wer_n
+        for kind, n in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + n
 
     def merge_row(self, row: Sequence[Any]) -> None:
         """Fold an existing stored row (columns as in `_ROLLUP_SELECT`) into this one."""
@@ -215,7 +238,7 @@ def apply_results(
     """
     states: dict[int, _State] = {}
     incidents: dict[int, _OpenIncident] = {}
-    aggs: tuple[dict[tuple[int, int], _Agg], dict[tuple[int, int], _Agg]] = ({}, {})
+    hourly: dict[tuple[int, int], _Agg] = {}
     rows: list[tuple[Any, ...]] = []
     row_ids: list[int] = []
     count = 0
@@ -236,12 +259,11 @@ def apply_results(
         count += 1
         latency = key_latency(r) if status != 2 else 0.0
         wer = _wer(r)
-        for agg_map, size in zip(aggs, (HOUR_MS, DAY_MS), strict=True):
-            key = (cid, started - started % size)
-            agg = agg_map.get(key)
-            if agg is None:
-                agg = agg_map[key] = _Agg()
-            agg.add(r, status, latency, wer)
+        key = (cid, started - started % HOUR_MS)
+        agg = hourly.get(key)
+        if agg is None:
+            agg = hourly[key] = _Agg()
+        agg.add(r, status, latency, wer)
         state = states.get(cid)
         if state is None:
             state = states[cid] = _load_state(conn, cid)
@@ -254,8 +276,16 @@ def apply_results(
             " message, phases, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-    for table, agg_map in zip(ROLLUP_TABLES, aggs, strict=True):
-        _merge_rollups(conn, table, agg_map)
+    # A day is the sum of its hours, so the daily increments come from the hourly ones.
+    daily: dict[tuple[int, int], _Agg] = {}
+    for (cid, hour), agg in hourly.items():
+        key = (cid, hour - hour % DAY_MS)
+        day = daily.get(key)
+        if day is None:
+            day = daily[key] = _Agg()
+        day.merge(agg)
+    for table, aggs in zip(ROLLUP_TABLES, (hourly, daily), strict=True):
+        _merge_rollups(conn, table, aggs)
     _save(conn, states, incidents)
     return count, row_ids
 

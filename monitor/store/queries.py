@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 MAX_LIMIT = 1000
+# Incidents are few (one per outage), and the status page wants all of 90 days.
+MAX_INCIDENTS = 100_000
 
 
 def _components(
@@ -297,7 +299,7 @@ def incidents(
     if since is not None:
         sql += " AND (i.closed_at IS NULL OR i.closed_at >= ?3)"
     sql += " ORDER BY i.opened_at DESC, i.id DESC LIMIT ?4"
-    rows = conn.execute(sql, (target, probe, since, max(0, min(limit, MAX_LIMIT)))).fetchall()
+    rows = conn.execute(sql, (target, probe, since, max(0, min(limit, MAX_INCIDENTS)))).fetchall()
     return [_incident(row) for row in rows]
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "Rollup",
     "StoreHealth",
     "StoredResult",
+    "compact_json",
     "from_ms",
     "histogram_index",
     "key_latency",
@@ -116,19 +117,24 @@ def key_latency(result: ProbeResult) -> float:
 # ---------------------------------------------------------------------------
 # Raw result codec
 
+# One encoder for every write: json.dumps with non-default arguments builds a new
+# encoder per call, which dominates bulk seeding.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def compact_json(obj: Any) -> str:
+    """Return `obj` as JSON without spaces (non-JSON values such as datetimes as str)."""
+    return _ENCODER.encode(obj)
+
 
 def encode_result(result: ProbeResult) -> tuple[Any, ...]:
     """Return (started_at, status, error_kind, duration_us, message, phases, details)."""
     phases = (
-        json.dumps(
-            {k: round(v * 1_000_000) for k, v in result.phases.items()}, separators=(",", ":")
-        )
+        compact_json({k: round(v * 1_000_000) for k, v in result.phases.items()})
         if result.phases
         else None
     )
-    details = (
-        json.dumps(result.details, separators=(",", ":"), default=str) if result.details else None
-    )
+    details = compact_json(result.details) if result.details else None
     return (
         to_ms(result.started_at),
         STATUS_CODE[result.status],

@@ -1,0 +1,393 @@
+"""The alerting tables: per-component alert state and the alert outbox (issue 5).
+
+Schema (created by migration ``m002_alerts``):
+
+- ``alert_state``: one row per component (target × probe, plus the pseudo-probe
+  ``deletion`` per target) — the state machine of `monitor.alerting.rules`.
+- ``alerts``: every alert decided, with its rendered title/body and tags, in
+  the same transaction as the state that decided it. ``routed_at`` is set once
+  the outbox worker has created its deliveries.
+- ``alert_deliveries``: the outbox proper, one row per (alert, destination):
+  attempts, ``next_attempt_at``, ``delivered_at`` or ``gave_up_at``, last error.
+  Destinations are stored as a hash key and a masked label, never as the URL.
+- ``alert_attempts``: every attempt, with its outcome and (masked) error.
+
+Write-side functions run on the writer thread inside its transaction; read-side
+functions take a reader connection. Times are epoch milliseconds (UTC).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from monitor.models import ErrorKind
+from monitor.store.records import CODE_STATUS, STATUS_CODE, from_ms, to_ms
+
+if TYPE_CHECKING:
+    from monitor.alerting.outbox import Delivery, NewAlert, StoredAlert
+    from monitor.alerting.rules import AlertState
+
+__all__ = [
+    "create_tables",
+    "deliveries",
+    "due_deliveries",
+    "insert_state_and_alerts",
+    "load_states",
+    "next_delivery_at",
+    "prune_batch",
+    "record_attempt",
+    "route_alert",
+    "unrouted_alerts",
+]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _ms(dt: datetime | None) -> int | None:
+    return to_ms(dt) if dt is not None else None
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return from_ms(ms) if ms is not None else None
+
+
+def create_tables(db: Database) -> None:
+    """Create the alerting tables (the body of migration ``m002_alerts``)."""
+    db.execute(
+        """
+        CREATE TABLE alert_state (
+            target TEXT NOT NULL,
+            probe TEXT NOT NULL,              -- a probe name, or 'deletion' (the backlog)
+            streak_status INTEGER,            -- 0 up, 1 degraded, 2 down
+            streak_len INTEGER NOT NULL DEFAULT 0,
+            streak_since INTEGER,             -- epoch ms of the streak's first result
+            open_level TEXT,                  -- NULL, 'degraded', 'down' or 'backlog'
+            open_since INTEGER,
+            last_notified_at INTEGER,
+            open_error_kind TEXT,
+            open_message TEXT,
+            baseline_phases TEXT,             -- JSON {phase: seconds} of the last up result
+            backlog_ids TEXT,                 -- JSON list of transcript ids
+            updated_at INTEGER,
+            PRIMARY KEY (target, probe)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            target TEXT NOT NULL,
+            probe TEXT NOT NULL,
+            kind TEXT NOT NULL,               -- down | degraded | reminder | resolved | ...
+            level TEXT NOT NULL,              -- down | degraded | backlog
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            body_format TEXT NOT NULL,
+            notify_type TEXT NOT NULL,
+            tags TEXT NOT NULL,               -- JSON list
+            created_at INTEGER NOT NULL,
+            routed_at INTEGER
+        )
+        """
+    )
+    db.execute("CREATE INDEX alerts_unrouted ON alerts (id) WHERE routed_at IS NULL")
+    db.execute("CREATE INDEX alerts_created ON alerts (created_at)")
+    db.execute(
+        """
+        CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            destination TEXT NOT NULL,        -- hash key of the Apprise URL
+            destination_label TEXT NOT NULL,  -- the URL with credentials masked
+            created_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            delivered_at INTEGER,
+            gave_up_at INTEGER,
+            last_error TEXT,
+            UNIQUE (alert_id, destination)
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX alert_deliveries_open ON alert_deliveries (destination, id)"
+        " WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+    )
+    db.execute(
+        """
+        CREATE TABLE alert_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES alert_deliveries(id) ON DELETE CASCADE,
+            at INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT,
+            elapsed_ms INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX alert_attempts_delivery ON alert_attempts (delivery_id)")
+
+
+# ---------------------------------------------------------------------------
+# State
+
+
+def _state_row(s: AlertState) -> tuple[Any, ...]:
+    return (
+        s.target,
+        s.probe,
+        STATUS_CODE[s.streak_status] if s.streak_status is not None else None,
+        s.streak_len,
+        _ms(s.streak_since),
+        s.open_level.value if s.open_level is not None else None,
+        _ms(s.open_since),
+        _ms(s.last_notified_at),
+        s.open_error_kind.value if s.open_error_kind is not None else None,
+        s.open_message or None,
+        _dumps(s.baseline_phases) if s.baseline_phases else None,
+        _dumps(list(s.backlog_ids)) if s.backlog_ids else None,
+        _ms(s.updated_at),
+    )
+
+
+def load_states(conn: sqlite3.Connection) -> list[AlertState]:
+    """Return every persisted alert state."""
+    from monitor.alerting.rules import AlertState, Level
+
+    rows = conn.execute(
+        "SELECT target, probe, streak_status, streak_len, streak_since, open_level, open_since,"
+        " last_notified_at, open_error_kind, open_message, baseline_phases, backlog_ids,"
+        " updated_at FROM alert_state ORDER BY target, probe"
+    ).fetchall()
+    return [
+        AlertState(
+            target=r[0],
+            probe=r[1],
+            streak_status=CODE_STATUS[r[2]] if r[2] is not None else None,
+            streak_len=r[3],
+            streak_since=_dt(r[4]),
+            open_level=Level(r[5]) if r[5] is not None else None,
+            open_since=_dt(r[6]),
+            last_notified_at=_dt(r[7]),
+            open_error_kind=ErrorKind(r[8]) if r[8] is not None else None,
+            open_message=r[9] or "",
+            baseline_phases=json.loads(r[10]) if r[10] else {},
+            backlog_ids=tuple(json.loads(r[11])) if r[11] else (),
+            updated_at=_dt(r[12]),
+        )
+        for r in rows
+    ]
+
+
+def insert_state_and_alerts(
+    conn: sqlite3.Connection, state: AlertState, alerts: Sequence[NewAlert], now: int
+) -> list[int]:
+    """Upsert `state` and insert `alerts`; return their ids (one transaction, by the caller)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO alert_state (target, probe, streak_status, streak_len,"
+        " streak_since, open_level, open_since, last_notified_at, open_error_kind, open_message,"
+        " baseline_phases, backlog_ids, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        _state_row(state),
+    )
+    ids: list[int] = []
+    for a in alerts:
+        m = a.message
+        cur = conn.execute(
+            "INSERT INTO alerts (target, probe, kind, level, title, body, body_format,"
+            " notify_type, tags, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                a.event.target,
+                a.event.probe,
+                a.event.kind.value,
+                a.event.level.value,
+                m.title,
+                m.body,
+                m.body_format,
+                m.notify_type,
+                _dumps(list(m.tags)),
+                now,
+            ),
+        )
+        ids.append(int(cur.lastrowid or 0))
+    return ids
+
+
+# ---------------------------------------------------------------------------
+# Outbox
+
+_ALERT_COLUMNS = (
+    "a.id, a.target, a.probe, a.kind, a.level, a.title, a.body, a.body_format,"
+    " a.notify_type, a.tags, a.created_at"
+)
+
+
+def _alert(r: Sequence[Any]) -> StoredAlert:
+    from monitor.alerting.messages import Message
+    from monitor.alerting.outbox import StoredAlert
+
+    return StoredAlert(
+        id=r[0],
+        target=r[1],
+        probe=r[2],
+        kind=r[3],
+        level=r[4],
+        message=Message(
+            title=r[5],
+            body=r[6],
+            body_format=r[7],
+            notify_type=r[8],
+            tags=tuple(json.loads(r[9])),
+        ),
+        created_at=from_ms(r[10]),
+    )
+
+
+def unrouted_alerts(conn: sqlite3.Connection) -> list[StoredAlert]:
+    """Return alerts whose deliveries were not created yet, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.routed_at IS NULL ORDER BY a.id"
+    ).fetchall()
+    return [_alert(r) for r in rows]
+
+
+def route_alert(
+    conn: sqlite3.Connection, alert_id: int, destinations: Sequence[tuple[str, str]], now: int
+) -> None:
+    """Create the alert's delivery rows (due now) and mark it routed; idempotent."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO alert_deliveries (alert_id, destination, destination_label,"
+        " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+        [(alert_id, key, label, now, now) for key, label in destinations],
+    )
+    conn.execute(
+        "UPDATE alerts SET routed_at = ? WHERE id = ? AND routed_at IS NULL", (now, alert_id)
+    )
+
+
+# The oldest open delivery of each destination: a destination's alerts go out
+# in order, and one failing destination holds up only its own queue.
+_HEADS = (
+    "SELECT min(id) FROM alert_deliveries WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+    " GROUP BY destination"
+)
+
+
+def _delivery(r: Sequence[Any]) -> Delivery:
+    from monitor.alerting.outbox import Delivery
+
+    return Delivery(
+        id=r[0],
+        destination=r[1],
+        destination_label=r[2],
+        attempts=r[3],
+        next_attempt_at=from_ms(r[4]),
+        last_error=r[5],
+        alert=_alert(r[6:]),
+    )
+
+
+_DELIVERY_COLUMNS = (
+    "d.id, d.destination, d.destination_label, d.attempts, d.next_attempt_at, d.last_error, "
+    + _ALERT_COLUMNS
+)
+
+
+def due_deliveries(conn: sqlite3.Connection, now: int) -> list[Delivery]:
+    """Return the head delivery of each destination when it is due at `now`."""
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
+        f" WHERE d.id IN ({_HEADS}) AND d.next_attempt_at <= ? ORDER BY d.id",
+        (now,),
+    ).fetchall()
+    return [_delivery(r) for r in rows]
+
+
+def next_delivery_at(conn: sqlite3.Connection) -> datetime | None:
+    """Return when the earliest head delivery is due, or None when nothing is open."""
+    row = conn.execute(
+        f"SELECT min(next_attempt_at) FROM alert_deliveries WHERE id IN ({_HEADS})"
+    ).fetchone()
+    return _dt(row[0]) if row else None
+
+
+def record_attempt(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    *,
+    at: int,
+    ok: bool,
+    error: str | None,
+    elapsed_ms: int,
+    next_attempt_at: int | None,
+    gave_up: bool,
+) -> None:
+    """Record one attempt and move the delivery on: delivered, retry later, or given up."""
+    conn.execute(
+        "INSERT INTO alert_attempts (delivery_id, at, ok, error, elapsed_ms) VALUES (?,?,?,?,?)",
+        (delivery_id, at, int(ok), error, elapsed_ms),
+    )
+    conn.execute(
+        "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?,"
+        " delivered_at = ?, gave_up_at = ?, next_attempt_at = coalesce(?, next_attempt_at)"
+        " WHERE id = ?",
+        (
+            None if ok else error,
+            at if ok else None,
+            at if gave_up and not ok else None,
+            next_attempt_at,
+            delivery_id,
+        ),
+    )
+
+
+def deliveries(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """Return the newest deliveries with their alert title, for inspection (newest first)."""
+    rows = conn.execute(
+        "SELECT d.id, a.id, a.target, a.probe, a.kind, a.title, d.destination_label,"
+        " d.attempts, d.delivered_at, d.gave_up_at, d.last_error, a.created_at"
+        " FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
+        " ORDER BY d.id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    keys = (
+        "id",
+        "alert_id",
+        "target",
+        "probe",
+        "kind",
+        "title",
+        "destination",
+        "attempts",
+        "delivered_at",
+        "gave_up_at",
+        "last_error",
+        "created_at",
+    )
+    out = []
+    for r in rows:
+        row = dict(zip(keys, r, strict=True))
+        for k in ("delivered_at", "gave_up_at", "created_at"):
+            row[k] = _dt(row[k])
+        out.append(row)
+    return out
+
+
+def prune_batch(conn: sqlite3.Connection, cutoff: int, batch: int) -> int:
+    """Delete up to `batch` alerts created before `cutoff` whose deliveries are all settled."""
+    cur = conn.execute(
+        "DELETE FROM alerts WHERE id IN (SELECT a.id FROM alerts a WHERE a.created_at < ?"
+        " AND a.routed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM alert_deliveries d"
+        " WHERE d.alert_id = a.id AND d.delivered_at IS NULL AND d.gave_up_at IS NULL)"
+        " LIMIT ?)",
+        (cutoff, batch),
+    )
+    return cur.rowcount
