@@ -1,0 +1,242 @@
+"""Alerting: a thresholds state machine per component, an outbox in SQLite, Apprise delivery.
+
+:class:`Alerter` is the result sink the scheduler calls last (after the store
+and metrics). ``observe`` steps the component's state machine
+(:mod:`.rules`), renders any alert (:mod:`.messages`) and commits the new
+state with the alert rows in one transaction — that is all a probe ever waits
+for. The :class:`~.outbox.OutboxWorker` delivers through Apprise
+(:mod:`.delivery`) in the background. A second background loop checks the
+deletion ledger for transcripts that stayed undeleted too long.
+See docs/alerting.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from monitor import maintenance
+from monitor.alerting.delivery import (
+    Destination,
+    Outcome,
+    build_asset,
+    deliver,
+    load_destinations,
+    route,
+    split_tags,
+)
+from monitor.alerting.messages import Message, render, render_test
+from monitor.alerting.outbox import (
+    AlertMetrics,
+    AlertStore,
+    Backoff,
+    Delivery,
+    NewAlert,
+    OutboxWorker,
+    StoredAlert,
+)
+from monitor.alerting.rules import (
+    DELETION_PROBE,
+    AlertEvent,
+    AlertKind,
+    AlertState,
+    Level,
+    Thresholds,
+    backlog_step,
+    step,
+)
+from monitor.config import Config
+from monitor.models import Clock, ProbeResult, SystemClock
+
+__all__ = [
+    "DELETION_PROBE",
+    "AlertEvent",
+    "AlertKind",
+    "AlertMetrics",
+    "AlertState",
+    "AlertStore",
+    "Alerter",
+    "Backoff",
+    "Delivery",
+    "Destination",
+    "Level",
+    "Message",
+    "NewAlert",
+    "OutboxWorker",
+    "Outcome",
+    "StoredAlert",
+    "Thresholds",
+    "backlog_step",
+    "build_asset",
+    "deliver",
+    "load_destinations",
+    "render",
+    "render_test",
+    "route",
+    "send_test",
+    "split_tags",
+    "step",
+]
+
+log = logging.getLogger("sttwatch.alerting")
+
+BACKLOG_CHECK_EVERY = 60.0
+
+
+class Alerter:
+    """The alerting sink: state machine per component, outbox writes, background delivery."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: AlertStore,
+        *,
+        clock: Clock | None = None,
+        metrics: AlertMetrics | None = None,
+        destinations: Sequence[Destination] | None = None,
+        backoff: Backoff | None = None,
+        backlog_check_every: float = BACKLOG_CHECK_EVERY,
+        send_timeout: float = 60.0,
+    ) -> None:
+        self.config = config
+        self.thresholds = Thresholds.from_config(config.alerts)
+        self._store = store
+        self._clock = clock or SystemClock()
+        self._metrics = metrics
+        self._destinations = list(destinations) if destinations is not None else None
+        self._backoff = backoff
+        self._backlog_every = backlog_check_every
+        self._send_timeout = send_timeout
+        self._states: dict[tuple[str, str], AlertState] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._worker: OutboxWorker | None = None
+        self._backlog_task: asyncio.Task[None] | None = None
+        self._loaded = False
+        self.problems: list[str] = []
+
+    @property
+    def worker(self) -> OutboxWorker:
+        """Return the outbox worker (after `start`)."""
+        if self._worker is None:
+            raise RuntimeError("Alerter.start() has not run")
+        return self._worker
+
+    async def load(self) -> None:
+        """Load the persisted alert states (done by `start`; `observe` alone also loads)."""
+        if not self._loaded:
+            for state in await self._store.alert_states():
+                self._states[(state.target, state.probe)] = state
+            self._loaded = True
+
+    async def start(self) -> None:
+        """Load state and destinations, then start delivery and the deletion-backlog check."""
+        await self.load()
+        if self._destinations is None:
+            # Reading alerts.config may touch the disk (or the network, for an http
+            # config URL): not on the event loop.
+            dests, self.problems = await asyncio.to_thread(load_destinations, self.config.alerts)
+            self._destinations = dests
+            for problem in self.problems:
+                log.error("alerting: %s", problem)
+        self._worker = OutboxWorker(
+            self._store,
+            self._destinations,
+            clock=self._clock,
+            give_up_after=self.config.alerts.give_up_after,
+            backoff=self._backoff,
+            metrics=self._metrics,
+            send_timeout=self._send_timeout,
+        )
+        await self._worker.start()
+        if self._backlog_every > 0:
+            self._backlog_task = asyncio.create_task(
+                self._backlog_loop(), name="sttwatch-alert-backlog"
+            )
+
+    async def stop(self) -> None:
+        """Stop the background tasks (undelivered alerts stay in the outbox for the next start)."""
+        task, self._backlog_task = self._backlog_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._worker is not None:
+            await self._worker.stop()
+
+    async def __call__(self, result: ProbeResult) -> None:
+        """Observe `result` (so the alerter itself is a `ResultSink`)."""
+        await self.observe(result)
+
+    async def observe(self, result: ProbeResult) -> None:
+        """Step the result's component and commit its state with any alerts to the outbox."""
+        await self.load()
+        key = (result.target, result.probe)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            state = self._states.get(key) or AlertState(result.target, result.probe)
+            now = self._clock.now()
+            window = maintenance.active(self.config, result.target, result.probe, now)
+            new, events = step(state, result, now, self.thresholds, window is not None)
+            await self._commit(key, new, events)
+
+    async def check_backlog(self) -> None:
+        """Open or resolve each target's deletion-backlog alert from the ledger."""
+        await self.load()
+        pending = await self._store.pending()
+        now = self._clock.now()
+        for target in self.config.targets:
+            if target.probes.transcription is None and not any(
+                e.target == target.name for e in pending
+            ):
+                continue
+            key = (target.name, DELETION_PROBE)
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                state = self._states.get(key) or AlertState(target.name, DELETION_PROBE)
+                window = maintenance.active(self.config, target.name, "transcription", now)
+                new, events = backlog_step(state, pending, now, self.thresholds, window is not None)
+                if events or new.open_level != state.open_level or key not in self._states:
+                    await self._commit(key, new, events)
+
+    async def _commit(
+        self, key: tuple[str, str], new: AlertState, events: list[AlertEvent]
+    ) -> None:
+        alerts = [NewAlert(e, render(e, self.config)) for e in events]
+        # If this write fails the cached state stays as it was, so the next result
+        # makes the same decision again: the alert is late, never lost.
+        await self._store.save_alert_state(new, alerts)
+        self._states[key] = new
+        if alerts:
+            for a in alerts:
+                log.info("alert: %s", a.message.title)
+            if self._worker is not None:
+                self._worker.wake()
+
+    async def _backlog_loop(self) -> None:
+        while True:
+            try:
+                await self.check_backlog()
+            except Exception:  # keep checking; the next round reads the ledger afresh
+                log.exception("alerting: deletion backlog check failed")
+            await self._clock.sleep(self._backlog_every)
+
+    def states(self) -> dict[tuple[str, str], AlertState]:
+        """Return the current alert state of every component seen so far."""
+        return dict(self._states)
+
+
+async def send_test(
+    config: Config, *, clock: Clock | None = None, send_timeout: float = 30.0
+) -> tuple[list[tuple[Destination, Outcome]], list[str]]:
+    """Return the outcome per destination of a test message sent to all of them, and problems.
+
+    Every destination gets the test, whatever its tags: the point is to prove
+    each URL works.
+    """
+    clock = clock or SystemClock()
+    dests, problems = await asyncio.to_thread(load_destinations, config.alerts)
+    message = render_test(config, clock.now())
+    outcomes = await asyncio.gather(
+        *(deliver(d, message, send_timeout=send_timeout) for d in dests)
+    )
+    return list(zip(dests, outcomes, strict=True)), problems

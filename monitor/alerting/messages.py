@@ -1,0 +1,348 @@
+"""Alert messages: a short title and a Markdown body readable as plain text, plus routing tags.
+
+Bodies are sent with ``body_format=markdown``: Apprise hands Markdown to the
+services that render it (Slack's mrkdwn, Discord, Telegram…), converts it to
+HTML for HTML services and for e-mail, whose plain-text part it derives from
+that HTML. Text that came from the remote API (error messages, close reasons)
+is flattened to one line, truncated, and the characters that could inject
+markup or links are backslash-escaped (CommonMark), so an error body of
+``<script>…`` or ``[click](http://…)`` shows as those characters. (Code spans
+would do the same, but Apprise's HTML-to-text conversion puts each one on a
+line of its own in the e-mail.) Every secret of the configuration is masked
+out of the final text as a last line of defence (DESIGN.md rule 4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
+from monitor.config import Config
+from monitor.models import ProbeResult
+
+__all__ = [
+    "Message",
+    "format_seconds",
+    "key_latency",
+    "md_escape",
+    "probe_label",
+    "redact",
+    "remote_text",
+    "render",
+    "render_test",
+    "tags_for",
+]
+
+PROBE_LABELS = {
+    "reachability": "REST API",
+    "transcription": "Transcription",
+    "streaming": "Streaming",
+    DELETION_PROBE: "Test data deletion",
+}
+
+SEVERITY = {Level.DOWN: "critical", Level.DEGRADED: "warning", Level.BACKLOG: "warning"}
+
+# Apprise notify types: they colour Slack attachments and pick the icon.
+_NOTIFY_TYPE = {Level.DOWN: "failure", Level.DEGRADED: "warning", Level.BACKLOG: "warning"}
+
+REMOTE_TEXT_LIMIT = 300
+MASK = "********"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered alert: what the outbox stores and Apprise sends."""
+
+    title: str
+    body: str
+    notify_type: str
+    tags: tuple[str, ...]
+    body_format: str = "markdown"
+
+
+def probe_label(probe: str) -> str:
+    """Return the human name of a probe ("Streaming"), as the status page shows it."""
+    return PROBE_LABELS.get(probe, probe.capitalize())
+
+
+def format_seconds(seconds: float) -> str:
+    """Return a short human duration: "850 ms", "4.2 s", "3m 12s", "2h 5m", "1d 3h"."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    total = round(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+
+
+def _when(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# Enough to make remote text inert: no raw HTML or Slack <!channel> anchors (< >),
+# no links or images ([ ]), no code span breaking out (`). Emphasis characters
+# (* _ ~) are left alone: at worst they format a word, and escaping them shows
+# stray backslashes in Slack.
+_MARKUP = re.compile(r"([\\`\[\]<>])")
+
+
+def md_escape(text: str) -> str:
+    """Return `text` with the characters that could inject markup or links backslash-escaped."""
+    return _MARKUP.sub(r"\\\1", text)
+
+
+def remote_text(text: object, limit: int = REMOTE_TEXT_LIMIT) -> str:
+    """Return remote `text` as inert Markdown: one line, at most `limit` chars, escaped."""
+    flat = " ".join(str(text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return md_escape(flat) if flat else "(no message)"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Return `text` with every secret replaced by a mask, longest first."""
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+_KEY_PHASE = {"reachability": "total", "streaming": "first_transcript"}
+_KEY_LABEL = {
+    "reachability": "Response time",
+    "transcription": "Turnaround",
+    "streaming": "Time to first transcript",
+}
+
+
+def key_latency(result: ProbeResult) -> float:
+    """Return the latency that decides `degraded` for the result's probe (DESIGN.md §3)."""
+    phases = result.phases
+    if result.probe == "transcription" and ("queued" in phases or "processing" in phases):
+        return phases.get("queued", 0.0) + phases.get("processing", 0.0)
+    phase = _KEY_PHASE.get(result.probe)
+    if phase is not None and phase in phases:
+        return phases[phase]
+    return result.duration_s
+
+
+def _grown_phase(
+    phases: dict[str, float], baseline: dict[str, float]
+) -> tuple[str, float, float | None] | None:
+    """Return (phase, now, before) for the phase that grew most, or the longest one."""
+    # Sums of other phases would always "grow most"; name a real step instead.
+    candidates = {k: v for k, v in phases.items() if k not in ("total", "turnaround")}
+    if not candidates:
+        return None
+    if baseline:
+        name = max(candidates, key=lambda k: candidates[k] - baseline.get(k, 0.0))
+        return name, candidates[name], baseline.get(name)
+    name = max(candidates, key=lambda k: candidates[k])
+    return name, candidates[name], None
+
+
+def _degraded_after(config: Config, target: str, probe: str) -> float | None:
+    try:
+        spec = config.target(target).probes.enabled().get(probe)
+    except KeyError:
+        return None
+    return spec.degraded_after if spec is not None else None
+
+
+def tags_for(event: AlertEvent) -> tuple[str, ...]:
+    """Return the Apprise tags an alert is sent with (see docs/alerting.md, "Routing")."""
+    severity = SEVERITY[event.level]
+    return (severity, str(event.kind), f"target-{event.target}", f"probe-{event.probe}")
+
+
+_DETAIL_LABELS = (
+    ("http_status", "HTTP status"),
+    ("close_code", "Close code"),
+    ("close_reason", "Close reason"),
+    ("last_status", "Last job status"),
+    ("wer", "Word error rate"),
+    ("retry_after", "Retry-After"),
+    ("transcript_id", "Transcript"),
+)
+
+
+def _detail_lines(result: ProbeResult) -> list[str]:
+    lines = []
+    for key, label in _DETAIL_LABELS:
+        value = result.details.get(key)
+        if value is None or value == "":
+            continue
+        if key == "wer" and isinstance(value, int | float):
+            lines.append(f"- {label}: {value:.2f}")
+        else:
+            lines.append(f"- {label}: {remote_text(value, 120)}")
+    return lines
+
+
+def _last_check(result: ProbeResult) -> str:
+    return f"- Last check: {_when(result.started_at)}, took {format_seconds(result.duration_s)}"
+
+
+def _footer(config: Config) -> list[str]:
+    lines = []
+    if config.public_url:
+        lines.append(f"- Status page: {config.public_url}")
+    return lines
+
+
+def _failure_lines(event: AlertEvent) -> list[str]:
+    lines = []
+    if event.error_kind is not None:
+        lines.append(f"- Error kind: {event.error_kind}")
+    lines.append(f"- What failed: {remote_text(event.message)}")
+    return lines
+
+
+def _latency_lines(event: AlertEvent, config: Config) -> list[str]:
+    result = event.result
+    if result is None:
+        return []
+    lines = []
+    measured = key_latency(result)
+    threshold = _degraded_after(config, event.target, event.probe)
+    label = _KEY_LABEL.get(event.probe, "Latency")
+    limit = f" (threshold {format_seconds(threshold)})" if threshold is not None else ""
+    lines.append(f"- {label}: {format_seconds(measured)}{limit}")
+    grown = _grown_phase(result.phases, event.baseline_phases)
+    if grown is not None:
+        name, now, before = grown
+        was = f", was {format_seconds(before)} when healthy" if before is not None else ""
+        lines.append(f"- Phase that grew: {name} {format_seconds(now)}{was}")
+    if result.phases:
+        parts = " · ".join(f"{k} {format_seconds(v)}" for k, v in result.phases.items())
+        lines.append(f"- Phases: {parts}")
+    return lines
+
+
+def render(event: AlertEvent, config: Config) -> Message:
+    """Return the title, Markdown body, notify type and tags for `event`."""
+    try:
+        target_label = config.target(event.target).label
+    except KeyError:
+        target_label = event.target
+    what = probe_label(event.probe)
+    subject = f"{target_label} · {what}"
+    head = f"**{what}** of **{target_label}**"
+    kind = event.kind
+    lines: list[str]
+    if kind is AlertKind.DOWN:
+        title = f"[DOWN] {subject}"
+        escalated = (
+            f" (it had been degraded since {_when(event.incident_since)})"
+            if event.previous_level is Level.DEGRADED
+            else ""
+        )
+        lines = [
+            f"{head} is **down** since {_when(event.since)} — "
+            f"{event.streak_len} failed checks in a row{escalated}.",
+            "",
+            *_failure_lines(event),
+            *(_detail_lines(event.result) if event.result else []),
+            *([_last_check(event.result)] if event.result else []),
+        ]
+    elif kind is AlertKind.DEGRADED:
+        title = f"[DEGRADED] {subject}"
+        lines = [
+            f"{head} is **slow** since {_when(event.since)} — "
+            f"{event.streak_len} checks in a row above the latency threshold.",
+            "",
+            *_latency_lines(event, config),
+            *([_last_check(event.result)] if event.result else []),
+        ]
+    elif kind is AlertKind.REMINDER:
+        level = "DOWN" if event.level is Level.DOWN else "DEGRADED"
+        title = f"[STILL {level}] {subject}"
+        open_for = format_seconds((event.at - event.incident_since).total_seconds())
+        state = "down" if event.level is Level.DOWN else "slow"
+        lines = [
+            f"{head} is still **{state}**: since {_when(event.incident_since)} ({open_for}).",
+            "",
+        ]
+        result = event.result
+        if result is not None and result.error_kind is not None:
+            lines += _failure_lines(event) + _detail_lines(result)
+        elif result is not None:
+            lines.append(f"- Latest check: {result.status}")
+            lines += _latency_lines(event, config)
+        if result is not None:
+            lines.append(_last_check(result))
+    elif kind is AlertKind.RESOLVED and event.level is Level.BACKLOG:
+        title = f"[RESOLVED] {target_label} · deletion backlog"
+        lasted = format_seconds(event.duration_s or 0.0)
+        lines = [
+            f"Every transcript sttwatch created on **{target_label}** is deleted now; "
+            f"the backlog lasted {lasted} (since {_when(event.incident_since)}).",
+        ]
+        if event.message:
+            lines += ["", f"- Transcripts that were overdue: {remote_text(event.message)}"]
+    elif kind is AlertKind.RESOLVED:
+        title = f"[RESOLVED] {subject}"
+        state = "down" if event.level is Level.DOWN else "degraded"
+        lasted = format_seconds(event.duration_s or 0.0)
+        lines = [
+            f"{head} is **up** again after {lasted} {state} "
+            f"(from {_when(event.incident_since)} to {_when(event.since)}); "
+            f"{event.streak_len} good checks in a row.",
+        ]
+        if event.error_kind is not None:
+            cause = remote_text(event.message)
+            lines += ["", f"- It had failed with {event.error_kind}: {cause}"]
+    elif kind is AlertKind.DELETION_BACKLOG:
+        title = f"[DELETION BACKLOG] {target_label} · transcripts not deleted"
+        oldest = event.backlog[0] if event.backlog else None
+        age = format_seconds((event.at - event.incident_since).total_seconds())
+        count = len(event.backlog)
+        noun = "transcript" if count == 1 else "transcripts"
+        lines = [
+            f"{count} {noun} created by sttwatch's transcription probe on **{target_label}** "
+            f"could not be deleted; the oldest for {age} "
+            f"(created {_when(oldest.created_at if oldest else event.incident_since)}). "
+            "sttwatch keeps retrying: check the API key's permissions and the API's status.",
+            "",
+            "- Transcripts: " + ", ".join(remote_text(e.transcript_id, 64) for e in event.backlog),
+        ]
+        if event.message:
+            lines.append(f"- Last error: {remote_text(event.message)}")
+    else:  # AlertKind.TEST is rendered by render_test
+        raise ValueError(f"no message for alert kind {kind}")
+    lines += _footer(config)
+    body = "\n".join(lines).rstrip() + "\n"
+    secrets = config.secrets()
+    return Message(
+        title=redact(title, secrets),
+        body=redact(body, secrets),
+        notify_type="success" if kind is AlertKind.RESOLVED else _NOTIFY_TYPE[event.level],
+        tags=tags_for(event),
+    )
+
+
+def render_test(config: Config, now: datetime) -> Message:
+    """Return the clearly labelled message that ``sttwatch test-alert`` sends."""
+    targets = ", ".join(t.label for t in config.targets)
+    lines = [
+        f"This is a **test notification** from sttwatch ({config.title}), sent at {_when(now)}.",
+        "If you can read it, alerts reach this destination. No action is needed.",
+        "",
+        f"- Targets watched: {targets}",
+        *_footer(config),
+    ]
+    return Message(
+        title="[TEST] sttwatch test notification",
+        body=redact("\n".join(lines) + "\n", config.secrets()),
+        notify_type="info",
+        tags=("info", str(AlertKind.TEST)),
+    )

@@ -1,0 +1,320 @@
+"""The alert outbox: alerts are committed to SQLite first, then delivered by a background worker.
+
+Writing is the sink's only job (one short transaction with the component's new
+state), so a slow or dead notification service never delays a probe. The
+worker routes each new alert to its destinations (one delivery row per
+destination), then sends, per destination, the oldest undelivered row whose
+``next_attempt_at`` has come — so a destination gets its alerts in order (a
+``[RESOLVED]`` never overtakes its ``[DOWN]``) and a dead destination holds up
+only itself. A failed attempt is recorded and retried with exponential
+backoff until the alert is older than ``give_up_after``; then it is given up.
+At start the worker picks up whatever a killed process left: unrouted alerts
+and undelivered rows. Delivery is at-least-once: only a process killed between
+a service accepting a message and the commit that records it sends it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from monitor.alerting.delivery import Destination, Outcome, deliver, route
+from monitor.alerting.messages import Message
+from monitor.alerting.rules import AlertEvent, AlertState
+from monitor.models import Clock, LedgerEntry
+
+__all__ = [
+    "AlertMetrics",
+    "AlertStore",
+    "Backoff",
+    "Delivery",
+    "NewAlert",
+    "OutboxWorker",
+    "StoredAlert",
+]
+
+log = logging.getLogger("sttwatch.alerting")
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An alert to commit to the outbox together with its component's state."""
+
+    event: AlertEvent
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert row of the outbox."""
+
+    id: int
+    target: str
+    probe: str
+    kind: str
+    level: str
+    message: Message
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (alert, destination) row of the outbox, with its alert."""
+
+    id: int
+    alert: StoredAlert
+    destination: str
+    destination_label: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None = None
+
+
+class AlertStore(Protocol):
+    """What the alerter needs from the store (implemented by `monitor.store.Store`)."""
+
+    async def alert_states(self) -> list[AlertState]:
+        """Return every persisted alert state."""
+        ...
+
+    async def save_alert_state(self, state: AlertState, alerts: Sequence[NewAlert]) -> list[int]:
+        """Commit `state` and insert `alerts` in one transaction; return the new alert ids."""
+        ...
+
+    async def unrouted_alerts(self) -> list[StoredAlert]:
+        """Return alerts not yet routed to destinations, oldest first."""
+        ...
+
+    async def route_alert(
+        self, alert_id: int, destinations: Sequence[tuple[str, str]], now: datetime
+    ) -> None:
+        """Create one delivery row per (key, label) due at `now` and mark the alert routed."""
+        ...
+
+    async def due_deliveries(self, now: datetime) -> list[Delivery]:
+        """Return, per destination, its oldest open delivery if it is due at `now`."""
+        ...
+
+    async def next_delivery_at(self) -> datetime | None:
+        """Return when the next open delivery (head of its destination) is due, or None."""
+        ...
+
+    async def record_delivery_attempt(
+        self,
+        delivery_id: int,
+        *,
+        at: datetime,
+        ok: bool,
+        error: str | None,
+        elapsed_s: float,
+        next_attempt_at: datetime | None,
+        gave_up: bool,
+    ) -> None:
+        """Record one attempt and the row's new state (delivered, retry at, or given up)."""
+        ...
+
+    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
+        """Return the deletion-ledger entries not yet confirmed deleted, oldest first."""
+        ...
+
+
+class AlertMetrics(Protocol):
+    """The part of `monitor.metrics.Metrics` the outbox reports to."""
+
+    def alert_sent(self, result: str) -> None:  # "sent" | "failed" | "gave_up"
+        """Count one delivery attempt outcome."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Retry delays: `first` × `factor`^(attempts−1), capped at `cap` seconds."""
+
+    first: float = 10.0
+    factor: float = 2.0
+    cap: float = 600.0
+
+    def delay(self, attempts: int) -> float:
+        """Return the seconds to wait after the `attempts`-th failed attempt."""
+        return float(min(self.cap, self.first * self.factor ** max(0, attempts - 1)))
+
+
+class OutboxWorker:
+    """Routes and delivers the outbox in the background; see the module docstring."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        destinations: Sequence[Destination],
+        *,
+        clock: Clock,
+        give_up_after: float,
+        backoff: Backoff | None = None,
+        metrics: AlertMetrics | None = None,
+        send_timeout: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._destinations = list(destinations)
+        self._by_key = {d.key: d for d in self._destinations}
+        self._clock = clock
+        self._give_up_after = timedelta(seconds=give_up_after)
+        self._backoff = backoff or Backoff()
+        self._metrics = metrics
+        self._send_timeout = send_timeout
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self.attempts = 0
+
+    @property
+    def destinations(self) -> list[Destination]:
+        """Return the destinations alerts are routed to."""
+        return list(self._destinations)
+
+    def wake(self) -> None:
+        """Ask the worker to look at the outbox now (a new alert was committed)."""
+        self._idle.clear()
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Start the worker; it first delivers whatever an earlier process left behind."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sttwatch-alert-outbox")
+
+    async def stop(self) -> None:
+        """Stop the worker; an attempt in flight is abandoned and retried at next start."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def wait_idle(self) -> None:
+        """Return once the worker has nothing due (tests and the demo use it)."""
+        await self._idle.wait()
+
+    async def run_once(self) -> int:
+        """Route new alerts and attempt every due delivery once; return attempts made."""
+        await self._route_new()
+        due = await self._store.due_deliveries(self._clock.now())
+        if not due:
+            return 0
+        async with asyncio.TaskGroup() as tg:
+            for d in due:
+                tg.create_task(self._attempt(d))
+        return len(due)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            self._wake.clear()
+            try:
+                made = await self.run_once()
+                failures = 0
+                if made:
+                    continue
+                nxt = await self._store.next_delivery_at()
+            except Exception:  # the outbox must outlive a store hiccup; it is all in SQLite
+                failures += 1
+                log.exception("alert outbox: cannot read or update the outbox; retrying")
+                nxt = self._clock.now() + timedelta(seconds=min(60.0, 2.0**failures))
+            wait = None if nxt is None else max(0.0, (nxt - self._clock.now()).total_seconds())
+            if wait is None or wait > 0:
+                self._idle.set()
+            await self._sleep(wait)
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Wait `seconds` on the injected clock (None = forever), or until woken."""
+        if self._wake.is_set():
+            return
+        waiter = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(
+            self._clock.sleep(seconds) if seconds is not None else asyncio.Event().wait()
+        )
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (waiter, sleeper):
+                t.cancel()
+            await asyncio.gather(waiter, sleeper, return_exceptions=True)
+
+    async def _route_new(self) -> None:
+        for alert in await self._store.unrouted_alerts():
+            targets = route(self._destinations, alert.message.tags)
+            await self._store.route_alert(
+                alert.id, [(d.key, d.label) for d in targets], self._clock.now()
+            )
+            if not targets:
+                log.info(
+                    "alert %s (%s) has no destination: none configured or none wants its tags",
+                    alert.id,
+                    alert.message.title,
+                )
+
+    async def _attempt(self, d: Delivery) -> None:
+        now = self._clock.now()
+        dest = self._by_key.get(d.destination)
+        too_old = now - d.alert.created_at >= self._give_up_after
+        if dest is None or (too_old and d.attempts == 0):
+            # Never attempted and already stale (the process was down longer than
+            # give_up_after), or its destination left the config: sending now would
+            # page someone about the past, or nobody.
+            error = (
+                "destination no longer configured"
+                if dest is None
+                else "older than give_up_after before the first attempt; not sent"
+            )
+            await self._record(d, now, Outcome(False, error), None, gave_up=True)
+            return
+        self.attempts += 1
+        outcome = await deliver(dest, d.alert.message, send_timeout=self._send_timeout)
+        done_at = self._clock.now()
+        if outcome.ok:
+            await self._record(d, done_at, outcome, None, gave_up=False)
+            return
+        give_up = done_at - d.alert.created_at >= self._give_up_after
+        delay = timedelta(seconds=self._backoff.delay(d.attempts + 1))
+        retry_at = None if give_up else done_at + delay
+        await self._record(d, done_at, outcome, retry_at, gave_up=give_up)
+
+    async def _record(
+        self,
+        d: Delivery,
+        at: datetime,
+        outcome: Outcome,
+        retry_at: datetime | None,
+        *,
+        gave_up: bool,
+    ) -> None:
+        await self._store.record_delivery_attempt(
+            d.id,
+            at=at,
+            ok=outcome.ok,
+            error=outcome.error,
+            elapsed_s=outcome.elapsed_s,
+            next_attempt_at=retry_at,
+            gave_up=gave_up,
+        )
+        result = "sent" if outcome.ok else ("gave_up" if gave_up else "failed")
+        if self._metrics is not None:
+            self._metrics.alert_sent(result)
+        label = f"{d.alert.message.title!r} to {d.destination_label}"
+        if outcome.ok:
+            log.info("alert %s delivered (attempt %d)", label, d.attempts + 1)
+        elif gave_up:
+            attempts = d.attempts + 1
+            log.error("alert %s given up after %d attempts: %s", label, attempts, outcome.error)
+        else:
+            log.warning(
+                "alert %s failed (attempt %d, retry at %s): %s",
+                label,
+                d.attempts + 1,
+                retry_at.isoformat() if retry_at else "-",
+                outcome.error,
+            )
