@@ -40,7 +40,11 @@ async def _set_faults(request: web.Request) -> web.StreamResponse:
         faults = parse_faults(await request.json())
     except ValidationError as exc:
         return web.json_response(
-            {"error": "invalid faults", "details": exc.errors(include_url=False)}, status=400
+            {
+                "error": "invalid faults",
+                "details": exc.errors(include_url=False, include_context=False),
+            },
+            status=400,
         )
     except ValueError as exc:
         return web.json_response({"error": str(exc)}, status=400)
