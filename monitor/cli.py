@@ -129,6 +129,17 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_test_alert(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from monitor.alerting import run_test_alert
+    from monitor.config import Config
+
+    cfg = _load(args.config)
+    assert isinstance(cfg, Config)
+    return asyncio.run(run_test_alert(cfg, sys.stdout))
+
+
 def _not_yet(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
     def run(_args: argparse.Namespace) -> int:
         print(
@@ -188,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("test-alert", help="send a test notification through every alert URL")
     with_config(p)
-    p.set_defaults(func=_not_yet("test-alert", 5))
+    p.set_defaults(func=_cmd_test_alert)
 
     p = sub.add_parser(
         "simulate", help="serve a local AssemblyAI simulator (REST v2 + streaming v3)"

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import TextIO
 
 from monitor import maintenance
 from monitor.alerting.delivery import (
@@ -75,6 +76,7 @@ __all__ = [
     "render",
     "render_test",
     "route",
+    "run_test_alert",
     "send_test",
     "split_tags",
     "step",
@@ -240,3 +242,38 @@ async def send_test(
         *(deliver(d, message, send_timeout=send_timeout) for d in dests)
     )
     return list(zip(dests, outcomes, strict=True)), problems
+
+
+async def run_test_alert(config: Config, out: TextIO, *, send_timeout: float = 30.0) -> int:
+    """Send the test message everywhere, print one line per destination; return the exit code.
+
+    0 when every destination accepted it; 1 when any failed, any URL was
+    unusable, or no destination is configured.
+    """
+    results, problems = await send_test(config, send_timeout=send_timeout)
+    if not results and not problems:
+        print(
+            "sttwatch test-alert: no alert destination configured "
+            "(set alerts.urls or alerts.config)",
+            file=out,
+        )
+        return 1
+    total = len(results) + len(problems)
+    noun = "destination" if total == 1 else "destinations"
+    print(f"sttwatch test-alert: sending a test notification to {total} {noun}", file=out)
+    width = max((len(d.label) for d, _ in results), default=0)
+    for dest, outcome in results:
+        tags = f" [tags: {', '.join(sorted(dest.tags))}]" if dest.tags else ""
+        label = dest.label.ljust(width)
+        if outcome.ok:
+            print(f"  ok      {label}  ({outcome.elapsed_s:.2f} s){tags}", file=out)
+        else:
+            print(f"  FAILED  {label}  {outcome.error}{tags}", file=out)
+    for problem in problems:
+        print(f"  FAILED  {problem}", file=out)
+    failed = sum(not o.ok for _, o in results) + len(problems)
+    if failed:
+        print(f"{failed} of {total} {noun} failed.", file=out)
+        return 1
+    print(f"all {total} {noun} accepted the test notification.", file=out)
+    return 0
