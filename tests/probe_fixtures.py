@@ -7,6 +7,7 @@ the simulator, and the leftovers check every test ends with.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,9 +85,30 @@ def target_for(handle: SimulatorHandle, name: str = "sim", key: str = KEY) -> Ta
     return Target(name=name, api_base=handle.base_url, streaming_base=handle.ws_base, api_key=key)
 
 
-def context(ledger: Any) -> ProbeContext:
-    """Return a probe context with real sessions, the real clock and `ledger`."""
-    return ProbeContext(session_factory=aiohttp.ClientSession, clock=SystemClock(), ledger=ledger)
+class BurstClock(SystemClock):
+    """Real time, except that sleeping only moves the monotonic reading forward.
+
+    Streaming audio paced by this clock goes out in one burst, so a test of a
+    failure that does not depend on timing need not wait 2.3 s for the clip
+    (the simulator must then not enforce real-time pacing).
+    """
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    async def sleep(self, seconds: float) -> None:
+        self.skipped += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+def context(ledger: Any, clock: SystemClock | None = None) -> ProbeContext:
+    """Return a probe context with real sessions, the real clock (or `clock`) and `ledger`."""
+    return ProbeContext(
+        session_factory=aiohttp.ClientSession, clock=clock or SystemClock(), ledger=ledger
+    )
 
 
 def make_scenario(**overrides: Any) -> Scenario:

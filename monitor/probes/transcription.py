@@ -290,6 +290,13 @@ class _Run:
         self.headers = _headers(target, ctx.user_agent)
         self.base = target.api_base
         self.turnaround: float | None = None
+        self.upload_url: str | None = None
+        self.submit_sent = False
+
+    @property
+    def may_have_orphan(self) -> bool:
+        """Return True when a job may exist whose id the run never learnt."""
+        return self.job.id is None and self.submit_sent and self.upload_url is not None
 
     async def main(self, session: aiohttp.ClientSession) -> Failure | None:
         """Run upload → verify; return the failure, or None when every check passed."""
@@ -314,9 +321,10 @@ class _Run:
             upload_url = got.get("upload_url")
             if not isinstance(upload_url, str) or not upload_url:
                 return bad_response("The upload answer has no upload_url")
-            audio_url = upload_url
+            audio_url = self.upload_url = upload_url
 
         submit_at = rec.now()
+        self.submit_sent = True
         with rec.phase("submit"):
             got = await _call(
                 session,
@@ -445,16 +453,51 @@ class _Run:
             )
         return None
 
-    async def cleanup(self, cancelled: bool) -> DeletionOutcome:
+    async def _find_orphan(self, session: aiohttp.ClientSession) -> str | None:
+        """Return the id of the job made from this run's upload, found in the transcript list.
+
+        When the submit answer was lost or unreadable the job may still exist;
+        the upload URL is unique to this run, so it identifies the job safely.
+        """
+        try:
+            async with session.get(
+                f"{self.base}/v2/transcript",
+                params={"limit": "20"},
+                headers=self.headers,
+                allow_redirects=False,
+            ) as resp:
+                if resp.status != 200:
+                    return None
+                data = await _read_json(resp, "listing transcripts")
+        except EXPECTED_ERRORS:
+            return None
+        items = data.get("transcripts") if isinstance(data, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if (
+                isinstance(item, dict)
+                and item.get("audio_url") == self.upload_url
+                and isinstance(item.get("id"), str)
+            ):
+                found: str = item["id"]
+                return found
+        return None
+
+    async def cleanup(self, cancelled: bool) -> DeletionOutcome | None:
         """Delete the job's transcript (own session, own deadline) and update the ledger."""
         job, rec, ctx = self.job, self.rec, self.ctx
-        assert job.id is not None
         budget = cleanup_budget(self.spec)
         try:
             async with (
                 asyncio.timeout(budget),
                 ctx.session_factory(timeout=aiohttp.ClientTimeout(total=budget)) as session,
             ):
+                if job.id is None:
+                    job.id = await self._find_orphan(session)
+                    if job.id is None:
+                        return None
+                    rec.details["transcript_id"] = job.id
+                    rec.details["recovered_orphan"] = True
+                    await self._record(job.id)
                 outcome = await remove_transcript(
                     session,
                     self.target,
@@ -473,6 +516,8 @@ class _Run:
             outcome = DeletionOutcome(
                 deleted=False, error=from_exception(exc, during="deleting the transcript").message
             )
+        if job.id is None:
+            return None  # no orphan was found (or the search itself failed)
         if outcome.delete_s is not None:
             rec.phases["delete"] = outcome.delete_s
         if outcome.confirm_s is not None:
@@ -528,7 +573,7 @@ async def run(target: Target, spec: TranscriptionSpec, ctx: ProbeContext) -> Pro
             cancelled = True
             raise
     finally:
-        if probe.job.id is not None:
+        if probe.job.id is not None or probe.may_have_orphan:
             task = asyncio.create_task(probe.cleanup(cancelled))
             _cleanups.add(task)
             task.add_done_callback(_cleanups.discard)
