@@ -90,7 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from monitor.runtime import run_until_stopped
+    from monitor.server import ListenError, serve
 
     cfg = _load(args.config)
 
@@ -101,12 +101,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
         try:
-            await run_until_stopped(cfg, stop)
+            # The scheduler plus the web server (status page, /metrics, /healthz).
+            await serve(cfg, stop)
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except ListenError as exc:
+        print(f"sttwatch run: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 
