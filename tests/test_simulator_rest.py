@@ -247,6 +247,32 @@ async def test_known_clip_completes_with_reference_text_and_timings(api: Api) ->
     assert 0 < done["confidence"] <= 1
 
 
+async def test_same_samples_in_another_wav_are_the_known_clip(api: Api) -> None:
+    import io
+    import wave
+
+    from simulator_fixtures import clip_pcm
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(clip_pcm())
+    rewritten = buffer.getvalue() + b"LIST\x04\x00\x00\x00INFO"  # different bytes, same audio
+    assert rewritten != clip_bytes()
+    assert (await api.transcribe(rewritten))["text"] == CLIP_TEXT
+
+
+async def test_create_app_works_with_pytest_aiohttp(aiohttp_client: Any) -> None:
+    from monitor.simulator import create_app
+
+    client = await aiohttp_client(create_app())
+    response = await client.get("/v2/transcript", headers={"Authorization": DEFAULT_API_KEY})
+    assert response.status == 200
+    assert (await response.json())["transcripts"] == []
+
+
 async def test_unknown_audio_gets_deterministic_placeholder(api: Api) -> None:
     odd = b"\x01\x02" * 40000
     first = await api.transcribe(odd)
@@ -529,4 +555,4 @@ def test_run_simulator_rejects_bad_scenario(
     bad = tmp_path / "bad.yaml"
     bad.write_text("faults:\n  - endpoint: upload\n    action: explode\n")
     assert run_simulator("127.0.0.1", 0, str(bad)) == 2
-    assert "faults.0.action" in capsys.readouterr().out
+    assert "faults.0.action" in capsys.readouterr().err

@@ -428,3 +428,27 @@ async def test_client_walking_away_counts_as_unterminated(
 async def test_token_response_matches_spec(api: Api) -> None:
     reply = await _token(api, expires_in_seconds="30")
     assert_openapi("GET", "/v3/token", reply.status, reply.raw, "application/json")
+
+
+async def test_token_can_be_minted_with_post(api: Api) -> None:
+    # The docs' prose says POST; the spec and the SDK use GET. Both work.
+    reply = await api.call("POST", "/v3/token", query={"expires_in_seconds": "60"}, validate=False)
+    assert reply.status == 200 and reply.json["expires_in_seconds"] == 60
+
+
+async def test_shutdown_closes_open_sessions_1001(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim()
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    state = sim.state_obj
+    await sim.close()
+    assert await probe.drain() == []
+    assert probe.closed_code == 1001
+    assert state.report()["streaming"] == {
+        "opened": 1,
+        "terminated": 1,
+        "unterminated": 0,
+        "active": 0,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -58,7 +59,11 @@ async def _clear_faults(request: web.Request) -> web.StreamResponse:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    app[STATE_KEY].closing.set()
+    state = app[STATE_KEY]
+    state.closing.set()
+    # Without this, sessions the client keeps open hold shutdown for its timeout.
+    for ws in list(state.sockets):
+        await ws.close(code=1001, message=b"Going away: simulator shutting down")
 
 
 def create_app(scenario: Scenario | None = None) -> web.Application:
@@ -199,12 +204,12 @@ def run_simulator(host: str, port: int, scenario_path: str | None) -> int:
         scenario = Scenario.from_yaml_file(Path(scenario_path)) if scenario_path else Scenario()
     except (OSError, ValueError, yaml.YAMLError) as exc:
         # pydantic's ValidationError is a ValueError: it names the bad path.
-        print(f"sttwatch simulate: invalid scenario {scenario_path}: {exc}")
+        print(f"sttwatch simulate: invalid scenario {scenario_path}: {exc}", file=sys.stderr)
         return 2
     try:
         asyncio.run(_serve_until_signal(host, port, scenario))
     except OSError as exc:
-        print(f"sttwatch simulate: cannot listen on {host}:{port}: {exc}")
+        print(f"sttwatch simulate: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
 from .clips import ClipLibrary, load_known_clips
 from .faults import FaultBook
 from .scenario import Scenario
@@ -56,6 +58,8 @@ class SimState:
         self.faults = FaultBook(scenario.seed, clock)
         # Set when the server shuts down, so hanging handlers let go.
         self.closing = asyncio.Event()
+        # Open streaming sockets, closed with 1001 when the server shuts down.
+        self.sockets: set[web.WebSocketResponse] = set()
         self.reset()
 
     def reset(self) -> None:

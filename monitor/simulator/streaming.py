@@ -104,7 +104,8 @@ class StreamSession:
         self.options = state.scenario.streaming
         self.actions = {fault.action: fault for fault in faults}
         self.max_session_s = self.options.max_session_duration_s or max_session_s
-        self.sample_rate = _int_param(request, "sample_rate") or 16000
+        rate = _int_param(request, "sample_rate")
+        self.sample_rate = rate if rate is not None and rate > 0 else 16000
         self.encoding = request.query.get("encoding", "pcm_s16le")
         self.format_turns = _truthy(request.query.get("format_turns"))
         silence = _int_param(request, "min_turn_silence")
@@ -177,7 +178,8 @@ class StreamSession:
             return
         self.finished = True
         self.state.streams_active -= 1
-        if self.client_terminated or self.server_closed:
+        # A shutdown of the simulator closes the socket from the server side too.
+        if self.client_terminated or self.server_closed or self.state.closing.is_set():
             self.state.streams_terminated += 1
         else:
             self.state.streams_unterminated += 1
@@ -403,6 +405,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return error_response(401, UNAUTHORIZED)
     ws = web.WebSocketResponse(autoping=True)
     await ws.prepare(request)
+    state.sockets.add(ws)
+    try:
+        return await _serve(ws, request, state, faults, max_session_s)
+    finally:
+        state.sockets.discard(ws)
+
+
+async def _serve(
+    ws: web.WebSocketResponse,
+    request: web.Request,
+    state: SimState,
+    faults: list[Fault],
+    max_session_s: float | None,
+) -> web.WebSocketResponse:
     if max_session_s is None:
         await ws.close(code=1008, message=UNAUTHORIZED.encode())
         return ws
@@ -421,5 +437,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     """Register the streaming v3 routes on ``app``."""
-    app.router.add_get("/v3/token", token, name="token")
+    # The docs' prose says POST, the spec and SDK use GET: serve both.
+    resource = app.router.add_resource("/v3/token", name="token")
+    resource.add_route("GET", token)
+    resource.add_route("POST", token)
     app.router.add_get("/v3/ws", websocket, name="ws")
