@@ -736,3 +736,28 @@ async def test_bytes_per_raw_result_after_vacuum(db_path: str, clock: FakeClock)
     per_row = size / len(results)
     print(f"\n{len(results)} results, {size} bytes after VACUUM: {per_row:.1f} bytes per result")
     assert per_row <= 200
+
+
+async def test_prune_lets_probe_writes_through_between_batches(
+    db_path: str, clock: FakeClock
+) -> None:
+    retention = Retention(raw=86400, hourly=90 * 86400, daily=400 * 86400)
+    async with await Store.open(db_path, retention=retention, clock=clock) as s:
+        await s.add_results(history(seed=6, days=3, step_s=60))  # ~8,600 rows to prune
+        pruning = asyncio.create_task(s.prune(T0 + timedelta(days=3)))
+        await asyncio.sleep(0)  # the first batch is queued
+        await s.add_result(make(at=T0 + timedelta(days=3)))
+        # The probe's write was served between batches, long before pruning ended.
+        assert not pruning.done()
+        deleted = await pruning
+        assert deleted["results"] > 10 * 500
+
+
+async def test_cancelled_caller_still_commits_its_ledger_entry(store: Store) -> None:
+    task = asyncio.create_task(store.record("us", "t-cancelled"))
+    await asyncio.sleep(0)  # the write is queued
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.record("us", "t-after")  # jobs run in order: the first is done by now
+    assert {e.transcript_id for e in await store.pending()} == {"t-cancelled", "t-after"}

@@ -201,20 +201,24 @@ class Store:
 
     async def pending(self, target: str | None = None) -> list[LedgerEntry]:
         """Return the entries not yet confirmed deleted, oldest first."""
-        return await self._read(lambda c: queries.ledger_pending(c, target))
+        return await self.read(lambda c: queries.ledger_pending(c, target))
 
     async def pending_counts(self) -> dict[str, int]:
         """Return undeleted transcripts per target (0 for a target whose entries are all gone)."""
-        return await self._read(queries.ledger_pending_counts)
+        return await self.read(queries.ledger_pending_counts)
 
     async def overdue(self, older_than_s: float) -> list[LedgerEntry]:
         """Return undeleted entries created more than `older_than_s` ago, oldest first."""
         cutoff = to_ms(self._clock.now() - timedelta(seconds=older_than_s))
-        return await self._read(lambda c: queries.ledger_overdue(c, cutoff))
+        return await self.read(lambda c: queries.ledger_overdue(c, cutoff))
 
     # ------------------------------------------------------------------- reads
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Return `fn(conn)` run on a reader thread against one consistent snapshot.
+
+        The read-side extension point (alert state, outbox queries).
+        """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._in_reader, fn)
 
@@ -236,7 +240,7 @@ class Store:
         self, target: str | None = None, probe: str | None = None
     ) -> list[ProbeResult]:
         """Return the last result of each matching component, ordered by target and probe."""
-        return await self._read(lambda c: queries.latest(c, target, probe))
+        return await self.read(lambda c: queries.latest(c, target, probe))
 
     async def results(
         self,
@@ -263,7 +267,7 @@ class Store:
         """Return like `results`, each with its row id (pass the last as `before_id` to page)."""
         s = to_ms(since) if since is not None else None
         u = to_ms(until) if until is not None else None
-        return await self._read(
+        return await self.read(
             lambda c: queries.result_rows(c, target, probe, s, u, limit, before_id)
         )
 
@@ -272,7 +276,7 @@ class Store:
     ) -> list[Rollup]:
         """Return hourly roll-ups overlapping [since, until) (None = every target/probe)."""
         s, u = to_ms(since), to_ms(until)
-        return await self._read(
+        return await self.read(
             lambda c: queries.rollups(c, "rollup_hourly", HOUR_MS, target, probe, s, u)
         )
 
@@ -281,7 +285,7 @@ class Store:
     ) -> list[Rollup]:
         """Return daily (UTC) roll-ups overlapping [since, until) (None = every target/probe)."""
         s, u = to_ms(since), to_ms(until)
-        return await self._read(
+        return await self.read(
             lambda c: queries.rollups(c, "rollup_daily", DAY_MS, target, probe, s, u)
         )
 
@@ -297,7 +301,7 @@ class Store:
     ) -> tuple[int, int]:
         """Return (runs, up-or-degraded runs) started in [since, until), read from roll-ups."""
         s, u = to_ms(since), to_ms(until)
-        return await self._read(lambda c: queries.uptime_counts(c, target, probe, s, u))
+        return await self.read(lambda c: queries.uptime_counts(c, target, probe, s, u))
 
     async def incidents(
         self,
@@ -309,15 +313,15 @@ class Store:
     ) -> list[Incident]:
         """Return incidents still open or closed at/after `since`, newest first."""
         s = to_ms(since) if since is not None else None
-        return await self._read(lambda c: queries.incidents(c, s, open_only, limit, target, probe))
+        return await self.read(lambda c: queries.incidents(c, s, open_only, limit, target, probe))
 
     async def incident(self, incident_id: int) -> Incident | None:
         """Return one incident by id, or None."""
-        return await self._read(lambda c: queries.incident(c, incident_id))
+        return await self.read(lambda c: queries.incident(c, incident_id))
 
     async def component_states(self) -> list[ComponentState]:
         """Return the incident state machine's row of every component."""
-        return await self._read(queries.component_states)
+        return await self.read(queries.component_states)
 
     # --------------------------------------------------------------- retention
 

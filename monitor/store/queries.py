@@ -93,28 +93,35 @@ def result_rows(
         if found is None:
             return []
         cursor = (found[0], before_id)
-    streams: list[list[tuple[int, int, StoredResult]]] = []
+    # Pass 1 reads only (started_at, id) — the index covers it — per component;
+    # pass 2 fetches the full rows of the `limit` that survive the merge.
+    streams: list[list[tuple[int, int]]] = []
     for cid, _, _ in _components(conn, target, probe):
-        sql = (
-            f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
-            " WHERE r.component = ?"
-        )
+        sql = "SELECT -started_at, -id FROM results WHERE component = ?"
         args: list[int] = [cid]
         if since is not None:
-            sql += " AND r.started_at >= ?"
+            sql += " AND started_at >= ?"
             args.append(since)
         if until is not None:
-            sql += " AND r.started_at < ?"
+            sql += " AND started_at < ?"
             args.append(until)
         if cursor is not None:
-            sql += " AND (r.started_at, r.id) < (?, ?)"
+            sql += " AND (started_at, id) < (?, ?)"
             args.extend(cursor)
-        sql += " ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+        sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
         args.append(limit)
-        rows = conn.execute(sql, args).fetchall()
-        streams.append([(-row[3], -row[0], decode_result(row)) for row in rows])
-    merged = heapq.merge(*streams)
-    return [item[2] for _, item in zip(range(limit), merged, strict=False)]
+        streams.append(conn.execute(sql, args).fetchall())
+    ids = [-key[1] for _, key in zip(range(limit), heapq.merge(*streams), strict=False)]
+    by_id: dict[int, StoredResult] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = conn.execute(
+            f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
+            f" WHERE r.id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        by_id.update((row[0], decode_result(row)) for row in rows)
+    return [by_id[i] for i in ids]
 
 
 def rollups(
@@ -127,15 +134,17 @@ def rollups(
     until: int,
 ) -> list[Rollup]:
     """Return roll-up rows whose bucket overlaps [since, until), by target, probe, bucket."""
-    rows = conn.execute(
-        f"SELECT c.target, c.probe, t.bucket, t.runs, t.up, t.degraded, t.down, t.lat_n,"
-        f" t.lat_sum, t.lat_min, t.lat_max, t.lat_hist, t.phases, t.wer_sum, t.wer_n, t.errors"
-        f" FROM {table} t JOIN components c ON c.id = t.component"
-        " WHERE (?1 IS NULL OR c.target = ?1) AND (?2 IS NULL OR c.probe = ?2)"
-        " AND t.bucket > ?3 AND t.bucket < ?4 ORDER BY c.target, c.probe, t.bucket",
-        (target, probe, since - bucket_ms, until),
-    ).fetchall()
-    return [_rollup(row, bucket_ms) for row in rows]
+    out: list[Rollup] = []
+    # One primary-key range per component: never a scan of the whole table.
+    for cid, t, p in _components(conn, target, probe):
+        rows = conn.execute(
+            f"SELECT ?, ?, bucket, runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max,"
+            f" lat_hist, phases, wer_sum, wer_n, errors FROM {table}"
+            " WHERE component = ? AND bucket > ? AND bucket < ? ORDER BY bucket",
+            (t, p, cid, since - bucket_ms, until),
+        ).fetchall()
+        out.extend(_rollup(row, bucket_ms) for row in rows)
+    return out
 
 
 def _rollup(row: tuple[object, ...], bucket_ms: int) -> Rollup:
