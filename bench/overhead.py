@@ -1,0 +1,123 @@
+"""Benchmark 1: measurement overhead of one reachability probe, against blackbox_exporter.
+
+A loopback server answers after exactly d ms (d = 0 and 50). Each round, in
+a rotating order, three tools probe it once: sttwatch's reachability probe
+(its recorded ``phases["total"]``), blackbox_exporter (``probe_duration_seconds``
+of ``/probe``), and a bare aiohttp GET on a fresh connection (the floor: the
+least any Python client can measure). Overhead = measured − d.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.delay_server import API_KEY
+from bench.peers import BlackboxExporter
+from bench.procs import Proc, python
+from bench.stats import median, ratio, summary_ms
+
+TOOLS = ("sttwatch", "blackbox_exporter", "bare_aiohttp")
+
+
+class _NoLedger:
+    """The reachability probe creates no transcript; its ledger is never called."""
+
+    async def record(self, target: str, transcript_id: str) -> None:
+        raise AssertionError("reachability recorded a transcript")
+
+    async def mark_deleted(self, target: str, transcript_id: str) -> None:
+        raise AssertionError("reachability deleted a transcript")
+
+    async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
+        raise AssertionError("reachability deleted a transcript")
+
+    async def pending(self, target: str | None = None) -> list[Any]:
+        return []
+
+
+async def _bare(url: str) -> float:
+    """Return seconds of one GET on a fresh connector, as the probe makes it."""
+    t0 = time.perf_counter()
+    connector = aiohttp.TCPConnector(force_close=True, use_dns_cache=False, limit=1)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(url, params={"limit": "1"}, headers={"Authorization": API_KEY}) as resp,
+    ):
+        body = await resp.read()
+        if resp.status != 200 or b'"transcripts"' not in body:
+            raise RuntimeError(f"bare GET answered {resp.status}")
+    return time.perf_counter() - t0
+
+
+async def _measure(
+    base: str, delay_ms: int, n: int, bb: BlackboxExporter
+) -> dict[str, list[float]]:
+    from monitor.config import ReachabilitySpec, Target
+    from monitor.models import ProbeContext, SystemClock
+    from monitor.probes import reachability
+
+    api_base = f"{base}/d{delay_ms}"
+    target = Target.model_validate(
+        {"name": "bench", "api_base": api_base, "api_key": API_KEY, "probes": {"reachability": {}}}
+    )
+    spec = ReachabilitySpec()
+    ctx = ProbeContext(
+        session_factory=aiohttp.ClientSession, clock=SystemClock(), ledger=_NoLedger()
+    )
+    url = f"{api_base}/v2/transcript"
+    bb_target = f"{url}?limit=1"
+    loop = asyncio.get_running_loop()
+
+    async def sttwatch() -> float:
+        result = await reachability.run(target, spec, ctx)
+        if result.status.value == "down":
+            raise RuntimeError(f"sttwatch probe down: {result.message}")
+        return float(result.phases["total"])
+
+    async def blackbox() -> float:
+        ok, seconds = await loop.run_in_executor(None, bb.probe, bb_target)
+        if not ok:
+            raise RuntimeError("blackbox probe failed")
+        return seconds
+
+    async def bare() -> float:
+        return await _bare(url)
+
+    runners = {"sttwatch": sttwatch, "blackbox_exporter": blackbox, "bare_aiohttp": bare}
+    out: dict[str, list[float]] = {t: [] for t in TOOLS}
+    for _ in range(3):  # warm-up: imports, first connections, JIT-less caches
+        for tool in TOOLS:
+            await runners[tool]()
+    for i in range(n):
+        # Rotate the order so no tool always runs right after another.
+        order = TOOLS[i % 3 :] + TOOLS[: i % 3]
+        for tool in order:
+            out[tool].append(await runners[tool]() - delay_ms / 1000.0)
+    return out
+
+
+def run(workdir: Path, *, n: int, delays: tuple[int, ...] = (0, 50)) -> dict[str, Any]:
+    """Return per-delay, per-tool overhead summaries and the sttwatch ÷ blackbox ratio."""
+    server = Proc([python(), "-m", "bench.delay_server"], log=workdir / "delay_server.log")
+    bb = BlackboxExporter(workdir, API_KEY)
+    results: dict[str, Any] = {"probes_per_tool": n, "delays": {}}
+    with server:
+        line = server.wait_log("listening on")
+        port = int(line.split("listening on 127.0.0.1:")[1].split()[0])
+        base = f"http://127.0.0.1:{port}"
+        with bb:
+            for d in delays:
+                samples = asyncio.run(_measure(base, d, n, bb))
+                per_tool = {tool: summary_ms(samples[tool]) for tool in TOOLS}
+                med = {tool: median(samples[tool]) * 1000 for tool in TOOLS}
+                results["delays"][str(d)] = {
+                    "tools": per_tool,
+                    "ratio_sttwatch_to_blackbox": ratio(med["sttwatch"], med["blackbox_exporter"]),
+                    "sttwatch_minus_floor_ms": round(med["sttwatch"] - med["bare_aiohttp"], 3),
+                }
+    return results

@@ -1,0 +1,170 @@
+"""Subprocesses the benchmarks start, and what /proc says about them.
+
+Every process is started in its own session so that stopping it kills its
+whole process group, and every start is paired with a stop in ``finally``
+(the `Proc` context manager). CPU time and peak memory come from the kernel's
+accounting of the process itself (/proc/PID/stat and /proc/PID/status).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago (for peers that need one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return user + system CPU seconds of process `pid` (all its threads) so far."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    # The command name may hold spaces and parentheses: fields start after the last ")".
+    fields = raw[raw.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLK_TCK
+
+
+def status_kb(pid: int, key: str) -> int:
+    """Return a ``kB`` field of /proc/PID/status (VmHWM = peak RSS, VmRSS = current RSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def python() -> str:
+    """Return the interpreter running the benchmarks (sttwatch runs under the same one)."""
+    return sys.executable
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    """Return (status, body) of a GET; a refused connection raises OSError."""
+    req = urllib.request.Request(url, headers={"User-Agent": "sttwatch-bench"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+class Proc:
+    """A subprocess in its own process group, stopped (group-wide) on exit."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.log_path = log
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """Return the process id (the process must be started)."""
+        assert self.popen is not None
+        return self.popen.pid
+
+    def start(self) -> Self:
+        """Start the process with stdout and stderr to the log file; return self."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        """Return True while the process runs."""
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, n: int = 20) -> str:
+        """Return the last `n` lines the process printed."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def wait_http(self, url: str, timeout: float = 30.0) -> None:
+        """Wait until `url` answers any HTTP status; raise RuntimeError if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.argv[0]} exited early:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                http_get(url, timeout=2.0)
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.argv[0]} did not answer {url} in {timeout}s:\n{self.log_tail()}")
+
+    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
+        """Wait until the log holds `needle`; return the log text so far."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            if needle in text:
+                return text
+            if not self.alive():
+                raise RuntimeError(f"{self.argv[0]} exited early:\n{self.log_tail()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.argv[0]} never printed {needle!r}:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        """Signal the process group, wait, escalate to SIGKILL; return the exit code."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        # Stragglers of the group (children that outlived the leader).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        return self.popen.returncode
+
+    def __enter__(self) -> Self:
+        if self.popen is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,141 @@
+"""Benchmark 4: the status page at 30, 90 and 365 days of history.
+
+For each depth a database is seeded (10 targets × 3 probes; raw 60-s results
+within the 30-day retention, roll-ups beyond: `bench.seed`), then:
+
+* ``sttwatch render -c CONFIG`` is run several times; wall time and the
+  process's peak RSS (``ru_maxrss`` from wait4) per run, medians reported;
+* ``sttwatch run`` serves the same database (its targets pointed at a local
+  simulator so new results stay healthy); once it serves ``/``, ``GET /`` and
+  ``GET /api/v2/summary.json`` are timed on fresh connections, and its VmHWM read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.procs import Proc, free_port, http_get, python, status_kb
+from bench.scale import Simulator
+from bench.seed import Plan, seed, write_config
+from bench.stats import median
+
+
+def _render_once(cfg: Path) -> tuple[float, float, int]:
+    """Return (wall seconds, peak RSS MB, exit code) of one ``sttwatch render``."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [python(), "-m", "monitor", "render", "-c", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise RuntimeError(f"sttwatch render exited {proc.returncode}: {err[-800:]}")
+    if proc.stderr:
+        proc.stderr.close()
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode
+
+
+def _timed_get(url: str) -> float:
+    t0 = time.perf_counter()
+    status, body = http_get(url, timeout=30)
+    if status != 200 or not body:
+        raise RuntimeError(f"GET {url} answered {status}")
+    return time.perf_counter() - t0
+
+
+def _serve(workdir: Path, db: Path, targets: int, sim: Simulator, gets: int) -> dict[str, Any]:
+    served_db = workdir / "served.db"
+    shutil.copyfile(db, served_db)
+    port = free_port()
+    cfg = write_config(
+        workdir / "serve.yaml",
+        served_db,
+        workdir / "served-site",
+        targets,
+        api_base=sim.base_url,
+        ws_base=sim.ws_base,
+        listen=f"127.0.0.1:{port}",
+    )
+    base = f"http://127.0.0.1:{port}"
+    proc = Proc([python(), "-m", "monitor", "run", "-c", str(cfg)], log=workdir / "serve.log")
+    with proc:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if http_get(f"{base}/api/v2/summary.json", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if not proc.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sttwatch run never served the page:\n{proc.log_tail()}")
+            time.sleep(0.2)
+        index = [_timed_get(f"{base}/") for _ in range(gets)]
+        summary = [_timed_get(f"{base}/api/v2/summary.json") for _ in range(gets)]
+        hwm = status_kb(proc.pid, "VmHWM")
+    return {
+        "get_index_ms": round(1000 * median(index), 2),
+        "get_summary_ms": round(1000 * median(summary), 2),
+        "server_peak_rss_mb": round(hwm / 1024.0, 1),
+    }
+
+
+def run(
+    workdir: Path,
+    *,
+    depths: tuple[int, ...],
+    renders: int,
+    gets: int,
+    targets: int = 10,
+    raw_days: int = 30,
+    serve: bool = True,
+) -> dict[str, Any]:
+    """Return, per depth, render wall/RSS medians and the served page's timings."""
+    out: dict[str, Any] = {"targets": targets, "probes_per_target": 3, "depths": {}}
+    with Simulator(workdir, "page-simulator") as sim:
+        for days in depths:
+            d = workdir / f"{days}d"
+            d.mkdir()
+            db = d / "seeded.db"
+            info = seed(db, Plan(days=days, targets=targets, raw_days=raw_days))
+            cfg = write_config(
+                d / "render.yaml",
+                db,
+                d / "site",
+                targets,
+                api_base=sim.base_url,
+                ws_base=sim.ws_base,
+                listen="127.0.0.1:0",
+            )
+            walls, rss = [], []
+            for _ in range(renders):
+                wall, peak, _ = _render_once(cfg)
+                walls.append(wall)
+                rss.append(peak)
+            entry: dict[str, Any] = {
+                "rows": info["rows"],
+                "db_mb": round(info["bytes"] / 1e6, 1),
+                "seed_s": info["seed_s"],
+                "render_ms": round(1000 * median(walls), 1),
+                "render_all_ms": [round(1000 * w, 1) for w in walls],
+                "render_peak_rss_mb": round(median(rss), 1),
+            }
+            if serve:
+                try:
+                    entry.update(_serve(d, db, targets, sim, gets))
+                except (RuntimeError, OSError) as exc:
+                    entry["serve_error"] = str(exc)[:2000]
+            out["depths"][str(days)] = entry
+    depths_done = [str(x) for x in depths]
+    if len(depths_done) >= 2:
+        first, last = out["depths"][depths_done[0]], out["depths"][depths_done[-1]]
+        out["render_growth_last_over_first"] = round(last["render_ms"] / first["render_ms"], 2)
+    return out
