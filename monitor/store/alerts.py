@@ -311,12 +311,17 @@ def due_deliveries(conn: sqlite3.Connection, now: int) -> list[Delivery]:
     return [_delivery(r) for r in rows]
 
 
-def next_delivery_at(conn: sqlite3.Connection) -> datetime | None:
-    """Return when the earliest head delivery is due, or None when nothing is open."""
-    row = conn.execute(
-        f"SELECT min(next_attempt_at) FROM alert_deliveries WHERE id IN ({_HEADS})"
-    ).fetchone()
-    return _dt(row[0]) if row else None
+def next_delivery_at(conn: sqlite3.Connection, exclude: Sequence[str] = ()) -> datetime | None:
+    """Return when the earliest head delivery is due (skipping `exclude`d destinations)."""
+    rows = conn.execute(
+        "SELECT destination, next_attempt_at FROM alert_deliveries"
+        f" WHERE id IN ({_HEADS}) ORDER BY next_attempt_at"
+    ).fetchall()
+    skip = set(exclude)
+    for destination, at in rows:
+        if destination not in skip:
+            return from_ms(at)
+    return None
 
 
 def record_attempt(

@@ -10,6 +10,7 @@ import heapq
 import json
 import sqlite3
 from collections.abc import Iterable
+from typing import Any
 
 from monitor.models import LedgerEntry, ProbeResult
 from monitor.store.records import (
@@ -20,6 +21,7 @@ from monitor.store.records import (
     ComponentState,
     Incident,
     IncidentUpdate,
+    JSONMapping,
     Rollup,
     StoredResult,
     decode_result,
@@ -147,30 +149,27 @@ def rollups(
     return out
 
 
-def _rollup(row: tuple[object, ...], bucket_ms: int) -> Rollup:
+def _rollup(row: tuple[Any, ...], bucket_ms: int) -> Rollup:
     (target, probe, bucket, runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, hist,
      phases, wer_sum, wer_n, errors) = row  # fmt: skip
-    assert isinstance(hist, str) and isinstance(bucket, int)
     return Rollup(
-        target=str(target),
-        probe=str(probe),
+        target=target,
+        probe=probe,
         bucket_start=from_ms(bucket),
         bucket_s=bucket_ms // 1000,
-        runs=int(runs),  # type: ignore[call-overload]
-        up=int(up),  # type: ignore[call-overload]
-        degraded=int(degraded),  # type: ignore[call-overload]
-        down=int(down),  # type: ignore[call-overload]
-        latency_n=int(lat_n),  # type: ignore[call-overload]
-        latency_sum=float(lat_sum),  # type: ignore[arg-type]
-        latency_min=lat_min,  # type: ignore[arg-type]
-        latency_max=lat_max,  # type: ignore[arg-type]
+        runs=runs,
+        up=up,
+        degraded=degraded,
+        down=down,
+        latency_n=lat_n,
+        latency_sum=lat_sum,
+        latency_min=lat_min,
+        latency_max=lat_max,
         histogram=tuple(json.loads(hist)),
-        phases={k: (s, n) for k, (s, n) in json.loads(phases).items()}
-        if isinstance(phases, str)
-        else {},
-        wer_sum=float(wer_sum),  # type: ignore[arg-type]
-        wer_n=int(wer_n),  # type: ignore[call-overload]
-        errors=json.loads(errors) if isinstance(errors, str) else {},
+        phases=JSONMapping(phases, pairs=True) if phases else {},
+        wer_sum=wer_sum,
+        wer_n=wer_n,
+        errors=JSONMapping(errors) if errors else {},
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,6 +173,40 @@ def decode_result(row: tuple[Any, ...]) -> StoredResult:
 
 # ---------------------------------------------------------------------------
 # Typed rows
+
+
+class JSONMapping(Mapping[str, Any]):
+    """A read-only mapping decoded from JSON text on first access.
+
+    Roll-up rows are read by the thousand (90 days × every component) and most
+    readers only want their counts, so their JSON columns are parsed lazily.
+    `pairs` turns each ``[sum, n]`` list into a tuple, as `Rollup.phases` promises.
+    """
+
+    __slots__ = ("_data", "_pairs", "_text")
+
+    def __init__(self, text: str, *, pairs: bool = False) -> None:
+        self._text = text
+        self._pairs = pairs
+        self._data: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            data = json.loads(self._text)
+            self._data = {k: tuple(v) for k, v in data.items()} if self._pairs else data
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return repr(self._load())
 
 
 @dataclass(frozen=True, slots=True)
