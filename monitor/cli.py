@@ -145,6 +145,45 @@ def _cmd_test_alert(args: argparse.Namespace) -> int:
     return asyncio.run(run_test_alert(cfg, sys.stdout))
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from monitor.demo import run_demo
+    from monitor.logs import setup_logging
+    from monitor.server import ListenError
+
+    host, _, port = args.listen.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        print(
+            f"sttwatch demo: --listen must be 127.0.0.1:PORT (loopback only), got {args.listen!r}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    # The storyline speaks on stdout; only problems go to stderr.
+    setup_logging("WARNING")
+
+    async def demo() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_demo(stop, say=lambda line: print(line, flush=True), port=int(port))
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    try:
+        asyncio.run(demo())
+    except ListenError as exc:
+        print(f"sttwatch demo: {exc} (try --listen 127.0.0.1:0)", file=sys.stderr)
+        return EXIT_CONFIG
+    print("sttwatch demo: stopped; the simulator and the demo's files are gone.")
+    return EXIT_OK
+
+
 def _not_yet(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
     def run(_args: argparse.Namespace) -> int:
         print(
@@ -218,7 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", help="everything against the simulator, with a scripted incident (Ctrl-C to stop)"
     )
-    p.set_defaults(func=_not_yet("demo", 4))
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="127.0.0.1:PORT",
+        help="where the status page is served (default 127.0.0.1:8080; port 0 picks a free one)",
+    )
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -1,0 +1,321 @@
+"""``sttwatch demo``: everything against the local simulator, with a scripted incident.
+
+The demo starts the simulator on a free loopback port, writes a config for
+it into a temporary directory, seeds a few days of synthetic history (so the
+90-day bars and the 24 h charts have something to show), and runs the real
+``sttwatch run`` machinery — scheduler, store, metrics, status page, web
+server — with a 5 s interval. A storyline then drives the simulator's fault
+API in a loop:
+
+1. healthy;
+2. transcription slows past its ``degraded_after`` (job submissions are
+   delayed): the Transcription component turns *Degraded performance*;
+3. streaming sessions are closed with 3005 for a few cycles: after
+   ``failure_threshold`` failed runs an incident opens (*Major outage*);
+4. the faults are cleared: after ``success_threshold`` good runs the
+   incident resolves and the page is green again.
+
+This module may import the simulator (DESIGN.md §1: only the CLI's
+``simulate`` and ``demo`` do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from monitor.config import Config, load_config
+from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.runtime import Runtime
+from monitor.server import bound_port, serve
+from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.store import Store
+
+__all__ = [
+    "DEFAULT_STORYLINE",
+    "Chapter",
+    "DemoHandle",
+    "demo_config",
+    "run_demo",
+    "synthetic_history",
+]
+
+TARGET = "assemblyai"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoHandle:
+    """A running demo: the status page URL, the simulator (faults) and the config."""
+
+    url: str
+    sim: SimulatorHandle
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
+class Chapter:
+    """One step of the storyline: what to say, which faults to install, for how long."""
+
+    title: str
+    seconds: float
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+
+DEFAULT_STORYLINE: tuple[Chapter, ...] = (
+    Chapter("healthy: every check passes", 30.0),
+    Chapter(
+        "transcription slows down: submitting a job takes 1.5 s more; turnaround passes 2.5 s",
+        40.0,
+        [{"endpoint": "transcript.create", "action": "delay", "delay_ms": 1500}],
+    ),
+    Chapter(
+        "streaming fails: sessions are closed with 3005 (server error); an incident opens",
+        30.0,
+        [{"endpoint": "ws", "action": "close", "code": 3005, "reason": "Internal server error"}],
+    ),
+    Chapter("recovery: faults cleared; the incident resolves after two good runs", 60.0),
+)
+"""The scripted incident, repeated until Ctrl-C (about 2.5 minutes a loop)."""
+
+
+def demo_config(
+    workdir: Path, sim: SimulatorHandle, *, port: int = 0, interval: float = 5.0
+) -> dict[str, Any]:
+    """Return the YAML-ready config of the demo: one target, the simulator, `interval`."""
+    timeout = f"{max(interval - 0.5, 0.5)}s"
+    return {
+        "title": "sttwatch demo: simulated AssemblyAI",
+        "database": str(workdir / "sttwatch.db"),
+        "site_dir": str(workdir / "site"),
+        "listen": f"127.0.0.1:{port}",
+        "targets": [
+            {
+                "name": TARGET,
+                "display_name": "AssemblyAI (local simulator)",
+                "api_base": sim.base_url,
+                "streaming_base": sim.ws_base,
+                "api_key": "sim-key",
+                "probes": {
+                    "reachability": {
+                        "interval": f"{interval}s",
+                        "timeout": timeout,
+                        "degraded_after": "1s",
+                    },
+                    "transcription": {
+                        "interval": f"{interval}s",
+                        "timeout": timeout,
+                        "degraded_after": "2500ms",
+                        "poll_interval": "200ms",
+                        "poll_max_interval": "500ms",
+                    },
+                    "streaming": {
+                        "interval": f"{interval}s",
+                        "timeout": timeout,
+                        "degraded_after": "2s",
+                    },
+                },
+            }
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Synthetic history
+
+
+_BASE_LATENCY = {"reachability": 0.08, "transcription": 1.6, "streaming": 0.45}
+
+
+def synthetic_history(
+    config: Config,
+    until: datetime,
+    *,
+    days: float = 4.0,
+    step: timedelta = timedelta(minutes=5),
+    seed: int = 2026,
+) -> Iterator[ProbeResult]:
+    """Yield plausible past results for every configured probe, oldest first.
+
+    Latency follows a daily rhythm with noise; one slow hour a day, and a short
+    streaming outage and a transcription outage a few days back, so the bars,
+    charts and incident history all have something to show.
+    """
+    rng = random.Random(seed)
+    start = until - timedelta(days=days)
+    outages = [
+        ("streaming", until - timedelta(days=2, hours=5), timedelta(minutes=25)),
+        ("transcription", until - timedelta(days=3, hours=11), timedelta(minutes=40)),
+    ]
+    t = start
+    while t < until:
+        hour = t.hour + t.minute / 60
+        rhythm = 1.0 + 0.35 * max(0.0, 1 - abs(hour - 15) / 6)  # busier afternoons
+        for target in config.targets:
+            for probe, spec in target.probes.enabled().items():
+                base = _BASE_LATENCY[probe] * rhythm
+                latency = base * rng.lognormvariate(0, 0.18)
+                failing = any(p == probe and s <= t < s + span for p, s, span in outages)
+                if failing or rng.random() < 0.002:
+                    kind = (
+                        ErrorKind.STREAM_CLOSED if probe == "streaming" else ErrorKind.SERVER_ERROR
+                    )
+                    message = (
+                        "Session closed with 3005: Internal server error"
+                        if probe == "streaming"
+                        else "HTTP 503 from the API"
+                    )
+                    yield ProbeResult(target.name, probe, t, latency, Status.DOWN, kind, message)
+                    continue
+                if rng.random() < 0.01:
+                    latency = float(spec.degraded_after) * rng.uniform(1.05, 1.6)
+                status = Status.DEGRADED if latency > float(spec.degraded_after) else Status.UP
+                wer = round(rng.uniform(0.0, 0.12), 3)
+                yield ProbeResult(
+                    target.name,
+                    probe,
+                    t,
+                    latency,
+                    status,
+                    phases=_phases(probe, latency),
+                    details={} if probe == "reachability" else {"wer": wer},
+                )
+        t += step
+
+
+def _phases(probe: str, latency: float) -> dict[str, float]:
+    if probe == "reachability":
+        return {"connect": latency * 0.3, "ttfb": latency * 0.6, "total": latency}
+    if probe == "transcription":
+        return {"submit": 0.05, "queued": latency * 0.3, "processing": latency * 0.7 - 0.05}
+    return {"connect": 0.02, "begin": 0.05, "first_transcript": latency}
+
+
+async def seed_history(config: Config, until: datetime, days: float = 4.0) -> int:
+    """Store `days` of synthetic history in the config's database; return how many results."""
+    store = await Store.open(
+        config.database,
+        failure_threshold=config.alerts.failure_threshold,
+        success_threshold=config.alerts.success_threshold,
+        retention=config.retention,
+    )
+    try:
+        return await store.add_results(synthetic_history(config, until, days=days))
+    finally:
+        await store.close()
+
+
+# ---------------------------------------------------------------------------
+# The storyline and the whole demo
+
+
+async def play_storyline(
+    sim: SimulatorHandle,
+    chapters: Sequence[Chapter],
+    say: Callable[[str], None],
+    *,
+    loop: bool = True,
+) -> None:
+    """Drive the simulator through `chapters` (forever when `loop`), announcing each one."""
+    while True:
+        for chapter in chapters:
+            if chapter.faults:
+                sim.set_faults(chapter.faults)
+            else:
+                sim.clear_faults()
+            now = datetime.now(UTC).strftime("%H:%M:%S")
+            say(f"[{now}] {chapter.title}")
+            await asyncio.sleep(chapter.seconds)
+        if not loop:
+            return
+
+
+async def run_demo(
+    stop: asyncio.Event,
+    *,
+    say: Callable[[str], None] = print,
+    port: int = 0,
+    interval: float = 5.0,
+    storyline: Sequence[Chapter] = DEFAULT_STORYLINE,
+    history_days: float = 4.0,
+    workdir: Path | None = None,
+    on_ready: Callable[[DemoHandle], Any] | None = None,
+    add_sinks: Callable[[Runtime], Any] | None = None,
+) -> None:
+    """Run the demo until `stop` is set; everything it started is stopped and removed.
+
+    `on_ready` receives a :class:`DemoHandle` once the server listens. `add_sinks`
+    is where alerting joins the demo: it receives the runtime before the
+    scheduler starts and may append result sinks (DESIGN.md order: store,
+    metrics, then alerting).
+    """
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="sttwatch-demo-"))
+            )
+        if port == 0:
+            # Known before the config is written, so the page and its JSON name the real URL.
+            port = _free_port()
+        scenario = Scenario.model_validate({"seed": 7})
+        sim = await start_simulator(port=0, scenario=scenario)
+        try:
+            path = workdir / "sttwatch.yaml"
+            path.write_text(
+                yaml.safe_dump(demo_config(workdir, sim, port=port, interval=interval)),
+                encoding="utf-8",
+            )
+            path.chmod(0o600)
+            config = load_config(path)
+            seeded = await seed_history(config, datetime.now(UTC), history_days)
+            story: asyncio.Task[None] | None = None
+
+            async def started(runner: web.AppRunner) -> None:
+                nonlocal story
+                url = f"http://127.0.0.1:{bound_port(runner)}/"
+                say(f"sttwatch demo: simulator at {sim.base_url}, config in {path}")
+                say(f"  seeded {seeded} results of synthetic history ({history_days:g} days)")
+                say(f"  status page: {url}")
+                say(f"  metrics:     {url}metrics")
+                say(f"  health:      {url}healthz")
+                say(f"  static site: {config.site_dir}/index.html (works from file:// too)")
+                say("Press Ctrl-C to stop.")
+                if on_ready is not None:
+                    await _maybe_await(on_ready(DemoHandle(url, sim, config)))
+                story = asyncio.create_task(play_storyline(sim, storyline, say))
+
+            async def sinks(rt: Runtime) -> None:
+                if add_sinks is not None:
+                    await _maybe_await(add_sinks(rt))
+
+            try:
+                await serve(config, stop, on_started=started, extra_sinks=sinks)
+            finally:
+                if story is not None:
+                    story.cancel()
+                    # wait() neither raises the story's CancelledError nor hides our own.
+                    await asyncio.wait([story])
+        finally:
+            await sim.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _maybe_await(value: Any) -> Any:
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
