@@ -637,6 +637,22 @@ async def test_read_only_database_raises_and_recovers(
         assert len(await s.results()) == 4
 
 
+async def test_database_read_only_from_the_start_opens_and_serves_reads(
+    tmp_path: Path, clock: FakeClock, immutable: list[Path]
+) -> None:
+    path = tmp_path / "ro-start.db"
+    async with await Store.open(str(path), clock=clock) as s:
+        await s.add_result(make(at=T0))
+    if not _chattr("+i", path):
+        pytest.skip("chattr +i is not available here (needs root on ext4/xfs)")
+    immutable.append(path)
+    async with await Store.open(str(path), clock=clock) as s:
+        assert [r.started_at for r in await s.results()] == [T0]
+        with pytest.raises(StoreWriteError):
+            await s.add_result(make(at=T0 + timedelta(minutes=1)))
+        assert not s.health.writable
+
+
 async def test_locked_database_raises_logs_once_a_minute_and_recovers(
     db_path: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
