@@ -12,8 +12,7 @@ alert outbox, issue 5).
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from sqlite_utils import Database, Migrations
 
 __all__ = ["MIGRATIONS", "ROLLUP_TABLES"]
 
