@@ -104,15 +104,16 @@ class Webhook:
     port: int = 0
     posts: list[tuple[str, Any]] = field(default_factory=list)
     fail_first: int = 0
-    delay_s: float = 0.0
     reply: str = "{}"
     runner: web.AppRunner | None = None
     seen: int = 0
+    # When set to an unset Event, every request waits for it: a service that hangs.
+    gate: asyncio.Event | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.seen += 1
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.seen <= self.fail_first:
             return web.Response(status=500, text="temporarily broken")
         body = await request.text()
@@ -130,9 +131,7 @@ class Webhook:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.port = int(self.runner.addresses[0][1])
 
     async def stop(self) -> None:
         if self.runner is not None:

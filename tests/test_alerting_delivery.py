@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,14 @@ from typing import Any
 
 import alert_fixtures
 import pytest
-from alert_fixtures import API_KEY, SLACK_TOKENS, SMTP_FROM, SMTP_TO, SmtpSink, Webhook
+from alert_fixtures import (
+    API_KEY,
+    SLACK_TOKENS,
+    SMTP_FROM,
+    SMTP_TO,
+    SmtpSink,
+    Webhook,
+)
 
 from monitor.alerting import (
     AlertEvent,
@@ -25,6 +33,7 @@ from monitor.alerting import (
     route,
     step,
 )
+from monitor.alerting.console import ConsoleSink
 from monitor.config import AlertsConfig, Config, parse_config
 from monitor.models import ErrorKind, LedgerEntry, ProbeResult, Status
 
@@ -205,11 +214,12 @@ async def test_refused_connection_is_a_masked_failed_outcome(refused_port: int) 
 
 
 async def test_hung_service_is_cut_off_by_the_send_timeout(webhook: Webhook) -> None:
-    webhook.delay_s = 5.0
+    webhook.gate = asyncio.Event()  # accepts the request, never answers
     config = make_config([webhook.url()])
     (dest,), _ = load_destinations(config.alerts)
 
     outcome = await deliver(dest, render(down_event(), config), send_timeout=0.3)
+    webhook.gate.set()
 
     assert not outcome.ok and outcome.error == "no answer within 0.3 s"
 
@@ -383,3 +393,18 @@ def test_alerts_config_defaults_are_what_docs_say() -> None:
     a = AlertsConfig()
     assert (a.failure_threshold, a.success_threshold, a.degraded_threshold) == (2, 2, 3)
     assert (a.reminder_every, a.give_up_after, a.send_resolved) == (3600.0, 86400.0, True)
+
+
+async def test_console_sink_prints_alerts_apprise_sends_it() -> None:
+    """The demo's receiver: Apprise json:// to a loopback server that prints each alert."""
+    lines: list[str] = []
+    async with ConsoleSink(lines.append) as sink:
+        config = make_config([sink.url])
+        (dest,), _ = load_destinations(config.alerts)
+        outcome = await deliver(dest, render(down_event(), config))
+    assert outcome.ok, outcome.error
+    (printed,) = lines
+    first, *rest = printed.splitlines()
+    assert first.startswith("🔴 [") and first.endswith("ALERT [DOWN] AssemblyAI (US) · Streaming")
+    assert "      Streaming of AssemblyAI (US) is down since 2026-03-02 09:14:02 UTC" in rest[0]
+    assert any("What failed: upstream said <script>" in line for line in rest)

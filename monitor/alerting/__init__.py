@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TextIO
 
 from monitor import maintenance
@@ -50,6 +51,7 @@ from monitor.alerting.rules import (
 )
 from monitor.config import Config
 from monitor.models import Clock, ProbeResult, SystemClock
+from monitor.store.writer import StoreWriteError
 
 __all__ = [
     "DELETION_PROBE",
@@ -85,6 +87,7 @@ __all__ = [
 log = logging.getLogger("sttwatch.alerting")
 
 BACKLOG_CHECK_EVERY = 60.0
+PRUNE_EVERY = 3600.0
 
 
 class Alerter:
@@ -117,6 +120,7 @@ class Alerter:
         self._backlog_task: asyncio.Task[None] | None = None
         self._loaded = False
         self.problems: list[str] = []
+        self.write_errors = 0
 
     @property
     def worker(self) -> OutboxWorker:
@@ -204,9 +208,14 @@ class Alerter:
         self, key: tuple[str, str], new: AlertState, events: list[AlertEvent]
     ) -> None:
         alerts = [NewAlert(e, render(e, self.config)) for e in events]
-        # If this write fails the cached state stays as it was, so the next result
-        # makes the same decision again: the alert is late, never lost.
-        await self._store.save_alert_state(new, alerts)
+        try:
+            await self._store.save_alert_state(new, alerts)
+        except StoreWriteError:
+            # The store logs unwritable databases itself (rate-limited). The cached
+            # state stays as it was, so the next result makes the same decision
+            # again: an alert is late, never lost.
+            self.write_errors += 1
+            return
         self._states[key] = new
         if alerts:
             for a in alerts:
@@ -215,9 +224,15 @@ class Alerter:
                 self._worker.wake()
 
     async def _backlog_loop(self) -> None:
+        last_prune: float | None = None
         while True:
             try:
                 await self.check_backlog()
+                mono = self._clock.monotonic()
+                if last_prune is None or mono - last_prune >= PRUNE_EVERY:
+                    last_prune = mono
+                    keep = timedelta(seconds=self.config.retention.raw)
+                    await self._store.prune_alerts(self._clock.now() - keep)
             except Exception:  # keep checking; the next round reads the ledger afresh
                 log.exception("alerting: deletion backlog check failed")
             await self._clock.sleep(self._backlog_every)

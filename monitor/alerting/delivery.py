@@ -80,7 +80,8 @@ class Destination:
     key: str
     label: str
     tags: frozenset[str]
-    service: Any = field(repr=False, compare=False)
+    # The full URL, credentials included: kept in memory only, never stored or shown.
+    url: str = field(repr=False, compare=False)
     secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def wants(self, tags: Iterable[str]) -> bool:
@@ -144,7 +145,7 @@ def _destination(service: Any, original: str | None, extra_tags: frozenset[str])
         key=hashlib.sha256(full.encode()).hexdigest()[:16],
         label=label,
         tags=tags,
-        service=service,
+        url=full,
         secrets=_secrets_of(full, str(service.url(privacy=True)), original),
     )
 
@@ -220,10 +221,14 @@ async def deliver(
 
     Apprise runs its blocking plugins in worker threads, so awaiting
     ``async_notify`` never blocks the event loop; the timeout bounds how long
-    the outbox waits for a hung service.
+    the outbox waits for a hung service. Each send gets a fresh plugin
+    instance: a timed-out send may still be running in its thread, and
+    Apprise's per-instance throttle (5.5 s for e-mail) would otherwise hold
+    up the retry that our own backoff already spaced out.
     """
     single = apprise.Apprise(asset=asset or build_asset())
-    single.add(destination.service)
+    if not single.add(destination.url):
+        return Outcome(False, f"Apprise cannot use {destination.label}")
     started = time.monotonic()
     try:
         async with asyncio.timeout(send_timeout):

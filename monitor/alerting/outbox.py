@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from monitor.alerting.delivery import Destination, Outcome, deliver, route
 from monitor.alerting.messages import Message
@@ -100,8 +101,8 @@ class AlertStore(Protocol):
         """Return, per destination, its oldest open delivery if it is due at `now`."""
         ...
 
-    async def next_delivery_at(self) -> datetime | None:
-        """Return when the next open delivery (head of its destination) is due, or None."""
+    async def next_delivery_at(self, exclude: Collection[str] = ()) -> datetime | None:
+        """Return when the next head delivery is due (destinations in `exclude` aside)."""
         ...
 
     async def record_delivery_attempt(
@@ -118,6 +119,10 @@ class AlertStore(Protocol):
         """Record one attempt and the row's new state (delivered, retry at, or given up)."""
         ...
 
+    async def prune_alerts(self, before: datetime) -> int:
+        """Delete settled alerts created before `before`; return how many."""
+        ...
+
     async def pending(self, target: str | None = None) -> list[LedgerEntry]:
         """Return the deletion-ledger entries not yet confirmed deleted, oldest first."""
         ...
@@ -126,8 +131,8 @@ class AlertStore(Protocol):
 class AlertMetrics(Protocol):
     """The part of `monitor.metrics.Metrics` the outbox reports to."""
 
-    def alert_sent(self, result: str) -> None:  # "sent" | "failed" | "gave_up"
-        """Count one delivery attempt outcome."""
+    def alert_sent(self, result: Literal["sent", "failed", "gave_up"]) -> None:
+        """Count one delivery attempt's outcome (`sttwatch_alerts_sent_total{result}`)."""
         ...
 
 
@@ -169,6 +174,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
         self.attempts = 0
 
     @property
@@ -187,7 +193,7 @@ class OutboxWorker:
             self._task = asyncio.create_task(self._run(), name="sttwatch-alert-outbox")
 
     async def stop(self) -> None:
-        """Stop the worker; an attempt in flight is abandoned and retried at next start."""
+        """Stop the worker; attempts in flight are abandoned and retried at the next start."""
         task, self._task = self._task, None
         if task is None:
             return
@@ -196,38 +202,55 @@ class OutboxWorker:
             await task
 
     async def wait_idle(self) -> None:
-        """Return once the worker has nothing due (tests and the demo use it)."""
+        """Return once the worker has nothing due and no attempt in flight (tests, demo)."""
         await self._idle.wait()
 
-    async def run_once(self) -> int:
-        """Route new alerts and attempt every due delivery once; return attempts made."""
+    async def _dispatch(self) -> float | None:
+        """Route new alerts, start the due deliveries; return seconds until the next is due."""
         await self._route_new()
-        due = await self._store.due_deliveries(self._clock.now())
-        if not due:
-            return 0
-        async with asyncio.TaskGroup() as tg:
-            for d in due:
-                tg.create_task(self._attempt(d))
-        return len(due)
+        busy = set(self._inflight)
+        for d in await self._store.due_deliveries(self._clock.now()):
+            if d.destination in busy:
+                continue
+            busy.add(d.destination)
+            task = asyncio.create_task(self._attempt(d), name=f"sttwatch-alert-{d.id}")
+            self._inflight[d.destination] = task
+            task.add_done_callback(functools.partial(self._finished, d.destination))
+        nxt = await self._store.next_delivery_at(exclude=busy)
+        if nxt is None:
+            return None
+        return max(0.0, (nxt - self._clock.now()).total_seconds())
+
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("alert outbox: delivery task failed", exc_info=task.exception())
+        # The destination's next row (or this one's retry) may be due: look again.
+        self._wake.set()
 
     async def _run(self) -> None:
         failures = 0
-        while True:
-            self._wake.clear()
-            try:
-                made = await self.run_once()
-                failures = 0
-                if made:
-                    continue
-                nxt = await self._store.next_delivery_at()
-            except Exception:  # the outbox must outlive a store hiccup; it is all in SQLite
-                failures += 1
-                log.exception("alert outbox: cannot read or update the outbox; retrying")
-                nxt = self._clock.now() + timedelta(seconds=min(60.0, 2.0**failures))
-            wait = None if nxt is None else max(0.0, (nxt - self._clock.now()).total_seconds())
-            if wait is None or wait > 0:
-                self._idle.set()
-            await self._sleep(wait)
+        try:
+            while True:
+                self._wake.clear()
+                self._idle.clear()
+                try:
+                    wait = await self._dispatch()
+                    failures = 0
+                except Exception:  # the outbox must outlive a store hiccup; it is all in SQLite
+                    failures += 1
+                    log.exception("alert outbox: cannot read or update the outbox; retrying")
+                    wait = min(60.0, 2.0**failures)
+                if not self._inflight and (wait is None or wait > 0):
+                    self._idle.set()
+                if wait is None or wait > 0:
+                    await self._sleep(wait)
+        finally:
+            tasks = list(self._inflight.values())
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _sleep(self, seconds: float | None) -> None:
         """Wait `seconds` on the injected clock (None = forever), or until woken."""
@@ -301,7 +324,9 @@ class OutboxWorker:
             next_attempt_at=retry_at,
             gave_up=gave_up,
         )
-        result = "sent" if outcome.ok else ("gave_up" if gave_up else "failed")
+        result: Literal["sent", "failed", "gave_up"] = (
+            "sent" if outcome.ok else ("gave_up" if gave_up else "failed")
+        )
         if self._metrics is not None:
             self._metrics.alert_sent(result)
         label = f"{d.alert.message.title!r} to {d.destination_label}"
