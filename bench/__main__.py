@@ -53,6 +53,20 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "storage": {"days": 2, "raw_days": 1},
         "startup": {"n": 2},
     },
+    # Proves the harness end to end in the test suite (tests/test_bench_smoke.py).
+    "tiny": {
+        "overhead": {"n": 3},
+        "streaming": {"n": 1, "delays_ms": (300,)},
+        "scale": {
+            "rates": (60,),
+            "peer_rates": (60,),
+            "interval_s": 2.0,
+            "n_intervals": 2,
+        },
+        "status_page": {"depths": (1, 2), "renders": 1, "gets": 2, "raw_days": 1, "targets": 2},
+        "storage": {"days": 2, "raw_days": 1, "targets": 2},
+        "startup": {"n": 1},
+    },
 }
 
 
@@ -289,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks; return 0 unless a benchmark crashed."""
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a quick pass")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny sizes: proves the harness runs (smoke test)"
+    )
     parser.add_argument("--only", default=",".join(NAMES), help=f"comma list of {NAMES}")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
     parser.add_argument("--save", action="store_true", help="also keep a dated copy")
@@ -297,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(names) - set(NAMES)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    mode = "quick" if args.quick else "full"
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     started = datetime.now(UTC)
     report: dict[str, Any] = {
         "mode": mode,
@@ -323,8 +340,12 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             workdir = Path(root) / name
             workdir.mkdir()
+            kwargs = dict(SIZES[mode][name])
+            if name in ("status_page", "storage"):
+                # Both read the same seeded history: seed each depth once per run.
+                kwargs["seed_cache"] = Path(root) / "seeded"
             try:
-                report["results"][name] = _runner(name)(workdir, **SIZES[mode][name])
+                report["results"][name] = _runner(name)(workdir, **kwargs)
             except Exception as exc:  # one broken benchmark must not lose the others
                 crashed = True
                 traceback.print_exc()

@@ -79,7 +79,11 @@ def write_config(
                 "api_base": api_base,
                 "api_key": SIM_KEY,
                 "probes": {
-                    "reachability": {"interval": f"{interval_s:g}s", "timeout": f"{timeout:g}s"}
+                    "reachability": {
+                        "interval": f"{interval_s:g}s",
+                        "timeout": f"{timeout:g}s",
+                        "degraded_after": f"{min(2.0, timeout * 0.8):g}s",
+                    }
                 },
             }
             for i in range(n_targets)

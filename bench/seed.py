@@ -14,6 +14,7 @@ VACUUMed.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
@@ -233,6 +234,25 @@ def table_counts(db: Path) -> dict[str, int]:
         }
     finally:
         conn.close()
+
+
+def seeded(cache: Path | None, plan: Plan, fallback: Path) -> tuple[Path, dict[str, Any]]:
+    """Return a pristine seeded database for `plan` and its seeding figures.
+
+    With a `cache` directory (shared by the benchmarks of one run) a plan is
+    seeded once and reused; callers that write must copy the file. Without
+    one, the database is seeded at `fallback`.
+    """
+    if cache is None:
+        return fallback, seed(fallback, plan)
+    cache.mkdir(parents=True, exist_ok=True)
+    key = f"{plan.days}d-{plan.targets}t-{plan.raw_days}r-{plan.step_s}s-{plan.seed}"
+    db, meta = cache / f"{key}.db", cache / f"{key}.json"
+    if db.exists() and meta.exists():
+        return db, dict(json.loads(meta.read_text()))
+    info = seed(db, plan)
+    meta.write_text(json.dumps(info))
+    return db, info
 
 
 def seed(db: Path, plan: Plan, now: datetime | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.procs import Proc, free_port, http_get, python, status_kb
 from bench.scale import Simulator
-from bench.seed import Plan, seed, write_config
+from bench.seed import Plan, seeded, write_config
 from bench.stats import median
 
 
@@ -97,6 +97,7 @@ def run(
     targets: int = 10,
     raw_days: int = 30,
     serve: bool = True,
+    seed_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Return, per depth, render wall/RSS medians and the served page's timings."""
     out: dict[str, Any] = {"targets": targets, "probes_per_target": 3, "depths": {}}
@@ -104,8 +105,8 @@ def run(
         for days in depths:
             d = workdir / f"{days}d"
             d.mkdir()
-            db = d / "seeded.db"
-            info = seed(db, Plan(days=days, targets=targets, raw_days=raw_days))
+            plan = Plan(days=days, targets=targets, raw_days=raw_days)
+            db, info = seeded(seed_cache, plan, d / "seeded.db")
             cfg = write_config(
                 d / "render.yaml",
                 db,

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bench.seed import Plan, seed
+from bench.seed import Plan, seeded
 
 
 def breakdown(db: Path) -> dict[str, Any]:
@@ -45,10 +45,17 @@ def breakdown(db: Path) -> dict[str, Any]:
         conn.close()
 
 
-def run(workdir: Path, *, days: int, targets: int = 10, raw_days: int = 30) -> dict[str, Any]:
+def run(
+    workdir: Path,
+    *,
+    days: int,
+    targets: int = 10,
+    raw_days: int = 30,
+    seed_cache: Path | None = None,
+) -> dict[str, Any]:
     """Return bytes per raw result and the size of `days` of history, after VACUUM."""
-    db = workdir / f"storage-{days}d.db"
-    info = seed(db, Plan(days=days, targets=targets, raw_days=raw_days))
+    plan = Plan(days=days, targets=targets, raw_days=raw_days)
+    db, info = seeded(seed_cache, plan, workdir / f"storage-{days}d.db")
     rows = info["rows"]
     parts = breakdown(db)
     raw_bytes = sum(
