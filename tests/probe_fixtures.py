@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from monitor.config import Target
 from monitor.models import LedgerEntry, ProbeContext, SystemClock
@@ -82,7 +83,9 @@ class WatchedLedger:
 
 def target_for(handle: SimulatorHandle, name: str = "sim", key: str = KEY) -> Target:
     """Return a target aimed at `handle` with only its URLs and key set."""
-    return Target(name=name, api_base=handle.base_url, streaming_base=handle.ws_base, api_key=key)
+    return Target(
+        name=name, api_base=handle.base_url, streaming_base=handle.ws_base, api_key=SecretStr(key)
+    )
 
 
 class BurstClock(SystemClock):

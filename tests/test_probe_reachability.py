@@ -26,6 +26,7 @@ from probe_fixtures import (
     sim,
     target_for,
 )
+from pydantic import SecretStr
 
 from monitor.config import ReachabilitySpec, Target
 from monitor.models import ErrorKind, Status
@@ -40,7 +41,7 @@ GRACE = 1.0
 
 
 def target_at(api_base: str, key: str = KEY) -> Target:
-    return Target(name="net", api_base=api_base, api_key=key)
+    return Target(name="net", api_base=api_base, api_key=SecretStr(key))
 
 
 async def test_healthy_api_is_up_with_every_phase(sim: SimulatorHandle) -> None:
