@@ -11,6 +11,8 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor/ monitor/
+# monitor/templates is a symlink to templates/: with both copied, the wheel carries
+# the status page templates inside the package (pyproject's package-data).
 COPY templates/ templates/
 RUN pip wheel --no-cache-dir --disable-pip-version-check --wheel-dir /wheels .
 
@@ -29,10 +31,6 @@ RUN groupadd --system --gid 10001 sttwatch \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --disable-pip-version-check --no-index --find-links=/wheels \
       /wheels/sttwatch-*.whl
-
-# The status page templates, where monitor.statuspage.template_dir() looks for them
-# in an installed package (identical to the wheel's copy when the wheel carries them).
-COPY templates/ /usr/local/lib/python3.12/site-packages/monitor/templates/
 
 # The default configuration: AssemblyAI US with the key from $ASSEMBLYAI_API_KEY.
 # Mount your own over it (docker-compose.yml mounts the simulator demo's).

@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -128,14 +129,23 @@ def test_baked_config_copied_where_the_command_reads_it() -> None:
     assert ["docker/sttwatch.yaml", "/etc/sttwatch/sttwatch.yaml"] in copies
 
 
-def test_templates_land_where_the_installed_package_looks_for_them() -> None:
-    # monitor.statuspage.template_dir() prefers <site-packages>/monitor/templates.
-    version = re.match(r"python:(3\.\d+)", base_image())
-    assert version
-    site = f"/usr/local/lib/python{version.group(1)}/site-packages/monitor/templates/"
-    copies = [args.split() for w, args in final_stage() if w == "COPY"]
-    assert ["templates/", site] in copies
-    assert (ROOT / "templates" / "index.html").is_file()
+def test_templates_are_in_the_build_context_of_the_wheel() -> None:
+    # monitor.statuspage.template_dir() reads <package>/templates, a symlink to the
+    # top-level templates/ that pyproject's package-data puts in the wheel: the build
+    # stage must copy both ends of the link.
+    ins = instructions()
+    first, second = [i for i, (w, _) in enumerate(ins) if w == "FROM"][:2]
+    build_stage = ins[first:second]
+    copies = [args.split() for w, args in build_stage if w == "COPY"]
+    assert ["monitor/", "monitor/"] in copies
+    assert ["templates/", "templates/"] in copies
+    link = ROOT / "monitor" / "templates"
+    assert link.is_symlink() and link.resolve() == (ROOT / "templates").resolve()
+    assert (link / "index.html").is_file()
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["monitor"]
+    assert "templates/*.html" in package_data
 
 
 def dockerignore() -> list[str]:
