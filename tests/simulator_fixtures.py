@@ -269,6 +269,20 @@ class StreamProbe:
         return [m for m in self.messages if m.get("type") == "Turn"]
 
 
+class ManualClock:
+    """A monotonic clock that only moves when a test says so."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
 # -- fixtures ------------------------------------------------------------------
 
 SimFactory = Callable[..., Awaitable[SimulatorHandle]]

@@ -17,6 +17,7 @@ from simulator_fixtures import (
     CLIP_TEXT,
     FAST_JOBS,
     Api,
+    ManualClock,
     SimFactory,
     clip_pcm,
     frames,
@@ -632,18 +633,20 @@ async def test_time_window(make_sim: SimFactory, http: aiohttp.ClientSession) ->
                     "endpoint": "transcript.list",
                     "action": "status",
                     "status": 503,
-                    "after_s": 0.2,
-                    "until_s": 0.5,
+                    "after_s": 10,
+                    "until_s": 20,
                 }
             ]
         }
     )
+    clock = ManualClock()
+    sim.state_obj.set_clock(clock)
     api = Api(http, sim.base_url)
-    assert await _statuses(api, 1) == [200]
-    await asyncio.sleep(0.3)
-    assert await _statuses(api, 1) == [503]
-    await asyncio.sleep(0.3)
-    assert await _statuses(api, 1) == [200]
+    outcomes = []
+    for step in (0, 9.9, 0.1, 9.8, 0.2):  # t = 0, 9.9, 10, 19.8, 20
+        clock.advance(step)
+        outcomes.extend(await _statuses(api, 1))
+    assert outcomes == [200, 200, 503, 503, 200]
 
 
 async def _pattern(make_sim: SimFactory, http: aiohttp.ClientSession, seed: int) -> list[int]:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 import simulator_fixtures
-from simulator_fixtures import CLIP_TEXT, ROOT, Api, SimFactory, clip_bytes
+from simulator_fixtures import CLIP_TEXT, ROOT, Api, ManualClock, SimFactory, clip_bytes
 
 from monitor.simulator import DEFAULT_API_KEY, SimulatorHandle
 
@@ -215,16 +215,16 @@ async def test_create_returns_full_queued_transcript(api: Api) -> None:
 async def test_job_moves_queued_processing_completed(
     make_sim: SimFactory, http: aiohttp.ClientSession
 ) -> None:
-    sim = await make_sim({"jobs": {"queued_ms": 150, "processing_ms": 150}})
+    sim = await make_sim({"jobs": {"queued_ms": 300, "processing_ms": 700}})
+    clock = ManualClock()
+    sim.state_obj.set_clock(clock)
     api = Api(http, sim.base_url)
     created = await api.create(await api.upload())
     seen = [created["status"]]
-    while seen[-1] != "completed":
-        await asyncio.sleep(0.02)
-        status = (await api.get(created["id"])).json["status"]
-        if status != seen[-1]:
-            seen.append(status)
-    assert seen == ["queued", "processing", "completed"]
+    for step in (0.25, 0.1, 0.6, 0.1):  # t = 250 ms, 350, 950, 1050
+        clock.advance(step)
+        seen.append((await api.get(created["id"])).json["status"])
+    assert seen == ["queued", "queued", "processing", "processing", "completed"]
 
 
 async def test_known_clip_completes_with_reference_text_and_timings(api: Api) -> None:

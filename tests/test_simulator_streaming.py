@@ -109,7 +109,7 @@ async def test_expired_token_is_refused(
 ) -> None:
     token = (await _token(api, expires_in_seconds="1")).json["token"]
     real = sim.state_obj.clock
-    sim.state_obj.clock = lambda: real() + 2  # two seconds later
+    sim.state_obj.set_clock(lambda: real() + 2)  # two seconds later
     probe = await open_stream(http, sim, f"token={token}", key=None)
     assert await probe.next() is None
     assert probe.closed_code == 1008
@@ -205,8 +205,9 @@ async def test_trailing_silence_ends_the_turn_and_a_new_one_starts(
     assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
     await _send_fast(probe, clip_pcm() + silence(400))
     # The turn ended on silence, before any Terminate.
-    ended = [m for m in await _collect(probe, 0.2) if m.get("end_of_turn")]
-    assert len(ended) == 1 and ended[0]["turn_order"] == 0
+    ended = await _until_end_of_turn(probe)
+    assert ended["turn_order"] == 0
+    assert ended["transcript"] == " ".join(CLIP_WORDS)
     # The same speech again is the next turn.
     await _send_fast(probe, clip_pcm())
     await probe.ws.send_str('{"type": "Terminate"}')
@@ -216,16 +217,13 @@ async def test_trailing_silence_ends_the_turn_and_a_new_one_starts(
     assert later[-1]["end_of_turn"] is True
 
 
-async def _collect(probe: simulator_fixtures.StreamProbe, quiet_s: float) -> list[dict[str, Any]]:
-    """Return messages until none arrives for ``quiet_s``."""
-    out: list[dict[str, Any]] = []
+async def _until_end_of_turn(probe: simulator_fixtures.StreamProbe) -> dict[str, Any]:
+    """Return the first end-of-turn Turn (partials before it are skipped)."""
     while True:
-        try:
-            message = await probe.next(limit_s=quiet_s)
-        except TimeoutError:
-            return out
-        assert message is not None
-        out.append(message)
+        message = await probe.next()
+        assert message is not None, "closed before the turn ended"
+        if message.get("end_of_turn"):
+            return message
 
 
 async def test_format_turns_adds_a_formatted_end_of_turn(
@@ -250,12 +248,13 @@ async def test_force_endpoint_ends_the_turn_now(
     await probe.ws.send_str('{"type": "KeepAlive"}')
     await probe.ws.send_str('{"type": "UpdateConfiguration", "min_turn_silence": 200}')
     await probe.ws.send_str('{"type": "ForceEndpoint"}')
-    ended = [m for m in await _collect(probe, 0.2) if m.get("end_of_turn")]
-    assert len(ended) == 1
-    assert ended[0]["transcript"].startswith("the quick")
-    assert "dog" not in ended[0]["transcript"]
+    ended = await _until_end_of_turn(probe)
+    assert ended["transcript"].startswith("the quick")
+    assert "dog" not in ended["transcript"]
     await probe.ws.send_str('{"type": "Terminate"}')
-    assert (await probe.drain())[-1]["type"] == "Termination"
+    rest = await probe.drain()
+    # The forced end closed the turn: nothing was left to flush.
+    assert [m["type"] for m in rest] == ["Termination"]
 
 
 async def test_unknown_audio_gets_placeholder_words_and_silence_none(

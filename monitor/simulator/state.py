@@ -55,7 +55,8 @@ class SimState:
         self.scenario = scenario
         self.clock = clock
         self.clips = clips if clips is not None else ClipLibrary(load_known_clips())
-        self.faults = FaultBook(scenario.seed, clock)
+        # Through a lambda so a test that swaps state.clock moves the fault windows too.
+        self.faults = FaultBook(scenario.seed, lambda: self.clock())
         # Set when the server shuts down, so hanging handlers let go.
         self.closing = asyncio.Event()
         # Open streaming sockets, closed with 1001 when the server shuts down.
@@ -75,6 +76,11 @@ class SimState:
         self.streams_active = 0
         self.faults.install(self.scenario.faults)
         self.faults.applied.clear()
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Swap the monotonic clock (tests drive time by hand); restarts the fault windows."""
+        self.clock = clock
+        self.faults.install(self.faults.faults)
 
     @property
     def api_keys(self) -> list[str]:
