@@ -20,11 +20,20 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.models import Clock, ErrorKind, ProbeContext, ProbeFn, ProbeResult, Status
+from monitor.models import (
+    Clock,
+    DeletionLedger,
+    ErrorKind,
+    LedgerEntry,
+    ProbeContext,
+    ProbeFn,
+    ProbeResult,
+    Status,
+)
 
 if TYPE_CHECKING:
     from monitor.config import Config, Target
@@ -99,6 +108,59 @@ class _Job:
     @property
     def key(self) -> tuple[str, str]:
         return (self.target.name, self.probe)
+
+
+class _LiveLedger:
+    """The deletion ledger as the janitor sees it: minus transcripts a running probe owns.
+
+    Without this, a periodic sweep could find a job that just completed and delete
+    it while its own probe is between "completed" and its verify/delete steps — a
+    spurious ``inaccurate`` or ``deletion_failed``.
+    """
+
+    def __init__(self, inner: DeletionLedger) -> None:
+        self.inner = inner
+        self.live: set[tuple[str, str]] = set()
+
+    async def record(self, target: str, transcript_id: str) -> None:
+        """Persist the entry (see DeletionLedger)."""
+        await self.inner.record(target, transcript_id)
+
+    async def mark_deleted(self, target: str, transcript_id: str) -> None:
+        """Persist the confirmed deletion (see DeletionLedger)."""
+        await self.inner.mark_deleted(target, transcript_id)
+
+    async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
+        """Persist a failed attempt (see DeletionLedger)."""
+        await self.inner.mark_attempt(target, transcript_id, error)
+
+    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
+        """Return the pending entries that no running probe owns, oldest first."""
+        entries = await self.inner.pending(target)
+        return [e for e in entries if (e.target, e.transcript_id) not in self.live]
+
+
+class _RunLedger(_LiveLedger):
+    """The ledger one probe run writes to; what it records is live until the run ends."""
+
+    def __init__(self, shared: _LiveLedger) -> None:
+        super().__init__(shared.inner)
+        self.shared = shared
+        self.mine: set[tuple[str, str]] = set()
+
+    async def record(self, target: str, transcript_id: str) -> None:
+        """Persist the entry and mark it as owned by this run."""
+        self.mine.add((target, transcript_id))
+        self.shared.live.add((target, transcript_id))
+        await self.inner.record(target, transcript_id)
+
+    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
+        """Return every pending entry (a probe sees the whole ledger)."""
+        return await self.inner.pending(target)
+
+    def release(self) -> None:
+        """Hand what this run recorded back to the janitor."""
+        self.shared.live.difference_update(self.mine)
 
 
 def _internal(target: str, probe: str, started: datetime, duration: float, msg: str) -> ProbeResult:
@@ -205,6 +267,8 @@ class Scheduler:
     ) -> None:
         self._config = config
         self._ctx = ctx
+        self._live = _LiveLedger(ctx.ledger)
+        self._sweep_ctx = replace(ctx, ledger=self._live)
         self._sinks = list(sinks)
         self._probes = _default_probes() if probes is None else probes
         self._clock = clock or ctx.clock
@@ -327,7 +391,7 @@ class Scheduler:
             try:
                 sweeper = self._sweeper or _default_sweeper()
                 async with asyncio.timeout(self._sweep_timeout):
-                    report = await sweeper(self._targets, self._ctx)
+                    report = await sweeper(self._targets, self._sweep_ctx)
                 self._sweeps += 1
                 log.debug("janitor sweep: %s", report)
             except Exception:
@@ -405,9 +469,14 @@ class Scheduler:
         log.warning("skipped %d run(s) of %s/%s: %s", count, job.target.name, job.probe, why)
 
     async def _run_and_deliver(self, job: _Job) -> None:
-        result = await run_probe(
-            job.fn, job.target, job.probe, job.spec, self._ctx, grace=self._grace
-        )
+        ledger = _RunLedger(self._live)
+        try:
+            ctx = replace(self._ctx, ledger=ledger)
+            result = await run_probe(
+                job.fn, job.target, job.probe, job.spec, ctx, grace=self._grace
+            )
+        finally:
+            ledger.release()
         job.runs += 1
         if result.error_kind is ErrorKind.INTERNAL:
             self._internal_errors += 1

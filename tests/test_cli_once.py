@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -165,3 +166,69 @@ async def test_bad_config_exits_2_naming_the_file_and_path(
     assert out == ""
     assert str(path) in err and expected in err
     assert "Traceback" not in err
+
+
+async def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.yaml"
+    code, out, err = await sttwatch("once", "-c", str(path))
+    assert (code, out) == (2, "")
+    assert str(path) in err and "file not found" in err
+
+
+def stored_runs(db: Path) -> list[tuple[str, int]]:
+    """Return (probe, status 0/1/2) of every stored result, oldest first."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0) as conn:
+        rows = conn.execute(
+            "SELECT c.probe, r.status FROM results r JOIN components c ON c.id = r.component "
+            "ORDER BY r.id"
+        )
+        return [(probe, status) for probe, status in rows]
+
+
+def ledger_rows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0) as conn:
+            return int(conn.execute("SELECT count(*) FROM ledger").fetchone()[0])
+    except sqlite3.OperationalError:  # schema not there yet
+        return 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_run_finishes_the_running_probe_on_a_signal_and_exits_0(
+    tmp_path: Path, sim: SimulatorHandle, sig: signal.Signals
+) -> None:
+    cfg = write_config(tmp_path, sim)
+    db = tmp_path / "data" / "sttwatch.db"
+    log = tmp_path / "run.log"
+    with log.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "-c",
+            str(cfg),
+            stdout=sink,
+            stderr=sink,
+            env={**os.environ, "STTWATCH_TEST_KEY": SIM_KEY},
+        )
+    try:
+        # Signal once the transcription probe has created its transcript (it is in flight).
+        async with asyncio.timeout(20.0):
+            while True:
+                if ledger_rows(db):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        proc.send_signal(sig)
+        code = await asyncio.wait_for(proc.wait(), 30.0)
+    assert code == 0, log.read_text()
+    runs = stored_runs(db)
+    # The transcription in flight at the signal was allowed to finish, and was stored.
+    assert ("transcription", 0) in runs, runs
+    state = await sim_state(sim)
+    assert state["transcripts"]["undeleted"] == 0
+    assert state["streaming"]["unterminated"] == 0
+    assert SIM_KEY not in log.read_text()

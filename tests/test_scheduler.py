@@ -435,3 +435,39 @@ def test_unregistered_probe_is_refused(tmp_path: Path) -> None:
     ctx = ProbeContext(session_factory=_no_sessions, clock=VirtualClock(), ledger=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no probe registered for streaming"):
         Scheduler(cfg, ctx=ctx, sinks=[], probes={"reachability": FakeProbes()._fn("r")})
+
+
+async def test_sweeps_leave_alone_the_transcript_a_running_probe_owns(harness: Harness) -> None:
+    await harness.store.record("t0", "old-orphan")
+    seen: list[tuple[float, list[str]]] = []
+
+    async def sweeper(targets: Any, ctx: ProbeContext) -> None:
+        pending = await ctx.ledger.pending()
+        seen.append((harness.clock.monotonic(), sorted(e.transcript_id for e in pending)))
+
+    async def transcribing(target: Any, spec: Any, ctx: ProbeContext) -> None:
+        await ctx.ledger.record(target.name, "in-flight")
+        await ctx.clock.sleep(30.0)  # polling; a sweep at 25 s must not touch "in-flight"
+
+    sched = Scheduler(
+        harness.config,
+        ctx=harness.ctx,
+        sinks=[harness.collect],
+        probes=FakeProbes(transcribing).registry(),
+        sweeper=sweeper,
+        janitor_every=25.0,
+    )
+    await sched.start()
+    try:
+        await harness.clock.wait_for_sleeper(30.0)  # the probe has recorded, and polls
+        for when in (25.0, 50.0):
+            await harness.clock.wait_for_sleeper(when)
+            await harness.clock.advance(25.0)
+    finally:
+        await sched.stop()
+    assert seen[:3] == [
+        (0.0, ["old-orphan"]),
+        (25.0, ["old-orphan"]),
+        # The run ended at 30 s without deleting: now it is the janitor's.
+        (50.0, ["in-flight", "old-orphan"]),
+    ]
