@@ -556,3 +556,16 @@ def test_run_simulator_rejects_bad_scenario(
     bad.write_text("faults:\n  - endpoint: upload\n    action: explode\n")
     assert run_simulator("127.0.0.1", 0, str(bad)) == 2
     assert "faults.0.action" in capsys.readouterr().err
+
+
+def test_simulator_imports_nothing_from_the_rest_of_monitor() -> None:
+    # A test double must not share code with what it tests (DESIGN.md §1).
+    import ast
+
+    for path in sorted((ROOT / "monitor" / "simulator").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name} imports from outside the package"
+                assert node.level == 1 or not (node.module or "").startswith("monitor"), path.name
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("monitor") for a in node.names), path.name

@@ -215,6 +215,9 @@ async def test_trailing_silence_ends_the_turn_and_a_new_one_starts(
     later = [m for m in rest if m["type"] == "Turn"]
     assert later and {t["turn_order"] for t in later} == {1}
     assert later[-1]["end_of_turn"] is True
+    assert later[-1]["transcript"] == " ".join(CLIP_WORDS)
+    # Its words sit where the second copy was in the stream, after the first and the silence.
+    assert later[-1]["words"][0]["start"] > ended["words"][-1]["end"] + 400
 
 
 async def _until_end_of_turn(probe: simulator_fixtures.StreamProbe) -> dict[str, Any]:
