@@ -134,7 +134,7 @@ def demo_config(
 # Synthetic history
 
 
-_BASE_LATENCY = {"reachability": 0.08, "transcription": 1.6, "streaming": 0.45}
+_BASE_LATENCY = {"reachability": 0.08, "transcription": 1.2, "streaming": 0.45}
 
 
 def synthetic_history(
@@ -147,9 +147,9 @@ def synthetic_history(
 ) -> Iterator[ProbeResult]:
     """Yield plausible past results for every configured probe, oldest first.
 
-    Latency follows a daily rhythm with noise; one slow hour a day, and a short
-    streaming outage and a transcription outage a few days back, so the bars,
-    charts and incident history all have something to show.
+    Latency follows a daily rhythm with noise; a slow hour of transcriptions
+    yesterday, a short streaming outage and a transcription outage a few days
+    back, so the bars, charts and incident history all have something to show.
     """
     rng = random.Random(seed)
     start = until - timedelta(days=days)
@@ -157,6 +157,7 @@ def synthetic_history(
         ("streaming", until - timedelta(days=2, hours=5), timedelta(minutes=25)),
         ("transcription", until - timedelta(days=3, hours=11), timedelta(minutes=40)),
     ]
+    slow = [("transcription", until - timedelta(days=1, hours=3), timedelta(minutes=50))]
     t = start
     while t < until:
         hour = t.hour + t.minute / 60
@@ -166,7 +167,7 @@ def synthetic_history(
                 base = _BASE_LATENCY[probe] * rhythm
                 latency = base * rng.lognormvariate(0, 0.18)
                 failing = any(p == probe and s <= t < s + span for p, s, span in outages)
-                if failing or rng.random() < 0.002:
+                if failing:
                     kind = (
                         ErrorKind.STREAM_CLOSED if probe == "streaming" else ErrorKind.SERVER_ERROR
                     )
@@ -177,7 +178,7 @@ def synthetic_history(
                     )
                     yield ProbeResult(target.name, probe, t, latency, Status.DOWN, kind, message)
                     continue
-                if rng.random() < 0.01:
+                if any(p == probe and s <= t < s + span for p, s, span in slow):
                     latency = float(spec.degraded_after) * rng.uniform(1.05, 1.6)
                 status = Status.DEGRADED if latency > float(spec.degraded_after) else Status.UP
                 wer = round(rng.uniform(0.0, 0.12), 3)

@@ -293,6 +293,7 @@ class SiteView:
     recent_incidents: list[IncidentView]
     feed_incidents: list[IncidentView]
     maintenances: list[MaintenanceView] = field(default_factory=list)
+    cadence: str = "every minute"
     version: str = __version__
 
     @property
@@ -637,7 +638,19 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
         ],
         feed_incidents=incidents[:FEED_INCIDENTS],
         maintenances=_maintenances(config, now),
+        cadence=cadence_text(config),
     )
+
+
+def cadence_text(config: Config) -> str:
+    """Return how often the fastest probe runs, in words ("every minute", "every 5 seconds")."""
+    intervals = [float(s.interval) for t in config.targets for s in t.probes.enabled().values()]
+    seconds = min(intervals, default=60.0)
+    if seconds == 60:
+        return "every minute"
+    if seconds % 60 == 0:
+        return f"every {seconds / 60:g} minutes"
+    return f"every {seconds:g} seconds"
 
 
 def _maintenances(config: Config, now: datetime) -> list[MaintenanceView]:
@@ -1253,7 +1266,7 @@ async def render_database(
     """
     from monitor.store import Store
 
-    if not Path(config.database).is_file():
+    if not await asyncio.to_thread(Path(config.database).is_file):
         raise FileNotFoundError(config.database)
     store = await Store.open(
         config.database,

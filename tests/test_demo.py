@@ -153,14 +153,15 @@ async def test_storyline_announces_and_installs_each_chapter_in_order() -> None:
 def test_synthetic_history_is_plausible() -> None:
     cfg = parse_config({"targets": [{"name": "a", "api_key": "k"}]}, env={})
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    rows = list(history(cfg, now, days=2))
-    assert len(rows) == 2 * 24 * 12 * 3
+    rows = list(history(cfg, now, days=4))
+    assert len(rows) == 4 * 24 * 12 * 3
     assert rows == sorted(rows, key=lambda r: r.started_at)
     assert all(r.started_at < now for r in rows)
     assert {r.probe for r in rows} == {"reachability", "transcription", "streaming"}
     ok = sum(r.ok for r in rows) / len(rows)
     assert 0.95 < ok < 1.0
-    assert rows == list(history(cfg, now, days=2))  # deterministic
+    assert {r.status.value for r in rows} == {"up", "degraded", "down"}
+    assert rows == list(history(cfg, now, days=4))  # deterministic
 
 
 async def test_cli_demo_prints_urls_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
