@@ -120,11 +120,8 @@ def _stream_session(port: int, query_extra: dict[str, Any] | None = None) -> dic
             yield chunk
             time.sleep(max(0.0, start + (index + 1) * 0.05 - time.monotonic()))
 
+    # stream() enqueues as the generator yields; Terminate queues behind the audio.
     client.stream(paced())
-    # stream() only enqueues: wait for the write thread to send every frame.
-    deadline = time.monotonic() + 10
-    while not client._write_queue.empty() and time.monotonic() < deadline:
-        time.sleep(0.02)
     client.disconnect(terminate=True)
     return events
 
@@ -174,3 +171,27 @@ def test_sdk_streaming_sees_a_close_fault(threaded: ThreadedSimulator) -> None:
     assert done.wait(timeout=5)
     client.disconnect()
     assert errors and errors[0].code == 3005
+
+
+def test_sdk_streams_with_a_temporary_token(threaded: ThreadedSimulator) -> None:
+    # create_temporary_token() always uses https://<api_host>, so mint the token directly;
+    # the SDK then sends it in the Authorization header, which the simulator accepts.
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{threaded.handle.base_url}/v3/token?expires_in_seconds=60",
+        headers={"Authorization": DEFAULT_API_KEY},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        token = json.load(response)["token"]
+    began = threading.Event()
+    terminated: list[TerminationEvent] = []
+    client = StreamingClient(StreamingClientOptions(token=token, api_host=threaded.handle.ws_base))
+    client.on(StreamingEvents.Begin, lambda _c, _e: began.set())
+    client.on(StreamingEvents.Termination, lambda _c, e: terminated.append(e))
+    client.connect(StreamingParameters(sample_rate=16000))  # type: ignore[call-arg]
+    assert began.wait(timeout=5)
+    client.disconnect(terminate=True)
+    assert len(terminated) == 1
+    assert threaded.handle.state()["streaming"]["terminated"] == 1
