@@ -31,7 +31,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "overhead": {"n": 300},
         "streaming": {"n": 10},
         "scale": {
-            "rates": (100, 1000, 3000, 6000, 12000),
+            "rates": (100, 1000, 3000, 6000, 12000, 24000),
             "peer_rates": (100, 1000, 3000),
             "interval_s": 10.0,
             "n_intervals": 2,

@@ -55,6 +55,25 @@ def python() -> str:
     return sys.executable
 
 
+def clean_install_env(workdir: Path) -> dict[str, str]:
+    """Return env vars under which numpy and pandas look uninstalled, as in sttwatch's image.
+
+    sqlite-utils imports numpy and pandas whenever they are importable, and this
+    machine has numpy (for other software). sttwatch needs neither and its
+    Docker image has neither; a shim package that raises ImportError, first on
+    PYTHONPATH, reproduces that install without building a venv.
+    """
+    shim = workdir / "clean-install-shim"
+    for name in ("numpy", "pandas"):
+        pkg = shim / name
+        pkg.mkdir(parents=True, exist_ok=True)
+        (pkg / "__init__.py").write_text(
+            f'raise ImportError("{name} hidden: a clean sttwatch install lacks it")\n'
+        )
+    path = os.environ.get("PYTHONPATH", "")
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(shim), str(REPO), path) if p)}
+
+
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     """Return (status, body) of a GET; a refused connection raises OSError."""
     req = urllib.request.Request(url, headers={"User-Agent": "sttwatch-bench"})

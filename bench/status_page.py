@@ -4,7 +4,9 @@ For each depth a database is seeded (10 targets × 3 probes; raw 60-s results
 within the 30-day retention, roll-ups beyond: `bench.seed`), then:
 
 * ``sttwatch render -c CONFIG`` is run several times; wall time and the
-  process's peak RSS (``ru_maxrss`` from wait4) per run, medians reported;
+  process's peak RSS (``ru_maxrss`` from wait4) per run, medians reported,
+  and the same wall time as a clean install (numpy hidden, see
+  `bench.procs.clean_install_env`), alternating so load hits both alike;
 * ``sttwatch run`` serves the same database (its targets pointed at a local
   simulator so new results stay healthy); once it serves ``/``, ``GET /`` and
   ``GET /api/v2/summary.json`` are timed on fresh connections, and its VmHWM read.
@@ -19,19 +21,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Proc, free_port, http_get, python, status_kb
+from bench.procs import Proc, clean_install_env, free_port, http_get, python, status_kb
 from bench.scale import Simulator
 from bench.seed import Plan, seeded, write_config
 from bench.stats import median
 
 
-def _render_once(cfg: Path) -> tuple[float, float, int]:
+def _render_once(cfg: Path, env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """Return (wall seconds, peak RSS MB, exit code) of one ``sttwatch render``."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [python(), "-m", "monitor", "render", "-c", str(cfg)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
@@ -101,6 +104,7 @@ def run(
 ) -> dict[str, Any]:
     """Return, per depth, render wall/RSS medians and the served page's timings."""
     out: dict[str, Any] = {"targets": targets, "probes_per_target": 3, "depths": {}}
+    clean_env = clean_install_env(workdir)
     with Simulator(workdir, "page-simulator") as sim:
         for days in depths:
             d = workdir / f"{days}d"
@@ -116,11 +120,12 @@ def run(
                 ws_base=sim.ws_base,
                 listen="127.0.0.1:0",
             )
-            walls, rss = [], []
+            walls, rss, clean = [], [], []
             for _ in range(renders):
                 wall, peak, _ = _render_once(cfg)
                 walls.append(wall)
                 rss.append(peak)
+                clean.append(_render_once(cfg, clean_env)[0])
             entry: dict[str, Any] = {
                 "rows": info["rows"],
                 "db_mb": round(info["bytes"] / 1e6, 1),
@@ -128,6 +133,7 @@ def run(
                 "render_ms": round(1000 * median(walls), 1),
                 "render_all_ms": [round(1000 * w, 1) for w in walls],
                 "render_peak_rss_mb": round(median(rss), 1),
+                "render_clean_install_ms": round(1000 * median(clean), 1),
             }
             if serve:
                 try:
