@@ -69,15 +69,20 @@ def _cmd_once(args: argparse.Namespace) -> int:
     # stdout is for results; only problems go to stderr.
     setup_logging("WARNING", secrets=cfg.secrets())
 
-    async def once() -> list[Any]:
+    async def once() -> tuple[list[Any], int]:
         async with open_runtime(cfg) as rt:
-            return await rt.run_once()
+            return await rt.run_once(), rt.store_write_errors
 
     try:
-        results = asyncio.run(once())
+        results, unstored = asyncio.run(once())
     except (StoreWriteError, OSError) as exc:
         print(f"sttwatch once: cannot open the database {cfg.database}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if unstored:
+        print(
+            f"sttwatch once: warning: {unstored} result(s) could not be stored in {cfg.database}",
+            file=sys.stderr,
+        )
     if args.json:
         for r in results:
             print(json.dumps(r.to_json(), ensure_ascii=False))

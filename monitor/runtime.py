@@ -31,7 +31,6 @@ __all__ = [
     "Runtime",
     "open_runtime",
     "results_table",
-    "run_until_stopped",
     "session_factory",
 ]
 
@@ -160,20 +159,6 @@ async def open_runtime(
         yield rt
     finally:
         await store.close()
-
-
-async def run_until_stopped(
-    config: Config, stop: asyncio.Event, *, probes: Mapping[str, ProbeFn] | None = None
-) -> None:
-    """Run the scheduler until `stop` is set, then stop it; returns once everything is closed."""
-    async with open_runtime(config, probes=probes) as rt:
-        sched = rt.scheduler()
-        await sched.start()
-        try:
-            await stop.wait()
-            log.info("stopping: finishing running probes and pending deletions")
-        finally:
-            await sched.stop()
 
 
 # Which phases make up each probe's key latency, and what the table calls it.

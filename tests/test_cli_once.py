@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 
+from monitor import __version__
 from monitor.models import ProbeResult
+from monitor.runtime import USER_AGENT, session_factory
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
 
 SIM_KEY = "sim-key"
@@ -37,6 +40,8 @@ def write_config(
 ) -> Path:
     cfg = {
         "database": str(tmp_path / "data" / "sttwatch.db"),  # parent created by once
+        "site_dir": str(tmp_path / "site"),
+        "listen": "127.0.0.1:0",
         "targets": [
             {
                 "name": "sim",
@@ -232,3 +237,20 @@ async def test_run_finishes_the_running_probe_on_a_signal_and_exits_0(
     assert state["transcripts"]["undeleted"] == 0
     assert state["streaming"]["unterminated"] == 0
     assert SIM_KEY not in log.read_text()
+
+
+async def test_probe_sessions_identify_sttwatch(aiohttp_server: Any) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(dict(request.headers))
+
+    app = web.Application()
+    app.router.add_get("/", echo)
+    server = await aiohttp_server(app)
+    make = session_factory()
+    async with (
+        make(headers={"Authorization": "k"}) as session,
+        session.get(server.make_url("/")) as r,
+    ):
+        seen = await r.json()
+    assert seen["User-Agent"] == USER_AGENT == f"sttwatch/{__version__}"
+    assert seen["Authorization"] == "k"

@@ -93,6 +93,7 @@ async def test_orphan_of_a_killed_run_is_deleted_on_the_next_start(
             {
                 "database": str(db),
                 "listen": "127.0.0.1:0",
+                "site_dir": str(tmp_path / "site"),
                 "targets": [
                     {
                         "name": "sim",
