@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from monitor.alerting.console import ConsoleSink
 from monitor.config import Config, load_config
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.runtime import Runtime
@@ -90,12 +91,20 @@ DEFAULT_STORYLINE: tuple[Chapter, ...] = (
 
 
 def demo_config(
-    workdir: Path, sim: SimulatorHandle, *, port: int = 0, interval: float = 5.0
+    workdir: Path,
+    sim: SimulatorHandle,
+    *,
+    port: int = 0,
+    interval: float = 5.0,
+    alert_urls: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Return the YAML-ready config of the demo: one target, the simulator, `interval`."""
     timeout = f"{max(interval - 0.5, 0.5)}s"
     return {
         "title": "sttwatch demo: simulated AssemblyAI",
+        "public_url": f"http://127.0.0.1:{port}/",
+        # Alerts travel the real path (outbox, Apprise, HTTP) to a printer on loopback.
+        "alerts": {"urls": list(alert_urls)},
         "database": str(workdir / "sttwatch.db"),
         "site_dir": str(workdir / "site"),
         "listen": f"127.0.0.1:{port}",
@@ -269,13 +278,15 @@ async def run_demo(
             # Known before the config is written, so the page and its JSON name the real URL.
             port = _free_port()
         scenario = Scenario.model_validate({"seed": 7})
+        alerts = ConsoleSink(say)
+        await alerts.start()
         sim = await start_simulator(port=0, scenario=scenario)
         try:
             path = workdir / "sttwatch.yaml"
-            path.write_text(
-                yaml.safe_dump(demo_config(workdir, sim, port=port, interval=interval)),
-                encoding="utf-8",
+            config_data = demo_config(
+                workdir, sim, port=port, interval=interval, alert_urls=[alerts.url]
             )
+            path.write_text(yaml.safe_dump(config_data), encoding="utf-8")
             path.chmod(0o600)
             config = load_config(path)
             seeded = await seed_history(config, datetime.now(UTC), history_days)
@@ -290,6 +301,7 @@ async def run_demo(
                 say(f"  metrics:     {url}metrics")
                 say(f"  health:      {url}healthz")
                 say(f"  static site: {config.site_dir}/index.html (works from file:// too)")
+                say(f"  alerts:      printed here as they arrive (Apprise {alerts.url})")
                 say("Press Ctrl-C to stop.")
                 if on_ready is not None:
                     await _maybe_await(on_ready(DemoHandle(url, sim, config)))
@@ -308,6 +320,7 @@ async def run_demo(
                     await asyncio.wait([story])
         finally:
             await sim.close()
+            await alerts.stop()
 
 
 def _free_port() -> int:
