@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
 from monitor.config import Retention
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.store import LATENCY_BUCKETS, Rollup, Store, StoreWriteError
+from monitor.store import LATENCY_BUCKETS, MIGRATIONS, Rollup, Store, StoreWriteError
 
 T0 = datetime(2026, 10, 30, 22, 17, 13, 250_000, tzinfo=UTC)
 
@@ -715,8 +716,10 @@ async def test_schema_is_migrated_once_and_uses_wal(db_path: str, clock: FakeClo
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-        assert names == ["m001_initial"]
+        names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+        assert names[0] == "m001_initial"
+        assert len(names) == len(set(names))  # each applied once, though opened twice
+        assert MIGRATIONS.pending(Database(conn)) == []
     finally:
         conn.close()
 
