@@ -289,14 +289,13 @@ class Stack:
     prometheus_url: str
     logs: Path
 
-    def api(self, path: str, **params: str) -> dict[str, Any]:
+    def api(self, path: str, **params: str) -> Any:
         """Return the `data` of a Prometheus API call; raises AssertionError on an error."""
         url = f"{self.prometheus_url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
         status, body = http_get(url)
         doc = json.loads(body)
         assert status == 200 and doc["status"] == "success", (path, params, doc)
-        data: dict[str, Any] = doc["data"]
-        return data
+        return doc["data"]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """Return the instant-vector result of `expr` now."""
@@ -545,25 +544,24 @@ def test_every_metric_the_dashboard_reads_is_exported_or_recorded(stack: Stack) 
     assert used_recorded and used_recorded <= recorded, used_recorded - recorded
 
 
-def test_template_variables_resolve_to_the_probed_targets(stack: Stack) -> None:
-    for name, expected in (("target", set(TARGETS)), ("instance", None)):
+def test_template_variables_resolve_to_the_probed_targets_and_instance(stack: Stack) -> None:
+    instance = stack.sttwatch_url.removeprefix("http://")
+    for name, expected in (("target", set(TARGETS)), ("instance", {instance})):
         var = variables(dashboard())[name]
         m = re.fullmatch(r"label_values\((\w+), (\w+)\)", var["definition"])
         assert m, var["definition"]
         values = stack.api(f"label/{m.group(2)}/values", **{"match[]": m.group(1)})
-        assert values, name
-        if expected is not None:
-            assert set(values) == expected  # type: ignore[arg-type]
+        assert set(values) == expected, name
 
 
 def test_the_fault_produced_down_and_degraded_runs(stack: Stack) -> None:
     for status in ("down", "degraded", "up"):
-        wait_for(
-            f"{status} runs",
-            lambda s=status: stack.query(f'sum(sttwatch_probe_runs_total{{status="{s}"}}) > 0'),
-            DATA_DEADLINE_S,
-            None,
-        )
+        expr = f'sum(sttwatch_probe_runs_total{{status="{status}"}}) > 0'
+
+        def seen(expr: str = expr) -> list[dict[str, Any]]:
+            return stack.query(expr)
+
+        wait_for(f"{status} runs", seen, DATA_DEADLINE_S, None)
 
 
 def test_annotation_queries_parse(stack: Stack) -> None:
