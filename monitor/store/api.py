@@ -11,18 +11,18 @@ import asyncio
 import itertools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlite_utils import Database
 
 from monitor.config import Retention
 from monitor.models import Clock, LedgerEntry, ProbeResult, SystemClock
-from monitor.store import ingest, queries
+from monitor.store import alerts, ingest, queries
 from monitor.store.ingest import ComponentIds, Thresholds
 from monitor.store.records import (
     DAY_MS,
@@ -36,6 +36,10 @@ from monitor.store.records import (
 )
 from monitor.store.schema import MIGRATIONS
 from monitor.store.writer import Writer, connect
+
+if TYPE_CHECKING:  # monitor.alerting imports the store: no import cycle at run time
+    from monitor.alerting.outbox import Delivery, NewAlert, StoredAlert
+    from monitor.alerting.rules import AlertState
 
 __all__ = ["Store"]
 
@@ -359,3 +363,81 @@ class Store:
     async def vacuum(self) -> None:
         """Rebuild the database file to its minimum size (blocks other writes meanwhile)."""
         await self._writer.submit(lambda db: db.execute("VACUUM"), transactional=False)
+
+    # ------------------------------------------------------------ alerting (issue 5)
+    # The alert state machine's rows and the alert outbox; SQL in `store.alerts`.
+
+    async def alert_states(self) -> list[AlertState]:
+        """Return every persisted alert state (one per component, plus deletion backlogs)."""
+        return await self.read(alerts.load_states)
+
+    async def save_alert_state(self, state: AlertState, new: Sequence[NewAlert]) -> list[int]:
+        """Commit `state` and insert the `new` alerts in one transaction; return their ids.
+
+        The alerts are stamped with the time the alerter decided them (`state.updated_at`).
+        """
+        now = to_ms(state.updated_at or self._clock.now())
+        return await self.write(lambda db: alerts.insert_state_and_alerts(db.conn, state, new, now))
+
+    async def unrouted_alerts(self) -> list[StoredAlert]:
+        """Return alerts not yet routed to their destinations, oldest first."""
+        return await self.read(alerts.unrouted_alerts)
+
+    async def route_alert(
+        self, alert_id: int, destinations: Sequence[tuple[str, str]], now: datetime
+    ) -> None:
+        """Create one delivery per (key, masked label), due at `now`, and mark the alert routed."""
+        at = to_ms(now)
+        await self.write(lambda db: alerts.route_alert(db.conn, alert_id, destinations, at))
+
+    async def due_deliveries(self, now: datetime) -> list[Delivery]:
+        """Return, per destination, its oldest open delivery when it is due at `now`."""
+        at = to_ms(now)
+        return await self.read(lambda c: alerts.due_deliveries(c, at))
+
+    async def next_delivery_at(self, exclude: Collection[str] = ()) -> datetime | None:
+        """Return when the next open delivery is due (destinations in `exclude` aside)."""
+        skip = tuple(exclude)
+        return await self.read(lambda c: alerts.next_delivery_at(c, skip))
+
+    async def record_delivery_attempt(
+        self,
+        delivery_id: int,
+        *,
+        at: datetime,
+        ok: bool,
+        error: str | None,
+        elapsed_s: float,
+        next_attempt_at: datetime | None,
+        gave_up: bool,
+    ) -> None:
+        """Record one delivery attempt and the delivery's new state."""
+        at_ms = to_ms(at)
+        nxt = to_ms(next_attempt_at) if next_attempt_at is not None else None
+        await self.write(
+            lambda db: alerts.record_attempt(
+                db.conn,
+                delivery_id,
+                at=at_ms,
+                ok=ok,
+                error=error,
+                elapsed_ms=round(elapsed_s * 1000),
+                next_attempt_at=nxt,
+                gave_up=gave_up,
+            )
+        )
+
+    async def prune_alerts(self, before: datetime) -> int:
+        """Delete settled alerts (all deliveries done) created before `before`; return how many."""
+        cutoff = to_ms(before)
+        total = 0
+        while True:
+            n = await self.write(lambda db: alerts.prune_batch(db.conn, cutoff, ingest.PRUNE_BATCH))
+            total += n
+            if n < ingest.PRUNE_BATCH:
+                return total
+            await asyncio.sleep(0)
+
+    async def alert_deliveries(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Return the newest alert deliveries with their state, newest first (for inspection)."""
+        return await self.read(lambda c: alerts.deliveries(c, limit))

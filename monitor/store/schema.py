@@ -117,3 +117,11 @@ def m001_initial(db: Database) -> None:
     )
     db.execute("CREATE INDEX ledger_pending ON ledger (created_at) WHERE deleted_at IS NULL")
     db.execute("CREATE INDEX ledger_deleted ON ledger (deleted_at) WHERE deleted_at IS NOT NULL")
+
+
+@MIGRATIONS(name="m002_alerts")
+def m002_alerts(db: Database) -> None:
+    """Alert state per component, the alert outbox and its attempts (issue 5; store/alerts.py)."""
+    from monitor.store.alerts import create_tables
+
+    create_tables(db)
