@@ -29,6 +29,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from monitor import __version__
+from monitor.alerting import Alerter
 from monitor.config import Config, parse_duration
 from monitor.models import Clock, ProbeFn, SystemClock, iso
 from monitor.runtime import Runtime, open_runtime
@@ -36,6 +37,7 @@ from monitor.scheduler import Scheduler
 from monitor.statuspage import render_site
 
 __all__ = [
+    "ALERTER",
     "RUNTIME",
     "SCHEDULER",
     "SITE",
@@ -49,6 +51,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
+ALERTER = web.AppKey("alerter", Alerter)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 _CONFIG = web.AppKey("config", Config)
 _CLOCK = web.AppKey("clock", Clock)
@@ -186,21 +189,30 @@ def build_app(
             app[RUNTIME] = rt
             if extra_sinks is not None:
                 await extra_sinks(rt)
-            renderer = SiteRenderer(rt, min_interval=render_min_interval)
-            app[SITE] = renderer
-            await renderer.start()
+            # Alerting is the last sink (DESIGN.md §1). Its outbox worker outlives the
+            # scheduler, so alerts of the last results are committed before it stops.
+            alerter = Alerter(config, rt.store, clock=app[_CLOCK], metrics=rt.metrics)
+            rt.sinks.append(alerter)
+            app[ALERTER] = alerter
+            await alerter.start()
             try:
-                sched = rt.scheduler(on_cycle=renderer.on_cycle, **(scheduler_options or {}))
-                app[SCHEDULER] = sched
-                await sched.start()
+                renderer = SiteRenderer(rt, min_interval=render_min_interval)
+                app[SITE] = renderer
+                await renderer.start()
                 try:
-                    yield
+                    sched = rt.scheduler(on_cycle=renderer.on_cycle, **(scheduler_options or {}))
+                    app[SCHEDULER] = sched
+                    await sched.start()
+                    try:
+                        yield
+                    finally:
+                        await sched.stop()
                 finally:
-                    await sched.stop()
+                    await renderer.stop()
+                    # One last page with everything the scheduler stored on its way out.
+                    await renderer.render_now()
             finally:
-                await renderer.stop()
-                # One last page with everything the scheduler stored on its way out.
-                await renderer.render_now()
+                await alerter.stop()
 
     app.cleanup_ctx.append(runtime_ctx)
     app.router.add_get("/metrics", _metrics)

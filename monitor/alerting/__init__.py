@@ -192,11 +192,13 @@ class Alerter:
         pending = await self._store.pending()
         now = self._clock.now()
         for target in self.config.targets:
-            if target.probes.transcription is None and not any(
-                e.target == target.name for e in pending
-            ):
-                continue
             key = (target.name, DELETION_PROBE)
+            if (
+                target.probes.transcription is None
+                and key not in self._states
+                and not any(e.target == target.name for e in pending)
+            ):
+                continue  # a target that never creates transcripts has no backlog
             async with self._locks.setdefault(key, asyncio.Lock()):
                 state = self._states.get(key) or AlertState(target.name, DELETION_PROBE)
                 window = maintenance.active(self.config, target.name, "transcription", now)
