@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
 from monitor.config import Config
 from monitor.models import ProbeResult
+from monitor.store.records import key_latency
 
 __all__ = [
     "Message",
@@ -116,23 +117,11 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-_KEY_PHASE = {"reachability": "total", "streaming": "first_transcript"}
 _KEY_LABEL = {
     "reachability": "Response time",
     "transcription": "Turnaround",
     "streaming": "Time to first transcript",
 }
-
-
-def key_latency(result: ProbeResult) -> float:
-    """Return the latency that decides `degraded` for the result's probe (DESIGN.md §3)."""
-    phases = result.phases
-    if result.probe == "transcription" and ("queued" in phases or "processing" in phases):
-        return phases.get("queued", 0.0) + phases.get("processing", 0.0)
-    phase = _KEY_PHASE.get(result.probe)
-    if phase is not None and phase in phases:
-        return phases[phase]
-    return result.duration_s
 
 
 def _grown_phase(
