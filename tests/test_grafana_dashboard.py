@@ -22,12 +22,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +290,7 @@ class Stack:
     sttwatch_url: str
     prometheus_url: str
     logs: Path
+    webhook_posts: list[bytes] = field(default_factory=list)
 
     def api(self, path: str, **params: str) -> Any:
         """Return the `data` of a Prometheus API call; raises AssertionError on an error."""
@@ -333,7 +336,9 @@ SIM_SCENARIO = {
 }
 
 
-def sttwatch_config(tmp: Path, api_base: str, ws_base: str, port: int) -> dict[str, Any]:
+def sttwatch_config(
+    tmp: Path, api_base: str, ws_base: str, port: int, alert_url: str
+) -> dict[str, Any]:
     """Return the sttwatch config of the live test: two targets, intervals of seconds."""
     probes = {
         "reachability": {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"},
@@ -360,6 +365,8 @@ def sttwatch_config(tmp: Path, api_base: str, ws_base: str, port: int) -> dict[s
             }
             for name in TARGETS
         ],
+        # The first down result alerts, so the alerting panels count real deliveries.
+        "alerts": {"urls": [alert_url], "failure_threshold": 1},
     }
 
 
@@ -369,6 +376,23 @@ def prometheus_rules_for_test() -> dict[str, Any]:
     for group in doc["groups"]:
         group["interval"] = "1s"
     return dict(doc)
+
+
+def start_webhook(posts: list[bytes]) -> ThreadingHTTPServer:
+    """Return a running loopback HTTP server that keeps every POST body in `posts`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -390,6 +414,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("dashboard-live")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: list[subprocess.Popen[bytes]] = []
+    posts: list[bytes] = []
+    webhook = start_webhook(posts)
     try:
         scenario = tmp / "scenario.yaml"
         scenario.write_text(yaml.safe_dump(SIM_SCENARIO))
@@ -424,7 +450,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         port = free_port()
         config = tmp / "sttwatch.yaml"
-        config.write_text(yaml.safe_dump(sttwatch_config(tmp, api_base, ws_base, port)))
+        alert_url = f"json://127.0.0.1:{webhook.server_address[1]}/alerts"
+        config.write_text(yaml.safe_dump(sttwatch_config(tmp, api_base, ws_base, port, alert_url)))
         run_log = tmp / "sttwatch-run.log"
         with run_log.open("wb") as out:
             procs.append(
@@ -474,7 +501,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     cwd=tmp,
                 )
             )
-        stack = Stack(sttwatch_url, f"http://127.0.0.1:{prom_port}", tmp)
+        stack = Stack(sttwatch_url, f"http://127.0.0.1:{prom_port}", tmp, posts)
         wait_for(
             "Prometheus ready",
             lambda: http_get(f"{stack.prometheus_url}/-/ready", 2)[0] == 200,
@@ -492,6 +519,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for proc in reversed(procs):
             stop_process(proc)
+        webhook.shutdown()
+        webhook.server_close()
 
 
 def panel_queries() -> list[tuple[str, str, dict[str, Any]]]:
@@ -590,3 +619,19 @@ def test_dockerfile_healthcheck_passes_against_sttwatch_run(stack: Stack) -> Non
     # ... and it can fail: nothing listens on a fresh free port.
     done = subprocess.run(healthcheck_command(free_port()), capture_output=True, timeout=10)
     assert done.returncode != 0
+
+
+def test_alert_panels_count_the_notifications_sttwatch_delivered(stack: Stack) -> None:
+    # The reachability fault opens an alert after one down result; the webhook gets it
+    # and the "sent" series of the alerting panels counts it.
+    by_title = {p["title"]: p for p in query_panels(dashboard())}
+    expr = substitute(by_title["Notifications in the dashboard range"]["targets"][0]["expr"])
+
+    def sent() -> bool:
+        result = stack.query(expr)
+        counts = {r["metric"]["result"]: float(r["value"][1]) for r in result}
+        return counts.get("sent", 0.0) > 0 and bool(stack.webhook_posts)
+
+    wait_for(
+        "a delivered alert counted as sent", sent, DATA_DEADLINE_S, stack.logs / "sttwatch-run.log"
+    )
