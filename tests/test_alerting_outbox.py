@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import alert_fixtures
-from alert_fixtures import SmtpSink, Webhook, wait_until
+from alert_fixtures import API_KEY, SmtpSink, Webhook, wait_until
 from test_alerting_delivery import down_result, make_config, up_result
 
 from monitor.alerting import Alerter, Backoff
@@ -129,7 +129,8 @@ async def test_alerts_written_before_a_crash_are_delivered_after_restart(
 async def test_a_dead_destination_does_not_resend_to_healthy_ones(
     tmp_path: Path, webhook: Webhook, refused_port: int
 ) -> None:
-    dead = f"json://127.0.0.1:{refused_port}/dead"
+    dead = f"json://alice:hunter2-secret@127.0.0.1:{refused_port}/dead"
+    masked = f"json://alice:****@127.0.0.1:{refused_port}/dead"
     config = make_config([dead, webhook.url()], give_up_after="1s")
     async with running_alerter(tmp_path, config) as (alerter, metrics):
         for i in range(2):
@@ -143,9 +144,14 @@ async def test_a_dead_destination_does_not_resend_to_healthy_ones(
         rows = {r["destination"]: r for r in await store.alert_deliveries()}
     finally:
         await store.close()
-    assert rows[dead]["gave_up_at"] is not None and rows[dead]["delivered_at"] is None
-    assert rows[dead]["attempts"] >= 2 and "connection" in rows[dead]["last_error"].lower()
+    assert rows[masked]["gave_up_at"] is not None and rows[masked]["delivered_at"] is None
+    assert rows[masked]["attempts"] >= 2 and "connection" in rows[masked]["last_error"].lower()
     assert rows[webhook.url()]["delivered_at"] is not None and rows[webhook.url()]["attempts"] == 1
+    # Neither the alert URL's password nor the API key the probe message echoed is stored.
+    with sqlite3.connect(tmp_path / "sttwatch.db") as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "hunter2-secret" not in dump and API_KEY not in dump
+    assert "[DOWN] AssemblyAI (US)" in dump  # the dump does hold the alerts
 
 
 async def test_a_destination_gets_its_alerts_in_order_despite_retries(

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TextIO
 
@@ -29,7 +30,7 @@ from monitor.alerting.delivery import (
     route,
     split_tags,
 )
-from monitor.alerting.messages import Message, render, render_test
+from monitor.alerting.messages import Message, redact, render, render_test
 from monitor.alerting.outbox import (
     AlertMetrics,
     AlertStore,
@@ -87,6 +88,7 @@ __all__ = [
 log = logging.getLogger("sttwatch.alerting")
 
 BACKLOG_CHECK_EVERY = 60.0
+OPEN_MESSAGE_LIMIT = 1000
 PRUNE_EVERY = 3600.0
 
 
@@ -121,6 +123,7 @@ class Alerter:
         self._loaded = False
         self.problems: list[str] = []
         self.write_errors = 0
+        self._secrets = config.secrets()
 
     @property
     def worker(self) -> OutboxWorker:
@@ -210,6 +213,11 @@ class Alerter:
         self, key: tuple[str, str], new: AlertState, events: list[AlertEvent]
     ) -> None:
         alerts = [NewAlert(e, render(e, self.config)) for e in events]
+        if new.open_message:
+            # The state row keeps the error an alert opened with (for its RESOLVED):
+            # remote text, so bounded, and never a secret (DESIGN.md rule 4).
+            message = redact(new.open_message, self._secrets)[:OPEN_MESSAGE_LIMIT]
+            new = replace(new, open_message=message)
         try:
             await self._store.save_alert_state(new, alerts)
         except StoreWriteError:
