@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
@@ -58,7 +59,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_once(args: argparse.Namespace) -> int:
-    import asyncio
     import json
 
     from monitor.logs import setup_logging
@@ -91,37 +91,43 @@ def _cmd_once(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_DOWN
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
+def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `main(stop)` in a new event loop; SIGINT/SIGTERM set `stop` for a graceful end."""
     import signal
 
-    from monitor.server import ListenError, serve
-
-    cfg = _load(args.config)
-
-    async def run() -> None:
+    async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         signals = (signal.SIGINT, signal.SIGTERM)
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
         try:
-            # The scheduler plus the web server (status page, /metrics, /healthz).
-            await serve(cfg, stop)
+            await main(stop)
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
 
+    asyncio.run(runner())
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from monitor.server import ListenError, serve
+    from monitor.store import StoreWriteError
+
+    cfg = _load(args.config)
     try:
-        asyncio.run(run())
+        # The scheduler plus the web server (status page, /metrics, /healthz).
+        _until_signal(lambda stop: serve(cfg, stop))
     except ListenError as exc:
         print(f"sttwatch run: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (StoreWriteError, OSError) as exc:
+        print(f"sttwatch run: cannot open the database {cfg.database}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    import asyncio
 
     from monitor.statuspage import render_database
     from monitor.store import StoreWriteError
@@ -140,20 +146,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_test_alert(args: argparse.Namespace) -> int:
-    import asyncio
 
     from monitor.alerting import run_test_alert
-    from monitor.config import Config
 
     cfg = _load(args.config)
-    assert isinstance(cfg, Config)
     return asyncio.run(run_test_alert(cfg, sys.stdout))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
     from monitor.demo import run_demo
     from monitor.logs import setup_logging
     from monitor.server import ListenError
@@ -168,36 +168,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     # The storyline speaks on stdout; only problems go to stderr.
     setup_logging("WARNING")
 
-    async def demo() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGINT, signal.SIGTERM)
-        for sig in signals:
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await run_demo(stop, say=lambda line: print(line, flush=True), port=int(port))
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
-
     try:
-        asyncio.run(demo())
+        _until_signal(
+            lambda stop: run_demo(stop, say=lambda line: print(line, flush=True), port=int(port))
+        )
     except ListenError as exc:
         print(f"sttwatch demo: {exc} (try --listen 127.0.0.1:0)", file=sys.stderr)
         return EXIT_CONFIG
     print("sttwatch demo: stopped; the simulator and the demo's files are gone.")
     return EXIT_OK
-
-
-def _not_yet(name: str, issue: int) -> Callable[[argparse.Namespace], int]:
-    def run(_args: argparse.Namespace) -> int:
-        print(
-            f"sttwatch {name}: not available in this version yet (planned in issue #{issue}).",
-            file=sys.stderr,
-        )
-        return 3
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
