@@ -271,12 +271,3 @@ def test_every_error_kind_a_fault_can_cause_is_in_the_matrix() -> None:
     kinds = {case.kind for case in CASES}
     network_only = {K.DNS, K.CONNECT, K.TLS, K.INTERNAL}  # tests/test_probe_reachability.py
     assert kinds | network_only | {None} == {*ErrorKind, None}
-
-
-def test_every_configured_probe_is_registered_and_documented() -> None:
-    from monitor.config import Probes
-
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "probes.md").read_text()
-    assert set(PROBES) == set(Probes.model_fields)
-    for name in PROBES:
-        assert f"\n## {name}\n" in doc
