@@ -22,6 +22,10 @@ from bench.procs import Proc, python
 from bench.stats import median, ratio, summary_ms
 
 TOOLS = ("sttwatch", "blackbox_exporter", "bare_aiohttp")
+# Derived from the same runs: the network phases alone (set-up and teardown of the
+# client excluded), what each tool would report if its clock ran only around them.
+PHASE_SUMS = ("sttwatch_phases_sum", "blackbox_exporter_phases_sum")
+NETWORK_PHASES = ("dns", "connect", "ttfb", "transfer")
 
 
 class _NoLedger:
@@ -73,31 +77,40 @@ async def _measure(
     bb_target = f"{url}?limit=1"
     loop = asyncio.get_running_loop()
 
-    async def sttwatch() -> float:
+    out: dict[str, list[float]] = {t: [] for t in (*TOOLS, *PHASE_SUMS)}
+    d = delay_ms / 1000.0
+
+    async def sttwatch(record: bool) -> None:
         result = await reachability.run(target, spec, ctx)
         if result.status.value == "down":
             raise RuntimeError(f"sttwatch probe down: {result.message}")
-        return float(result.phases["total"])
+        if record:
+            out["sttwatch"].append(float(result.phases["total"]) - d)
+            phases = sum(float(result.phases.get(p, 0.0)) for p in NETWORK_PHASES)
+            out["sttwatch_phases_sum"].append(phases - d)
 
-    async def blackbox() -> float:
-        ok, seconds = await loop.run_in_executor(None, bb.probe, bb_target)
+    async def blackbox(record: bool) -> None:
+        ok, seconds, phases = await loop.run_in_executor(None, bb.probe, bb_target)
         if not ok:
             raise RuntimeError("blackbox probe failed")
-        return seconds
+        if record:
+            out["blackbox_exporter"].append(seconds - d)
+            out["blackbox_exporter_phases_sum"].append(phases - d)
 
-    async def bare() -> float:
-        return await _bare(url)
+    async def bare(record: bool) -> None:
+        seconds = await _bare(url)
+        if record:
+            out["bare_aiohttp"].append(seconds - d)
 
     runners = {"sttwatch": sttwatch, "blackbox_exporter": blackbox, "bare_aiohttp": bare}
-    out: dict[str, list[float]] = {t: [] for t in TOOLS}
-    for _ in range(3):  # warm-up: imports, first connections, JIT-less caches
+    for _ in range(3):  # warm-up: imports, first connections, caches
         for tool in TOOLS:
-            await runners[tool]()
+            await runners[tool](False)
     for i in range(n):
         # Rotate the order so no tool always runs right after another.
         order = TOOLS[i % 3 :] + TOOLS[: i % 3]
         for tool in order:
-            out[tool].append(await runners[tool]() - delay_ms / 1000.0)
+            await runners[tool](True)
     return out
 
 
@@ -113,11 +126,15 @@ def run(workdir: Path, *, n: int, delays: tuple[int, ...] = (0, 50)) -> dict[str
         with bb:
             for d in delays:
                 samples = asyncio.run(_measure(base, d, n, bb))
-                per_tool = {tool: summary_ms(samples[tool]) for tool in TOOLS}
+                per_tool = {tool: summary_ms(samples[tool]) for tool in (*TOOLS, *PHASE_SUMS)}
                 med = {tool: median(samples[tool]) * 1000 for tool in TOOLS}
                 results["delays"][str(d)] = {
                     "tools": per_tool,
                     "ratio_sttwatch_to_blackbox": ratio(med["sttwatch"], med["blackbox_exporter"]),
                     "sttwatch_minus_floor_ms": round(med["sttwatch"] - med["bare_aiohttp"], 3),
+                    "ratio_phases_sum_sttwatch_to_blackbox": ratio(
+                        median(samples["sttwatch_phases_sum"]),
+                        median(samples["blackbox_exporter_phases_sum"]),
+                    ),
                 }
     return results

@@ -82,16 +82,21 @@ class BlackboxExporter(Proc):
         self.wait_http(f"http://{self.address}/metrics")
         return self
 
-    def probe(self, target: str) -> tuple[bool, float]:
-        """Return (probe_success, probe_duration_seconds) of one /probe of `target`."""
+    def probe(self, target: str) -> tuple[bool, float, float]:
+        """Return probe_success, probe_duration_seconds and the sum of its HTTP phases."""
         query = urllib.parse.urlencode({"target": target, "module": MODULE})
         status, body = http_get(f"http://{self.address}/probe?{query}", timeout=30)
         if status != 200:
             raise RuntimeError(f"blackbox /probe answered {status}: {body[:200]!r}")
         text = body.decode()
+        phases = sum(
+            float(m.group(1))
+            for m in re.finditer(r"^probe_http_duration_seconds\{[^}]*\} (\S+)$", text, re.M)
+        )
         return (
             _metric(text, "probe_success") == 1.0,
             _metric(text, "probe_duration_seconds"),
+            phases,
         )
 
 

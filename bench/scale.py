@@ -1,8 +1,12 @@
 """Benchmark 3: ``sttwatch run`` at K reachability probes per minute, beside blackbox + Prometheus.
 
-Rate, not target count, is what is held equal: with an interval of I seconds
-a rate of K probes/min needs ``K * I / 60`` targets. Each side runs for a
-warm-up (the first-run window plus a second), then a measurement window of
+Rate is what is held equal: with an interval of I seconds a rate of K
+probes/min needs ``K * I / 60`` targets. The goal point (1,000/min) runs in
+production shape (interval 60 s, 1,000 targets); the others, and the search
+for the breaking point, use I = 10 s with K/6 targets (same rate, a sixth of
+the targets: per-target memory and the status page's size shrink with it, so
+RSS of the two shapes differs). Both sides run at the same time against one
+simulator: a warm-up (each side's first runs), then one measurement window of
 whole intervals; CPU comes from /proc/PID/stat of each process over that
 window only, divided by the probes completed in it.
 
@@ -17,7 +21,6 @@ targets and ``scrape_interval`` = I; probes counted from Prometheus' TSDB
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -27,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.peers import BlackboxExporter, Prometheus, blackbox_scrape_config
 from bench.procs import Proc, cpu_seconds, free_port, http_get, python, status_kb
-from bench.stats import histogram_quantile, percentile, ratio
+from bench.stats import histogram_quantile, ratio
 
 SIM_KEY = "sim-key"
 
@@ -118,196 +121,211 @@ def _delta(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[t
     return [(le, count - before.get(le, 0.0)) for le, count in b]
 
 
-def _db_counts(db: Path, since_ms: int, until_ms: int) -> int:
-    """Return how many results `sttwatch run` stored with started_at in [since, until)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        (n,) = conn.execute(
-            "SELECT count(*) FROM results WHERE started_at >= ? AND started_at < ?",
-            (since_ms, until_ms),
-        ).fetchone()
-        return int(n)
-    finally:
-        conn.close()
+class SttwatchSide:
+    """``sttwatch run`` with `n` reachability-only targets, measured over a window."""
 
-
-def _db_lateness(db: Path, since_ms: int, until_ms: int, interval_s: float) -> list[float]:
-    """Return lateness (s) of each run in the window, from the stored start times.
-
-    Fallback when /metrics is not served: each target's first stored run is
-    taken as on time and run k as due k intervals later, so a late first run
-    makes this an underestimate.
-    """
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = conn.execute(
-            "SELECT component, started_at FROM results ORDER BY component, started_at"
-        ).fetchall()
-    finally:
-        conn.close()
-    first: dict[int, int] = {}
-    out = []
-    step = interval_s * 1000.0
-    for comp, started in rows:
-        s0 = first.setdefault(comp, started)
-        if since_ms <= started < until_ms:
-            k = round((started - s0) / step)
-            out.append(max(0.0, (started - s0 - k * step) / 1000.0))
-    return out
-
-
-def _metrics_up(port: int) -> bool:
-    try:
-        return http_get(f"http://127.0.0.1:{port}/metrics", timeout=5)[0] == 200
-    except OSError:
-        return False
-
-
-def run_sttwatch(
-    workdir: Path, sim: Simulator, rate: int, interval_s: float, n_intervals: int
-) -> dict[str, Any]:
-    """Return CPU per probe, lateness p50/p99 and peak RSS of `sttwatch run` at `rate`/min."""
-    n = targets_for(rate, interval_s)
-    port = free_port()
-    cfg = write_config(workdir, sim.base_url, n, interval_s, listen_port=port)
-    db = workdir / "scale.db"
-    proc = Proc([python(), "-m", "monitor", "run", "-c", str(cfg)], log=workdir / "sttwatch.log")
-    sim_cpu0 = cpu_seconds(sim.pid)
-    with proc:
-        deadline = time.monotonic() + 60
-        while not (_metrics_up(port) or db.exists()):
-            if not proc.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"sttwatch run did not start:\n{proc.log_tail()}")
-            time.sleep(0.1)
-        time.sleep(min(interval_s, 10.0) + 1.0)  # every job has had its first run
-        source = "metrics" if _metrics_up(port) else "database"
-        if source == "metrics":
-            runs_a, hist_a = _scrape(port)
-        wall_a = time.time()
-        cpu_a, t_a = cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(n_intervals * interval_s)
-        cpu_b, t_b = cpu_seconds(proc.pid), time.monotonic()
-        wall_b = time.time()
-        if source == "metrics":
-            runs_b, hist_b = _scrape(port)
-        hwm_kb = status_kb(proc.pid, "VmHWM")
-        rc = proc.stop()
-    if source == "metrics":
-        hist = _delta(hist_a, hist_b)
-        probes = runs_b - runs_a
-        p50 = histogram_quantile(0.5, hist)
-        p99 = histogram_quantile(0.99, hist)
-        observed = int(hist[-1][1]) if hist else 0
-    else:
-        since, until = int(wall_a * 1000), int(wall_b * 1000)
-        probes = _db_counts(db, since, until)
-        late = _db_lateness(db, since, until, interval_s)
-        p50, p99, observed = percentile(late, 50), percentile(late, 99), len(late)
-    cpu = cpu_b - cpu_a
-    return {
-        "targets": n,
-        "interval_s": interval_s,
-        "window_s": round(t_b - t_a, 2),
-        "source": source,
-        "probes": int(probes),
-        "probes_per_min_measured": round(probes * 60.0 / (t_b - t_a), 1),
-        "cpu_s": round(cpu, 3),
-        "cpu_ms_per_probe": round(1000.0 * cpu / probes, 3) if probes else math.nan,
-        "cpu_util_pct": round(100.0 * cpu / (t_b - t_a), 1),
-        "lateness_p50_ms": round(1000 * p50, 2),
-        "lateness_p99_ms": round(1000 * p99, 2),
-        "lateness_observations": observed,
-        "peak_rss_mb": round(hwm_kb / 1024.0, 1),
-        "simulator_cpu_s": round(cpu_seconds(sim.pid) - sim_cpu0, 3),
-        "exit_code": rc,
-    }
-
-
-def run_peer(
-    workdir: Path, sim: Simulator, rate: int, interval_s: float, n_intervals: int
-) -> dict[str, Any]:
-    """Return CPU per probe of blackbox_exporter + Prometheus at `rate`/min."""
-    n = targets_for(rate, interval_s)
-    peer_dir = workdir / "peer"
-    peer_dir.mkdir(exist_ok=True)
-    bb = BlackboxExporter(peer_dir, SIM_KEY)
-    with bb:
-        job = blackbox_scrape_config(
-            bb.address, f"{sim.base_url}/v2/transcript?limit=1", n, interval_s
+    def __init__(self, workdir: Path, sim: Simulator, n: int, interval_s: float) -> None:
+        self.n, self.interval_s = n, interval_s
+        self.port = free_port()
+        cfg = write_config(workdir, sim.base_url, n, interval_s, listen_port=self.port)
+        self.proc = Proc(
+            [python(), "-m", "monitor", "run", "-c", str(cfg)], log=workdir / "sttwatch.log"
         )
-        prom = Prometheus(peer_dir, [job], interval_s)
-        with prom:
-            # Prometheus spreads first scrapes over one interval; then all targets run.
-            time.sleep(interval_s + 2.0)
-            cpu_a = cpu_seconds(bb.pid) + cpu_seconds(prom.pid)
-            bb_a, prom_a = cpu_seconds(bb.pid), cpu_seconds(prom.pid)
-            t_a = time.monotonic()
-            time.sleep(n_intervals * interval_s)
-            t_b = time.monotonic()
-            bb_b, prom_b = cpu_seconds(bb.pid), cpu_seconds(prom.pid)
-            cpu_b = bb_b + prom_b
-            window = t_b - t_a
-            rng = f"{round(window * 1000)}ms"  # PromQL ranges take no decimals
-            res = prom.query(f'sum(count_over_time(probe_success{{job="blackbox"}}[{rng}]))')
-            probes = float(res[0]["value"][1]) if res else 0.0
-            ok = prom.query(f'sum(sum_over_time(probe_success{{job="blackbox"}}[{rng}]))')
-            succeeded = float(ok[0]["value"][1]) if ok else 0.0
-            hwm_bb = status_kb(bb.pid, "VmHWM")
-            hwm_prom = status_kb(prom.pid, "VmHWM")
-    cpu = cpu_b - cpu_a
-    return {
-        "targets": n,
-        "interval_s": interval_s,
-        "window_s": round(window, 2),
-        "probes": int(probes),
-        "probes_succeeded": int(succeeded),
-        "probes_per_min_measured": round(probes * 60.0 / window, 1),
-        "cpu_s": round(cpu, 3),
-        "cpu_s_blackbox": round(bb_b - bb_a, 3),
-        "cpu_s_prometheus": round(prom_b - prom_a, 3),
-        "cpu_ms_per_probe": round(1000.0 * cpu / probes, 3) if probes else math.nan,
-        "peak_rss_mb_blackbox": round(hwm_bb / 1024.0, 1),
-        "peak_rss_mb_prometheus": round(hwm_prom / 1024.0, 1),
+        # Every job has had its first run after min(interval, 10 s).
+        self.warmup_s = min(interval_s, 10.0) + 1.0
+
+    def start(self) -> None:
+        """Start and wait until /metrics answers."""
+        self.proc.start()
+        self.proc.wait_http(f"http://127.0.0.1:{self.port}/metrics", timeout=120)
+
+    def begin(self) -> None:
+        """Open the window: counters, then CPU (the scrape's own CPU stays outside)."""
+        self.runs_a, self.hist_a = _scrape(self.port)
+        self.cpu_a, self.t_a = cpu_seconds(self.proc.pid), time.monotonic()
+
+    def end(self) -> None:
+        """Close the window: CPU first, then counters."""
+        self.cpu_b, self.t_b = cpu_seconds(self.proc.pid), time.monotonic()
+        self.runs_b, self.hist_b = _scrape(self.port)
+        self.hwm_kb = status_kb(self.proc.pid, "VmHWM")
+
+    def stop(self) -> None:
+        """Stop with SIGTERM (timed: a slow shutdown is a finding), SIGKILL after 30 s."""
+        t0 = time.monotonic()
+        self.exit_code = self.proc.stop(timeout=30.0)
+        self.stop_s = time.monotonic() - t0
+
+    def result(self) -> dict[str, Any]:
+        """Return the window's figures."""
+        hist = _delta(self.hist_a, self.hist_b)
+        probes = self.runs_b - self.runs_a
+        cpu = self.cpu_b - self.cpu_a
+        window = self.t_b - self.t_a
+        return {
+            "targets": self.n,
+            "interval_s": self.interval_s,
+            "window_s": round(window, 2),
+            "probes": int(probes),
+            "probes_per_min_measured": round(probes * 60.0 / window, 1),
+            "cpu_s": round(cpu, 3),
+            "cpu_ms_per_probe": round(1000.0 * cpu / probes, 3) if probes else math.nan,
+            "cpu_util_pct": round(100.0 * cpu / window, 1),
+            "lateness_p50_ms": round(1000 * histogram_quantile(0.5, hist), 2),
+            "lateness_p99_ms": round(1000 * histogram_quantile(0.99, hist), 2),
+            "lateness_observations": int(hist[-1][1]) if hist else 0,
+            "peak_rss_mb": round(self.hwm_kb / 1024.0, 1),
+            "stop_s": round(getattr(self, "stop_s", math.nan), 1),
+            "exit_code": getattr(self, "exit_code", None),
+        }
+
+
+class PeerSide:
+    """blackbox_exporter probed by Prometheus, `n` targets every `interval_s`."""
+
+    def __init__(self, workdir: Path, sim: Simulator, n: int, interval_s: float) -> None:
+        self.n, self.interval_s = n, interval_s
+        self.dir = workdir / "peer"
+        self.dir.mkdir(exist_ok=True)
+        self.bb = BlackboxExporter(self.dir, SIM_KEY)
+        self.target_url = f"{sim.base_url}/v2/transcript?limit=1"
+        self.prom: Prometheus | None = None
+        # Prometheus spreads the first scrapes over one interval.
+        self.warmup_s = interval_s + 2.0
+
+    def start(self) -> None:
+        """Start the exporter, then Prometheus scraping it."""
+        self.bb.start()
+        job = blackbox_scrape_config(self.bb.address, self.target_url, self.n, self.interval_s)
+        self.prom = Prometheus(self.dir, [job], self.interval_s)
+        self.prom.start()
+
+    def _cpu(self) -> tuple[float, float]:
+        assert self.prom is not None
+        return cpu_seconds(self.bb.pid), cpu_seconds(self.prom.pid)
+
+    def begin(self) -> None:
+        """Open the window."""
+        self.cpu_a, self.t_a = self._cpu(), time.monotonic()
+
+    def end(self) -> None:
+        """Close the window; count the probes Prometheus stored in it."""
+        self.cpu_b, self.t_b = self._cpu(), time.monotonic()
+        assert self.prom is not None
+        rng = f"{round((self.t_b - self.t_a) * 1000)}ms"  # PromQL ranges take no decimals
+        res = self.prom.query(f'sum(count_over_time(probe_success{{job="blackbox"}}[{rng}]))')
+        self.probes = float(res[0]["value"][1]) if res else 0.0
+        ok = self.prom.query(f'sum(sum_over_time(probe_success{{job="blackbox"}}[{rng}]))')
+        self.succeeded = float(ok[0]["value"][1]) if ok else 0.0
+        self.hwm = (status_kb(self.bb.pid, "VmHWM"), status_kb(self.prom.pid, "VmHWM"))
+
+    def stop(self) -> None:
+        """Stop Prometheus, then the exporter."""
+        try:
+            if self.prom is not None:
+                self.prom.stop()
+        finally:
+            self.bb.stop()
+
+    def result(self) -> dict[str, Any]:
+        """Return the window's figures."""
+        window = self.t_b - self.t_a
+        bb_cpu = self.cpu_b[0] - self.cpu_a[0]
+        prom_cpu = self.cpu_b[1] - self.cpu_a[1]
+        cpu = bb_cpu + prom_cpu
+        return {
+            "targets": self.n,
+            "interval_s": self.interval_s,
+            "window_s": round(window, 2),
+            "probes": int(self.probes),
+            "probes_succeeded": int(self.succeeded),
+            "probes_per_min_measured": round(self.probes * 60.0 / window, 1),
+            "cpu_s": round(cpu, 3),
+            "cpu_s_blackbox": round(bb_cpu, 3),
+            "cpu_s_prometheus": round(prom_cpu, 3),
+            "cpu_ms_per_probe": round(1000.0 * cpu / self.probes, 3) if self.probes else math.nan,
+            "peak_rss_mb_blackbox": round(self.hwm[0] / 1024.0, 1),
+            "peak_rss_mb_prometheus": round(self.hwm[1] / 1024.0, 1),
+        }
+
+
+def measure_point(
+    workdir: Path,
+    sim: Simulator,
+    rate: int,
+    interval_s: float,
+    n_intervals: int,
+    *,
+    peer: bool,
+) -> dict[str, Any]:
+    """Return both sides' figures at `rate` probes/min, measured over the same window.
+
+    The two sides run at the same time against the same simulator, so machine
+    noise hits both alike; each process's CPU is its own.
+    """
+    n = targets_for(rate, interval_s)
+    sides: dict[str, SttwatchSide | PeerSide] = {
+        "sttwatch": SttwatchSide(workdir, sim, n, interval_s)
     }
+    if peer:
+        sides["peer"] = PeerSide(workdir, sim, n, interval_s)
+    out: dict[str, Any] = {"rate_per_min": rate, "interval_s": interval_s, "targets": n}
+    sim_cpu0 = cpu_seconds(sim.pid)
+    started: list[SttwatchSide | PeerSide] = []
+    try:
+        for side in sides.values():
+            started.append(side)
+            side.start()
+        time.sleep(max(side.warmup_s for side in sides.values()))
+        for side in sides.values():
+            side.begin()
+        time.sleep(n_intervals * interval_s)
+        for side in sides.values():
+            side.end()
+    finally:
+        for side in reversed(started):
+            side.stop()
+    for name, side in sides.items():
+        out[name] = side.result()
+    out["simulator_cpu_s"] = round(cpu_seconds(sim.pid) - sim_cpu0, 3)
+    if peer:
+        out["ratio_cpu_sttwatch_to_peer"] = ratio(
+            out["sttwatch"]["cpu_ms_per_probe"], out["peer"]["cpu_ms_per_probe"]
+        )
+    return out
 
 
 def run(
     workdir: Path,
     *,
-    rates: tuple[int, ...],
-    peer_rates: tuple[int, ...],
-    interval_s: float,
+    points: tuple[tuple[int, float, bool], ...],
     n_intervals: int,
     break_p99_s: float = 1.0,
 ) -> dict[str, Any]:
-    """Return per-rate figures of both sides, ratios, and where lateness p99 passes 1 s."""
-    out: dict[str, Any] = {
-        "interval_s": interval_s,
-        "window_intervals": n_intervals,
-        "rates": {},
-        "breaks_at_per_min": None,
-    }
+    """Return figures per (rate, interval) point, and the rate where lateness p99 passes 1 s.
+
+    `points` are (probes per minute, interval, with the peer). Points run in the
+    given order; once lateness p99 passes `break_p99_s`, higher rates at the
+    same interval are skipped.
+    """
+    out: dict[str, Any] = {"window_intervals": n_intervals, "points": {}, "breaks_at_per_min": None}
+    broken_at: dict[float, int] = {}
     with Simulator(workdir) as sim:
-        for rate in rates:
-            d = workdir / f"k{rate}"
+        for rate, interval_s, peer in points:
+            if interval_s in broken_at and rate > broken_at[interval_s]:
+                continue
+            d = workdir / f"k{rate}-i{interval_s:g}"
             d.mkdir()
-            entry: dict[str, Any] = {}
+            key = f"{rate}/min@{interval_s:g}s"
             try:
-                entry["sttwatch"] = run_sttwatch(d, sim, rate, interval_s, n_intervals)
+                entry = measure_point(d, sim, rate, interval_s, n_intervals, peer=peer)
             except (RuntimeError, OSError) as exc:
-                entry["sttwatch"] = {"error": str(exc)[:2000]}
-            if rate in peer_rates:
-                try:
-                    entry["peer"] = run_peer(d, sim, rate, interval_s, n_intervals)
-                except (RuntimeError, OSError) as exc:
-                    entry["peer"] = {"error": str(exc)[:2000]}
-                entry["ratio_cpu_sttwatch_to_peer"] = ratio(
-                    entry["sttwatch"].get("cpu_ms_per_probe", math.nan),
-                    entry["peer"].get("cpu_ms_per_probe", math.nan),
-                )
-            out["rates"][str(rate)] = entry
-            p99 = entry["sttwatch"].get("lateness_p99_ms", math.nan)
+                out["points"][key] = {"error": str(exc)[:2000]}
+                continue
+            out["points"][key] = entry
+            p99 = entry["sttwatch"]["lateness_p99_ms"]
             if not math.isnan(p99) and p99 > break_p99_s * 1000:
-                out["breaks_at_per_min"] = rate
-                break
+                broken_at[interval_s] = rate
+                if out["breaks_at_per_min"] is None or rate < out["breaks_at_per_min"]:
+                    out["breaks_at_per_min"] = rate
     return out

@@ -1,12 +1,17 @@
 """Benchmark 4: the status page at 30, 90 and 365 days of history.
 
 For each depth a database is seeded (10 targets × 3 probes; raw 60-s results
-within the 30-day retention, roll-ups beyond: `bench.seed`), then:
+within the 30-day retention, roll-ups beyond: `bench.seed`, whose rows have the
+real probes' shape — ``monitor.demo.synthetic_history``, which bench.render
+seeds with, writes slimmer rows), then, reusing bench.render's timer:
 
 * ``sttwatch render -c CONFIG`` is run several times; wall time and the
   process's peak RSS (``ru_maxrss`` from wait4) per run, medians reported,
   and the same wall time as a clean install (numpy hidden, see
   `bench.procs.clean_install_env`), alternating so load hits both alike;
+* the peer, on the same database: the day bars computed the way Uptime Kuma
+  v1's status pages did, by a GROUP BY over the raw results
+  (``bench.render.raw_scan_bars``; raw rows here are the 30 days retention keeps);
 * ``sttwatch run`` serves the same database (its targets pointed at a local
   simulator so new results stay healthy); once it serves ``/``, ``GET /`` and
   ``GET /api/v2/summary.json`` are timed on fresh connections, and its VmHWM read.
@@ -16,35 +21,41 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.procs import Proc, clean_install_env, free_port, http_get, python, status_kb
+from bench.render import raw_scan_bars, render_once
 from bench.scale import Simulator
 from bench.seed import Plan, seeded, write_config
 from bench.stats import median
 
 
-def _render_once(cfg: Path, env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """Return (wall seconds, peak RSS MB, exit code) of one ``sttwatch render``."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [python(), "-m", "monitor", "render", "-c", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        raise RuntimeError(f"sttwatch render exited {proc.returncode}: {err[-800:]}")
-    if proc.stderr:
-        proc.stderr.close()
-    return wall, usage.ru_maxrss / 1024.0, proc.returncode
+@contextmanager
+def _environment(env: dict[str, str] | None) -> Iterator[None]:
+    """Set `env` in os.environ for the block (subprocesses inherit it), then restore."""
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _render_once(cfg: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Return (wall seconds, peak RSS MiB) of one ``sttwatch render`` (bench.render's timer)."""
+    try:
+        with _environment(env):
+            return render_once(cfg)
+    except SystemExit as exc:  # bench.render reports a failed render by exiting
+        raise RuntimeError(str(exc)) from None
 
 
 def _timed_get(url: str) -> float:
@@ -122,7 +133,7 @@ def run(
             )
             walls, rss, clean = [], [], []
             for _ in range(renders):
-                wall, peak, _ = _render_once(cfg)
+                wall, peak = _render_once(cfg)
                 walls.append(wall)
                 rss.append(peak)
                 clean.append(_render_once(cfg, clean_env)[0])
@@ -135,6 +146,9 @@ def run(
                 "render_peak_rss_mb": round(median(rss), 1),
                 "render_clean_install_ms": round(1000 * median(clean), 1),
             }
+            scan_s, bars = raw_scan_bars(db, days)
+            entry["peer_raw_scan_bars_ms"] = round(1000 * scan_s, 1)
+            entry["peer_raw_scan_bar_count"] = bars
             if serve:
                 try:
                     entry.update(_serve(d, db, targets, sim, gets))

@@ -73,8 +73,8 @@ def test_every_benchmark_ran_without_error(report: dict[str, Any]) -> None:
         ("overhead", "delays", "50", "tools", "blackbox_exporter", "median_ms"),
         ("overhead", "delays", "50", "tools", "bare_aiohttp", "median_ms"),
         ("streaming", "delays", "300", "median_ms"),
-        ("scale", "rates", "60", "sttwatch", "cpu_ms_per_probe"),
-        ("scale", "rates", "60", "peer", "cpu_ms_per_probe"),
+        ("scale", "points", "60/min@2s", "sttwatch", "cpu_ms_per_probe"),
+        ("scale", "points", "60/min@2s", "peer", "cpu_ms_per_probe"),
         ("status_page", "depths", "2", "render_ms"),
         ("status_page", "depths", "2", "get_summary_ms"),
         ("storage", "bytes_per_raw_result"),
@@ -95,7 +95,7 @@ def test_every_probe_counted_was_a_success(report: dict[str, Any]) -> None:
     overhead = report["results"]["overhead"]
     for entry in overhead["delays"].values():
         assert {tool["n"] for tool in entry["tools"].values()} == {overhead["probes_per_tool"]}
-    peer = report["results"]["scale"]["rates"]["60"]["peer"]
+    peer = report["results"]["scale"]["points"]["60/min@2s"]["peer"]
     assert peer["probes"] > 0 and peer["probes_succeeded"] == peer["probes"]
     assert report["results"]["startup"]["once_statuses"] == {
         "reachability": "up",
