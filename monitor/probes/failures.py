@@ -32,6 +32,7 @@ from monitor.models import ErrorKind
 
 __all__ = [
     "EXPECTED_ERRORS",
+    "UNREADABLE_JSON",
     "Failure",
     "bad_response",
     "from_close",
@@ -50,6 +51,11 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     aiohttp.WebSocketError,
 )
+
+# What json.loads raises for a body it cannot read: ValueError (JSONDecodeError,
+# UnicodeDecodeError) for text that is not JSON, RecursionError for JSON nested
+# deeper than the interpreter's stack ("[" * 10_000 is a 20 KB answer).
+UNREADABLE_JSON: tuple[type[Exception], ...] = (ValueError, RecursionError)
 
 REMOTE_TEXT_LIMIT = 200
 CLOSE_REASON_LIMIT = 123  # the protocol caps close reasons at 123 bytes

@@ -21,6 +21,7 @@ from monitor.config import ReachabilitySpec, Target
 from monitor.models import Clock, ProbeContext, ProbeResult
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
+    UNREADABLE_JSON,
     Failure,
     bad_response,
     from_exception,
@@ -79,7 +80,7 @@ def _check_list(body: bytes) -> Failure | None:
     """Return why `body` is not a transcript list page, or None when it is one."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except UNREADABLE_JSON:
         return bad_response("The transcript list answer is not JSON")
     if (
         not isinstance(data, dict)

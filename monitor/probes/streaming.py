@@ -36,6 +36,7 @@ from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult
 from monitor.probeclip import ProbeClip, load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
+    UNREADABLE_JSON,
     Failure,
     bad_response,
     from_close,
@@ -146,7 +147,7 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse, s: _Session) -> None:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 try:
                     data = json.loads(msg.data)
-                except json.JSONDecodeError:
+                except UNREADABLE_JSON:
                     data = None
                     s.failure = s.failure or bad_response("A streaming message is not JSON")
                 if data is not None:
@@ -223,7 +224,7 @@ class _Run:
             raw = await resp.content.read(64 * 1024)
         try:
             token = json.loads(raw).get("token")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        except (ValueError, RecursionError, AttributeError):  # UNREADABLE_JSON too
             return bad_response("The token answer is not a JSON object", during=during)
         if not isinstance(token, str) or not token:
             return bad_response("The token answer has no token", during=during)
@@ -386,6 +387,10 @@ class _Run:
 
 def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
     s = run.s
+    if s.failure is not None:
+        # The server broke the protocol (then kept the socket open until our deadline):
+        # that, not the wait it caused, is why the session failed.
+        return s.failure
     if s.begun.is_set() and s.first_text_at is None:
         return Failure(
             ErrorKind.STREAM_NO_TRANSCRIPT,

@@ -31,6 +31,7 @@ from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult
 from monitor.probeclip import load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
+    UNREADABLE_JSON,
     Failure,
     bad_response,
     from_exception,
@@ -77,7 +78,7 @@ async def _read_json(resp: aiohttp.ClientResponse, during: str) -> dict[str, Any
             return bad_response(f"The answer is larger than {MAX_BODY_BYTES} bytes", during=during)
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except UNREADABLE_JSON:
         return bad_response("The answer is not JSON", during=during)
     if not isinstance(data, dict):
         return bad_response("The answer is not a JSON object", during=during)
@@ -89,7 +90,7 @@ async def _api_error(resp: aiohttp.ClientResponse) -> object:
     try:
         raw = await resp.content.read(16 * 1024)
         data = json.loads(raw)
-    except (aiohttp.ClientError, UnicodeDecodeError, json.JSONDecodeError):
+    except (aiohttp.ClientError, ValueError, RecursionError):  # UNREADABLE_JSON too
         return None
     return data.get("error") if isinstance(data, dict) else None
 
