@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import TextIO
 
 from monitor import maintenance
+from monitor.alerting.database import DatabaseAlerts
 from monitor.alerting.delivery import (
     Destination,
     Outcome,
@@ -63,6 +64,7 @@ __all__ = [
     "AlertStore",
     "Alerter",
     "Backoff",
+    "DatabaseAlerts",
     "Delivery",
     "Destination",
     "Level",
@@ -119,6 +121,7 @@ class Alerter:
         self._states: dict[tuple[str, str], AlertState] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._worker: OutboxWorker | None = None
+        self._database: DatabaseAlerts | None = None
         self._backlog_task: asyncio.Task[None] | None = None
         self._loaded = False
         self.problems: list[str] = []
@@ -131,6 +134,13 @@ class Alerter:
         if self._worker is None:
             raise RuntimeError("Alerter.start() has not run")
         return self._worker
+
+    @property
+    def database(self) -> DatabaseAlerts:
+        """Return the watcher of the store's own health (after `start`)."""
+        if self._database is None:
+            raise RuntimeError("Alerter.start() has not run")
+        return self._database
 
     async def load(self) -> None:
         """Load the persisted alert states (done by `start`; `observe` alone also loads)."""
@@ -159,6 +169,15 @@ class Alerter:
             send_timeout=self._send_timeout,
         )
         await self._worker.start()
+        # The outbox cannot carry "the database is not writable": this sends around it.
+        self._database = DatabaseAlerts(
+            self.config,
+            self._destinations,
+            clock=self._clock,
+            backoff=self._backoff,
+            metrics=self._metrics,
+            send_timeout=self._send_timeout,
+        )
         if self._backlog_every > 0:
             self._backlog_task = asyncio.create_task(
                 self._backlog_loop(), name="sttwatch-alert-backlog"
@@ -173,6 +192,8 @@ class Alerter:
                 await task
         if self._worker is not None:
             await self._worker.stop()
+        if self._database is not None:
+            await self._database.stop()
 
     async def __call__(self, result: ProbeResult) -> None:
         """Observe `result` (so the alerter itself is a `ResultSink`)."""
@@ -188,6 +209,9 @@ class Alerter:
             window = maintenance.active(self.config, result.target, result.probe, now)
             new, events = step(state, result, now, self.thresholds, window is not None)
             await self._commit(key, new, events)
+        if self._database is not None:
+            # After the store sink and our own commit: health reflects this result's writes.
+            self._database.check(self._store.health)
 
     async def check_backlog(self) -> None:
         """Open or resolve each target's deletion-backlog alert from the ledger."""

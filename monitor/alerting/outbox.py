@@ -28,6 +28,7 @@ from monitor.alerting.delivery import Destination, Outcome, deliver, route
 from monitor.alerting.messages import Message
 from monitor.alerting.rules import AlertEvent, AlertState
 from monitor.models import Clock, LedgerEntry
+from monitor.store.records import StoreHealth
 
 __all__ = [
     "AlertMetrics",
@@ -125,6 +126,11 @@ class AlertStore(Protocol):
 
     async def pending(self, target: str | None = None) -> list[LedgerEntry]:
         """Return the deletion-ledger entries not yet confirmed deleted, oldest first."""
+        ...
+
+    @property
+    def health(self) -> StoreHealth:
+        """Return whether the database can be written (the database alert watches it)."""
         ...
 
 
