@@ -38,6 +38,7 @@ from monitor.statuspage import render_site
 
 __all__ = [
     "ALERTER",
+    "REQUEST_LIMITS",
     "RUNTIME",
     "SCHEDULER",
     "SITE",
@@ -58,6 +59,18 @@ _CLOCK = web.AppKey("clock", Clock)
 
 MAX_RESULTS = 1000
 DEFAULT_RESULTS = 100
+MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER; a larger before_id cannot even be bound
+SHOWN_PARAM = 60  # characters of a bad parameter echoed back in the 400's message
+
+REQUEST_LIMITS: Mapping[str, int] = {
+    # The longest URL the site and API use is well under 200 bytes; 4 KiB leaves room
+    # for a long query without letting a client make the parser buffer more.
+    "max_line_size": 4096,
+    # Browsers may send large cookies for a shared domain: aiohttp's default, explicitly.
+    "max_field_size": 8190,
+    "max_headers": 64,
+}
+"""aiohttp's request parser limits for `serve` (beyond them: 400/414/431, nothing served)."""
 
 SECURITY_HEADERS: Mapping[str, str] = {
     # The page needs no script at all; styles and images come from the site itself.
@@ -334,20 +347,35 @@ class ResultsQuery:
     before_id: int | None
 
 
+def _shown(value: str) -> str:
+    """Return `value` quoted for an error message, cut short: a huge parameter is not echoed."""
+    return repr(value if len(value) <= SHOWN_PARAM else value[:SHOWN_PARAM] + "…")
+
+
 def _parse_time(name: str, value: str, now: datetime) -> datetime:
     """Return an ISO 8601 time, or `now` minus a duration ("15m", "24h")."""
     try:
-        return now - timedelta(seconds=parse_duration(value))
+        seconds = parse_duration(value)
     except ValueError:
         pass
+    else:
+        try:
+            return now - timedelta(seconds=seconds)
+        except OverflowError:  # "99999999999d" is a duration, but no datetime is that old
+            raise _BadRequest(f"{name} is too far in the past, got {_shown(value)}") from None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise _BadRequest(
             f"{name} must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration ago "
-            f"(15m, 24h), got {value!r}"
+            f"(15m, 24h), got {_shown(value)}"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _digits(value: str) -> bool:
+    # str.isdigit() also accepts "²" and "١٠", which int() then rejects or reads.
+    return value.isascii() and value.isdigit()
 
 
 def parse_results_query(query: Mapping[str, str], config: Config, now: datetime) -> ResultsQuery:
@@ -357,28 +385,31 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
     try:
         if unknown:
             raise _BadRequest(
-                f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+                f"unknown parameter {_shown(unknown[0])}; allowed: {', '.join(sorted(allowed))}"
             )
         target = query.get("target") or None
         names = [t.name for t in config.targets]
         if target is not None and target not in names:
-            raise _BadRequest(f"no target named {target!r}; targets: {', '.join(names)}")
+            raise _BadRequest(f"no target named {_shown(target)}; targets: {', '.join(names)}")
         probe = query.get("probe") or None
         probes = ("reachability", "transcription", "streaming")
         if probe is not None and probe not in probes:
-            raise _BadRequest(f"probe must be one of {', '.join(probes)}, got {probe!r}")
+            raise _BadRequest(f"probe must be one of {', '.join(probes)}, got {_shown(probe)}")
         since = _parse_time("since", query["since"], now) if query.get("since") else None
         until = _parse_time("until", query["until"], now) if query.get("until") else None
         if since and until and until <= since:
             raise _BadRequest("until must be after since")
         raw_limit = query.get("limit", str(DEFAULT_RESULTS))
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_RESULTS:
+        if not _digits(raw_limit) or not 1 <= int(raw_limit) <= MAX_RESULTS:
             raise _BadRequest(
-                f"limit must be an integer from 1 to {MAX_RESULTS}, got {raw_limit!r}"
+                f"limit must be an integer from 1 to {MAX_RESULTS}, got {_shown(raw_limit)}"
             )
         raw_before = query.get("before_id")
-        if raw_before is not None and not raw_before.isdigit():
-            raise _BadRequest(f"before_id must be a positive integer, got {raw_before!r}")
+        if raw_before is not None and (not _digits(raw_before) or int(raw_before) > MAX_ROW_ID):
+            raise _BadRequest(
+                f"before_id must be a positive integer, got {_shown(raw_before)} "
+                f"(at most {MAX_ROW_ID})"
+            )
     except _BadRequest as exc:
         raise ValueError(str(exc)) from None
     return ResultsQuery(
@@ -489,7 +520,14 @@ async def serve(
     (scheduler stopped and its deletions swept, last render, store closed).
     """
     app = build_app(config, probes=probes, **options)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        max_line_size=REQUEST_LIMITS["max_line_size"],
+        max_field_size=REQUEST_LIMITS["max_field_size"],
+        max_headers=REQUEST_LIMITS["max_headers"],
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.listen_host, config.listen_port, reuse_address=True)
