@@ -70,8 +70,6 @@ class Case:
     janitor: bool = False
     # Audio in one burst (timing-independent streaming failures), simulator pacing off.
     burst: bool = False
-    # The simulator counts a session that never began as unterminated (docs/probes.md).
-    unterminated: int = 0
     message: str | None = None
 
 
@@ -183,7 +181,7 @@ CASES = [
          K.STREAM_CLOSED, burst=True),
     Case("streaming-close-1000-early", S, [ws_close(1000)], DOWN, K.STREAM_CLOSED, burst=True),
     Case("streaming-no-begin", S, [f("ws", "no_begin")], DOWN, K.TIMEOUT, burst=True,
-         spec={"timeout": 1.5}, unterminated=1),
+         spec={"timeout": 1.5}),
     Case("streaming-no-turn", S, [f("ws", "no_turn")], DOWN, K.STREAM_NO_TRANSCRIPT,
          burst=True),
     Case("streaming-first-turn-late", S, [f("ws", "first_turn_delay", delay_ms=1200)],
@@ -250,7 +248,7 @@ async def test_fault(case: Case, make_sim: SimFactory, tmp_path: Path) -> None:
         assert result.duration_s < spec.timeout + 5.5
 
         left = await settle(handle)
-        expected_left = {**NOTHING_LEFT, "unterminated": case.unterminated}
+        expected_left = NOTHING_LEFT
         if case.janitor:
             assert left["undeleted"], "the janitor was expected to have work"
             assert [e.transcript_id for e in await store.pending()] == left["undeleted"]

@@ -365,16 +365,22 @@ class _Run:
         rec.phases = {p: rec.phases[p] for p in PHASES if p in rec.phases}
 
     async def close(self) -> None:
-        """Terminate the session if it began and close the socket, within CLOSE_GRACE_S."""
+        """Terminate the session and close the socket, within CLOSE_GRACE_S.
+
+        Terminate goes out even when no Begin arrived: the server accepted the
+        upgrade, so a billed session may exist whose Begin was lost or late.
+        Only a session that began is waited on for its Termination and close.
+        """
         ws, s = self.ws, self.s
         try:
             if ws is not None and not ws.closed and not s.closed.is_set():
                 async with asyncio.timeout(CLOSE_GRACE_S):
-                    if s.begun.is_set() and self.terminate_sent_at is None:
+                    if self.terminate_sent_at is None:
                         self.terminate_sent_at = self.rec.now()
                         with contextlib.suppress(*EXPECTED_ERRORS):
                             await ws.send_str(json.dumps({"type": "Terminate"}))
-                        await _wait(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
+                        if s.begun.is_set():
+                            await _wait(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
                     await ws.close()
         except TimeoutError:
             pass  # closing the HTTP session below aborts the transport

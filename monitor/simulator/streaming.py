@@ -371,7 +371,11 @@ class StreamSession:
         try:
             async for msg in self.ws:
                 if not begun or (self.client_terminated and "hang_terminate" in self.actions):
-                    continue  # nothing is listening on the far side
+                    # Nothing is listening on the far side, but a client that sent
+                    # Terminate did its part: it is not the one leaving a session open.
+                    if msg.type == WSMsgType.TEXT and _is_terminate(msg.data):
+                        self.client_terminated = True
+                    continue
                 if msg.type == WSMsgType.BINARY:
                     if not await self.on_audio(msg.data):
                         break
@@ -390,6 +394,15 @@ class StreamSession:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def _is_terminate(text: str) -> bool:
+    """Return True when `text` is a client ``Terminate`` message."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "Terminate"
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
