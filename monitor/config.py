@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -386,15 +386,15 @@ def mask_url(url: str) -> str:
         import apprise
 
         obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-        if obj is not None:
-            return str(obj.url(privacy=True))  # type: ignore[no-untyped-call]
+        masked = str(obj.url(privacy=True)) if obj is not None else url  # type: ignore[no-untyped-call]
     except Exception:  # masking must never fail: fall back to our own below
-        pass
-    masked = url
+        masked = url
+    # Apprise's privacy mode leaves some secrets readable (a json:// URL's
+    # "-token=..." GET parameter), so ours are masked as well, raw or encoded.
     for secret in sorted(_url_secrets(url), key=len, reverse=True):
-        masked = masked.replace(secret, "****")
-    parts = urlsplit(masked)
-    return urlunsplit(parts)
+        for form in {secret, quote(secret, safe="")}:
+            masked = masked.replace(form, "****")
+    return masked
 
 
 # ---------------------------------------------------------------------------
