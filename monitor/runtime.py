@@ -100,9 +100,12 @@ class Runtime:
         """
         sched = self.scheduler()
         await sched.sweep()
+        secrets = self.config.secrets()
 
         async def one(target: Any, name: str, spec: Any) -> ProbeResult:
-            result = await run_probe(self.probes[name], target, name, spec, self.ctx, grace=grace)
+            result = await run_probe(
+                self.probes[name], target, name, spec, self.ctx, grace=grace, secrets=secrets
+            )
             await sched.deliver(result)
             return result
 

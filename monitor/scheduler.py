@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from monitor.logs import RedactSecrets
 from monitor.models import (
     Clock,
     DeletionLedger,
@@ -183,8 +184,13 @@ async def run_probe(
     ctx: ProbeContext,
     *,
     grace: float = DEFAULT_GRACE,
+    secrets: Sequence[str] = (),
 ) -> ProbeResult:
-    """Return the result of one probe run; a bug or an overrun becomes a down result."""
+    """Return the result of one probe run; a bug or an overrun becomes a down result.
+
+    The target's API key and the other `secrets` (the config's) are masked out
+    of the result (see `without_secrets`).
+    """
     clock = ctx.clock
     started = clock.now()
     t0 = clock.monotonic()
@@ -225,7 +231,32 @@ async def run_probe(
         return _internal(
             target.name, probe, started, duration, "internal error: probe returned no result"
         )
-    return result
+    return without_secrets(result, [target.api_key.get_secret_value(), *secrets])
+
+
+def without_secrets(result: ProbeResult, secrets: Sequence[str]) -> ProbeResult:
+    """Return `result` with every secret masked out of its message and details.
+
+    A server, or a proxy in front of it, may echo the Authorization header back
+    in an error body, a header (Retry-After) or a close reason, and probes copy
+    such text into results. Every result passes through `run_probe`, so this is
+    the one place that keeps the key out of the store, the status page, the API,
+    ``once --json`` and alerts (DESIGN.md rule 4).
+    """
+    redactor = RedactSecrets(secrets)
+    if not redactor.secrets:
+        return result
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redactor.redact(value)
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    return replace(result, message=clean(result.message), details=clean(result.details))
 
 
 def _default_probes() -> Mapping[str, ProbeFn]:
@@ -266,6 +297,7 @@ class Scheduler:
         on_cycle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._config = config
+        self._secrets = config.secrets()
         self._ctx = ctx
         self._live = _LiveLedger(ctx.ledger)
         self._sweep_ctx = replace(ctx, ledger=self._live)
@@ -473,7 +505,13 @@ class Scheduler:
         try:
             ctx = replace(self._ctx, ledger=ledger)
             result = await run_probe(
-                job.fn, job.target, job.probe, job.spec, ctx, grace=self._grace
+                job.fn,
+                job.target,
+                job.probe,
+                job.spec,
+                ctx,
+                grace=self._grace,
+                secrets=self._secrets,
             )
         finally:
             ledger.release()
