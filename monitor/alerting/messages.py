@@ -104,7 +104,10 @@ def md_escape(text: str) -> str:
 
 def remote_text(text: object, limit: int = REMOTE_TEXT_LIMIT) -> str:
     """Return remote `text` as inert Markdown: one line, at most `limit` chars, escaped."""
-    flat = " ".join(str(text).split())
+    # Control and format characters go too: bidi overrides (U+202E) would show the
+    # text reversed, and a transcript id or ledger error reaches here unfiltered.
+    printable = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    flat = " ".join(printable.split())
     if len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
     return md_escape(flat) if flat else "(no message)"
