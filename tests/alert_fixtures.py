@@ -1,6 +1,6 @@
 """Real notification receivers on loopback for the alerting tests: SMTP, a JSON webhook, Slack.
 
-Import the fixtures into a test module (``smtp_sink = alert_fixtures.smtp_sink``).
+tests/conftest.py registers the fixtures for every test module.
 Every server listens on 127.0.0.1 with a port chosen by the OS.
 """
 
@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from polling import eventually
 
 API_KEY = "sk-live-0123456789abcdef0123456789abcdef"
 SMTP_FROM = "sttwatch@example.com"
@@ -26,12 +27,7 @@ SMTP_TO = "oncall@example.com"
 
 async def wait_until(predicate: Any, within: float = 10.0, what: str = "condition") -> None:
     """Poll `predicate()` every 20 ms until it is true; fail the test after `within` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+    await eventually(predicate, what, within, every=0.02)
 
 
 # ---------------------------------------------------------------------------
@@ -75,12 +71,12 @@ class SmtpSink:
     def text(msg: EmailMessage) -> str:
         part = msg.get_body(preferencelist=("plain",))
         assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
+        return str(part.get_content())
 
     @staticmethod
     def html(msg: EmailMessage) -> str:
         part = msg.get_body(preferencelist=("html",))
-        return str(part.get_content()) if part is not None else ""  # type: ignore[attr-defined]
+        return str(part.get_content()) if part is not None else ""
 
 
 @pytest.fixture

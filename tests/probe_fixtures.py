@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -20,8 +20,11 @@ from pydantic import SecretStr
 from monitor.config import Target
 from monitor.models import LedgerEntry, ProbeContext, SystemClock
 from monitor.probeclip import load_clip
-from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.simulator import Scenario, SimulatorHandle
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from conftest import SimStarter
 
 KEY = "sim-key"
 FAST_JOBS = {"queued_ms": 150, "processing_ms": 250}
@@ -129,19 +132,13 @@ SimFactory = Callable[..., Awaitable[SimulatorHandle]]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[SimFactory]:
-    """Yield a factory of simulators (scenario overrides as keywords), all closed afterwards."""
-    handles: list[SimulatorHandle] = []
+def make_sim(start_sim: SimStarter) -> SimFactory:
+    """Return a factory of simulators (scenario overrides as keywords), all closed afterwards."""
 
     async def make(**overrides: Any) -> SimulatorHandle:
-        scenario = make_scenario(**overrides)
-        handle = await start_simulator(host="127.0.0.1", port=0, scenario=scenario)
-        handles.append(handle)
-        return handle
+        return await start_sim(make_scenario(**overrides))
 
-    yield make
-    for handle in handles:
-        await handle.close()
+    return make
 
 
 @pytest.fixture

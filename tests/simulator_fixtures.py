@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the simulator tests (``pytest_plugins``).
+"""Fixtures and helpers shared by the simulator tests (simulators start through conftest.py).
 
 Every JSON answer the ``Api`` helper receives is validated against the copied
 OpenAPI spec unless a test says the body is meant to be broken; every server
@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import jsonschema
@@ -22,8 +22,12 @@ import pytest
 import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
+from polling import eventually
 
-from monitor.simulator import DEFAULT_API_KEY, Scenario, SimulatorHandle, start_simulator
+from monitor.simulator import DEFAULT_API_KEY, Scenario, SimulatorHandle
+
+if TYPE_CHECKING:
+    from conftest import SimStarter
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "tests" / "specs" / "assemblyai"
@@ -289,33 +293,21 @@ SimFactory = Callable[..., Awaitable[SimulatorHandle]]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[SimFactory]:
-    """Yield a factory of simulators (fast jobs unless the scenario says otherwise)."""
-    handles: list[SimulatorHandle] = []
+def make_sim(start_sim: SimStarter) -> SimFactory:
+    """Return a factory of simulators (fast jobs unless the scenario says otherwise)."""
 
     async def factory(scenario: dict[str, Any] | Scenario | None = None) -> SimulatorHandle:
         if not isinstance(scenario, Scenario):
             scenario = Scenario.model_validate({"jobs": FAST_JOBS, **(scenario or {})})
-        handle = await start_simulator(scenario=scenario)
-        handles.append(handle)
-        return handle
+        return await start_sim(scenario)
 
-    yield factory
-    for handle in handles:
-        await handle.close()
+    return factory
 
 
 @pytest.fixture
 async def sim(make_sim: SimFactory) -> SimulatorHandle:
     """Return a simulator with the default scenario and fast jobs."""
     return await make_sim()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """Yield an aiohttp client session."""
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -338,8 +330,4 @@ async def open_stream(
 
 async def wait_for(predicate: Callable[[], bool], limit_s: float = 2) -> None:
     """Wait until ``predicate()`` holds (the server settles state just after a close)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not predicate():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+    await eventually(predicate, "the simulator to settle", limit_s, every=0.01)

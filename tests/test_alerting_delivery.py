@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import alert_fixtures
 import pytest
 from alert_fixtures import (
     API_KEY,
@@ -36,11 +35,6 @@ from monitor.alerting import (
 from monitor.alerting.console import ConsoleSink
 from monitor.config import AlertsConfig, Config, parse_config
 from monitor.models import ErrorKind, LedgerEntry, ProbeResult, Status
-
-smtp_sink = alert_fixtures.smtp_sink
-webhook = alert_fixtures.webhook
-slack_stub = alert_fixtures.slack_stub
-refused_port = alert_fixtures.refused_port
 
 T0 = datetime(2026, 3, 2, 9, 14, 2, tzinfo=UTC)
 PUBLIC_URL = "https://status.example.com/"

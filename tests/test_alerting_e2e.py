@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import alert_fixtures
 import pytest
 from alert_fixtures import SmtpSink, Webhook, wait_until
 from probe_fixtures import BurstClock
@@ -26,27 +25,22 @@ from monitor.config import Config, parse_config
 from monitor.models import ProbeResult, Status, SystemClock
 from monitor.runtime import Runtime, open_runtime
 from monitor.server import ALERTER, build_app
-from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.simulator import SimulatorHandle
 from monitor.store import Store
 
-smtp_sink = alert_fixtures.smtp_sink
-webhook = alert_fixtures.webhook
+if TYPE_CHECKING:
+    from conftest import SimStarter
 
 SIM_KEY = "sim-key"
 STREAM_FAULT = {"endpoint": "ws", "action": "close", "code": 3005, "reason": "Internal error"}
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimulatorHandle]:
+async def sim(start_sim: SimStarter) -> SimulatorHandle:
     # Audio goes out in a burst (BurstClock), so the simulator must not insist on real time.
-    scenario = Scenario.model_validate(
+    return await start_sim(
         {"streaming": {"strict_pacing": False, "turn_interval_ms": 20, "first_turn_delay_ms": 10}}
     )
-    handle = await start_simulator(port=0, scenario=scenario)
-    try:
-        yield handle
-    finally:
-        await handle.close()
 
 
 def make_config(tmp_path: Path, sim: SimulatorHandle, urls: list[str], **extra: Any) -> Config:

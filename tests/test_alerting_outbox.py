@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import alert_fixtures
 from alert_fixtures import API_KEY, SmtpSink, Webhook, wait_until
 from test_alerting_delivery import down_result, make_config, up_result
 
@@ -20,11 +19,6 @@ from monitor.alerting import Alerter, Backoff
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.store import Store
-
-smtp_sink = alert_fixtures.smtp_sink
-webhook = alert_fixtures.webhook
-refused_port = alert_fixtures.refused_port
-
 
 FAST = Backoff(first=0.05, factor=2.0, cap=0.2)
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from polling import eventually
 
-from monitor.demo import Chapter, DemoHandle, run_demo
+from monitor.demo import DemoHandle
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -41,35 +42,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
 ]
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[DemoHandle]:
-    stop = asyncio.Event()
-    ready: asyncio.Future[DemoHandle] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        run_demo(
-            stop,
-            say=lambda _line: None,
-            storyline=[Chapter("held by the test", 3600.0)],
-            workdir=tmp_path,
-            on_ready=ready.set_result,
-        )
-    )
-    try:
-        yield await asyncio.wait_for(asyncio.shield(ready), 30)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture
@@ -139,9 +111,12 @@ async def check_page(page: Any, banner: str) -> None:
     assert await page.locator("script").count() == 0
 
 
-async def test_status_page_in_chromium_served_and_from_file(demo: DemoHandle, browser: Any) -> None:
+async def test_status_page_in_chromium_served_and_from_file(
+    demo: tuple[DemoHandle, list[str]], browser: Any
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    sim, url = demo.sim, demo.url
+    handle, _ = demo
+    sim, url = handle.sim, handle.url
     async with aiohttp.ClientSession() as session:
 
         async def figures() -> dict[str, dict[str, Any]]:
@@ -166,7 +141,7 @@ async def test_status_page_in_chromium_served_and_from_file(demo: DemoHandle, br
             states = (f["streaming"]["state"], f["transcription"]["state"])
             return states == ("major_outage", "degraded_performance")
 
-        await wait_for(incident, "the demo incident", 40)
+        await eventually(incident, "the demo incident", 40, every=0.2)
 
         ctx, page, watch = await new_page(browser, viewport={"width": 1200, "height": 1500})
         await page.goto(url)
@@ -194,10 +169,10 @@ async def test_status_page_in_chromium_served_and_from_file(demo: DemoHandle, br
             f = (await figures())["transcription"]
             return f["state"] == "major_outage" and XSS in f["message"]
 
-        await wait_for(hostile, "the failed job's message on the page", 30)
+        await eventually(hostile, "the failed job's message on the page", 30, every=0.2)
         expected = await banner()
         assert expected == "Partial System Outage"
-        site = Path(demo.config.site_dir)
+        site = Path(handle.config.site_dir)
 
         for where in (url, (site / "index.html").as_uri()):
             ctx, page, watch = await new_page(browser, viewport={"width": 1200, "height": 1500})

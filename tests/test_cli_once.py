@@ -8,9 +8,8 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -19,7 +18,10 @@ from aiohttp import web
 from monitor import __version__
 from monitor.models import ProbeResult
 from monitor.runtime import USER_AGENT, session_factory
-from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.simulator import SimulatorHandle
+
+if TYPE_CHECKING:
+    from conftest import SimStarter
 
 SIM_KEY = "sim-key"
 # Fast jobs: the test is about the command, not about waiting for a transcription.
@@ -27,12 +29,8 @@ FAST = {"jobs": {"queued_ms": 50, "processing_ms": 200}}
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimulatorHandle]:
-    handle = await start_simulator(port=0, scenario=Scenario.model_validate(FAST))
-    try:
-        yield handle
-    finally:
-        await handle.close()
+async def sim(start_sim: SimStarter) -> SimulatorHandle:
+    return await start_sim(FAST)
 
 
 def write_config(

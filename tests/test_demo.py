@@ -11,52 +11,21 @@ import asyncio
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from polling import eventually
 
 from monitor.config import parse_config
-from monitor.demo import DEFAULT_STORYLINE, Chapter, DemoHandle, play_storyline, run_demo
+from monitor.demo import DEFAULT_STORYLINE, Chapter, DemoHandle, play_storyline
 from monitor.demo import synthetic_history as history
 from monitor.simulator import SimulatorHandle, start_simulator
 
 pytestmark = pytest.mark.slow
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[tuple[DemoHandle, list[str]]]:
-    """A running demo whose storyline stands still: the test turns the pages."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[DemoHandle] = asyncio.get_running_loop().create_future()
-    lines: list[str] = []
-    task = asyncio.create_task(
-        run_demo(
-            stop,
-            say=lines.append,
-            storyline=[Chapter("held by the test", 3600.0)],
-            workdir=tmp_path,
-            on_ready=ready.set_result,
-        )
-    )
-    try:
-        handle = await asyncio.wait_for(asyncio.shield(ready), 30)
-        yield handle, lines
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_demo_page_is_alive_with_seeded_history(
@@ -111,20 +80,24 @@ async def test_each_chapter_of_the_storyline_shows_on_the_page(
 
         assert not healthy.faults
         handle.sim.clear_faults()
-        await wait_for(shows("transcription", "operational"), "a healthy start", 20)
+        await eventually(shows("transcription", "operational"), "a healthy start", 20, every=0.2)
 
         handle.sim.set_faults(slow.faults)
-        await wait_for(shows("transcription", "degraded_performance"), "slow transcription", 25)
+        await eventually(
+            shows("transcription", "degraded_performance"), "slow transcription", 25, every=0.2
+        )
         assert (await components())["assemblyai-streaming"] == "operational"
 
         handle.sim.set_faults(failing.faults)
-        await wait_for(shows("streaming", "major_outage"), "the streaming incident", 30)
+        await eventually(
+            shows("streaming", "major_outage"), "the streaming incident", 30, every=0.2
+        )
         [opened] = await incidents()
         assert opened["status"] == "investigating"
 
         assert not recovery.faults
         handle.sim.clear_faults()
-        await wait_for(shows("streaming", "operational"), "the recovery", 30)
+        await eventually(shows("streaming", "operational"), "the recovery", 30, every=0.2)
         [resolved] = await incidents()
         assert resolved["id"] == opened["id"] and resolved["status"] == "resolved"
         assert (await components())["assemblyai-transcription"] == "operational"

@@ -6,15 +6,18 @@ import asyncio
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 import yaml
+from polling import eventually
 
-from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.simulator import SimulatorHandle
+
+if TYPE_CHECKING:
+    from conftest import SimStarter
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +26,8 @@ SLOW_JOBS = {"jobs": {"queued_ms": 200, "processing_ms": 3000}}
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimulatorHandle]:
-    handle = await start_simulator(port=0, scenario=Scenario.model_validate(SLOW_JOBS))
-    try:
-        yield handle
-    finally:
-        await handle.close()
+async def sim(start_sim: SimStarter) -> SimulatorHandle:
+    return await start_sim(SLOW_JOBS)
 
 
 async def state(sim: SimulatorHandle) -> dict[str, Any]:
@@ -58,15 +57,6 @@ async def transcript_status(sim: SimulatorHandle, transcript_id: str) -> str:
         resp.raise_for_status()
         body = await resp.json()
         return str(body["status"])
-
-
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], deadline: float) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while not await check():
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {deadline}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def start_run(config: Path, log: Path) -> asyncio.subprocess.Process:
@@ -120,7 +110,7 @@ async def test_orphan_of_a_killed_run_is_deleted_on_the_next_start(
 
     first = await start_run(config, log)
     try:
-        await wait_for("a pending ledger entry", ledger_has_pending, 20.0)
+        await eventually(ledger_has_pending, "a pending ledger entry", 20.0, every=0.1)
         (orphan,) = pending_ids(db)
     finally:
         first.send_signal(signal.SIGKILL)
@@ -135,7 +125,7 @@ async def test_orphan_of_a_killed_run_is_deleted_on_the_next_start(
     async def orphan_finished() -> bool:
         return await transcript_status(sim, orphan) in ("completed", "error")
 
-    await wait_for("the orphaned job to finish", orphan_finished, 20.0)
+    await eventually(orphan_finished, "the orphaned job to finish", 20.0, every=0.1)
 
     second = await start_run(config, log)
     try:
@@ -146,9 +136,9 @@ async def test_orphan_of_a_killed_run_is_deleted_on_the_next_start(
         async def nothing_left() -> bool:
             return (await state(sim))["transcripts"]["undeleted"] == 0 and not pending_ids(db)
 
-        await wait_for("the orphan's deletion", orphan_deleted, 30.0)
+        await eventually(orphan_deleted, "the orphan's deletion", 30.0, every=0.1)
         # The second run's own transcript is deleted by its probe too.
-        await wait_for("no undeleted transcript", nothing_left, 30.0)
+        await eventually(nothing_left, "no undeleted transcript", 30.0, every=0.1)
     finally:
         if second.returncode is None:
             second.send_signal(signal.SIGTERM)

@@ -10,17 +10,21 @@ import asyncio
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from polling import eventually
 
 from monitor.config import Config, parse_config
 from monitor.server import SCHEDULER, SITE, build_app, locate, serve
-from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.simulator import SimulatorHandle
+
+if TYPE_CHECKING:
+    from conftest import SimStarter
 
 Client = TestClient[Any, Any]
 KEY = "sim-key"
@@ -28,12 +32,8 @@ FAST = {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"}
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimulatorHandle]:
-    handle = await start_simulator(port=0, scenario=Scenario.model_validate({"seed": 4}))
-    try:
-        yield handle
-    finally:
-        await handle.close()
+async def sim(start_sim: SimStarter) -> SimulatorHandle:
+    return await start_sim({"seed": 4})
 
 
 def make_config(tmp_path: Path, sim: SimulatorHandle, **reachability: str) -> Config:
@@ -57,15 +57,6 @@ def make_config(tmp_path: Path, sim: SimulatorHandle, **reachability: str) -> Co
     )
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], what: str, within: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def start(
     aiohttp_client: Callable[..., Awaitable[Client]], cfg: Config, **options: Any
 ) -> Client:
@@ -81,7 +72,7 @@ async def settled(client: Client, renders: int = 2) -> None:
     async def ready() -> bool:
         return bool(app[SCHEDULER].state.cycles >= 1 and app[SITE].renders >= renders)
 
-    await wait_for(ready, "a completed cycle and its render")
+    await eventually(ready, "a completed cycle and its render")
 
 
 SECURITY = {
@@ -219,14 +210,14 @@ async def test_page_follows_the_api_through_an_incident(
 
     assert await indicator("none")
     sim.set_faults([{"endpoint": "transcript.list", "action": "status", "status": 503}])
-    await wait_for(lambda: indicator("critical"), "the incident on the page")
+    await eventually(lambda: indicator("critical"), "the incident on the page")
     summary = await (await client.get("/api/v2/summary.json")).json()
     [incident] = summary["incidents"]
     assert incident["status"] == "investigating"
     assert "server_error" in (await (await client.get("/")).text())
 
     sim.clear_faults()
-    await wait_for(lambda: indicator("none"), "the recovery on the page")
+    await eventually(lambda: indicator("none"), "the recovery on the page")
     incidents = await (await client.get("/api/v2/incidents.json")).json()
     assert [i["status"] for i in incidents["incidents"]] == ["resolved"]
 
@@ -251,7 +242,7 @@ async def test_healthz_is_503_until_a_cycle_completes_then_200(
     async def healthy() -> bool:
         return (await client.get("/healthz")).status == 200
 
-    await wait_for(healthy, "the first completed cycle")
+    await eventually(healthy, "the first completed cycle")
     body = await (await client.get("/healthz")).json()
     assert body["status"] == "ok" and body["reasons"] == []
     assert body["scheduler"]["cycles"] >= 1
@@ -273,7 +264,7 @@ async def test_healthz_is_503_when_the_database_cannot_be_written(
         async def unhealthy() -> bool:
             return (await client.get("/healthz")).status == 503
 
-        await wait_for(unhealthy, "the failed write", within=30)
+        await eventually(unhealthy, "the failed write", within=30)
         body = await (await client.get("/healthz")).json()
         [reason] = body["reasons"]
         assert reason.startswith("the database is not writable: ")
@@ -286,7 +277,7 @@ async def test_healthz_is_503_when_the_database_cannot_be_written(
     async def recovered() -> bool:
         return (await client.get("/healthz")).status == 200
 
-    await wait_for(recovered, "the next good write", within=30)
+    await eventually(recovered, "the next good write", within=30)
 
 
 # ---------------------------------------------------------------------------
@@ -302,7 +293,7 @@ async def test_results_api_returns_bounded_results(
         resp = await client.get("/api/v1/results", params={"target": "sim", "limit": "3"})
         return len((await resp.json())["results"]) == 3
 
-    await wait_for(three, "three results")
+    await eventually(three, "three results")
     resp = await client.get(
         "/api/v1/results",
         params={"target": "sim", "probe": "reachability", "since": "10m", "limit": "2"},
@@ -386,7 +377,7 @@ async def test_serve_shuts_down_gracefully(tmp_path: Path, sim: SimulatorHandle)
         ports.append(bound_port(runner))
 
     task = asyncio.create_task(serve(cfg, stop, on_started=started, render_min_interval=0.1))
-    await wait_for(lambda: _true(bool(ports)), "the server to listen")
+    await eventually(lambda: _true(bool(ports)), "the server to listen")
     url = f"http://127.0.0.1:{ports[0]}"
     async with aiohttp.ClientSession() as session:
 
@@ -394,7 +385,7 @@ async def test_serve_shuts_down_gracefully(tmp_path: Path, sim: SimulatorHandle)
             async with session.get(f"{url}/api/v1/results") as resp:
                 return bool((await resp.json())["results"])
 
-        await wait_for(has_result, "a stored result")
+        await eventually(has_result, "a stored result")
         stop.set()
         await asyncio.wait_for(task, 20)
         with pytest.raises(aiohttp.ClientConnectionError):

@@ -28,7 +28,6 @@ from simulator_fixtures import (
 from monitor.simulator import Scenario, SimulatorHandle
 
 make_sim = simulator_fixtures.make_sim
-http = simulator_fixtures.http
 
 HOSTILE = "<script>alert('pwned')</script> Download error & co"
 

@@ -18,7 +18,6 @@ from simulator_fixtures import SPECS, Api, SimFactory, assert_openapi, assert_st
 from monitor.simulator.transcripts import FIELD_KINDS
 
 make_sim = simulator_fixtures.make_sim
-http = simulator_fixtures.http
 
 SPEC = json.loads((SPECS / "openapi.json").read_text())
 OPERATIONS = {

@@ -20,7 +20,6 @@ from monitor.simulator import DEFAULT_API_KEY, SimulatorHandle
 # The shared fixtures, re-exported so pytest finds them in this module.
 make_sim = simulator_fixtures.make_sim
 sim = simulator_fixtures.sim
-http = simulator_fixtures.http
 api = simulator_fixtures.api
 
 AUTH_ERROR = {"error": "Authentication error, API token missing/invalid"}

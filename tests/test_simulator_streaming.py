@@ -25,7 +25,6 @@ from monitor.simulator import SimulatorHandle
 
 make_sim = simulator_fixtures.make_sim
 sim = simulator_fixtures.sim
-http = simulator_fixtures.http
 api = simulator_fixtures.api
 
 UNAUTHORIZED = "Unauthorized Connection: Missing Authorization header"

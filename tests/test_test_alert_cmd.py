@@ -7,13 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import alert_fixtures
 import yaml
 from alert_fixtures import API_KEY, SmtpSink, Webhook
-
-smtp_sink = alert_fixtures.smtp_sink
-webhook = alert_fixtures.webhook
-refused_port = alert_fixtures.refused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
