@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,13 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_stack import (
+    fast_probes,
+    free_port,
+    prometheus_command,
+    prometheus_config,
+    sttwatch_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "grafana" / "dashboards" / "sttwatch.json"
@@ -250,14 +256,6 @@ def substitute(expr: str) -> str:
     )
 
 
-def free_port() -> int:
-    """Return a TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     """Return the status and body of GET `url` (HTTP errors are answers, not exceptions)."""
     try:
@@ -334,40 +332,6 @@ SIM_SCENARIO = {
         {"endpoint": "transcript.get", "action": "delay", "delay_ms": 150},
     ],
 }
-
-
-def sttwatch_config(
-    tmp: Path, api_base: str, ws_base: str, port: int, alert_url: str
-) -> dict[str, Any]:
-    """Return the sttwatch config of the live test: two targets, intervals of seconds."""
-    probes = {
-        "reachability": {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"},
-        "transcription": {
-            "interval": "2s",
-            "timeout": "1900ms",
-            "degraded_after": "500ms",
-            "poll_interval": "100ms",
-            "poll_max_interval": "200ms",
-        },
-        "streaming": {"interval": "4s", "timeout": "3900ms", "degraded_after": "3s"},
-    }
-    return {
-        "database": str(tmp / "sttwatch.db"),
-        "site_dir": str(tmp / "site"),
-        "listen": f"127.0.0.1:{port}",
-        "targets": [
-            {
-                "name": name,
-                "api_base": api_base,
-                "streaming_base": ws_base,
-                "api_key": "sim-key",
-                "probes": probes,
-            }
-            for name in TARGETS
-        ],
-        # The first down result alerts, so the alerting panels count real deliveries.
-        "alerts": {"urls": [alert_url], "failure_threshold": 1},
-    }
 
 
 def prometheus_rules_for_test() -> dict[str, Any]:
@@ -451,7 +415,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         port = free_port()
         config = tmp / "sttwatch.yaml"
         alert_url = f"json://127.0.0.1:{webhook.server_address[1]}/alerts"
-        config.write_text(yaml.safe_dump(sttwatch_config(tmp, api_base, ws_base, port, alert_url)))
+        config.write_text(
+            yaml.safe_dump(
+                sttwatch_config(
+                    tmp,
+                    api_base=api_base,
+                    ws_base=ws_base,
+                    port=port,
+                    targets=TARGETS,
+                    probes=fast_probes(transcription_degraded_after="500ms"),
+                    # The first down result alerts, so the alerting panels count real deliveries.
+                    alerts={"urls": [alert_url], "failure_threshold": 1},
+                )
+            )
+        )
         run_log = tmp / "sttwatch-run.log"
         with run_log.open("wb") as out:
             procs.append(
@@ -473,29 +450,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         prom_port = free_port()
         (tmp / "rules.yml").write_text(yaml.safe_dump(prometheus_rules_for_test()))
-        prom_config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": ["rules.yml"],
-            "scrape_configs": [
-                {
-                    "job_name": "sttwatch",
-                    "scrape_timeout": "900ms",
-                    "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
-                }
-            ],
-        }
+        prom_config = prometheus_config(port, rule_files=["rules.yml"])
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
         prom_log = tmp / "prometheus.log"
         with prom_log.open("wb") as out:
             procs.append(
                 subprocess.Popen(
-                    [
-                        prometheus,
-                        f"--config.file={tmp / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={tmp / 'tsdb'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                        "--log.level=warn",
-                    ],
+                    prometheus_command(prometheus, tmp / "prometheus.yml", tmp, prom_port),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     cwd=tmp,

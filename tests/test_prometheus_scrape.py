@@ -11,18 +11,26 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 import yaml
+from prometheus_stack import (
+    fast_probes,
+    free_port,
+    prometheus_command,
+    prometheus_config,
+    sttwatch_config,
+)
 
-from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from monitor.simulator import SimulatorHandle
+
+if TYPE_CHECKING:
+    from conftest import SimStarter
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -35,49 +43,9 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def sttwatch_config(tmp: Path, sim: SimulatorHandle, port: int) -> dict[str, Any]:
-    probes = {
-        "reachability": {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"},
-        "transcription": {
-            "interval": "2s",
-            "timeout": "1900ms",
-            "degraded_after": "1500ms",
-            "poll_interval": "100ms",
-            "poll_max_interval": "200ms",
-        },
-        "streaming": {"interval": "4s", "timeout": "3900ms", "degraded_after": "3s"},
-    }
-    return {
-        "database": str(tmp / "sttwatch.db"),
-        "site_dir": str(tmp / "site"),
-        "listen": f"127.0.0.1:{port}",
-        "targets": [
-            {
-                "name": name,
-                "api_base": sim.base_url,
-                "streaming_base": sim.ws_base,
-                "api_key": "sim-key",
-                "probes": probes,
-            }
-            for name in TARGETS
-        ],
-    }
-
-
 @pytest.fixture
-async def sim() -> AsyncIterator[SimulatorHandle]:
-    scenario = Scenario.model_validate({"jobs": {"queued_ms": 100, "processing_ms": 200}})
-    handle = await start_simulator(port=0, scenario=scenario)
-    try:
-        yield handle
-    finally:
-        await handle.close()
+async def sim(start_sim: SimStarter) -> SimulatorHandle:
+    return await start_sim({"jobs": {"queued_ms": 100, "processing_ms": 200}})
 
 
 async def stop(proc: asyncio.subprocess.Process) -> int:
@@ -97,35 +65,28 @@ async def test_prometheus_scrapes_probe_success_for_every_target_and_probe(
 ) -> None:
     port, prom_port = free_port(), free_port()
     config = tmp_path / "sttwatch.yaml"
-    config.write_text(yaml.safe_dump(sttwatch_config(tmp_path, sim, port)))
-    config.chmod(0o600)
-    prom_config = tmp_path / "prometheus.yml"
-    prom_config.write_text(
+    config.write_text(
         yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "scrape_configs": [
-                    {
-                        "job_name": "sttwatch",
-                        "scrape_interval": "1s",
-                        "scrape_timeout": "900ms",
-                        "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
-                    }
-                ],
-            }
+            sttwatch_config(
+                tmp_path,
+                api_base=sim.base_url,
+                ws_base=sim.ws_base,
+                port=port,
+                targets=TARGETS,
+                probes=fast_probes(),
+            )
         )
     )
+    config.chmod(0o600)
+    prom_config = tmp_path / "prometheus.yml"
+    prom_config.write_text(yaml.safe_dump(prometheus_config(port)))
     run_log = (tmp_path / "run.log").open("wb")
     prom_log = (tmp_path / "prometheus.log").open("wb")
     run = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitor", "run", "-c", str(config), stdout=run_log, stderr=run_log
     )
     prom = await asyncio.create_subprocess_exec(
-        PROMETHEUS,
-        f"--config.file={prom_config}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{prom_port}",
-        "--storage.tsdb.retention.time=1h",
+        *prometheus_command(PROMETHEUS, prom_config, tmp_path, prom_port),
         stdout=prom_log,
         stderr=prom_log,
     )
