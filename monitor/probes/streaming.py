@@ -387,8 +387,13 @@ class _Run:
         finally:
             if self.receiver is not None:
                 self.receiver.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await self.receiver
+                except asyncio.CancelledError:
+                    # The receiver's own cancellation ends here; this task's does not.
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
 
 
 def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
@@ -402,8 +407,6 @@ def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
             ErrorKind.STREAM_NO_TRANSCRIPT,
             f"The session opened but no Turn with text arrived within {spec.timeout:g} s",
         )
-    if run.stage == "waiting for Begin":
-        return timed_out(spec.timeout, during="waiting for Begin")
     return timed_out(spec.timeout, during=run.stage)
 
 
