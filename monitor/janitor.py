@@ -14,6 +14,15 @@ ledger entry it reads the transcript:
   uses (:func:`monitor.probes.transcription.remove_transcript`); success is
   ``mark_deleted``, anything else ``mark_attempt(error)``.
 
+A *submission marker* (``submitted:<upload URL>``, written by the probe
+before it submits a job) means a job made from that upload may exist whose id
+nobody learnt (the submit answer was lost, or the process was killed while it
+was in flight). The janitor looks for it in the transcript list by its upload
+URL: found → its id is recorded and deleted like any other entry, and the
+marker dropped; not found once the marker is ``settle_submissions_after`` old
+→ no job was made, the marker is dropped; list unreadable → an attempt is
+recorded and the next sweep tries again.
+
 Entries of a target that is no longer configured cannot be deleted (no key)
 and are counted as ``unknown_target``. Every entry is bounded in time, and a
 few are handled at once.
@@ -31,13 +40,24 @@ import aiohttp
 from monitor.config import Target
 from monitor.models import LedgerEntry, ProbeContext
 from monitor.probes.failures import EXPECTED_ERRORS, from_exception
-from monitor.probes.transcription import DeletionOutcome, remove_transcript
+from monitor.probes.transcription import (
+    DeletionOutcome,
+    find_by_audio_url,
+    marked_upload,
+    remove_transcript,
+)
 
 log = logging.getLogger(__name__)
 
 ENTRY_TIMEOUT_S = 10.0
 CONCURRENCY = 4
 DELETE_UNFINISHED_AFTER_S = 3600.0
+# A submission whose job is not in the list by then never made one (a submit in
+# flight when the probe gave up is answered within seconds).
+SETTLE_SUBMISSIONS_AFTER_S = 60.0
+# How much of the transcript list is searched for a marker's job (newest first).
+MARKER_SEARCH_PAGES = 5
+MARKER_SEARCH_PAGE_SIZE = 200
 
 
 @dataclass(slots=True)
@@ -49,6 +69,7 @@ class SweepReport:
     still_running: int = 0
     failed: int = 0
     unknown_target: int = 0
+    markers_resolved: int = 0  # submission markers turned into a transcript id, or dropped
     errors: dict[str, str] = field(default_factory=dict)  # transcript id -> last error
 
     @property
@@ -85,11 +106,51 @@ async def _one(
         )
 
 
+async def _resolve_marker(
+    entry: LedgerEntry,
+    upload_url: str,
+    target: Target,
+    ctx: ProbeContext,
+    session: aiohttp.ClientSession,
+    settle_after: float,
+) -> LedgerEntry | str | bool:
+    """Return the ledger entry of the marker's job, an error, or whether the marker was dropped.
+
+    Dropped (True): the list was read, no job came from the upload, and the
+    marker is old enough to be sure. False: not found yet, kept for later.
+    """
+    try:
+        async with asyncio.timeout(ENTRY_TIMEOUT_S):
+            found = await find_by_audio_url(
+                session,
+                target,
+                upload_url,
+                ctx.user_agent,
+                pages=MARKER_SEARCH_PAGES,
+                page_size=MARKER_SEARCH_PAGE_SIZE,
+            )
+    except TimeoutError:
+        return f"Searching the transcript list did not finish within {ENTRY_TIMEOUT_S:g} s"
+    if found.transcript_id is not None:
+        # Recorded before the marker goes, so the job is never out of the ledger.
+        await ctx.ledger.record(entry.target, found.transcript_id)
+        await ctx.ledger.mark_deleted(entry.target, entry.transcript_id)
+        return LedgerEntry(entry.target, found.transcript_id, entry.created_at)
+    if not found.searched:
+        return "Could not read the transcript list to find a job whose submit answer was lost"
+    age = (ctx.clock.now() - entry.created_at).total_seconds()
+    if age < settle_after:
+        return False
+    await ctx.ledger.mark_deleted(entry.target, entry.transcript_id)
+    return True
+
+
 async def sweep(
     targets: Mapping[str, Target],
     ctx: ProbeContext,
     *,
     delete_unfinished_after: float = DELETE_UNFINISHED_AFTER_S,
+    settle_submissions_after: float = SETTLE_SUBMISSIONS_AFTER_S,
 ) -> SweepReport:
     """Return the report of one pass over the ledger's pending entries (deleting what it can)."""
     report = SweepReport()
@@ -105,6 +166,25 @@ async def sweep(
             report.unknown_target += 1
             return
         async with limit:
+            upload_url = marked_upload(entry.transcript_id)
+            if upload_url is not None:
+                resolved = await _resolve_marker(
+                    entry, upload_url, target, ctx, session, settle_submissions_after
+                )
+                if isinstance(resolved, str):
+                    await ctx.ledger.mark_attempt(entry.target, entry.transcript_id, resolved)
+                    report.failed += 1
+                    report.errors[entry.transcript_id] = resolved
+                    return
+                if resolved is False:
+                    report.still_running += 1
+                    return
+                if resolved is True:
+                    report.markers_resolved += 1
+                    report.deleted += 1
+                    return
+                report.markers_resolved += 1
+                entry = resolved
             outcome = await _one(entry, target, ctx, session, delete_unfinished_after)
         if outcome.deleted:
             await ctx.ledger.mark_deleted(entry.target, entry.transcript_id)

@@ -159,3 +159,43 @@ async def test_janitor_finishes_what_a_timed_out_probe_left(
     assert report.deleted == 1
     assert await ledger.pending() == []
     assert leftovers(handle) == NOTHING_LEFT
+
+
+async def test_a_job_whose_submit_answer_was_lost_is_found_by_its_upload_and_deleted(
+    sim: SimulatorHandle, ledger: Store
+) -> None:
+    """The create answer is unreadable and the probe cannot read the list either: the
+    submission marker it wrote first lets the janitor find the job later (chaos run)."""
+    sim.set_faults(
+        [
+            {"endpoint": "transcript.create", "action": "malformed", "body_kind": "truncated"},
+            {"endpoint": "transcript.list", "action": "status", "status": 500},
+        ]
+    )
+    spec = TranscriptionSpec(timeout=3.0, degraded_after=2.0)
+    result = await transcription.run(target_for(sim), spec, context(ledger))
+    assert result.error_kind is ErrorKind.BAD_RESPONSE
+    [marker] = await ledger.pending()
+    assert transcription.marked_upload(marker.transcript_id) is not None
+    assert len(leftovers(sim)["undeleted"]) == 1
+
+    sim.clear_faults()
+    await _finished()
+    report = await janitor.sweep({"sim": target_for(sim)}, context(ledger))
+    assert (report.markers_resolved, report.deleted, report.failed) == (1, 1, 0)
+    assert await ledger.pending() == []
+    assert leftovers(sim) == NOTHING_LEFT
+
+
+async def test_a_marker_without_a_job_is_dropped_once_settled(
+    sim: SimulatorHandle, ledger: Store
+) -> None:
+    marker = transcription.submission_marker(f"{sim.base_url}/upload/never-submitted")
+    await ledger.record("sim", marker)
+    targets = {"sim": target_for(sim)}
+    young = await janitor.sweep(targets, context(ledger))
+    assert (young.still_running, young.deleted) == (1, 0)
+    assert [e.transcript_id for e in await ledger.pending()] == [marker]
+    settled = await janitor.sweep(targets, context(ledger), settle_submissions_after=0)
+    assert (settled.markers_resolved, settled.deleted) == (1, 1)
+    assert await ledger.pending() == []

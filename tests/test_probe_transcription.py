@@ -78,19 +78,25 @@ async def test_the_id_is_in_the_ledger_before_the_first_poll(
     make_sim: SimFactory,
 ) -> None:
     handle = await make_sim(jobs={"queued_ms": 400, "processing_ms": 100})
-    gets_at_record: list[int] = []
+    at_record: list[tuple[str, int, int]] = []
 
     class Spy(MemoryLedger):
         async def record(self, target: str, transcript_id: str) -> None:
-            # How many GETs of the transcript the simulator had served at record time.
-            gets_at_record.append(handle.state()["requests"].get("transcript.get", 0))
+            # How many creates and GETs the simulator had served at record time.
+            requests = handle.state()["requests"]
+            kind = "marker" if transcript_id.startswith(transcription.SUBMISSION_PREFIX) else "id"
+            at_record.append(
+                (kind, requests.get("transcript.create", 0), requests.get("transcript.get", 0))
+            )
             await super().record(target, transcript_id)
 
     spy = Spy()
     result = await transcription.run(target_for(handle), SPEC, context(spy))
     assert result.status is Status.UP, result.message
-    assert gets_at_record == [0]
-    assert spy.deleted == {("sim", result.details["transcript_id"])}
+    # The submission marker before the create, the id before the first poll.
+    assert at_record == [("marker", 0, 0), ("id", 1, 0)]
+    marker = next(t for _, t in spy.deleted if t.startswith(transcription.SUBMISSION_PREFIX))
+    assert spy.deleted == {("sim", result.details["transcript_id"]), ("sim", marker)}
 
 
 async def test_cancelled_mid_poll_still_deletes(make_sim: SimFactory, ledger: Any) -> None:

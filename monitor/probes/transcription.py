@@ -4,15 +4,19 @@ Phases: ``upload`` (skipped when the target hosts its own clip), ``submit``,
 ``queued``, ``processing``, ``verify``, ``delete``, ``confirm``. The key
 latency is the turnaround, from submitting the job to seeing it terminal.
 
-No transcript is left behind. The id is written to the deletion ledger the
-moment the API returns it, before the first poll. Deletion then runs whatever
-happens to the run (failure, timeout, cancellation) in a task of its own,
-shielded from cancellation and bounded by :func:`cleanup_budget`. A job that
-is still queued/processing is not deleted (the provider deletes finished
-jobs; the simulator refuses the rest): after a cancellation or an early
-failure the cleanup waits for it to finish within the budget; after a
-``job_timeout`` it is left in the ledger for the janitor. The same
-:func:`remove_transcript` is what the janitor calls.
+No transcript is left behind. Before the job is submitted, a *submission
+marker* (:func:`submission_marker`, the unique upload URL) goes into the
+deletion ledger, so a job whose submit answer is lost — or whose process is
+killed while the submit is in flight — can still be found in the transcript
+list by its upload URL, by this run's cleanup or later by the janitor. The id
+is written to the ledger the moment the API returns it, before the first poll.
+Deletion then runs whatever happens to the run (failure, timeout,
+cancellation) in a task of its own, shielded from cancellation and bounded by
+:func:`cleanup_budget`. A job that is still queued/processing is not deleted
+(the provider deletes finished jobs; the simulator refuses the rest): after a
+cancellation or an early failure the cleanup waits for it to finish within the
+budget; after a ``job_timeout`` it is left in the ledger for the janitor. The
+same :func:`remove_transcript` is what the janitor calls.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ GONE_STATUSES = frozenset({400, 404})
 MAX_BODY_BYTES = 4 * 1024 * 1024
 BACKOFF = 1.5
 CLEANUP_MAX_S = 5.0
+MAX_UPLOAD_URL = 2048
 SETTLE_POLL_S = 0.25
 
 # Keep cleanup tasks referenced until they finish: the event loop holds only
@@ -63,6 +68,20 @@ _cleanups: set[asyncio.Task[Any]] = set()
 def cleanup_budget(spec: TranscriptionSpec) -> float:
     """Return how long deletion may take after the run's own timeout (≤ 5 s)."""
     return min(CLEANUP_MAX_S, spec.timeout)
+
+
+SUBMISSION_PREFIX = "submitted:"
+"""Ledger ids starting with this are submission markers, not transcript ids."""
+
+
+def submission_marker(upload_url: str) -> str:
+    """Return the ledger id that stands for "a job made from `upload_url` may exist"."""
+    return SUBMISSION_PREFIX + upload_url
+
+
+def marked_upload(ledger_id: str) -> str | None:
+    """Return the upload URL a submission marker stands for, or None for a transcript id."""
+    return ledger_id[len(SUBMISSION_PREFIX) :] if ledger_id.startswith(SUBMISSION_PREFIX) else None
 
 
 def _headers(target: Target, ctx_user_agent: str) -> dict[str, str]:
@@ -259,6 +278,61 @@ async def remove_transcript(
     return await delete_and_confirm(session, target, transcript_id, clock, user_agent)
 
 
+@dataclass(frozen=True, slots=True)
+class Search:
+    """What a look through the transcript list for one audio URL found."""
+
+    searched: bool  # the list could be read (a miss then means: no such job)
+    transcript_id: str | None = None
+
+
+async def find_by_audio_url(
+    session: aiohttp.ClientSession,
+    target: Target,
+    audio_url: str,
+    user_agent: str,
+    *,
+    pages: int = 1,
+    page_size: int = 20,
+) -> Search:
+    """Return the id of the newest job made from `audio_url`, searching `pages` list pages."""
+    before: str | None = None
+    for _ in range(pages):
+        params = {"limit": str(page_size)}
+        if before is not None:
+            params["before_id"] = before
+        try:
+            async with session.get(
+                f"{target.api_base}/v2/transcript",
+                params=params,
+                headers=_headers(target, user_agent),
+                allow_redirects=False,
+            ) as resp:
+                if resp.status != 200:
+                    return Search(searched=False)
+                data = await _read_json(resp, "listing transcripts")
+        except EXPECTED_ERRORS:
+            return Search(searched=False)
+        items = data.get("transcripts") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            return Search(searched=False)
+        for item in items:
+            if (
+                isinstance(item, dict)
+                and item.get("audio_url") == audio_url
+                and isinstance(item.get("id"), str)
+            ):
+                return Search(searched=True, transcript_id=item["id"])
+        last = items[-1] if items else None
+        if len(items) < page_size or not isinstance(last, dict):
+            break
+        last_id = last.get("id")
+        if not isinstance(last_id, str):
+            break
+        before = last_id
+    return Search(searched=True)
+
+
 # ---------------------------------------------------------------------------
 # The probe
 
@@ -293,6 +367,7 @@ class _Run:
         self.turnaround: float | None = None
         self.upload_url: str | None = None
         self.submit_sent = False
+        self.marker_recorded = False
 
     @property
     def may_have_orphan(self) -> bool:
@@ -322,8 +397,13 @@ class _Run:
             upload_url = got.get("upload_url")
             if not isinstance(upload_url, str) or not upload_url:
                 return bad_response("The upload answer has no upload_url")
+            if len(upload_url) > MAX_UPLOAD_URL:
+                # It goes into the deletion ledger (submission marker): bounded.
+                return bad_response("The upload answer's upload_url is implausibly long")
             audio_url = self.upload_url = upload_url
 
+        if self.upload_url is not None:
+            await self._record(submission_marker(self.upload_url), marker=True)
         submit_at = rec.now()
         self.submit_sent = True
         with rec.phase("submit"):
@@ -351,6 +431,7 @@ class _Run:
         self.job.status = got.get("status") if isinstance(got.get("status"), str) else None
         rec.details["transcript_id"] = transcript_id
         await self._record(transcript_id)
+        await self._clear_marker()
 
         result = await self._poll(session, got)
         if isinstance(result, Failure):
@@ -359,10 +440,13 @@ class _Run:
         rec.details["turnaround_s"] = round(self.turnaround, 6)
         return self._verify(result, reference)
 
-    async def _record(self, transcript_id: str) -> None:
+    async def _record(self, transcript_id: str, *, marker: bool = False) -> None:
         try:
             await self.ctx.ledger.record(self.target.name, transcript_id)
-            self.job.recorded = True
+            if marker:
+                self.marker_recorded = True
+            else:
+                self.job.recorded = True
         # The ledger is another subsystem (SQLite): its failure must not stop the deletion.
         except Exception as exc:
             log.error(
@@ -373,6 +457,20 @@ class _Run:
                 type(exc).__name__,
             )
             self.rec.details["ledger_error"] = type(exc).__name__
+
+    async def _clear_marker(self) -> None:
+        """Drop the submission marker: the job's id is in the ledger, or no job exists."""
+        if not self.marker_recorded or self.upload_url is None:
+            return
+        try:
+            await self.ctx.ledger.mark_deleted(self.target.name, submission_marker(self.upload_url))
+            self.marker_recorded = False
+        except Exception as exc:  # the janitor resolves a marker left behind
+            log.error(
+                "transcription probe: could not clear the submission marker of %s (%s)",
+                self.target.name,
+                type(exc).__name__,
+            )
 
     async def _poll(
         self, session: aiohttp.ClientSession, first: dict[str, Any]
@@ -454,35 +552,6 @@ class _Run:
             )
         return None
 
-    async def _find_orphan(self, session: aiohttp.ClientSession) -> str | None:
-        """Return the id of the job made from this run's upload, found in the transcript list.
-
-        When the submit answer was lost or unreadable the job may still exist;
-        the upload URL is unique to this run, so it identifies the job safely.
-        """
-        try:
-            async with session.get(
-                f"{self.base}/v2/transcript",
-                params={"limit": "20"},
-                headers=self.headers,
-                allow_redirects=False,
-            ) as resp:
-                if resp.status != 200:
-                    return None
-                data = await _read_json(resp, "listing transcripts")
-        except EXPECTED_ERRORS:
-            return None
-        items = data.get("transcripts") if isinstance(data, dict) else None
-        for item in items if isinstance(items, list) else []:
-            if (
-                isinstance(item, dict)
-                and item.get("audio_url") == self.upload_url
-                and isinstance(item.get("id"), str)
-            ):
-                found: str = item["id"]
-                return found
-        return None
-
     async def cleanup(self, cancelled: bool) -> DeletionOutcome | None:
         """Delete the job's transcript (own session, own deadline) and update the ledger."""
         job, rec, ctx = self.job, self.rec, self.ctx
@@ -493,12 +562,22 @@ class _Run:
                 ctx.session_factory(timeout=aiohttp.ClientTimeout(total=budget)) as session,
             ):
                 if job.id is None:
-                    job.id = await self._find_orphan(session)
-                    if job.id is None:
+                    # The submit answer was lost: the upload URL is unique to this run,
+                    # so it identifies the job safely. If the list cannot be read, the
+                    # marker stays in the ledger and the janitor searches later.
+                    assert self.upload_url is not None
+                    found = await find_by_audio_url(
+                        session, self.target, self.upload_url, ctx.user_agent
+                    )
+                    if found.transcript_id is None:
+                        if found.searched:
+                            await self._clear_marker()
                         return None
+                    job.id = found.transcript_id
                     rec.details["transcript_id"] = job.id
                     rec.details["recovered_orphan"] = True
                     await self._record(job.id)
+                    await self._clear_marker()
                 outcome = await remove_transcript(
                     session,
                     self.target,
