@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -29,6 +29,7 @@ from monitor.alerting.messages import Message
 from monitor.alerting.rules import AlertEvent, AlertState
 from monitor.models import Clock, LedgerEntry
 from monitor.store.records import StoreHealth
+from monitor.store.writer import StoreWriteError
 
 __all__ = [
     "AlertMetrics",
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("sttwatch.alerting")
+
+# How often an attempt that could not be recorded is tried again (seconds).
+UNRECORDED_RETRY = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +185,9 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # Attempts made but not yet recorded (the database was not writable), by
+        # delivery id: (destination, the write). Never re-sent while they wait.
+        self._unrecorded: dict[int, tuple[str, Callable[[], Awaitable[None]]]] = {}
         self.attempts = 0
 
     @property
@@ -213,8 +220,11 @@ class OutboxWorker:
 
     async def _dispatch(self) -> float | None:
         """Route new alerts, start the due deliveries; return seconds until the next is due."""
+        await self._record_unrecorded()
         await self._route_new()
-        busy = set(self._inflight)
+        # A destination whose last attempt is not recorded yet waits: sending its row
+        # again would repeat an alert the service may already have accepted.
+        busy = set(self._inflight) | {dest for dest, _ in self._unrecorded.values()}
         for d in await self._store.due_deliveries(self._clock.now()):
             if d.destination in busy:
                 continue
@@ -223,9 +233,19 @@ class OutboxWorker:
             self._inflight[d.destination] = task
             task.add_done_callback(functools.partial(self._finished, d.destination))
         nxt = await self._store.next_delivery_at(exclude=busy)
-        if nxt is None:
-            return None
-        return max(0.0, (nxt - self._clock.now()).total_seconds())
+        wait = None if nxt is None else max(0.0, (nxt - self._clock.now()).total_seconds())
+        if self._unrecorded:
+            wait = UNRECORDED_RETRY if wait is None else min(wait, UNRECORDED_RETRY)
+        return wait
+
+    async def _record_unrecorded(self) -> None:
+        """Write the attempts that could not be recorded earlier, oldest first, while it works."""
+        for delivery_id, (_, write) in list(self._unrecorded.items()):
+            try:
+                await write()
+            except StoreWriteError:
+                return
+            del self._unrecorded[delivery_id]
 
     def _finished(self, key: str, task: asyncio.Task[None]) -> None:
         if self._inflight.get(key) is task:
@@ -321,7 +341,8 @@ class OutboxWorker:
         *,
         gave_up: bool,
     ) -> None:
-        await self._store.record_delivery_attempt(
+        write = functools.partial(
+            self._store.record_delivery_attempt,
             d.id,
             at=at,
             ok=outcome.ok,
@@ -330,12 +351,23 @@ class OutboxWorker:
             next_attempt_at=retry_at,
             gave_up=gave_up,
         )
+        label = f"{d.alert.message.title!r} to {d.destination_label}"
+        try:
+            await write()
+        except StoreWriteError:
+            # Full disk or read-only database: keep the outcome in memory and write it
+            # when the database recovers; until then this destination is not sent to.
+            self._unrecorded[d.id] = (d.destination, write)
+            log.warning(
+                "alert %s: the attempt could not be recorded (database not writable); "
+                "it is kept in memory and recorded later, not sent again",
+                label,
+            )
         result: Literal["sent", "failed", "gave_up"] = (
             "sent" if outcome.ok else ("gave_up" if gave_up else "failed")
         )
         if self._metrics is not None:
             self._metrics.alert_sent(result)
-        label = f"{d.alert.message.title!r} to {d.destination_label}"
         if outcome.ok:
             log.info("alert %s delivered (attempt %d)", label, d.attempts + 1)
         elif gave_up:
