@@ -19,22 +19,19 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import alert_fixtures
 import pytest
 from aiohttp.test_utils import TestClient
 from alert_fixtures import SmtpSink, Webhook
+from polling import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import Config, parse_config
 from monitor.server import ALERTER, build_app
-from monitor.simulator import Scenario, SimulatorHandle, start_simulator
-
-smtp_sink = alert_fixtures.smtp_sink
-webhook = alert_fixtures.webhook
+from monitor.simulator import SimulatorHandle
 
 Client = TestClient[Any, Any]
 KEY = "sim-key"
@@ -151,13 +148,8 @@ def fill(directory: Path) -> Path:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimulatorHandle]:
-    scenario = Scenario.model_validate({"seed": 8, "jobs": {"queued_ms": 50, "processing_ms": 50}})
-    handle = await start_simulator(port=0, scenario=scenario)
-    try:
-        yield handle
-    finally:
-        await handle.close()
+async def sim(start_sim: Callable[[dict[str, Any]], Awaitable[SimulatorHandle]]) -> SimulatorHandle:
+    return await start_sim({"seed": 8, "jobs": {"queued_ms": 50, "processing_ms": 50}})
 
 
 def make_config(tmp_path: Path, db_dir: Path, sim: SimulatorHandle, urls: list[str]) -> Config:
@@ -194,15 +186,6 @@ def make_config(tmp_path: Path, db_dir: Path, sim: SimulatorHandle, urls: list[s
         },
         env={},
     )
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def healthz(client: Client) -> tuple[int, dict[str, Any]]:
@@ -312,7 +295,7 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
         return await runs_total(client) >= runs_at_503 + 4 and await reach_success(client) == 0.0
 
     await eventually(probing_on, "more probe runs, and reachability down, in /metrics")
-    await alert_fixtures.wait_until(
+    await eventually(
         lambda: (
             DB_DOWN in webhook.titles() and any(m["Subject"] == DB_DOWN for m in smtp_sink.messages)
         ),
@@ -340,7 +323,7 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
         return len(stored_results(db)) > len(before)
 
     await eventually(stored_again, "new results stored after the fill")
-    await alert_fixtures.wait_until(
+    await eventually(
         lambda: (
             {DB_RESOLVED, REACH_DOWN} <= set(webhook.titles())
             and {DB_RESOLVED, REACH_DOWN} <= {str(m["Subject"]) for m in smtp_sink.messages}
@@ -365,6 +348,66 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
     assert before <= after
     assert len(after) > len(before)
     assert sim.state()["transcripts"]["undeleted"] == 0
+
+
+async def test_alert_in_flight_when_the_disk_fills_is_delivered_exactly_once(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    small_fs: Path,
+    sim: SimulatorHandle,
+    webhook: Webhook,
+) -> None:
+    """Promise 4 (full disk, outbox): an alert whose delivery is in flight when the disk fills is
+    delivered exactly once — the outbox cannot record that the service accepted it, but it must
+    not send it again (and again) for that; the delivery is recorded once space returns."""
+    config = make_config(tmp_path, small_fs, sim, [webhook.url()])
+    client = await start(aiohttp_client, config)
+    await wait_healthy_with_results(client, 2)
+    webhook.gate = asyncio.Event()  # the webhook holds every request until released
+    sim.set_faults([REACH_FAULT])
+    await eventually(lambda: webhook.seen >= 1, "the DOWN alert's delivery in flight")
+
+    filler = fill(small_fs)
+
+    async def unhealthy() -> bool:
+        status, _ = await healthz(client)
+        return status == 503
+
+    await eventually(unhealthy, "/healthz 503 because the database is full")
+    webhook.gate.set()
+    await eventually(lambda: REACH_DOWN in webhook.titles(), "the DOWN alert delivered")
+    await eventually(lambda: DB_DOWN in webhook.titles(), "the database alert delivered")
+    await asyncio.sleep(1.0)  # room for a resend storm, if there is one
+    assert webhook.titles().count(REACH_DOWN) == 1, webhook.titles()
+
+    filler.unlink()
+    sim.clear_faults()
+
+    async def recorded() -> bool:
+        resp = await client.get("/healthz")
+        if resp.status != 200:
+            return False
+        return bool(
+            await asyncio.to_thread(_delivered_rows, Path(config.database), REACH_DOWN) == [1]
+        )
+
+    await eventually(recorded, "the delivery recorded once space is back")
+    await client.close()
+    assert webhook.titles().count(REACH_DOWN) == 1, webhook.titles()
+    assert _delivered_rows(Path(config.database), REACH_DOWN) == [1]
+
+
+def _delivered_rows(db: Path, title: str) -> list[int]:
+    """Return the attempt counts of the delivered rows of the alerts titled `title`."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+                "WHERE a.title = ? AND d.delivered_at IS NOT NULL",
+                (title,),
+            )
+        ]
 
 
 async def test_disk_turning_read_only_keeps_probing_alerts_and_loses_nothing(
@@ -403,7 +446,7 @@ async def test_disk_turning_read_only_keeps_probing_alerts_and_loses_nothing(
         return await runs_total(client) >= runs_at_503 + 3
 
     await eventually(probing_on, "probe runs continuing in /metrics")
-    await alert_fixtures.wait_until(
+    await eventually(
         lambda: DB_DOWN in webhook.titles(), within=20, what="the database alert at the webhook"
     )
     await asyncio.wait_for(client.close(), 30)  # shuts down although nothing can be written
