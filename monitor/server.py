@@ -35,6 +35,7 @@ from monitor.models import Clock, ProbeFn, SystemClock, iso
 from monitor.runtime import Runtime, open_runtime
 from monitor.scheduler import Scheduler
 from monitor.statuspage import render_site
+from monitor.tasks import cancel_and_wait
 
 __all__ = [
     "ALERTER",
@@ -154,13 +155,7 @@ class SiteRenderer:
     async def stop(self) -> None:
         """Stop the render loop (waiting for a render in progress to finish)."""
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _loop(self) -> None:

@@ -13,7 +13,6 @@ See docs/alerting.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -54,6 +53,7 @@ from monitor.alerting.rules import (
 from monitor.config import Config
 from monitor.models import Clock, ProbeResult, SystemClock
 from monitor.store.writer import StoreWriteError
+from monitor.tasks import cancel_and_wait
 
 __all__ = [
     "DELETION_PROBE",
@@ -187,9 +187,7 @@ class Alerter:
         """Stop the background tasks (undelivered alerts stay in the outbox for the next start)."""
         task, self._backlog_task = self._backlog_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self._worker is not None:
             await self._worker.stop()
         if self._database is not None:

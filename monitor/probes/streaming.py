@@ -46,6 +46,7 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.tasks import cancel_and_wait
 
 NAME = "streaming"
 MAX_MSG_BYTES = 256 * 1024
@@ -386,14 +387,7 @@ class _Run:
             pass  # closing the HTTP session below aborts the transport
         finally:
             if self.receiver is not None:
-                self.receiver.cancel()
-                try:
-                    await self.receiver
-                except asyncio.CancelledError:
-                    # The receiver's own cancellation ends here; this task's does not.
-                    current = asyncio.current_task()
-                    if current is not None and current.cancelling():
-                        raise
+                await cancel_and_wait(self.receiver)
 
 
 def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
