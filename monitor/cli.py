@@ -203,43 +203,45 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"YAML configuration file (default: {DEFAULT_CONFIG})",
         )
 
-    p = sub.add_parser("run", help="run the scheduler and the web server (status page, /metrics)")
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        # The summary is both the line in `sttwatch --help` and the text of `sttwatch NAME --help`.
+        return sub.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+
+    p = command("run", "run the scheduler and the web server (status page, /metrics, /healthz)")
     with_config(p)
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser(
-        "once",
-        help="run each probe once; exit 0 all up/degraded, 1 any down, 2 bad config",
-    )
+    p = command("once", "run each probe once; exit 0 all up/degraded, 1 any down, 2 bad config")
     with_config(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per result")
     p.set_defaults(func=_cmd_once)
 
-    p = sub.add_parser("render", help="rebuild the static status site from the database")
+    p = command("render", "rebuild the static status site from the database")
     with_config(p)
     p.set_defaults(func=_cmd_render)
 
-    p = sub.add_parser(
-        "check-config", help="validate the config and print it resolved, secrets masked"
-    )
+    p = command("check-config", "validate the config and print it resolved, secrets masked")
     with_config(p)
     p.set_defaults(func=_cmd_check_config)
 
-    p = sub.add_parser("test-alert", help="send a test notification through every alert URL")
+    p = command("test-alert", "send a test notification through every alert URL")
     with_config(p)
     p.set_defaults(func=_cmd_test_alert)
 
-    p = sub.add_parser(
-        "simulate", help="serve a local AssemblyAI simulator (REST v2 + streaming v3)"
-    )
+    p = command("simulate", "serve a local AssemblyAI simulator (REST v2 + streaming v3)")
     p.add_argument(
-        "--listen", default="127.0.0.1:8765", metavar="HOST:PORT", help="default 127.0.0.1:8765"
+        "--listen",
+        default="127.0.0.1:8765",
+        metavar="HOST:PORT",
+        help="address to serve on (default 127.0.0.1:8765; port 0 picks a free one)",
     )
     p.add_argument("--scenario", metavar="FILE", help="YAML scenario: delays, keys and faults")
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser(
-        "demo", help="everything against the simulator, with a scripted incident (Ctrl-C to stop)"
+    p = command(
+        "demo", "everything against the simulator, with a scripted incident (Ctrl-C to stop)"
     )
     p.add_argument(
         "--listen",
