@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -34,6 +36,8 @@ T = TypeVar("T")
 
 # A write failure is logged at most this often; the rest are counted.
 LOG_EVERY_S = 60.0
+# Below this much free space a failed write is put down to a full file system.
+LOW_SPACE_BYTES = 1 << 20
 
 
 class StoreWriteError(Exception):
@@ -43,6 +47,36 @@ class StoreWriteError(Exception):
 # SQLite errors that say "the database cannot take this write right now" rather
 # than "sttwatch issued a bad statement": those are bugs and propagate as they are.
 _BUG_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+
+def diagnose(path: str) -> str:
+    """Return why the file system holding `path` refuses writes, if the OS can tell ("" if not).
+
+    SQLite says "disk I/O error" for a file system gone read-only and, at
+    start-up, for a full one; an operator reading /healthz needs the cause.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return ""
+    if st.f_flag & os.ST_RDONLY:
+        return "the file system is read-only"
+    free = st.f_bavail * st.f_frsize
+    if free < LOW_SPACE_BYTES:
+        return f"the file system is full: {free} bytes free"
+    tmpfile = getattr(os, "O_TMPFILE", 0)
+    if tmpfile:
+        # An unnamed file leaves nothing behind; EROFS also catches an emergency
+        # read-only remount that statvfs does not report.
+        try:
+            os.close(os.open(directory, tmpfile | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            if exc.errno == errno.EROFS:
+                return "the file system is read-only"
+            if exc.errno == errno.ENOSPC:
+                return "the file system is full"
+    return ""
 
 
 def connect(path: str, *, busy_timeout_s: float, readonly: bool = False) -> sqlite3.Connection:
@@ -170,8 +204,9 @@ class Writer:
             if isinstance(exc, _BUG_ERRORS):
                 self._deliver(job, exc, error=True)
             else:
-                self._record_failure(exc)
-                err = StoreWriteError(f"database not writable: {exc}")
+                cause = diagnose(self._path)
+                self._record_failure(exc, cause)
+                err = StoreWriteError(f"database not writable: {exc}" + f" ({cause})" * bool(cause))
                 err.__cause__ = exc
                 self._deliver(job, err, error=True)
         except BaseException as exc:  # a bug in a job: hand it to its caller, keep serving
@@ -198,10 +233,10 @@ class Writer:
         with contextlib.suppress(RuntimeError):
             job.loop.call_soon_threadsafe(settle)
 
-    def _record_failure(self, exc: sqlite3.Error) -> None:
+    def _record_failure(self, exc: sqlite3.Error, cause: str = "") -> None:
         now = self._clock.now()
         h = self._health
-        message = f"{type(exc).__name__}: {exc}"
+        message = f"{type(exc).__name__}: {exc}" + f" ({cause})" * bool(cause)
         self._health = StoreHealth(
             writable=False,
             last_error=message,
