@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,7 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
     await eventually(unhealthy, "/healthz 503 because the database is full")
     status, body = await healthz(client)
     reason = next(r for r in body["reasons"] if "database is not writable" in r)
-    assert "full" in reason, reason
+    assert "database or disk is full" in reason and "file system is full" in reason, reason
     assert body["database"]["writable"] is False
 
     # Probes keep running; their results reach the metrics although nothing is stored.
@@ -440,6 +441,9 @@ async def test_disk_turning_read_only_keeps_probing_alerts_and_loses_nothing(
         return status == 503 and any("database is not writable" in r for r in body["reasons"])
 
     await eventually(unhealthy, "/healthz 503 because the file system is read-only")
+    _, body = await healthz(client)
+    reason = next(r for r in body["reasons"] if "database is not writable" in r)
+    assert "read-only" in reason, reason
     runs_at_503 = await runs_total(client)
 
     async def probing_on() -> bool:
@@ -465,3 +469,30 @@ async def test_disk_turning_read_only_keeps_probing_alerts_and_loses_nothing(
     assert integrity(db) == "ok"
     assert before < stored_results(db)
     assert webhook.titles().count(DB_DOWN) == 1
+
+
+def test_start_on_a_full_disk_exits_with_the_reason(tmp_path: Path, small_fs: Path) -> None:
+    """Promise 4 (full disk at start-up): `sttwatch run` on a database whose file system is full
+    cannot create its write-ahead log, so it exits at once with status 2 and a message naming
+    the database and the cause — not a traceback, not a half-started server."""
+    db = small_fs / "sttwatch.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE before_the_disk_filled (x)")
+    fill(small_fs)
+    config = tmp_path / "sttwatch.yaml"
+    config.write_text(
+        f"database: {db}\nsite_dir: {tmp_path / 'site'}\nlisten: 127.0.0.1:0\n"
+        "targets:\n  - name: t\n    api_key: k\n    api_base: http://127.0.0.1:9/\n"
+    )
+    config.chmod(0o600)
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"cannot open the database {db}" in done.stderr
+    assert "the file system is full" in done.stderr
+    assert "Traceback" not in done.stderr
