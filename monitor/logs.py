@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TextIO
 
 REDACTED = "[redacted]"
 
@@ -43,14 +44,17 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class _Handler(logging.StreamHandler[TextIO]):
+    """The stderr handler sttwatch installs (so a second setup replaces, not doubles, it)."""
+
+
 def setup_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> RedactSecrets:
     """Return the redacting filter installed on a stderr handler of the root logger."""
     root = logging.getLogger()
     for h in list(root.handlers):
-        if getattr(h, "_sttwatch", False):
+        if isinstance(h, _Handler):
             root.removeHandler(h)
-    handler = logging.StreamHandler()
-    handler._sttwatch = True  # type: ignore[attr-defined]
+    handler = _Handler()
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
     )

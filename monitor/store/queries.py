@@ -266,9 +266,10 @@ def _bucket_sums(
 
 def _incident(row: tuple[object, ...]) -> Incident:
     (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates) = row
-    assert isinstance(opened, int) and isinstance(kinds, str) and isinstance(updates, str)
+    assert isinstance(iid, int) and isinstance(opened, int) and isinstance(down_runs, int)
+    assert isinstance(kinds, str) and isinstance(updates, str)
     return Incident(
-        id=int(iid),  # type: ignore[call-overload]
+        id=iid,
         target=str(target),
         probe=str(probe),
         opened_at=from_ms(opened),
@@ -277,7 +278,7 @@ def _incident(row: tuple[object, ...]) -> Incident:
         error_kinds=tuple(json.loads(kinds)),
         first_message=str(first),
         last_message=str(last),
-        down_runs=int(down_runs),  # type: ignore[call-overload]
+        down_runs=down_runs,
         updates=tuple(
             IncidentUpdate(at=from_ms(u["at"]), status=u["status"], body=u["body"])
             for u in json.loads(updates)
