@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 
@@ -82,6 +83,17 @@ def submission_marker(upload_url: str) -> str:
 def marked_upload(ledger_id: str) -> str | None:
     """Return the upload URL a submission marker stands for, or None for a transcript id."""
     return ledger_id[len(SUBMISSION_PREFIX) :] if ledger_id.startswith(SUBMISSION_PREFIX) else None
+
+
+# Transcript ids are UUIDs. An id is used in request URLs, stored in the deletion
+# ledger and shown in results and alerts, so one that is anything but letters,
+# digits, "-" and "_" (markup, "../", "?", bidi controls) is refused, never used.
+_TRANSCRIPT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def plausible_id(value: object) -> TypeGuard[str]:
+    """Return True when `value` can be a transcript id (1–128 letters, digits, "-", "_")."""
+    return isinstance(value, str) and _TRANSCRIPT_ID.fullmatch(value) is not None
 
 
 def _headers(target: Target, ctx_user_agent: str) -> dict[str, str]:
@@ -320,14 +332,14 @@ async def find_by_audio_url(
             if (
                 isinstance(item, dict)
                 and item.get("audio_url") == audio_url
-                and isinstance(item.get("id"), str)
+                and plausible_id(item.get("id"))
             ):
                 return Search(searched=True, transcript_id=item["id"])
         last = items[-1] if items else None
         if len(items) < page_size or not isinstance(last, dict):
             break
         last_id = last.get("id")
-        if not isinstance(last_id, str):
+        if not plausible_id(last_id):
             break
         before = last_id
     return Search(searched=True)
@@ -427,6 +439,11 @@ class _Run:
         transcript_id = got.get("id")
         if not isinstance(transcript_id, str) or not transcript_id:
             return bad_response("The submit answer has no transcript id")
+        if not plausible_id(transcript_id):
+            # Not echoed: it is the server's text, and no part of it is needed.
+            return bad_response(
+                "The submit answer's transcript id is not an id (letters, digits, - and _)"
+            )
         self.job.id = transcript_id
         self.job.status = got.get("status") if isinstance(got.get("status"), str) else None
         rec.details["transcript_id"] = transcript_id
