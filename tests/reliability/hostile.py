@@ -283,21 +283,22 @@ INVALID_UTF8 = b"\xff\xfe\xc0\xaf\xed\xa0\x80"
 # A fake transcription API whose job reads are hostile
 
 
-def transcription_api(job_read: Behaviour) -> Behaviour:
+def transcription_api(job_read: Behaviour, job_id: str = "hostile-job") -> Behaviour:
     """Return a behaviour that uploads and submits normally and answers job reads hostilely.
 
     ``POST /v2/upload`` and ``POST /v2/transcript`` answer as the API does;
     every ``GET /v2/transcript/{id}`` (the probe's polls and its cleanup's
-    read-backs) runs `job_read`; DELETE answers with the scrubbed object.
+    read-backs) runs `job_read`; DELETE answers with the scrubbed object. The
+    job's id is `job_id`, whatever it holds.
     """
 
     async def answer(req: Request, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         if req.method == "POST" and req.path == "/v2/upload":
             await send(w, json_answer({"upload_url": "https://cdn.invalid/upload/hostile-1"}))
         elif req.method == "POST" and req.path == "/v2/transcript":
-            await send(w, json_answer({"id": "hostile-job", "status": "queued"}))
+            await send(w, json_answer({"id": job_id, "status": "queued"}))
         elif req.method == "DELETE":
-            scrubbed = {"id": "hostile-job", "status": "completed", "text": "Deleted by user."}
+            scrubbed = {"id": job_id, "status": "completed", "text": "Deleted by user."}
             await send(w, json_answer({**scrubbed, "audio_url": "http://deleted_by_user"}))
         elif req.method == "GET" and req.path.startswith("/v2/transcript/"):
             await job_read(req, r, w)
