@@ -7,9 +7,9 @@ import json
 import re
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .clips import Transcription, align_words, read_wav
 from .scenario import DELETE_ACTIONS, HTTP_ACTIONS, HTTP_ENDPOINTS, JOB_ACTIONS, Fault
@@ -90,7 +90,7 @@ async def hang(request: web.Request, state: SimState) -> web.StreamResponse:
     raise web.HTTPServiceUnavailable()
 
 
-async def malformed(request: web.Request, handler: Any, body_kind: str) -> web.StreamResponse:
+async def malformed(request: web.Request, handler: Handler, body_kind: str) -> web.StreamResponse:
     """Return a 200 whose body a broken proxy mangled (the handler still runs)."""
     response = await handler(request)
     if body_kind == "not_json":
@@ -103,15 +103,15 @@ async def malformed(request: web.Request, handler: Any, body_kind: str) -> web.S
 
 
 @web.middleware
-async def http_faults(request: web.Request, handler: Any) -> web.StreamResponse:
+async def http_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count each API request and apply the HTTP faults that fire for it."""
     state = request.app[STATE_KEY]
     endpoint = request.match_info.route.name
     if endpoint is None or endpoint not in HTTP_ENDPOINTS | {"ws"}:
-        return await handler(request)  # type: ignore[no-any-return]
+        return await handler(request)
     state.requests[endpoint] += 1
     if endpoint == "ws":
-        return await handler(request)  # type: ignore[no-any-return]
+        return await handler(request)
     for fault in state.faults.pick(endpoint, HTTP_ACTIONS, stackable=frozenset({"delay"})):
         if fault.action == "delay":
             await asyncio.sleep((fault.delay_ms or 0) / 1000)
@@ -123,7 +123,7 @@ async def http_faults(request: web.Request, handler: Any) -> web.StreamResponse:
             return web.Response(text=CAPTIVE_PORTAL_HTML, content_type="text/html")
         elif fault.action == "malformed":
             return await malformed(request, handler, fault.body_kind or "not_json")
-    return await handler(request)  # type: ignore[no-any-return]
+    return await handler(request)
 
 
 def _audio_problem(data: bytes, transcription: Transcription) -> str | None:
