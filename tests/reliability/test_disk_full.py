@@ -275,6 +275,7 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
     await wait_healthy_with_results(client, 4)
 
     filler = fill(small_fs)
+    filler_bytes = filler.stat().st_size
     assert shutil.disk_usage(small_fs).free < 64 * 1024
     before = stored_results(db)  # read after the fill: every committed result is in here
     sim.set_faults([REACH_FAULT])  # the API breaks while sttwatch cannot store anything
@@ -312,6 +313,7 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
     assert stored_results(db) == before  # nothing written, nothing lost
 
     # Space returns.
+    runs_while_full = await runs_total(client) - runs_at_503
     filler.unlink()
 
     async def healthy_again() -> bool:
@@ -349,6 +351,12 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
     assert before <= after
     assert len(after) > len(before)
     assert sim.state()["transcripts"]["undeleted"] == 0
+    print(
+        f"FIGURES full disk: filler {filler_bytes / 1e6:.2f} MB; >= {runs_while_full:.0f} probe "
+        f"runs while full (in /metrics, not stored); results {len(before)} before the fill, "
+        f"{len(after)} after, {len(before - after)} lost; integrity_check ok; "
+        f"alerts at the webhook: {hook_titles}; leaked transcripts: 0"
+    )
 
 
 async def test_alert_in_flight_when_the_disk_fills_is_delivered_exactly_once(
@@ -453,6 +461,7 @@ async def test_disk_turning_read_only_keeps_probing_alerts_and_loses_nothing(
     await eventually(
         lambda: DB_DOWN in webhook.titles(), within=20, what="the database alert at the webhook"
     )
+    runs_while_ro = await runs_total(client) - runs_at_503
     await asyncio.wait_for(client.close(), 30)  # shuts down although nothing can be written
 
     ext4.unmount()
@@ -467,8 +476,14 @@ async def test_disk_turning_read_only_keeps_probing_alerts_and_loses_nothing(
     await wait_healthy_with_results(client, len(before) + 2)
     await client.close()
     assert integrity(db) == "ok"
-    assert before < stored_results(db)
+    after = stored_results(db)
+    assert before < after
     assert webhook.titles().count(DB_DOWN) == 1
+    print(
+        f"FIGURES read-only disk: {runs_while_ro:.0f} probe runs while read-only; results "
+        f"{len(before)} before the error, {len(after)} after the restart, "
+        f"{len(before - after)} lost; integrity_check ok"
+    )
 
 
 def test_start_on_a_full_disk_exits_with_the_reason(tmp_path: Path, small_fs: Path) -> None:

@@ -468,6 +468,14 @@ def test_the_run_put_the_secrets_in_harms_way(evidence: Evidence) -> None:
     assert any(REDACTED in m for m in evidence.stored_messages), evidence.stored_messages
     assert evidence.returncode == 0
     assert set(PLACES) <= set(evidence.places)
+    found = {place: leaks(evidence.places[place]) for place in PLACES}
+    print(
+        f"FIGURES secrets: {len(SECRETS)} secrets planted; faults fired {applied} "
+        f"({sum(applied.values())} in all); {len(evidence.stored_messages)} results stored; "
+        f"alerts delivered {evidence.alerts}; {len(PLACES)} places scanned "
+        f"({sum(len(evidence.places[p]) for p in PLACES) / 1e6:.1f} MB); "
+        f"leaks found: {sum(map(len, found.values()))}"
+    )
 
 
 @pytest.mark.parametrize("place", PLACES, ids=[p.replace(" ", "-") for p in PLACES])
