@@ -152,7 +152,11 @@ def _download_error(url: str) -> str:
     )
 
 
-def _lookup(request: web.Request, state: SimState, key: str) -> Job | web.Response:
+def _owned_job(request: web.Request, state: SimState) -> Job | web.Response:
+    """Return the caller's job named in the path, or the 401/400/404 answer instead."""
+    key = authorized_key(request, state)
+    if key is None:
+        return error_response(401, AUTH_ERROR)
     job = state.jobs.get(request.match_info["transcript_id"])
     if job is None or job.owner != key:
         if state.scenario.unknown_id_status == 404:
@@ -251,10 +255,7 @@ async def create_transcript(request: web.Request) -> web.StreamResponse:
 async def get_transcript(request: web.Request) -> web.StreamResponse:
     """Return the Transcript as it stands now."""
     state = request.app[STATE_KEY]
-    key = authorized_key(request, state)
-    if key is None:
-        return error_response(401, AUTH_ERROR)
-    found = _lookup(request, state, key)
+    found = _owned_job(request, state)
     if isinstance(found, web.Response):
         return found
     now = state.clock()
@@ -270,10 +271,7 @@ async def get_transcript(request: web.Request) -> web.StreamResponse:
 async def delete_transcript(request: web.Request) -> web.StreamResponse:
     """Scrub a transcript (and its upload) and return the scrubbed object."""
     state = request.app[STATE_KEY]
-    key = authorized_key(request, state)
-    if key is None:
-        return error_response(401, AUTH_ERROR)
-    found = _lookup(request, state, key)
+    found = _owned_job(request, state)
     if isinstance(found, web.Response):
         return found
     now = state.clock()
