@@ -23,6 +23,7 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.models import Clock, ProbeContext, ProbeFn, ProbeResult, SessionFactory, SystemClock
+from monitor.probes import PROBES
 from monitor.scheduler import DEFAULT_GRACE, ResultSink, Scheduler, run_probe
 from monitor.store import Store, StoreWriteError, key_latency
 
@@ -87,10 +88,6 @@ class Runtime:
             **kwargs,
         )
 
-    async def sweep(self) -> None:
-        """Run one janitor sweep over the deletion ledger and refresh the backlog metric."""
-        await self.scheduler().sweep()
-
     async def run_once(self, *, grace: float = DEFAULT_GRACE) -> list[ProbeResult]:
         """Return one result per configured probe, all run concurrently, in config order.
 
@@ -117,12 +114,6 @@ class Runtime:
             ]
         await sched.sweep()
         return [task.result() for task in tasks]
-
-
-def _default_probes() -> Mapping[str, ProbeFn]:
-    from monitor.probes import PROBES
-
-    return PROBES
 
 
 @asynccontextmanager
@@ -156,7 +147,7 @@ async def open_runtime(
             store=store,
             metrics=metrics,
             ctx=ctx,
-            probes=_default_probes() if probes is None else probes,
+            probes=PROBES if probes is None else probes,
         )
         rt.sinks.extend([rt.store_result, metrics.observe])
         yield rt
