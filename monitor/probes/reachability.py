@@ -109,7 +109,7 @@ def _phases_from(
         rec.phases["transfer"] = body_at - headers_at
 
 
-def _during(rec: RunRecorder, times: _ConnectionTimes, headers_at: float | None) -> str:
+def _during(times: _ConnectionTimes, headers_at: float | None) -> str:
     if times.conn_end is None:
         if times.dns_start is not None and times.dns_end is None:
             return "resolving the host name"
@@ -157,9 +157,9 @@ async def run(target: Target, spec: ReachabilitySpec, ctx: ProbeContext) -> Prob
                         rec.details["body_bytes"] = len(body)
                         failure = _check_list(body)
     except TimeoutError:
-        failure = timed_out(spec.timeout, during=_during(rec, times, headers_at))
+        failure = timed_out(spec.timeout, during=_during(times, headers_at))
     except EXPECTED_ERRORS as exc:
-        failure = from_exception(exc, during=_during(rec, times, headers_at))
+        failure = from_exception(exc, during=_during(times, headers_at))
     total = rec.elapsed()
     _phases_from(rec, times, headers_at, body_at)
     rec.phases["total"] = total
