@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ from alert_fixtures import SmtpSink, Webhook
 from polling import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.alerting import DatabaseAlerts, load_destinations
 from monitor.config import Config, parse_config
+from monitor.models import SystemClock
 from monitor.server import ALERTER, build_app
 from monitor.simulator import SimulatorHandle
+from monitor.store import StoreHealth
 
 Client = TestClient[Any, Any]
 KEY = "sim-key"
@@ -256,9 +260,9 @@ def titles(webhook: Webhook, smtp: SmtpSink) -> tuple[list[str], list[str]]:
 
 
 async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
-    aiohttp_client: Any,
     tmp_path: Path,
-    small_fs: Path,
+    small_fs: Path,  # before the app: unmounted after the app has closed its files
+    aiohttp_client: Any,
     sim: SimulatorHandle,
     webhook: Webhook,
     smtp_sink: SmtpSink,
@@ -360,9 +364,9 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
 
 
 async def test_alert_in_flight_when_the_disk_fills_is_delivered_exactly_once(
-    aiohttp_client: Any,
     tmp_path: Path,
-    small_fs: Path,
+    small_fs: Path,  # before the app: unmounted after the app has closed its files
+    aiohttp_client: Any,
     sim: SimulatorHandle,
     webhook: Webhook,
 ) -> None:
@@ -420,9 +424,9 @@ def _delivered_rows(db: Path, title: str) -> list[int]:
 
 
 async def test_disk_turning_read_only_keeps_probing_alerts_and_loses_nothing(
-    aiohttp_client: Any,
     tmp_path: Path,
-    ext4: Ext4Image,
+    ext4: Ext4Image,  # before the app: unmounted after the app has closed its files
+    aiohttp_client: Any,
     sim: SimulatorHandle,
     webhook: Webhook,
 ) -> None:
@@ -511,3 +515,44 @@ def test_start_on_a_full_disk_exits_with_the_reason(tmp_path: Path, small_fs: Pa
     assert f"cannot open the database {db}" in done.stderr
     assert "the file system is full" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("writable", "titles_sent"),
+    [
+        ([False], []),
+        ([False, False], [DB_DOWN]),
+        ([False, True, False, True], []),
+        ([False, False, True, False, True], [DB_DOWN]),
+        ([False, False, False, True, True], [DB_DOWN, DB_RESOLVED]),
+        ([False, False, True, True, False, False], [DB_DOWN, DB_RESOLVED, DB_DOWN]),
+    ],
+    ids=["one-failure", "two-failures", "flapping", "one-success", "resolved", "again"],
+)
+async def test_database_alert_thresholds(
+    tmp_path: Path,
+    sim: SimulatorHandle,
+    webhook: Webhook,
+    writable: list[bool],
+    titles_sent: list[str],
+) -> None:
+    """Promise 4 (no flapping): the database alert opens after failure_threshold (2) unwritable
+    checks in a row and resolves after success_threshold (2) writable ones, so a write that
+    squeezes through on a nearly full disk neither resolves nor re-opens it."""
+    config = make_config(tmp_path, tmp_path, sim, [webhook.url()])
+    dests, problems = load_destinations(config.alerts)
+    assert not problems
+    alerts = DatabaseAlerts(config, dests, clock=SystemClock())
+    since = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    try:
+        for ok in writable:
+            health = (
+                StoreHealth()
+                if ok
+                else StoreHealth(writable=False, last_error="disk full", failing_since=since)
+            )
+            alerts.check(health)
+            await alerts.wait_idle()  # in order, as on-call would see them
+    finally:
+        await alerts.stop()
+    assert webhook.titles() == titles_sent
