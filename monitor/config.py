@@ -494,9 +494,19 @@ def _friendly(err: Any) -> tuple[str, str]:
         return path, "required key is missing"
     msg = str(err["msg"])
     msg = msg.removeprefix("Value error, ")
-    if "input" in err and kind not in ("value_error",) and not isinstance(err["input"], dict):
+    if (
+        "input" in err
+        and kind not in ("value_error",)
+        and not isinstance(err["input"], dict)
+        and not _holds_secret(loc)
+    ):
         msg += f" (got {err['input']!r})"
     return path, msg
+
+
+def _holds_secret(loc: tuple[int | str, ...]) -> bool:
+    """Return True for the paths whose bad value must not be echoed (rule 4: keys, URLs)."""
+    return "api_key" in loc or loc[:2] == ("alerts", "urls")
 
 
 def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:

@@ -331,6 +331,23 @@ def test_invalid_config_names_the_path(body: str, path: str, fragment: str) -> N
     assert f"{path}: " in rendered if path else fragment in rendered
 
 
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ("targets:\n  - name: us\n    api_key: 424242424242\n", "targets[0].api_key"),
+        ("targets:\n  - name: us\n    api_key: [sk-424242424242]\n", "targets[0].api_key"),
+        (MINIMAL + "alerts:\n  urls: json://host/424242424242?token=424242424242\n", "alerts.urls"),
+        (MINIMAL + "alerts:\n  urls: [424242424242]\n", "alerts.urls[0]"),
+    ],
+    ids=["key-not-a-string", "key-a-list", "urls-not-a-list", "url-not-a-string"],
+)
+def test_a_badly_typed_secret_is_named_but_not_echoed(body: str, path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        cfg(body)
+    assert path in dict(info.value.problems)
+    assert "424242424242" not in info.value.render()
+
+
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
     p.write_text("targets:\n  - name: us\n    api_key: [unclosed\n")
