@@ -133,6 +133,7 @@ async def open_runtime(
         success_threshold=config.alerts.success_threshold,
         retention=config.retention,
         clock=clock,
+        secrets=config.secrets(),
     )
     try:
         metrics = Metrics(config)

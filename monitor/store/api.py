@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlite_utils import Database
 
 from monitor.config import Retention
+from monitor.logs import RedactSecrets
 from monitor.models import Clock, LedgerEntry, ProbeResult, SystemClock
 from monitor.store import alerts, ingest, queries
 from monitor.store.ingest import ComponentIds, Thresholds
@@ -73,8 +74,11 @@ class Store:
         retention: Retention,
         clock: Clock,
         busy_timeout_s: float,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.path = path
+        # Deletion errors quote the server, which may echo the API key back.
+        self._redactor = RedactSecrets(secrets)
         self.thresholds = thresholds
         self.retention = retention
         self._clock = clock
@@ -97,12 +101,14 @@ class Store:
         retention: Retention | None = None,
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,
+        secrets: Iterable[str] = (),
     ) -> Store:
         """Return an open store at `path`, its schema created or upgraded by migrations.
 
         Raises `StoreWriteError` if the database cannot be created or migrated.
         `busy_timeout_s` is how long a write waits for a lock held by another
-        process before it fails.
+        process before it fails. `secrets` (the config's) are masked out of the
+        deletion errors it stores.
         """
         store = cls(
             path,
@@ -110,6 +116,7 @@ class Store:
             retention=retention or Retention(),
             clock=clock or SystemClock(),
             busy_timeout_s=busy_timeout_s,
+            secrets=secrets,
         )
         store._writer.start()
         try:
@@ -197,8 +204,9 @@ class Store:
         await self.write(lambda db: ingest.ledger_mark_deleted(db.conn, target, transcript_id, now))
 
     async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
-        """Persist a failed deletion attempt (the janitor retries later)."""
+        """Persist a failed deletion attempt (the janitor retries later), `secrets` masked."""
         now = to_ms(self._clock.now())
+        error = self._redactor.redact(error)
         await self.write(
             lambda db: ingest.ledger_mark_attempt(db.conn, target, transcript_id, error, now)
         )
