@@ -97,8 +97,8 @@ FAULTS: list[dict[str, Any]] = [
     {
         "endpoint": "transcript.delete",
         "action": "status",
-        "status": 500,
-        "body": {"error": f"delete failed; {ECHO}"},
+        "status": 400,
+        "body": {"error": f"delete refused; {ECHO}"},
         "count": 2,
     },
     {
