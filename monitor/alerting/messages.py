@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
@@ -35,6 +35,7 @@ __all__ = [
     "render",
     "render_test",
     "tags_for",
+    "with_alert_id",
 ]
 
 PROBE_LABELS = {
@@ -320,6 +321,16 @@ def render(event: AlertEvent, config: Config) -> Message:
         notify_type="success" if kind is AlertKind.RESOLVED else _NOTIFY_TYPE[event.level],
         tags=tags_for(event),
     )
+
+
+def with_alert_id(message: Message, alert_id: int) -> Message:
+    """Return `message` with a last line naming its outbox id ("Alert id: 42").
+
+    The same alert sent twice (at-least-once delivery: a process killed between
+    a service accepting it and the commit recording that) carries the same id,
+    so a receiver can tell a repeat from a new alert, and on-call can quote it.
+    """
+    return replace(message, body=f"{message.body}\n\nAlert id: {alert_id}")
 
 
 def render_test(config: Config, now: datetime) -> Message:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from monitor.alerting.delivery import Destination, Outcome, deliver, route
-from monitor.alerting.messages import Message
+from monitor.alerting.messages import Message, with_alert_id
 from monitor.alerting.rules import AlertEvent, AlertState
 from monitor.models import Clock, LedgerEntry
 from monitor.store.records import StoreHealth
@@ -322,7 +322,8 @@ class OutboxWorker:
             await self._record(d, now, Outcome(False, error), None, gave_up=True)
             return
         self.attempts += 1
-        outcome = await deliver(dest, d.alert.message, send_timeout=self._send_timeout)
+        message = with_alert_id(d.alert.message, d.alert.id)
+        outcome = await deliver(dest, message, send_timeout=self._send_timeout)
         done_at = self._clock.now()
         if outcome.ok:
             await self._record(d, done_at, outcome, None, gave_up=False)
