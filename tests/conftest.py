@@ -8,6 +8,7 @@
 - ``smtp_sink``, ``webhook``, ``slack_stub``, ``refused_port``: the real
   notification receivers of alert_fixtures.py.
 - ``demo``: a running ``sttwatch demo`` whose storyline stands still.
+- ``browser``: the headless Chromium of chromium.py, launched through Playwright.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 from alert_fixtures import refused_port, slack_stub, smtp_sink, webhook
+from chromium import ARGS, CHROMIUM
 
 from monitor.demo import Chapter, DemoHandle, run_demo
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
@@ -79,3 +81,15 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[DemoHandle, list[str]]]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Yield a headless Chromium (Playwright's Browser), closed afterwards."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
