@@ -1,7 +1,7 @@
 """The janitor: deletes every transcript the deletion ledger still lists.
 
 The scheduler runs :func:`sweep` at start-up (a process killed mid-probe
-left an orphan), every cycle, and once more on shutdown. For each pending
+left an orphan), every 60 s, and once more on shutdown. For each pending
 ledger entry it reads the transcript:
 
 - gone (HTTP 400 lookup error or 404) or already scrubbed → marked deleted;

@@ -16,7 +16,6 @@ a service accepting a message and the commit that records it sends it twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -30,6 +29,7 @@ from monitor.alerting.rules import AlertEvent, AlertState
 from monitor.models import Clock, LedgerEntry
 from monitor.store.records import StoreHealth
 from monitor.store.writer import StoreWriteError
+from monitor.tasks import cancel_and_wait
 
 __all__ = [
     "AlertMetrics",
@@ -210,9 +210,7 @@ class OutboxWorker:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def wait_idle(self) -> None:
         """Return once the worker has nothing due and no attempt in flight (tests, demo)."""
