@@ -355,7 +355,6 @@ class _Job:
 
     id: str | None = None
     status: str | None = None
-    recorded: bool = False
     job_timed_out: bool = False
 
     @property
@@ -462,8 +461,6 @@ class _Run:
             await self.ctx.ledger.record(self.target.name, transcript_id)
             if marker:
                 self.marker_recorded = True
-            else:
-                self.job.recorded = True
         # The ledger is another subsystem (SQLite): its failure must not stop the deletion.
         except Exception as exc:
             log.error(
