@@ -43,9 +43,9 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             ),
             "n_intervals": 2,
         },
-        "status_page": {"depths": (30, 90, 365), "renders": 5, "gets": 20},
+        "status_page": {"depths": (30, 90, 365), "renders": 4, "gets": 20},
         "storage": {"days": 90},
-        "startup": {"n": 10},
+        "startup": {"n": 8},
     },
     "quick": {
         "overhead": {"n": 20},
@@ -208,15 +208,18 @@ def goal_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             _verdict(_get(st, "peak_rss_mb"), lambda v: v < 150.0) if goal_point else "",
         )
     if sc.get("points"):
-        tried = [int(k.split("/")[0]) for k in sc["points"]]
-        row(
-            "3 scale",
-            "breaks (lateness p99 > 1 s) at, probes/min",
-            sc.get("breaks_at_per_min") or f"> {max(tried)} (not reached)",
-            "",
-            "(reported)",
-            "",
-        )
+        broke = sc.get("breaks_at_per_min") or {}
+        shapes = sorted({k.split("@")[1] for k in sc["points"]}, key=lambda x: float(x[:-1]))
+        for shape in shapes:
+            tried = [int(k.split("/")[0]) for k in sc["points"] if k.endswith("@" + shape)]
+            row(
+                "3 scale",
+                f"interval {shape}: lateness p99 passes 1 s at, probes/min",
+                broke.get(shape) or f"> {max(tried)} (not reached)",
+                "",
+                "(reported)",
+                "",
+            )
     sp = results.get("status_page", {})
     for days, entry in (sp.get("depths") or {}).items():
         row(

@@ -50,6 +50,45 @@ def status_kb(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
+def run_measured(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 300.0
+) -> tuple[float, float, int, str]:
+    """Return (wall seconds, peak RSS MiB, exit code, stderr) of running `argv` to completion.
+
+    Peak RSS is the child's own VmHWM, polled from /proc every 2 ms until it
+    exits. Not ``ru_maxrss`` from wait4: that one survives exec, and a child
+    spawned by fork/vfork inherits its parent's resident size, so it reports
+    at least the size of the process that started it (a benchmark that has
+    just seeded a database in-process is large).
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    peak_kb = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None:
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                peak_kb = max(peak_kb, status_kb(proc.pid, "VmHWM"))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} ran over {timeout}s")
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+    return wall, peak_kb / 1024.0, int(proc.returncode), err
+
+
 def python() -> str:
     """Return the interpreter running the benchmarks (sttwatch runs under the same one)."""
     return sys.executable

@@ -306,17 +306,20 @@ def run(
 
     `points` are (probes per minute, interval, with the peer). Points run in the
     given order; once lateness p99 passes `break_p99_s`, higher rates at the
-    same interval are skipped.
+    same interval are skipped. ``breaks_at_per_min`` maps each interval to the
+    first rate that broke, per shape (a break can come from the number of
+    targets, not the rate).
     """
-    out: dict[str, Any] = {"window_intervals": n_intervals, "points": {}, "breaks_at_per_min": None}
-    broken_at: dict[float, int] = {}
+    out: dict[str, Any] = {"window_intervals": n_intervals, "points": {}, "breaks_at_per_min": {}}
+    broken_at: dict[str, int] = out["breaks_at_per_min"]
     with Simulator(workdir) as sim:
         for rate, interval_s, peer in points:
-            if interval_s in broken_at and rate > broken_at[interval_s]:
+            shape = f"{interval_s:g}s"
+            if shape in broken_at and rate > broken_at[shape]:
                 continue
-            d = workdir / f"k{rate}-i{interval_s:g}"
+            d = workdir / f"k{rate}-i{shape}"
             d.mkdir()
-            key = f"{rate}/min@{interval_s:g}s"
+            key = f"{rate}/min@{shape}"
             try:
                 entry = measure_point(d, sim, rate, interval_s, n_intervals, peer=peer)
             except (RuntimeError, OSError) as exc:
@@ -324,8 +327,6 @@ def run(
                 continue
             out["points"][key] = entry
             p99 = entry["sttwatch"]["lateness_p99_ms"]
-            if not math.isnan(p99) and p99 > break_p99_s * 1000:
-                broken_at[interval_s] = rate
-                if out["breaks_at_per_min"] is None or rate < out["breaks_at_per_min"]:
-                    out["breaks_at_per_min"] = rate
+            if not math.isnan(p99) and p99 > break_p99_s * 1000 and shape not in broken_at:
+                broken_at[shape] = rate
     return out

@@ -3,10 +3,11 @@
 For each depth a database is seeded (10 targets × 3 probes; raw 60-s results
 within the 30-day retention, roll-ups beyond: `bench.seed`, whose rows have the
 real probes' shape — ``monitor.demo.synthetic_history``, which bench.render
-seeds with, writes slimmer rows), then, reusing bench.render's timer:
+seeds with, writes slimmer rows), then:
 
 * ``sttwatch render -c CONFIG`` is run several times; wall time and the
-  process's peak RSS (``ru_maxrss`` from wait4) per run, medians reported,
+  process's peak RSS (its VmHWM, `bench.procs.run_measured`; not ru_maxrss,
+  which would include this process's own size) per run, medians reported,
   and the same wall time as a clean install (numpy hidden, see
   `bench.procs.clean_install_env`), alternating so load hits both alike;
 * the peer, on the same database: the day bars computed the way Uptime Kuma
@@ -19,43 +20,34 @@ seeds with, writes slimmer rows), then, reusing bench.render's timer:
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Proc, clean_install_env, free_port, http_get, python, status_kb
-from bench.render import raw_scan_bars, render_once
+from bench.procs import (
+    Proc,
+    clean_install_env,
+    free_port,
+    http_get,
+    python,
+    run_measured,
+    status_kb,
+)
+from bench.render import raw_scan_bars
 from bench.scale import Simulator
 from bench.seed import Plan, seeded, write_config
 from bench.stats import median
 
 
-@contextmanager
-def _environment(env: dict[str, str] | None) -> Iterator[None]:
-    """Set `env` in os.environ for the block (subprocesses inherit it), then restore."""
-    saved = {k: os.environ.get(k) for k in env or {}}
-    os.environ.update(env or {})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _render_once(cfg: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Return (wall seconds, peak RSS MiB) of one ``sttwatch render`` (bench.render's timer)."""
-    try:
-        with _environment(env):
-            return render_once(cfg)
-    except SystemExit as exc:  # bench.render reports a failed render by exiting
-        raise RuntimeError(str(exc)) from None
+    """Return (wall seconds, peak RSS MiB) of one ``sttwatch render -c CONFIG``."""
+    wall, peak, code, err = run_measured(
+        [python(), "-m", "monitor", "render", "-c", str(cfg)], env=env
+    )
+    if code != 0:
+        raise RuntimeError(f"sttwatch render exited {code}: {err[-800:]}")
+    return wall, peak
 
 
 def _timed_get(url: str) -> float:
