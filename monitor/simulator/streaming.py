@@ -392,8 +392,13 @@ class StreamSession:
                     await task
                     continue
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    # The helper's cancellation ends here; the handler's own does not.
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
 
 
 def _is_terminate(text: str) -> bool:
