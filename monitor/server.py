@@ -31,7 +31,7 @@ from aiohttp import web
 from monitor import __version__
 from monitor.alerting import Alerter
 from monitor.config import Config, parse_duration
-from monitor.models import Clock, ProbeFn, SystemClock, iso
+from monitor.models import Clock, ProbeFn, ProbeKind, SystemClock, iso
 from monitor.runtime import Runtime, open_runtime
 from monitor.scheduler import Scheduler
 from monitor.statuspage import render_site
@@ -387,7 +387,7 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
         if target is not None and target not in names:
             raise _BadRequest(f"no target named {_shown(target)}; targets: {', '.join(names)}")
         probe = query.get("probe") or None
-        probes = ("reachability", "transcription", "streaming")
+        probes = tuple(kind.value for kind in ProbeKind)
         if probe is not None and probe not in probes:
             raise _BadRequest(f"probe must be one of {', '.join(probes)}, got {_shown(probe)}")
         since = _parse_time("since", query["since"], now) if query.get("since") else None
