@@ -51,16 +51,20 @@ class Level(StrEnum):
     BACKLOG = "backlog"
 
 
+_DEFAULTS = AlertsConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """The knobs of :func:`step`, in seconds and counts."""
 
-    failure_threshold: int = 2
-    success_threshold: int = 2
-    degraded_threshold: int = 3
-    reminder_every: float = 3600.0
-    send_resolved: bool = True
-    deletion_backlog_after: float = 3600.0
+    # The defaults are the config's (DESIGN.md rule 3: defaults live in one place).
+    failure_threshold: int = _DEFAULTS.failure_threshold
+    success_threshold: int = _DEFAULTS.success_threshold
+    degraded_threshold: int = _DEFAULTS.degraded_threshold
+    reminder_every: float = _DEFAULTS.reminder_every
+    send_resolved: bool = _DEFAULTS.send_resolved
+    deletion_backlog_after: float = _DEFAULTS.deletion_backlog_after
 
     @classmethod
     def from_config(cls, alerts: AlertsConfig) -> Thresholds:

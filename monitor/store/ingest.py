@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.config import AlertsConfig
 from monitor.models import ProbeResult, Status
 from monitor.store.records import (
     DAY_MS,
@@ -31,12 +32,16 @@ __all__ = ["Thresholds", "apply_results"]
 _dumps = compact_json
 
 
+_ALERTS = AlertsConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """Consecutive runs that open (down) and close (good) an incident."""
 
-    failure: int = 2
-    success: int = 2
+    # The defaults are the config's (DESIGN.md rule 3: defaults live in one place).
+    failure: int = _ALERTS.failure_threshold
+    success: int = _ALERTS.success_threshold
 
 
 @dataclass(slots=True)
