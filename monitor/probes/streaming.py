@@ -121,7 +121,9 @@ class _Session:
                 return bad_response("A Turn message lacks turn_order or transcript")
             if order not in self.ended_turns or data.get("turn_is_formatted"):
                 self.turns[order] = text
-            if text.strip() and self.first_text_at is None:
+            # Text before any audio went out is not a transcript of it (a hostile or
+            # confused server): counting it would make the latency negative.
+            if text.strip() and self.first_text_at is None and self.first_frame_at is not None:
                 self.first_text_at = at
             ended = data.get("end_of_turn") is True
             self.last_turn_ended = ended
@@ -310,12 +312,14 @@ class _Run:
             if s.closed.is_set() or ws.closed:
                 return
             sent_at = clock.monotonic()
+            if s.first_frame_at is None:
+                # Before the send: a Turn the receiver handles while this frame is being
+                # written still counts from it.
+                s.first_frame_at = sent_at
             try:
                 await ws.send_bytes(chunk)
             except EXPECTED_ERRORS:
                 return  # the receiver reports why the socket went away
-            if s.first_frame_at is None:
-                s.first_frame_at = sent_at
             s.last_frame_at = sent_at
         self.rec.details["audio_s"] = round(self.clip.duration_s, 3)
         self.rec.details["frames"] = len(chunks)
