@@ -54,6 +54,7 @@ from .hostile import (
     make_certs,
     nested,
     silent,
+    text,
     transcription_api,
     websocket,
     ws_flood,
@@ -128,6 +129,9 @@ def _grace(probe: str) -> tuple[float, float]:
 
 
 NEVER_CLOSES = silent
+EARLY_TURN = text(
+    {"type": "Turn", "turn_order": 0, "transcript": "too early", "end_of_turn": True, "words": []}
+)
 STATUS_LINE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + LIST_OK
 
 CASES: dict[str, Case] = {
@@ -216,8 +220,12 @@ CASES: dict[str, Case] = {
         "transcription", None, ErrorKind.TLS, "self-signed", tls="self-signed"
     ),
     # --- streaming: the v3 WebSocket
-    "ws-flood": Case(
-        "streaming", websocket(ws_flood), ErrorKind.TIMEOUT, "waiting for Termination"
+    "ws-flood": Case("streaming", websocket(ws_flood), ErrorKind.TIMEOUT, "No answer within 2 s"),
+    "ws-turn-before-any-audio": Case(
+        "streaming",
+        websocket(ws_frames(BEGIN, EARLY_TURN)),
+        ErrorKind.STREAM_NO_TRANSCRIPT,
+        "no Turn with text",
     ),
     "ws-50MB-frame": Case(
         "streaming", websocket(ws_huge_frame(50 * MB)), ErrorKind.BAD_RESPONSE, "too large"
@@ -335,6 +343,9 @@ async def test_hostile_server_ends_in_time_with_bounded_memory_and_the_right_kin
     assert case.says in result.message, result.message
     assert wall <= timeout + grace + SLACK, f"took {wall:.2f}s (timeout {timeout} + {grace})"
     assert memory.growth <= MEMORY_BOUND, f"peak RSS grew {memory.growth / 2**20:.1f} MiB"
+    # Nothing a server sends makes a latency negative (a Turn before any audio, say).
+    assert all(v >= 0 for v in result.phases.values()), result.phases
+    assert result.details.get("first_transcript_s", 0) >= 0, result.details
     # What the server said stays data: the result serialises and stores as text.
     result.to_json()
     print(f"{name}: {wall:.2f} s, peak RSS +{memory.growth / 2**20:.1f} MiB")
