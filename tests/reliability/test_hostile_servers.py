@@ -64,7 +64,7 @@ from .hostile import (
 
 MEMORY_BOUND = 64 * 1024 * 1024
 """Peak RSS growth allowed for one hostile exchange (the largest body any probe keeps is 4 MiB)."""
-SLACK = 0.5
+SLACK = 1.0
 """Event-loop slack on top of timeout + grace."""
 
 REACH = ReachabilitySpec(timeout=1.0, degraded_after=0.5)
