@@ -19,6 +19,7 @@ reachability for the transcript-list GET, transcription for the job reads
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -198,6 +199,22 @@ CASES: dict[str, Case] = {
         ErrorKind.BAD_RESPONSE,
         "not JSON",
     ),
+    "job-lone-surrogate-in-error": Case(
+        "transcription",
+        transcription_api(body_answer(b'{"status": "error", "error": "\\ud800<b>x\\udfff"}')),
+        ErrorKind.TRANSCRIPTION_FAILED,
+        "<b>x",
+    ),
+    "job-lone-surrogate-in-text": Case(
+        "transcription",
+        transcription_api(
+            body_answer(
+                b'{"status": "completed", "text": "\\ud800", "speech_model_used": "\\udc80"}'
+            )
+        ),
+        ErrorKind.INACCURATE,
+        "WER",
+    ),
     "job-json-10000-deep": Case(
         "transcription",
         transcription_api(body_answer(b'{"status": "processing", "words": ' + nested() + b"}")),
@@ -346,8 +363,9 @@ async def test_hostile_server_ends_in_time_with_bounded_memory_and_the_right_kin
     # Nothing a server sends makes a latency negative (a Turn before any audio, say).
     assert all(v >= 0 for v in result.phases.values()), result.phases
     assert result.details.get("first_transcript_s", 0) >= 0, result.details
-    # What the server said stays data: the result serialises and stores as text.
-    result.to_json()
+    # What the server said stays data: the result encodes as UTF-8 JSON, as the store
+    # and the status page write it (a lone surrogate from bad bytes would not).
+    json.dumps(result.to_json(), ensure_ascii=False, allow_nan=False).encode("utf-8")
     print(f"{name}: {wall:.2f} s, peak RSS +{memory.growth / 2**20:.1f} MiB")
     assert "hostile-key-0123456789" not in str(result.to_json())
 
