@@ -42,6 +42,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
                 (24000, 10.0, False),
             ),
             "n_intervals": 2,
+            # How much of the CPU per probe is the status page's re-render (Findings).
+            "whatif_points": ((1000, 10.0, "--render-min-interval 3600"),),
         },
         "status_page": {"depths": (30, 90, 365), "renders": 4, "gets": 20},
         "storage": {"days": 90},
@@ -50,7 +52,11 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         "overhead": {"n": 20},
         "streaming": {"n": 2},
-        "scale": {"points": ((120, 5.0, True), (1200, 5.0, True)), "n_intervals": 2},
+        "scale": {
+            "points": ((120, 5.0, True), (1200, 5.0, True)),
+            "n_intervals": 2,
+            "whatif_points": ((1200, 5.0, "--render-min-interval 3600"),),
+        },
         "status_page": {"depths": (2, 4), "renders": 1, "gets": 3, "raw_days": 1},
         "storage": {"days": 2, "raw_days": 1},
         "startup": {"n": 2},
@@ -206,6 +212,16 @@ def goal_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             else "",
             "< 150 MB" if goal_point else "(reported)",
             _verdict(_get(st, "peak_rss_mb"), lambda v: v < 150.0) if goal_point else "",
+        )
+    for key, entry in (sc.get("whatif") or {}).items():
+        st = entry.get("sttwatch", {})
+        row(
+            "3 scale",
+            f"what-if (not shipped) {key}: CPU ms/probe, lateness p99 ms",
+            f"{_get(st, 'cpu_ms_per_probe')} / {_get(st, 'lateness_p99_ms')}",
+            "",
+            "(sizes a finding)",
+            "",
         )
     if sc.get("points"):
         broke = sc.get("breaks_at_per_min") or {}

@@ -129,6 +129,23 @@ def scale(r: dict[str, Any]) -> str:
                     "",
                 ]
             )
+    for key, e in (r.get("whatif") or {}).items():
+        if "error" in e:
+            continue
+        st = e["sttwatch"]
+        rows.append(
+            [
+                f"what-if: {key}",
+                e["targets"],
+                "sttwatch, not as shipped",
+                st["probes"],
+                st["cpu_ms_per_probe"],
+                st["cpu_util_pct"],
+                f"{st['lateness_p50_ms']} / {st['lateness_p99_ms']}",
+                st["peak_rss_mb"],
+                "",
+            ]
+        )
     return _md(rows)
 
 

@@ -98,9 +98,15 @@ def write_config(
     return path
 
 
+_SCRAPES: dict[int, list[tuple[float, int]]] = {}
+"""Per sttwatch port: (seconds, bytes) of each /metrics scrape the benchmark made."""
+
+
 def _scrape(port: int) -> tuple[float, list[tuple[float, float]]]:
     """Return (probe runs so far, cumulative lateness buckets summed over all jobs)."""
+    t0 = time.perf_counter()
     status, body = http_get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+    _SCRAPES.setdefault(port, []).append((time.perf_counter() - t0, len(body)))
     if status != 200:
         raise RuntimeError(f"/metrics answered {status}")
     runs = 0.0
@@ -124,13 +130,16 @@ def _delta(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[t
 class SttwatchSide:
     """``sttwatch run`` with `n` reachability-only targets, measured over a window."""
 
-    def __init__(self, workdir: Path, sim: Simulator, n: int, interval_s: float) -> None:
+    def __init__(
+        self, workdir: Path, sim: Simulator, n: int, interval_s: float, whatif: str = ""
+    ) -> None:
         self.n, self.interval_s = n, interval_s
         self.port = free_port()
         cfg = write_config(workdir, sim.base_url, n, interval_s, listen_port=self.port)
-        self.proc = Proc(
-            [python(), "-m", "monitor", "run", "-c", str(cfg)], log=workdir / "sttwatch.log"
-        )
+        argv = [python(), "-m", "monitor", "run", "-c", str(cfg)]
+        if whatif:
+            argv = [python(), "-m", "bench.whatif_run", "-c", str(cfg), *whatif.split()]
+        self.proc = Proc(argv, log=workdir / "sttwatch.log")
         # Every job has had its first run after min(interval, 10 s).
         self.warmup_s = min(interval_s, 10.0) + 1.0
 
@@ -175,6 +184,10 @@ class SttwatchSide:
             "lateness_p99_ms": round(1000 * histogram_quantile(0.99, hist), 2),
             "lateness_observations": int(hist[-1][1]) if hist else 0,
             "peak_rss_mb": round(self.hwm_kb / 1024.0, 1),
+            # A scrape renders the exposition on sttwatch's event loop: its duration
+            # is a stall every job due meanwhile sees as lateness.
+            "metrics_scrape_ms": [round(1000 * t, 1) for t, _ in _SCRAPES.get(self.port, [])],
+            "metrics_bytes": max((b for _, b in _SCRAPES.get(self.port, [])), default=0),
             "stop_s": round(getattr(self, "stop_s", math.nan), 1),
             "exit_code": getattr(self, "exit_code", None),
         }
@@ -257,15 +270,17 @@ def measure_point(
     n_intervals: int,
     *,
     peer: bool,
+    whatif: str = "",
 ) -> dict[str, Any]:
     """Return both sides' figures at `rate` probes/min, measured over the same window.
 
     The two sides run at the same time against the same simulator, so machine
-    noise hits both alike; each process's CPU is its own.
+    noise hits both alike; each process's CPU is its own. `whatif` runs
+    `bench.whatif_run` with those options instead of ``sttwatch run``.
     """
     n = targets_for(rate, interval_s)
     sides: dict[str, SttwatchSide | PeerSide] = {
-        "sttwatch": SttwatchSide(workdir, sim, n, interval_s)
+        "sttwatch": SttwatchSide(workdir, sim, n, interval_s, whatif)
     }
     if peer:
         sides["peer"] = PeerSide(workdir, sim, n, interval_s)
@@ -301,6 +316,7 @@ def run(
     points: tuple[tuple[int, float, bool], ...],
     n_intervals: int,
     break_p99_s: float = 1.0,
+    whatif_points: tuple[tuple[int, float, str], ...] = (),
 ) -> dict[str, Any]:
     """Return figures per (rate, interval) point, and the rate where lateness p99 passes 1 s.
 
@@ -308,7 +324,8 @@ def run(
     given order; once lateness p99 passes `break_p99_s`, higher rates at the
     same interval are skipped. ``breaks_at_per_min`` maps each interval to the
     first rate that broke, per shape (a break can come from the number of
-    targets, not the rate).
+    targets, not the rate). `whatif_points` (rate, interval, options of
+    `bench.whatif_run`) are measured last, under ``whatif``.
     """
     out: dict[str, Any] = {"window_intervals": n_intervals, "points": {}, "breaks_at_per_min": {}}
     broken_at: dict[str, int] = out["breaks_at_per_min"]
@@ -329,4 +346,15 @@ def run(
             p99 = entry["sttwatch"]["lateness_p99_ms"]
             if not math.isnan(p99) and p99 > break_p99_s * 1000 and shape not in broken_at:
                 broken_at[shape] = rate
+        # Not sttwatch as shipped: the same point with one knob turned, to size a finding.
+        for rate, interval_s, whatif in whatif_points:
+            d = workdir / f"whatif-k{rate}-i{interval_s:g}"
+            d.mkdir()
+            key = f"{rate}/min@{interval_s:g}s {whatif}"
+            try:
+                out.setdefault("whatif", {})[key] = measure_point(
+                    d, sim, rate, interval_s, n_intervals, peer=False, whatif=whatif
+                )
+            except (RuntimeError, OSError) as exc:
+                out.setdefault("whatif", {})[key] = {"error": str(exc)[:2000]}
     return out
