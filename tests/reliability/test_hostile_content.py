@@ -31,6 +31,9 @@ results are rendered by the alerting formatter and converted the way Apprise
 delivers them (Markdown → HTML for HTML services and e-mail; the Markdown as
 it is for text services): no tag, link or attribute comes out of the HTML,
 whose text reads the payload literally, and every ``<`` sent as text is escaped.
+The messages are also delivered for real, to a Slack stub and a JSON webhook
+on loopback, with a Slack mention and link in an error string: Slack gets
+every ``<`` as ``&lt;`` (no mention, no link), the webhook escaped Markdown.
 """
 
 from __future__ import annotations
@@ -39,18 +42,21 @@ import asyncio
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import alert_fixtures
 import pytest
 from aiohttp import web
+from alert_fixtures import SLACK_TOKENS, Webhook
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
+from monitor.alerting.delivery import deliver, load_destinations
 from monitor.alerting.messages import render
 from monitor.alerting.rules import AlertKind, AlertState, Thresholds, backlog_step, step
 from monitor.config import Config, parse_config
@@ -59,6 +65,9 @@ from monitor.server import bound_port, serve
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
 
 from .hostile import RawServer, body_answer, transcription_api
+
+slack_stub = alert_fixtures.slack_stub
+webhook = alert_fixtures.webhook
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -89,6 +98,7 @@ SHORT = (
 )
 HEADER = "<script>alert(1)</script><img src=x onerror=alert(2)>"  # ASCII, as headers are
 HOSTILE_ID = "<img src=x onerror=alert(6)>" + BIDI
+SLACK_PAYLOAD = "failed: <!channel> <http://evil.invalid|click here> <@U0123> " + FULL[:60]
 
 # What must read literally wherever a field is shown.
 FRAGMENTS = (
@@ -456,7 +466,9 @@ def _assert_plain(body: str, fragments: tuple[str, ...]) -> None:
     assert "<" not in plain.replace("\\<", ""), plain
 
 
-async def test_remote_payloads_are_plain_text_in_alerts(hostile: Hostile) -> None:
+async def test_remote_payloads_are_plain_text_in_alerts(
+    hostile: Hostile, slack_stub: Webhook, webhook: Webhook
+) -> None:
     """Alert messages for these results carry the payloads as plain text: no tag, link, handler."""
     await _settled(hostile)
     rows = (await hostile.json("/api/v1/results?limit=200"))["results"]
@@ -467,6 +479,18 @@ async def test_remote_payloads_are_plain_text_in_alerts(hostile: Hostile) -> Non
         if result.error_kind is not None:
             latest.setdefault(result.target, result)
     assert set(latest) == {"retry", "apierr", "jobfail", "text", "close", "ident"}
+    # Slack's own markup in an error string: a mention and a link.
+    latest["slack"] = replace(latest["jobfail"], target="slack", message=SLACK_PAYLOAD)
+    destinations, problems = load_destinations(
+        parse_config(
+            {
+                "targets": [{"name": "x", "api_key": "k"}],
+                "alerts": {"urls": [f"slack://{SLACK_TOKENS}/#oncall", webhook.url()]},
+            },
+            env={},
+        ).alerts
+    )
+    assert problems == []
     rules = Thresholds()
     for target, result in latest.items():
         state = AlertState(target, result.probe)
@@ -484,8 +508,21 @@ async def test_remote_payloads_are_plain_text_in_alerts(hostile: Hostile) -> Non
             "close": SHORT_FRAGMENTS,
             "text": (),
             "ident": (),
+            "slack": ("<!channel>", "<http://evil.invalid|click here>"),
         }.get(target, FRAGMENTS)
         _assert_plain(message.body, fragments)
+        for destination in destinations:
+            outcome = await deliver(destination, message)
+            assert outcome.ok, outcome.error
+
+    # As delivered: Slack gets every "<" as &lt; (no mention, no link), the JSON
+    # webhook the escaped Markdown.
+    assert len(slack_stub.posts) == len(webhook.posts) == len(latest)
+    for _, payload in slack_stub.posts:
+        slack_text = payload["attachments"][0]["text"]
+        assert "<" not in slack_text and ">" not in slack_text.replace("&gt;", ""), slack_text
+    for _, payload in webhook.posts:
+        assert "<" not in payload["message"].replace("\\<", ""), payload["message"]
 
     # The deletion backlog alert lists ledger ids; one from before ids were checked
     # (or a ledger written by hand) is still shown inert.
