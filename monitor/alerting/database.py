@@ -27,6 +27,7 @@ from monitor.alerting.outbox import AlertMetrics, Backoff
 from monitor.config import Config
 from monitor.models import Clock
 from monitor.store.records import StoreHealth
+from monitor.tasks import cancel_and_wait
 
 __all__ = ["DatabaseAlerts", "render_unwritable", "render_writable_again"]
 
@@ -125,7 +126,6 @@ class DatabaseAlerts:
         self._streak = 0  # checks in a row that disagree with the open/closed state
         self._queues: dict[str, deque[_Queued]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self.sent: list[tuple[str, Message]] = []
 
     @property
     def open_since(self) -> datetime | None:
@@ -171,7 +171,6 @@ class DatabaseAlerts:
             result: Literal["sent", "failed", "gave_up"]
             if outcome.ok:
                 queue.popleft()
-                self.sent.append((dest.key, item.message))
                 result = "sent"
                 log.info("alert %r to %s delivered directly", item.message.title, dest.label)
             elif self._clock.now() - item.created_at >= self._give_up_after:
@@ -207,5 +206,4 @@ class DatabaseAlerts:
         """Stop sending; undelivered database alerts are dropped (they live in memory only)."""
         tasks, self._tasks = list(self._tasks.values()), {}
         for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(t)
