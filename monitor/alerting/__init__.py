@@ -122,6 +122,8 @@ class Alerter:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._worker: OutboxWorker | None = None
         self._database: DatabaseAlerts | None = None
+        # Components whose state advanced while the database could not be written.
+        self._unsaved: set[tuple[str, str]] = set()
         self._backlog_task: asyncio.Task[None] | None = None
         self._loaded = False
         self.problems: list[str] = []
@@ -200,6 +202,8 @@ class Alerter:
     async def observe(self, result: ProbeResult) -> None:
         """Step the result's component and commit its state with any alerts to the outbox."""
         await self.load()
+        if self._unsaved:
+            await self._save_unsaved()
         key = (result.target, result.probe)
         async with self._locks.setdefault(key, asyncio.Lock()):
             state = self._states.get(key) or AlertState(result.target, result.probe)
@@ -243,17 +247,39 @@ class Alerter:
         try:
             await self._store.save_alert_state(new, alerts)
         except StoreWriteError:
-            # The store logs unwritable databases itself (rate-limited). The cached
-            # state stays as it was, so the next result makes the same decision
-            # again: an alert is late, never lost.
+            # The store logs unwritable databases itself (rate-limited).
             self.write_errors += 1
+            if self._database is None:
+                # Not started, so no direct path: the cached state stays as it was and
+                # the next result makes the same decision again — late, never lost.
+                return
+            # The outbox cannot take these alerts, so they go out directly now; the
+            # state advances in memory and is written when the database recovers.
+            self._states[key] = new
+            self._unsaved.add(key)
+            for a in alerts:
+                log.info("alert (sent directly, database not writable): %s", a.message.title)
+                self._database.send(a.message)
             return
         self._states[key] = new
+        self._unsaved.discard(key)
         if alerts:
             for a in alerts:
                 log.info("alert: %s", a.message.title)
             if self._worker is not None:
                 self._worker.wake()
+
+    async def _save_unsaved(self) -> None:
+        """Write the states that advanced while the database was not writable, while it works."""
+        for key in list(self._unsaved):
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                if key not in self._unsaved:
+                    continue
+                try:
+                    await self._store.save_alert_state(self._states[key], [])
+                except StoreWriteError:
+                    return
+                self._unsaved.discard(key)
 
     async def _backlog_loop(self) -> None:
         last_prune: float | None = None

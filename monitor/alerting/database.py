@@ -8,7 +8,9 @@ the destinations — routed like a DOWN alert (tags ``critical``, ``down`` or
 ``resolved``, ``database``, ``probe-database``) — with retries and per-destination
 order kept in memory. The price is durability: a process that stops while such
 an alert is still undelivered forgets it; if the database is still unwritable
-at the next start, that start alerts again. See docs/alerting.md.
+at the next start, that start alerts again. The alerter also sends through
+here the component alerts it cannot commit to the outbox (`send`).
+See docs/alerting.md.
 """
 
 from __future__ import annotations
@@ -150,6 +152,10 @@ class DatabaseAlerts:
                 log.info("alert: sttwatch can write its database again")
                 if self._config.alerts.send_resolved:
                     self._send(render_writable_again(self._config, since, now), now)
+
+    def send(self, message: Message) -> None:
+        """Send `message` directly to the destinations that want it (background, in order)."""
+        self._send(message, self._clock.now())
 
     def _send(self, message: Message, now: datetime) -> None:
         for dest in route(self._destinations, message.tags):

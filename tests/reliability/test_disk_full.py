@@ -43,6 +43,7 @@ KEY = "sim-key"
 DB_DOWN = "[DOWN] sttwatch cannot write its database"
 DB_RESOLVED = "[RESOLVED] sttwatch can write its database again"
 REACH_DOWN = "[DOWN] Disk test · REST API"
+REACH_RESOLVED = "[RESOLVED] Disk test · REST API"
 REACH_FAULT = {"endpoint": "transcript.list", "action": "status", "status": 500}
 
 
@@ -270,9 +271,10 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
     """Promise 4 (full disk): when the database's file system fills up, probes keep running and
     their results reach /metrics; /healthz turns 503 naming the reason; an alert saying sttwatch
     cannot write its database reaches on-call (sent around the outbox, which lives in the full
-    database); probe alerts decided meanwhile are delivered once space returns; writing resumes
-    by itself when the space comes back; the database passes PRAGMA integrity_check and every
-    result stored before the disk filled is still there."""
+    database); the API's own DOWN, decided meanwhile, goes out directly too, and its RESOLVED
+    after recovery follows from that state — every alert exactly once; writing resumes by itself
+    when the space comes back; the database passes PRAGMA integrity_check and every result stored
+    before the disk filled is still there."""
     config = make_config(tmp_path, small_fs, sim, [webhook.url(), smtp_sink.url()])
     db = Path(config.database)
     client = await start(aiohttp_client, config)
@@ -302,14 +304,10 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
 
     await eventually(probing_on, "more probe runs, and reachability down, in /metrics")
     await eventually(
-        lambda: (
-            DB_DOWN in webhook.titles() and any(m["Subject"] == DB_DOWN for m in smtp_sink.messages)
-        ),
+        lambda: all({DB_DOWN, REACH_DOWN} <= set(seen) for seen in titles(webhook, smtp_sink)),
         within=20,
-        what="the database alert at the webhook and the SMTP server",
+        what="the database alert and the API's DOWN (sent directly) at both receivers",
     )
-    hook_titles, mail_titles = titles(webhook, smtp_sink)
-    assert REACH_DOWN not in hook_titles  # decided, but not committed to the full outbox yet
     db_alert = next(p for _, p in webhook.posts if p["title"] == DB_DOWN)["message"]
     assert "disk is full" in db_alert and str(db) in db_alert.replace("\\", "")
     status, _ = await healthz(client)
@@ -331,25 +329,30 @@ async def test_full_disk_keeps_probing_alerts_directly_and_resumes_without_loss(
 
     await eventually(stored_again, "new results stored after the fill")
     await eventually(
-        lambda: (
-            {DB_RESOLVED, REACH_DOWN} <= set(webhook.titles())
-            and {DB_RESOLVED, REACH_DOWN} <= {str(m["Subject"]) for m in smtp_sink.messages}
-        ),
+        lambda: all(DB_RESOLVED in seen for seen in titles(webhook, smtp_sink)),
         within=20,
-        what="the database RESOLVED and the reachability DOWN at both receivers",
+        what="the database RESOLVED at both receivers",
+    )
+    # The API recovers: its RESOLVED goes through the outbox again, from the state
+    # that advanced (and was written back) while the disk was full.
+    sim.clear_faults()
+    await eventually(
+        lambda: all(REACH_RESOLVED in seen for seen in titles(webhook, smtp_sink)),
+        within=20,
+        what="the API's RESOLVED at both receivers",
     )
     alerter = client.app[ALERTER] if client.app is not None else None
     assert alerter is not None
     await asyncio.wait_for(alerter.database.wait_idle(), 10)
-    sim.clear_faults()
+    await asyncio.wait_for(alerter.worker.wait_idle(), 10)
     await client.close()  # the final janitor sweep, the last render, the store closed
 
     hook_titles, mail_titles = titles(webhook, smtp_sink)
     for seen in (hook_titles, mail_titles):
-        assert seen.count(DB_DOWN) == 1, seen
-        assert seen.count(DB_RESOLVED) == 1, seen
+        for title in (DB_DOWN, DB_RESOLVED, REACH_DOWN, REACH_RESOLVED):
+            assert seen.count(title) == 1, seen
         assert seen.index(DB_DOWN) < seen.index(DB_RESOLVED)
-        assert seen.count(REACH_DOWN) == 1, seen
+        assert seen.index(REACH_DOWN) < seen.index(REACH_RESOLVED)
     assert integrity(db) == "ok"
     after = stored_results(db)
     assert before <= after
