@@ -208,6 +208,7 @@ class Evidence:
     faults_applied: dict[str, int] = field(default_factory=dict)
     alerts: dict[str, int] = field(default_factory=dict)
     stored_messages: list[str] = field(default_factory=list)
+    db_files_while_running: list[str] = field(default_factory=list)
     returncode: int | None = None
 
     def add(self, place: str, data: bytes | str) -> None:
@@ -374,6 +375,7 @@ async def scenario(tmp: Path) -> Evidence:
                         ev.add(f"GET {path.split('?')[0]}", await resp.read())
             data = tmp / "data"
             ev.add("database files while running", read_tree(data))
+            ev.db_files_while_running = sorted(p.name for p in data.iterdir())
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -468,6 +470,7 @@ def test_the_run_put_the_secrets_in_harms_way(evidence: Evidence) -> None:
     assert any(REDACTED in m for m in evidence.stored_messages), evidence.stored_messages
     assert evidence.returncode == 0
     assert set(PLACES) <= set(evidence.places)
+    assert "sttwatch.db-wal" in evidence.db_files_while_running  # the WAL was read too
     found = {place: leaks(evidence.places[place]) for place in PLACES}
     print(
         f"FIGURES secrets: {len(SECRETS)} secrets planted; faults fired {applied} "
