@@ -53,7 +53,6 @@ class Request:
     body: bytes
 
 
-Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Behaviour = Callable[[Request, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
