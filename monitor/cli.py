@@ -213,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(p)
     p.set_defaults(func=_cmd_run)
 
-    p = command("once", "run each probe once; exit 0 all up/degraded, 1 any down, 2 bad config")
+    p = command(
+        "once",
+        "run each probe once; exit 0 all up or degraded, 1 any down, 2 bad config or database",
+    )
     with_config(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per result")
     p.set_defaults(func=_cmd_once)

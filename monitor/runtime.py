@@ -23,6 +23,7 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.models import Clock, ProbeContext, ProbeFn, ProbeResult, SessionFactory, SystemClock
+from monitor.probeclip import load_clip
 from monitor.probes import PROBES
 from monitor.scheduler import DEFAULT_GRACE, ResultSink, Scheduler, run_probe
 from monitor.store import Store, StoreWriteError, key_latency
@@ -127,6 +128,8 @@ async def open_runtime(
     """Yield the runtime for `config`; the store is closed on the way out."""
     clock = clock or SystemClock()
     await asyncio.to_thread(Path(config.database).parent.mkdir, parents=True, exist_ok=True)
+    # The probes read the clip on first use; read it here, off the event loop, instead.
+    await asyncio.to_thread(load_clip)
     store = await Store.open(
         config.database,
         failure_threshold=config.alerts.failure_threshold,

@@ -132,7 +132,9 @@ class SiteRenderer:
             await render_site(self._rt.store, self._rt.config)
         except Exception as exc:  # a broken render must not stop probing
             self.failures += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            # /healthz is public: the kind of failure and the OS's word, never a path.
+            why = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
+            self.last_error = f"{type(exc).__name__}{why}"
             log.exception("rendering the status page failed")
         else:
             self.renders += 1
