@@ -199,7 +199,10 @@ def storage(r: dict[str, Any]) -> str:
         cols.append(
             [probe, f"{c['rows']:,}", c["message_bytes"], c["phases_bytes"], c["details_bytes"]]
         )
-    return _md(rows) + "\n\n" + _md(cols)
+    enc = r.get("reencoded_bytes_per_result") or {}
+    lean = [["encoding (Findings F5), same rows", "bytes per result"]]
+    lean += [[name.replace("_", " "), size] for name, size in enc.items()]
+    return _md(rows) + "\n\n" + _md(cols) + ("\n\n" + _md(lean) if enc else "")
 
 
 def startup(r: dict[str, Any]) -> str:
@@ -207,6 +210,8 @@ def startup(r: dict[str, Any]) -> str:
     rows = [
         ["figure", "ms (median)"],
         ["python -c pass (the interpreter alone)", r["python_bare_ms"]],
+        ["python -c 'import asyncio, aiohttp' (clean install)", r.get("import_aiohttp_ms", "")],
+        ["… + pydantic, sqlite_utils", r.get("import_aiohttp_pydantic_sqlite_utils_ms", "")],
         ["sttwatch --help", r["help_ms"]],
         ["once: time to first probe", r["once_time_to_first_probe_ms"]],
         [

@@ -91,10 +91,25 @@ def run(workdir: Path, *, n: int) -> dict[str, Any]:
         if done.returncode != 0:
             raise RuntimeError(f"--help exited {done.returncode}: {done.stderr[-500:]}")
         helps.append(secs)
+    # What the dependencies alone cost to import here: a floor no trimming in
+    # sttwatch can go below (measured as a clean install, like `once` below).
+    floors = {}
+    for name, code in (
+        ("import_aiohttp_ms", "import asyncio, aiohttp"),
+        (
+            "import_aiohttp_pydantic_sqlite_utils_ms",
+            "import asyncio, aiohttp, pydantic, sqlite_utils",
+        ),
+    ):
+        clean = clean_install_env(workdir)
+        floors[name] = round(
+            1000 * median([_wall([python(), "-c", code], env=clean)[0] for _ in range(n)]), 1
+        )
     out: dict[str, Any] = {
         "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)),
         "runs": n,
         "python_bare_ms": round(1000 * median(bare), 1),
+        **floors,
         "help_ms": round(1000 * median(helps), 1),
         "help_import_top": import_breakdown(["-m", "monitor", "--help"]),
     }

@@ -4,11 +4,14 @@ Seeds 90 days for 10 targets × 3 probes through the store (see `bench.seed`),
 prunes to the default retention (raw 30 days, hourly roll-ups 90, daily 400)
 and VACUUMs. Bytes per raw result = database size ÷ raw results; SQLite's
 ``dbstat`` splits the file into tables and indexes, and the column lengths
-show which part of a row costs the most, per probe kind.
+show which part of a row costs the most, per probe kind. A sample of the
+stored rows is then copied under the leaner encodings of Findings F5, to
+measure what each would save.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,87 @@ def breakdown(db: Path) -> dict[str, Any]:
         conn.close()
 
 
+# Detail keys that repeat a phase, and defaults a reader can put back.
+_REPEATS_PHASES = ("queue_s", "processing_s", "turnaround_s", "first_transcript_s")
+_ENCODINGS = ("as_stored", "no_up_messages", "plus_trimmed_details", "plus_positional_phases")
+
+
+def _reencode(
+    probe: str, status: int, message: str | None, phases: str | None, details: str | None, step: int
+) -> tuple[str | None, str | None, str | None]:
+    """Return the text columns of one row under encoding `step` (index into _ENCODINGS)."""
+    from monitor.metrics import PHASES
+
+    if step >= 1 and status == 0:
+        message = None  # an up run's message is rebuilt from status and key latency
+    if step >= 2 and details:
+        d = json.loads(details)
+        for key in _REPEATS_PHASES:
+            d.pop(key, None)
+        if d.get("wer") == 0.0:
+            d.pop("text", None)
+        if d.get("close_code") == 1000 and d.get("close_reason") == "":
+            del d["close_code"], d["close_reason"]
+        if d.get("http_status") == 200 and status != 2:
+            del d["http_status"]
+        details = json.dumps(d, separators=(",", ":")) if d else None
+    if step >= 3 and phases:
+        p = json.loads(phases)
+        order = PHASES.get(probe, ())
+        if set(p) <= set(order):
+            phases = json.dumps([p.get(k) for k in order], separators=(",", ":"))
+    return message, phases, details
+
+
+def reencoded_sizes(db: Path, workdir: Path, sample: int) -> dict[str, float]:
+    """Return bytes per result (results table + index, VACUUMed) of `sample` stored rows
+    copied under each candidate encoding of Findings F5 — the gain of a store change,
+    measured without making it."""
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = src.execute(
+            """
+            SELECT r.component, c.probe, r.started_at, r.status, r.error_kind, r.duration_us,
+                   r.message, r.phases, r.details
+            FROM results r JOIN components c ON c.id = r.component ORDER BY r.id LIMIT ?
+            """,
+            (sample,),
+        ).fetchall()
+    finally:
+        src.close()
+    out: dict[str, float] = {}
+    for step, name in enumerate(_ENCODINGS):
+        path = workdir / f"reencoded-{name}.db"
+        path.unlink(missing_ok=True)
+        dst = sqlite3.connect(path)
+        try:
+            # The results table and its index exactly as monitor/store/schema.py makes them.
+            dst.execute(
+                """
+                CREATE TABLE results (
+                    id INTEGER PRIMARY KEY, component INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL, status INTEGER NOT NULL, error_kind TEXT,
+                    duration_us INTEGER NOT NULL, message TEXT, phases TEXT, details TEXT)
+                """
+            )
+            dst.execute("CREATE INDEX results_component_time ON results (component, started_at)")
+            dst.executemany(
+                "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
+                " message, phases, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (comp, started, status, kind, dur, *_reencode(probe, status, m, p, d, step))
+                    for comp, probe, started, status, kind, dur, m, p, d in rows
+                ),
+            )
+            dst.commit()
+            dst.execute("VACUUM")
+        finally:
+            dst.close()
+        out[name] = round(path.stat().st_size / len(rows), 1)
+        path.unlink()
+    return out
+
+
 def run(
     workdir: Path,
     *,
@@ -52,6 +136,7 @@ def run(
     targets: int = 10,
     raw_days: int = 30,
     seed_cache: Path | None = None,
+    reencode_sample: int = 60_000,
 ) -> dict[str, Any]:
     """Return bytes per raw result and the size of `days` of history, after VACUUM."""
     plan = Plan(days=days, targets=targets, raw_days=raw_days)
@@ -77,5 +162,8 @@ def run(
         "results_table_and_index_bytes_per_result": round(raw_bytes / rows["results"], 1),
         "rollup_share_pct": round(100.0 * rollup_bytes / info["bytes"], 2),
         "seed_s": info["seed_s"],
+        "reencoded_bytes_per_result": reencoded_sizes(
+            db, workdir, min(reencode_sample, rows["results"])
+        ),
         **parts,
     }
