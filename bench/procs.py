@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -195,6 +196,22 @@ class Proc:
                 raise RuntimeError(f"{self.argv[0]} exited early:\n{self.log_tail()}")
             time.sleep(0.05)
         raise RuntimeError(f"{self.argv[0]} never printed {needle!r}:\n{self.log_tail()}")
+
+    def wait_port(self, pattern: str, timeout: float = 60.0) -> int:
+        """Wait until the log matches `pattern` (one group: the port); return the port.
+
+        For our own servers started on port 0: they print the port they bound,
+        so no port is guessed free and then raced for.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            if m := re.search(pattern, text):
+                return int(m.group(1))
+            if not self.alive():
+                raise RuntimeError(f"{self.argv[0]} exited early:\n{self.log_tail()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.argv[0]} never printed its port:\n{self.log_tail()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
         """Signal the process group, wait, escalate to SIGKILL; return the exit code."""

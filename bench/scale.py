@@ -29,10 +29,12 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.peers import BlackboxExporter, Prometheus, blackbox_scrape_config
-from bench.procs import Proc, cpu_seconds, free_port, http_get, python, status_kb
+from bench.procs import Proc, cpu_seconds, http_get, python, status_kb
 from bench.stats import histogram_quantile, ratio
 
 SIM_KEY = "sim-key"
+SERVING = r"serving on http://127\.0\.0\.1:(\d+)/"
+"""What ``sttwatch run`` logs once it listens (on the port 0 gave it)."""
 
 
 def targets_for(rate_per_min: int, interval_s: float) -> int:
@@ -44,9 +46,9 @@ class Simulator(Proc):
     """``sttwatch simulate`` in a process of its own (its CPU is not the monitor's)."""
 
     def __init__(self, workdir: Path, name: str = "simulator") -> None:
-        self.port = free_port()
+        self.port = 0
         super().__init__(
-            [python(), "-m", "monitor", "simulate", "--listen", f"127.0.0.1:{self.port}"],
+            [python(), "-m", "monitor", "simulate", "--listen", "127.0.0.1:0"],
             log=workdir / f"{name}.log",
         )
 
@@ -61,8 +63,9 @@ class Simulator(Proc):
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
-        """Start and wait until it answers."""
+        """Start on a port of the kernel's choosing and wait until it answers."""
         super().start()
+        self.port = self.wait_port(r"listening on http://127\.0\.0\.1:(\d+)")
         self.wait_http(f"{self.base_url}/_sim/state")
         return self
 
@@ -134,8 +137,8 @@ class SttwatchSide:
         self, workdir: Path, sim: Simulator, n: int, interval_s: float, whatif: str = ""
     ) -> None:
         self.n, self.interval_s = n, interval_s
-        self.port = free_port()
-        cfg = write_config(workdir, sim.base_url, n, interval_s, listen_port=self.port)
+        self.port = 0
+        cfg = write_config(workdir, sim.base_url, n, interval_s, listen_port=0)
         argv = [python(), "-m", "monitor", "run", "-c", str(cfg)]
         if whatif:
             argv = [python(), "-m", "bench.whatif_run", "-c", str(cfg), *whatif.split()]
@@ -144,8 +147,9 @@ class SttwatchSide:
         self.warmup_s = min(interval_s, 10.0) + 1.0
 
     def start(self) -> None:
-        """Start and wait until /metrics answers."""
+        """Start (listening on port 0) and wait until /metrics answers."""
         self.proc.start()
+        self.port = self.proc.wait_port(SERVING, timeout=120)
         self.proc.wait_http(f"http://127.0.0.1:{self.port}/metrics", timeout=120)
 
     def begin(self) -> None:

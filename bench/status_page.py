@@ -28,14 +28,13 @@ from typing import Any
 from bench.procs import (
     Proc,
     clean_install_env,
-    free_port,
     http_get,
     python,
     run_measured,
     status_kb,
 )
 from bench.render import raw_scan_bars
-from bench.scale import Simulator
+from bench.scale import SERVING, Simulator
 from bench.seed import Plan, seeded, write_config
 from bench.stats import median
 
@@ -61,7 +60,6 @@ def _timed_get(url: str) -> float:
 def _serve(workdir: Path, db: Path, targets: int, sim: Simulator, gets: int) -> dict[str, Any]:
     served_db = workdir / "served.db"
     shutil.copyfile(db, served_db)
-    port = free_port()
     cfg = write_config(
         workdir / "serve.yaml",
         served_db,
@@ -69,11 +67,11 @@ def _serve(workdir: Path, db: Path, targets: int, sim: Simulator, gets: int) -> 
         targets,
         api_base=sim.base_url,
         ws_base=sim.ws_base,
-        listen=f"127.0.0.1:{port}",
+        listen="127.0.0.1:0",
     )
-    base = f"http://127.0.0.1:{port}"
     proc = Proc([python(), "-m", "monitor", "run", "-c", str(cfg)], log=workdir / "serve.log")
     with proc:
+        base = f"http://127.0.0.1:{proc.wait_port(SERVING, timeout=120)}"
         deadline = time.monotonic() + 120
         while True:
             try:
