@@ -19,4 +19,6 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 ruff check monitor tests
 ruff format --check monitor tests
 mypy monitor
-python3 -m pytest -q -p no:cacheprovider "$@"
+# Three workers on two cores: the suite mostly waits (real-time audio, subprocesses,
+# Prometheus scrapes), so this halves the wall time without starving any test.
+python3 -m pytest -q -p no:cacheprovider -n 3 "$@"
