@@ -38,6 +38,7 @@ CHUNK_BYTES = 64 * 1024
 class _ConnectionTimes:
     """Monotonic timestamps collected by the aiohttp trace hooks."""
 
+    request_start: float | None = None
     dns_start: float | None = None
     dns_end: float | None = None
     conn_start: float | None = None
@@ -46,6 +47,9 @@ class _ConnectionTimes:
 
 def _tracer(clock: Clock, times: _ConnectionTimes) -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
+
+    async def request_start(_s: aiohttp.ClientSession, _c: SimpleNamespace, _p: Any) -> None:
+        times.request_start = clock.monotonic()
 
     async def dns_start(_s: aiohttp.ClientSession, _c: SimpleNamespace, _p: Any) -> None:
         times.dns_start = clock.monotonic()
@@ -59,6 +63,7 @@ def _tracer(clock: Clock, times: _ConnectionTimes) -> aiohttp.TraceConfig:
     async def conn_end(_s: aiohttp.ClientSession, _c: SimpleNamespace, _p: Any) -> None:
         times.conn_end = clock.monotonic()
 
+    trace.on_request_start.append(request_start)
     trace.on_dns_resolvehost_start.append(dns_start)
     trace.on_dns_resolvehost_end.append(dns_end)
     trace.on_connection_create_start.append(conn_start)
@@ -160,7 +165,14 @@ async def run(target: Target, spec: ReachabilitySpec, ctx: ProbeContext) -> Prob
         failure = timed_out(spec.timeout, during=_during(times, headers_at))
     except EXPECTED_ERRORS as exc:
         failure = from_exception(exc, during=_during(times, headers_at))
-    total = rec.elapsed()
+    # `total` is what the API costs a client, as blackbox_exporter's phases add up to: from
+    # the request's start to the last byte read (or the headers, or now, when it stopped
+    # early) — not the building and closing of the probe's own session (BENCHMARKS.md F7).
+    end = body_at if body_at is not None else headers_at
+    if end is None or (failure is not None and body_at is None):
+        end = ctx.clock.monotonic()
+    start = times.request_start if times.request_start is not None else rec.t0
+    total = end - start
     _phases_from(rec, times, headers_at, body_at)
     rec.phases["total"] = total
     if failure is not None:
