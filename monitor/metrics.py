@@ -31,7 +31,7 @@ from monitor.models import ErrorKind, ProbeKind, ProbeResult, Status
 if TYPE_CHECKING:
     from monitor.config import Config
 
-__all__ = ["PHASES", "AlertResult", "Metrics"]
+__all__ = ["ERROR_KINDS", "PHASES", "AlertResult", "Metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,44 @@ PHASES: Mapping[str, tuple[str, ...]] = {
     ProbeKind.STREAMING: ("token", "connect", "begin", "first_transcript", "final", "terminate"),
 }
 """The phase names each probe may report; anything else is dropped from the metrics."""
+
+_ANY_PROBE = (
+    ErrorKind.DNS,
+    ErrorKind.CONNECT,
+    ErrorKind.TLS,
+    ErrorKind.TIMEOUT,
+    ErrorKind.INTERNAL,
+    ErrorKind.AUTH,
+    ErrorKind.RATE_LIMITED,
+    ErrorKind.SERVER_ERROR,
+    ErrorKind.BAD_RESPONSE,
+)
+ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = {
+    ProbeKind.REACHABILITY: frozenset(_ANY_PROBE),
+    ProbeKind.TRANSCRIPTION: frozenset(
+        (
+            *_ANY_PROBE,
+            ErrorKind.TRANSCRIPTION_FAILED,
+            ErrorKind.JOB_TIMEOUT,
+            ErrorKind.INACCURATE,
+            ErrorKind.DELETION_FAILED,
+        )
+    ),
+    ProbeKind.STREAMING: frozenset(
+        (
+            *_ANY_PROBE,
+            ErrorKind.STREAM_CLOSED,
+            ErrorKind.STREAM_NO_TRANSCRIPT,
+            ErrorKind.INACCURATE,
+        )
+    ),
+}
+"""The error kinds each probe can report, whose zero-valued error series are pre-created.
+
+Pre-creating every kind for every probe cost a third of the exposition at scale
+(BENCHMARKS.md F2) for series that can never move; a kind outside its probe's set
+is still counted, its series just appears on first use.
+"""
 
 # Probe runs take from ~50 ms (a warm GET) to the 120 s ceiling of a slow transcription.
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
@@ -174,7 +212,7 @@ class Metrics:
                 labels = {"target": target.name, "probe": probe}
                 for status in Status:
                     self.probe_runs.labels(**labels, status=status.value)
-                for kind in ErrorKind:
+                for kind in ERROR_KINDS.get(probe, ErrorKind):
                     self.probe_errors.labels(**labels, error_kind=kind.value)
                 self.probe_duration.labels(**labels)
                 self.probe_skipped.labels(**labels)

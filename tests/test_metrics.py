@@ -12,10 +12,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.aiohttp import make_aiohttp_handler
+from test_fault_matrix import CASES as FAULT_CASES
 
 from monitor import __version__
 from monitor.config import Config, parse_config
-from monitor.metrics import PHASES, Metrics
+from monitor.metrics import ERROR_KINDS, PHASES, Metrics
 from monitor.models import ErrorKind, ProbeResult, Status
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -152,13 +153,27 @@ def test_series_exist_before_the_first_run() -> None:
                 assert get("sttwatch_probe_runs_total", labels) == 0.0
             for kind in ErrorKind:
                 labels = {"target": target, "probe": probe, "error_kind": kind.value}
-                assert get("sttwatch_probe_errors_total", labels) == 0.0
+                # Only the kinds the probe can report: the others would be dead series.
+                expected = 0.0 if kind in ERROR_KINDS[probe] else None
+                assert get("sttwatch_probe_errors_total", labels) == expected
             assert get("sttwatch_probe_skipped_total", {"target": target, "probe": probe}) == 0
             # A gauge with no run yet has no value rather than a misleading 0 or 1.
             assert get("sttwatch_probe_success", {"target": target, "probe": probe}) is None
     for res in ("sent", "failed", "gave_up"):
         assert get("sttwatch_alerts_sent_total", {"result": res}) == 0.0
     assert get("sttwatch_build_info", {"version": __version__}) == 1.0
+
+
+@pytest.mark.parametrize("case", FAULT_CASES, ids=[c.id for c in FAULT_CASES])
+def test_every_kind_a_probe_reports_in_the_fault_matrix_is_preinitialised(case: Any) -> None:
+    assert case.kind is None or case.kind in ERROR_KINDS[case.probe]
+
+
+def test_an_error_kind_outside_the_probes_set_is_still_counted() -> None:
+    m = Metrics(config())
+    m.record(result("reachability", Status.DOWN, ErrorKind.DELETION_FAILED))
+    labels = {"target": "prod", "probe": "reachability", "error_kind": "deletion_failed"}
+    assert m.registry.get_sample_value("sttwatch_probe_errors_total", labels) == 1.0
 
 
 def test_only_configured_probes_are_preinitialised() -> None:
