@@ -5,7 +5,7 @@ the runtime (store, metrics, probe context — :func:`monitor.runtime.open_runti
 renders the site once, starts the scheduler with a re-render after every
 cycle, and tears all of it down in reverse order. Routes:
 
-- ``/metrics`` — prometheus-client's aiohttp handler on our own registry;
+- ``/metrics`` — our own registry, rendered off the event loop;
 - ``/healthz`` — 200 when a probe cycle completed recently and the database
   is writable, else 503, both with a JSON body saying why;
 - ``/api/v1/results`` — raw results from the store, validated and bounded;
@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from monitor import __version__
 from monitor.alerting import Alerter
@@ -102,11 +104,14 @@ class ListenError(Exception):
 
 
 class SiteRenderer:
-    """Re-renders the site when asked, at most once every `min_interval` seconds.
+    """Re-renders the site when asked, spaced by its cost and at least `min_interval` apart.
 
-    Requests arriving while a render runs, or within `min_interval` of the
+    Requests arriving while a render runs, or within the spacing after the
     last one, are coalesced into one more render. Rendering reads the store
     and writes files in worker threads, so the event loop never waits on it.
+    The spacing is `cost_factor` times the last render's duration (when that
+    is longer than `min_interval`), so a big site's renders take at most about
+    1 / `cost_factor` of a core; a small site still renders after every cycle.
     """
 
     def __init__(
@@ -115,10 +120,13 @@ class SiteRenderer:
         *,
         min_interval: float = 2.0,
         refresh_every: float = 60.0,
+        cost_factor: float = 10.0,
     ) -> None:
         self._rt = runtime
         self._min_interval = min_interval
         self._refresh_every = refresh_every
+        self._cost_factor = cost_factor
+        self.last_duration_s = 0.0
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.renders = 0
@@ -128,6 +136,7 @@ class SiteRenderer:
 
     async def render_now(self) -> None:
         """Render the site once, now; a failure is logged and remembered, never raised."""
+        started = time.monotonic()
         try:
             await render_site(self._rt.store, self._rt.config)
         except Exception as exc:  # a broken render must not stop probing
@@ -140,6 +149,12 @@ class SiteRenderer:
             self.renders += 1
             self.last_rendered_at = datetime.now(UTC)
             self.last_error = None
+        finally:
+            self.last_duration_s = time.monotonic() - started
+
+    def spacing(self) -> float:
+        """Return the seconds to wait after the last render before the next one."""
+        return max(self._min_interval, self._cost_factor * self.last_duration_s)
 
     def request(self) -> None:
         """Ask for a render soon (coalesced with other requests)."""
@@ -166,7 +181,7 @@ class SiteRenderer:
                 await asyncio.wait_for(self._wanted.wait(), self._refresh_every)
             self._wanted.clear()
             await self.render_now()
-            await asyncio.sleep(self._min_interval)
+            await asyncio.sleep(self.spacing())
 
 
 SITE = web.AppKey("site", SiteRenderer)
@@ -248,17 +263,21 @@ async def _security_headers(
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
-    rt = request.app[RUNTIME]
-    try:
-        from prometheus_client.aiohttp import make_aiohttp_handler
-    except ImportError:  # prometheus-client before 0.21 has no aiohttp module
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        body = generate_latest(rt.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-    handler = make_aiohttp_handler(rt.metrics.registry)
-    response: web.StreamResponse = await handler(request)
-    response.headers["Cache-Control"] = "no-store"
+    # The exposition is megabytes at a thousand targets and takes most of a second to
+    # render: on the event loop, every probe due meanwhile starts late and every probe in
+    # flight counts the stall as API latency (BENCHMARKS.md F2). prometheus-client's
+    # aiohttp handler renders inline, so this is its logic (content negotiation,
+    # ``name[]`` filtering) with the rendering in a worker thread; its metrics are
+    # thread-safe, and aiohttp compresses a body this size in its executor as well.
+    registry: CollectorRegistry = request.app[RUNTIME].metrics.registry
+    encoder, content_type = choose_encoder(",".join(request.headers.getall(hdrs.ACCEPT, [])))
+    names = request.query.getall("name[]", [])
+    source = registry.restricted_registry(names) if names else registry
+    body = await asyncio.to_thread(encoder, source)
+    response = web.Response(
+        body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"}
+    )
+    response.enable_compression()
     return response
 
 

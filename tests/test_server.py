@@ -7,10 +7,12 @@ loopback port against a real simulator, and talks to it over HTTP.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +20,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from polling import eventually
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitor.config import Config, parse_config
-from monitor.server import SCHEDULER, SITE, build_app, locate, serve
+from monitor.server import RUNTIME, SCHEDULER, SITE, build_app, locate, serve
 from monitor.simulator import SimulatorHandle
 
 if TYPE_CHECKING:
@@ -364,6 +367,79 @@ async def test_metrics_exposes_probe_results(
     text = await resp.text()
     assert 'sttwatch_probe_success{probe="reachability",target="sim"} 1.0' in text
     assert "sttwatch_build_info" in text
+
+
+class _NeedsTheLoop:
+    """A collector whose collection ends only once the event loop has run a callback."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.loop_ran = threading.Event()
+
+    def describe(self) -> list[Metric]:
+        return []  # else registering it would collect, on the loop, right away
+
+    def collect(self) -> Iterator[Metric]:
+        self.loop_ran.clear()
+        self.loop.call_soon_threadsafe(self.loop_ran.set)
+        if not self.loop_ran.wait(5):
+            raise RuntimeError("the event loop was blocked while /metrics rendered")
+        yield GaugeMetricFamily("test_loop_was_free", "The loop ran during the scrape.", value=1)
+
+
+async def test_a_scrape_leaves_the_event_loop_free(
+    aiohttp_client: Any, tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    client = await start(aiohttp_client, make_config(tmp_path, sim))
+    registry = client.server.app[RUNTIME].metrics.registry
+    registry.register(_NeedsTheLoop(asyncio.get_running_loop()))
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert "test_loop_was_free 1.0" in await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "content_type", "encoding"),
+    [
+        ("GET", {"Accept-Encoding": "gzip"}, "text/plain", "gzip"),
+        ("GET", {"Accept-Encoding": "identity"}, "text/plain", None),
+        ("GET", {"Accept": "application/openmetrics-text"}, "application/openmetrics-text", None),
+        ("HEAD", {}, "text/plain", None),
+    ],
+    ids=["gzip", "plain", "openmetrics", "head"],
+)
+async def test_metrics_negotiates_format_and_compression(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    sim: SimulatorHandle,
+    method: str,
+    headers: dict[str, str],
+    content_type: str,
+    encoding: str | None,
+) -> None:
+    client = await start(aiohttp_client, make_config(tmp_path, sim))
+    headers = {"Accept-Encoding": "identity", **headers}
+    resp = await client.request(method, "/metrics", headers=headers, auto_decompress=False)
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith(content_type)
+    assert resp.headers.get("Content-Encoding") == encoding
+    assert resp.headers["Cache-Control"] == "no-store"
+    body = await resp.read()
+    if method == "HEAD":
+        assert body == b""
+    else:
+        text = gzip.decompress(body) if encoding == "gzip" else body
+        assert b"sttwatch_build_info" in text
+
+
+async def test_metrics_can_be_restricted_by_name(
+    aiohttp_client: Any, tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    client = await start(aiohttp_client, make_config(tmp_path, sim))
+    resp = await client.get("/metrics", params=[("name[]", "sttwatch_build_info")])
+    text = await resp.text()
+    assert "sttwatch_build_info{" in text
+    assert "sttwatch_probe_runs_total" not in text
 
 
 async def test_serve_shuts_down_gracefully(tmp_path: Path, sim: SimulatorHandle) -> None:
