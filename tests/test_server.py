@@ -7,6 +7,7 @@ loopback port against a real simulator, and talks to it over HTTP.
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import json
 import os
@@ -440,6 +441,23 @@ async def test_metrics_can_be_restricted_by_name(
     text = await resp.text()
     assert "sttwatch_build_info{" in text
     assert "sttwatch_probe_runs_total" not in text
+
+
+async def test_serve_freezes_start_up_objects_until_it_stops(
+    tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    stop = asyncio.Event()
+    frozen: list[int] = []
+
+    async def started(runner: Any) -> None:
+        frozen.append(gc.get_freeze_count())
+        stop.set()
+
+    await asyncio.wait_for(serve(make_config(tmp_path, sim), stop, on_started=started), 20)
+    # Full collections no longer rescan what start-up built (BENCHMARKS.md F10)...
+    assert frozen[0] > 0
+    # ...and the process is left as serve() found it.
+    assert gc.get_freeze_count() == 0
 
 
 async def test_serve_shuts_down_gracefully(tmp_path: Path, sim: SimulatorHandle) -> None:
