@@ -127,22 +127,167 @@ def compact_json(obj: Any) -> str:
     return _ENCODER.encode(obj)
 
 
+# Encoding v1 (Findings F5 of BENCHMARKS.md): a raw row keeps only what cannot be
+# rebuilt. `phases` is a JSON array — microseconds in the probe kind's order below,
+# null for a phase the run did not reach, trailing nulls dropped, and an object of
+# {name: µs} last for phases outside that order. It always starts with "[", which
+# is what tells a v1 row from a v0 one (`phases` a JSON object or NULL), so rows
+# written before stay readable. `message` is NULL for an up run whose message is
+# the probe's standard wording, and `details` leaves out what repeats a phase and
+# the values every good run of that probe kind reports.
+#
+# Everything below is part of the stored format: rows already written decode
+# with these tables, so they are frozen copies (not `metrics.PHASES` nor the
+# probes' strings) and a change means a new encoding version. The encoder checks
+# that its row decodes to the result it was given and writes v0 when it would not,
+# so a probe whose wording or details change is stored bigger, never wrong.
+_V1_PHASES: dict[str, tuple[str, ...]] = {
+    "reachability": ("dns", "connect", "ttfb", "transfer", "total"),
+    "transcription": ("upload", "submit", "queued", "processing", "verify", "delete", "confirm"),
+    "streaming": ("token", "connect", "begin", "first_transcript", "final", "terminate"),
+}
+# Details that repeat a phase, rounded as the probes round them.
+_V1_FROM_PHASES: tuple[tuple[str, str], ...] = (
+    ("queue_s", "queued"),
+    ("processing_s", "processing"),
+    ("first_transcript_s", "first_transcript"),
+)
+# The transcript of the probe clip as each probe kind receives it when it is exact.
+_V1_TEXTS: dict[str, str] = {
+    "transcription": "The quick brown fox jumps over the lazy dog.",
+    "streaming": "the quick brown fox jumps over the lazy dog",
+}
+# Details of every good (up or degraded) run of a probe kind, unless they differ.
+_V1_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "reachability": {"http_status": 200},
+    "transcription": {"http_status": 200},
+    "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.281, "frames": 46},
+}
+# What an up run's message says before "in <key latency>" (RunRecorder.passed).
+_V1_UP_WORDING: dict[str, str] = {
+    "reachability": "API reachable: transcript list answered",
+    "transcription": "Transcribed, verified and deleted the probe clip",
+    "streaming": (
+        "Streamed the probe clip, verified the text and terminated the session; first transcript"
+    ),
+}
+
+
+def _seconds(value: float) -> str:
+    # The probes' `recorder.seconds`, copied: importing monitor.probes would load
+    # aiohttp into every store user, and a drift only makes rows bigger (see above).
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _up_message(probe: str, phases_us: Mapping[str, int], details: Mapping[str, Any]) -> str | None:
+    """Return the standard message of an up run, or None when it cannot be rebuilt."""
+    what = _V1_UP_WORDING.get(probe)
+    if what is None:
+        return None
+    if probe == "transcription":
+        latency = details.get("turnaround_s")
+        if type(latency) is not float:
+            return None
+    else:
+        us = phases_us.get("total" if probe == "reachability" else "first_transcript")
+        if us is None:
+            return None
+        latency = us / 1_000_000
+    return f"{what} in {_seconds(latency)}"
+
+
+def _slim_details(
+    probe: str, good: bool, phases_us: Mapping[str, int], details: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return `details` without what `_restore_details` puts back."""
+    d = dict(details)
+    for key, phase in _V1_FROM_PHASES:
+        us = phases_us.get(phase)
+        value = d.get(key)
+        if us is not None and type(value) is float and value == round(us / 1_000_000, 6):
+            del d[key]
+    text = _V1_TEXTS.get(probe)
+    if text is not None and "wer" in d and d.get("text") == text:
+        del d["text"]
+    if good:
+        for key, default in _V1_GOOD_DEFAULTS.get(probe, {}).items():
+            value = d.get(key, _MISSING)
+            if type(value) is type(default) and value == default:
+                del d[key]
+    return d
+
+
+def _restore_details(
+    probe: str, good: bool, phases_us: Mapping[str, int], d: dict[str, Any]
+) -> dict[str, Any]:
+    """Return `d` (a v1 row's details, updated in place) with what was left out put back."""
+    for key, phase in _V1_FROM_PHASES:
+        us = phases_us.get(phase)
+        if us is not None and key not in d:
+            d[key] = round(us / 1_000_000, 6)
+    text = _V1_TEXTS.get(probe)
+    if text is not None and "wer" in d and "text" not in d:
+        d["text"] = text
+    if good:
+        for key, default in _V1_GOOD_DEFAULTS.get(probe, {}).items():
+            d.setdefault(key, default)
+    return d
+
+
+_MISSING = object()
+
+
+def _encode_v1(
+    result: ProbeResult, phases_us: dict[str, int]
+) -> tuple[str | None, str, str | None] | None:
+    """Return the v1 (message, phases, details) columns, or None if v1 cannot hold `result`."""
+    probe, status = result.probe, result.status
+    good = status is not Status.DOWN
+    order = _V1_PHASES.get(probe, ())
+    known = set(order)
+    positional: list[Any] = [phases_us.get(name) for name in order]
+    while positional and positional[-1] is None:
+        positional.pop()
+    extra = {k: v for k, v in phases_us.items() if k not in known}
+    if extra:
+        positional.append(extra)
+    slim = _slim_details(probe, good, phases_us, result.details)
+    if _restore_details(probe, good, phases_us, dict(slim)) != result.details:
+        return None  # a detail the decoder would add (or alter): keep the row verbatim
+    message: str | None = result.message
+    if status is Status.UP:
+        if message == _up_message(probe, phases_us, result.details):
+            message = None
+    elif not message:
+        message = None
+    return message, compact_json(positional), compact_json(slim) if slim else None
+
+
 def encode_result(result: ProbeResult) -> tuple[Any, ...]:
     """Return (started_at, status, error_kind, duration_us, message, phases, details)."""
-    phases = (
-        compact_json({k: round(v * 1_000_000) for k, v in result.phases.items()})
-        if result.phases
-        else None
-    )
-    details = compact_json(result.details) if result.details else None
-    return (
+    phases_us = {k: round(v * 1_000_000) for k, v in result.phases.items()}
+    head = (
         to_ms(result.started_at),
         STATUS_CODE[result.status],
         result.error_kind.value if result.error_kind else None,
         round(result.duration_s * 1_000_000),
+    )
+    v1 = _encode_v1(result, phases_us)
+    if v1 is not None:
+        return (*head, *v1)
+    return (*head, *encode_v0(result, phases_us))
+
+
+def encode_v0(
+    result: ProbeResult, phases_us: dict[str, int] | None = None
+) -> tuple[str | None, str | None, str | None]:
+    """Return the (message, phases, details) columns of the original encoding (v0)."""
+    if phases_us is None:
+        phases_us = {k: round(v * 1_000_000) for k, v in result.phases.items()}
+    return (
         result.message or None,
-        phases,
-        details,
+        compact_json(phases_us) if phases_us else None,
+        compact_json(result.details) if result.details else None,
     )
 
 
@@ -152,9 +297,35 @@ RESULT_COLUMNS = (
 )
 
 
+def _decode_v1(
+    probe: str, status: Status, message: str | None, phases: str, details: str | None
+) -> tuple[str, dict[str, float], dict[str, Any]]:
+    """Return (message, phases in seconds, details) of a v1 row's text columns."""
+    values: list[Any] = json.loads(phases)
+    extra: dict[str, int] = values.pop() if values and isinstance(values[-1], dict) else {}
+    phases_us = {
+        name: us
+        for name, us in zip(_V1_PHASES.get(probe, ()), values, strict=False)
+        if us is not None
+    }
+    phases_us.update(extra)
+    good = status is not Status.DOWN
+    d = _restore_details(probe, good, phases_us, json.loads(details) if details else {})
+    if message is None:
+        message = (_up_message(probe, phases_us, d) if status is Status.UP else None) or ""
+    return message, {k: v / 1_000_000 for k, v in phases_us.items()}, d
+
+
 def decode_result(row: tuple[Any, ...]) -> StoredResult:
-    """Return the stored result of one row selected with `RESULT_COLUMNS`."""
+    """Return the stored result of one row selected with `RESULT_COLUMNS` (v0 or v1)."""
     rid, target, probe, started, status, kind, dur_us, message, phases, details = row
+    st = CODE_STATUS[status]
+    if phases is not None and phases[:1] == "[":
+        message, phase_s, detail = _decode_v1(probe, st, message, phases, details)
+    else:
+        message = message or ""
+        phase_s = {k: v / 1_000_000 for k, v in json.loads(phases).items()} if phases else {}
+        detail = json.loads(details) if details else {}
     return StoredResult(
         id=rid,
         result=ProbeResult(
@@ -162,11 +333,11 @@ def decode_result(row: tuple[Any, ...]) -> StoredResult:
             probe=probe,
             started_at=from_ms(started),
             duration_s=dur_us / 1_000_000,
-            status=CODE_STATUS[status],
+            status=st,
             error_kind=ErrorKind(kind) if kind else None,
-            message=message or "",
-            phases={k: v / 1_000_000 for k, v in json.loads(phases).items()} if phases else {},
-            details=json.loads(details) if details else {},
+            message=message,
+            phases=phase_s,
+            details=detail,
         ),
     )
 
