@@ -61,6 +61,11 @@ def _jitter(rng: random.Random, base: float, spread: float = 0.25) -> float:
     return max(1e-6, base * (1.0 + rng.uniform(-spread, spread)))
 
 
+def _seconds(value: float) -> str:
+    # monitor.probes.recorder.seconds, not imported: the probes package loads aiohttp.
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
 def _good(target: str, probe: str, at: datetime, rng: random.Random) -> ProbeResult:
     """Return an up (rarely degraded) result shaped like the real probe's."""
     phases: dict[str, float]
@@ -118,7 +123,10 @@ def _good(target: str, probe: str, at: datetime, rng: random.Random) -> ProbeRes
             "close_reason": "",
         }
         key = phases["first_transcript"]
-        what = "Streamed the probe clip, verified the text and terminated the session"
+        what = (
+            "Streamed the probe clip, verified the text and terminated the session;"
+            " first transcript"
+        )
         limit = 2.0
         duration = 2.28 + phases["connect"] + phases["final"]
     if rng.random() < 0.003:  # an occasional slow run
@@ -135,10 +143,11 @@ def _good(target: str, probe: str, at: datetime, rng: random.Random) -> ProbeRes
         started_at=at,
         duration_s=duration,
         status=Status.DEGRADED if slow else Status.UP,
+        # The probes' wording (`RunRecorder.passed`): milliseconds below one second.
         message=(
-            f"{what}, but slow: {key:.2f} s (degraded above {limit:g} s)"
+            f"{what}, but slow: {_seconds(key)} (degraded above {limit:g} s)"
             if slow
-            else f"{what} in {key:.2f} s"
+            else f"{what} in {_seconds(key)}"
         ),
         phases={k: round(v, 6) for k, v in phases.items()},
         details=details,

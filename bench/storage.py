@@ -50,7 +50,9 @@ def breakdown(db: Path) -> dict[str, Any]:
 
 # Detail keys that repeat a phase, and defaults a reader can put back.
 _REPEATS_PHASES = ("queue_s", "processing_s", "turnaround_s", "first_transcript_s")
-_ENCODINGS = ("as_stored", "no_up_messages", "plus_trimmed_details", "plus_positional_phases")
+# The first four re-encode the v0 columns (the encoding before F5) step by step;
+# "v1" is the rows as the store now writes them (monitor/store/records.py).
+_ENCODINGS = ("v0", "no_up_messages", "plus_trimmed_details", "plus_positional_phases", "v1")
 
 
 def _reencode(
@@ -84,18 +86,23 @@ def reencoded_sizes(db: Path, workdir: Path, sample: int) -> dict[str, float]:
     """Return bytes per result (results table + index, VACUUMed) of `sample` stored rows
     copied under each candidate encoding of Findings F5 — the gain of a store change,
     measured without making it."""
+    from monitor.store.records import RESULT_COLUMNS, decode_result, encode_v0
+
     src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = src.execute(
-            """
-            SELECT r.component, c.probe, r.started_at, r.status, r.error_kind, r.duration_us,
-                   r.message, r.phases, r.details
-            FROM results r JOIN components c ON c.id = r.component ORDER BY r.id LIMIT ?
-            """,
+        stored = src.execute(
+            f"SELECT r.component, {RESULT_COLUMNS}"
+            " FROM results r JOIN components c ON c.id = r.component ORDER BY r.id LIMIT ?",
             (sample,),
         ).fetchall()
     finally:
         src.close()
+    # (component, probe, started_at, status, error_kind, duration_us, then the text
+    # columns as v0 wrote them and as stored).
+    rows = [
+        (row[0], row[3], *row[4:8], *encode_v0(decode_result(row[1:]).result), row[8:])
+        for row in stored
+    ]
     out: dict[str, float] = {}
     for step, name in enumerate(_ENCODINGS):
         path = workdir / f"reencoded-{name}.db"
@@ -116,8 +123,15 @@ def reencoded_sizes(db: Path, workdir: Path, sample: int) -> dict[str, float]:
                 "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
                 " message, phases, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (comp, started, status, kind, dur, *_reencode(probe, status, m, p, d, step))
-                    for comp, probe, started, status, kind, dur, m, p, d in rows
+                    (
+                        comp,
+                        started,
+                        status,
+                        kind,
+                        dur,
+                        *(as_stored if step == 4 else _reencode(probe, status, m, p, d, step)),
+                    )
+                    for comp, probe, started, status, kind, dur, m, p, d, as_stored in rows
                 ),
             )
             dst.commit()
