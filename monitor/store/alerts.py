@@ -24,12 +24,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from monitor.models import ErrorKind
 from monitor.store.records import CODE_STATUS, STATUS_CODE, from_ms, to_ms
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from monitor.alerting.outbox import Delivery, NewAlert, StoredAlert
     from monitor.alerting.rules import AlertState
 

@@ -18,8 +18,6 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlite_utils import Database
-
 from monitor.config import Retention
 from monitor.logs import RedactSecrets
 from monitor.models import Clock, LedgerEntry, ProbeResult, SystemClock
@@ -39,6 +37,8 @@ from monitor.store.schema import MIGRATIONS
 from monitor.store.writer import Writer, connect
 
 if TYPE_CHECKING:  # monitor.alerting imports the store: no import cycle at run time
+    from sqlite_utils import Database
+
     from monitor.alerting.outbox import Delivery, NewAlert, StoredAlert
     from monitor.alerting.rules import AlertState
 

@@ -12,11 +12,63 @@ alert outbox, issue 5).
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database, Migrations
 
 __all__ = ["MIGRATIONS", "ROLLUP_TABLES"]
 
-MIGRATIONS = Migrations("sttwatch")
+_Migration = Callable[["Database"], None]
+
+
+class _LazyMigrations:
+    """sqlite-utils `Migrations`, built at first use rather than at import.
+
+    Registering works as on `Migrations` (``@MIGRATIONS(name=...)``); any other
+    attribute (``apply``, ``pending``...) is the real object's. Building it imports
+    sqlite-utils, and with it numpy and pandas when installed: that happens on the
+    writer thread when the store opens, not when a command imports the store
+    (BENCHMARKS.md F4).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._steps: list[tuple[str, _Migration]] = []
+        self._built: Migrations | None = None
+        self._lock = threading.Lock()  # two stores may open at once, each on its thread
+
+    def __call__(self, *, name: str) -> Callable[[_Migration], _Migration]:
+        """Return a decorator registering a migration under `name`, in order."""
+        if self._built is not None:
+            raise RuntimeError("migrations must be registered before the first use")
+
+        def register(fn: _Migration) -> _Migration:
+            self._steps.append((name, fn))
+            return fn
+
+        return register
+
+    def _migrations(self) -> Migrations:
+        with self._lock:
+            if self._built is None:
+                from sqlite_utils import Migrations
+
+                built = Migrations(self._name)
+                for name, fn in self._steps:
+                    built(name=name)(fn)
+                self._built = built
+            return self._built
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # not yet set (copy, pickle): never build for those
+            raise AttributeError(attr)
+        return getattr(self._migrations(), attr)
+
+
+MIGRATIONS = _LazyMigrations("sttwatch")
 
 ROLLUP_TABLES = ("rollup_hourly", "rollup_daily")
 

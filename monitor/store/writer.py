@@ -21,12 +21,13 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.models import Clock
 from monitor.store.records import StoreHealth
+
+if TYPE_CHECKING:  # imported on the writer thread: see _connection
+    from sqlite_utils import Database
 
 __all__ = ["StoreWriteError", "Writer", "connect"]
 
@@ -181,6 +182,12 @@ class Writer:
 
     def _connection(self) -> Database:
         if self._db is None:
+            # sqlite-utils imports numpy and pandas whenever they are installed (~0.1 s,
+            # and ~0.2 s of its own): importing it here, on the writer thread at its
+            # first job, keeps it off the start-up of commands that never write
+            # (BENCHMARKS.md F4).
+            from sqlite_utils import Database
+
             conn = connect(self._path, busy_timeout_s=self._busy_timeout_s)
             self._db = Database(conn, execute_plugins=False)
         return self._db
