@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import json
 import math
@@ -42,6 +43,7 @@ from monitor.store.records import Incident, Rollup, key_latency
 
 if TYPE_CHECKING:
     from monitor.config import Config, Target
+    from monitor.store.queries import RunCounts
 
 __all__ = [
     "COMPONENT_NAMES",
@@ -117,16 +119,18 @@ class StatusSource(Protocol):
     ) -> list[ProbeResult]: ...
 
     async def rollups_hourly(
-        self, target: str, probe: str, since: datetime, until: datetime
+        self, target: str | None, probe: str | None, since: datetime, until: datetime
     ) -> list[Rollup]: ...
 
     async def rollups_daily(
-        self, target: str, probe: str, since: datetime, until: datetime
+        self, target: str | None, probe: str | None, since: datetime, until: datetime
     ) -> list[Rollup]: ...
 
-    async def uptime(
-        self, target: str, probe: str, since: datetime, until: datetime
-    ) -> float | None: ...
+    async def uptime_all(
+        self, windows: Sequence[tuple[datetime, datetime]]
+    ) -> dict[tuple[str, str], list[float | None]]: ...
+
+    async def daily_counts_all(self, since: datetime, until: datetime) -> list[RunCounts]: ...
 
     async def incidents(
         self, since: datetime | None = None, open_only: bool = False, limit: int = ...
@@ -573,23 +577,91 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
         name = str(getattr(entry, "target", ""))
         overdue[name] = overdue.get(name, 0) + 1
 
+    # Each kind of figure is read once for every component: per-component reads
+    # cost a thread hop and several queries each (six per component before).
+    daily = await store.daily_counts_all(bar_since, now)
+    hourly = await store.rollups_hourly(None, None, now - timedelta(hours=24), now)
+    uptimes = await store.uptime_all([(now - span, now) for _, span in UPTIME_WINDOWS])
+    data = _ComponentData(daily, hourly, rows)
+    # Building the views is a long stretch of pure Python: a worker thread keeps
+    # the event loop (probes, /metrics) running beside it.
+    groups = await asyncio.to_thread(
+        _group_views, config, latest, open_keys, uptimes, data, pending, overdue, now, bar_since
+    )
+
+    indicator, description, banner = page_status([c.state for g in groups for c in g.components])
+    incidents = sorted(
+        (_incident_view(r, labels, now) for r in rows), key=lambda i: i.started_at, reverse=True
+    )
+    return SiteView(
+        title=config.title,
+        page_id=page_id(config),
+        url=page_url(config),
+        generated_at=now,
+        indicator=indicator,
+        description=description,
+        banner=banner,
+        groups=groups,
+        open_incidents=[i for i in incidents if i.open],
+        recent_incidents=[
+            i for i in incidents if not i.open and (i.ended_at or now) >= history_since
+        ],
+        feed_incidents=incidents[:FEED_INCIDENTS],
+        maintenances=_maintenances(config, now),
+        cadence=cadence_text(config),
+    )
+
+
+class _ComponentData:
+    """The store's rows for the page, grouped by (target, probe)."""
+
+    def __init__(
+        self, daily: list[RunCounts], hourly: list[Rollup], incidents: list[Incident]
+    ) -> None:
+        self.daily: dict[tuple[str, str], list[RunCounts]] = {}
+        self.hourly: dict[tuple[str, str], list[Rollup]] = {}
+        self.incidents: dict[tuple[str, str], list[Incident]] = {}
+        for d in daily:
+            self.daily.setdefault((d.target, d.probe), []).append(d)
+        for h in hourly:
+            self.hourly.setdefault((h.target, h.probe), []).append(h)
+        for i in incidents:
+            self.incidents.setdefault((i.target, i.probe), []).append(i)
+
+
+def _group_views(
+    config: Config,
+    latest: Mapping[tuple[str, str], ProbeResult],
+    open_keys: set[tuple[str, str]],
+    uptimes: Mapping[tuple[str, str], list[float | None]],
+    data: _ComponentData,
+    pending: Mapping[str, int],
+    overdue: Mapping[str, int],
+    now: datetime,
+    bar_since: datetime,
+) -> list[GroupView]:
+    """Return the page's groups, built from rows already read."""
     groups: list[GroupView] = []
     position = 0
+    no_uptime: list[float | None] = [None] * len(UPTIME_WINDOWS)
     for gi, target in enumerate(config.targets):
         components: list[ComponentView] = []
         for probe, spec in target.probes.enabled().items():
             position += 1
             key = (target.name, probe)
+            figures = uptimes.get(key, no_uptime)
             components.append(
-                await _component_view(
-                    store,
+                _component_view(
                     config,
                     target,
                     probe,
                     float(spec.degraded_after),
                     latest.get(key),
                     key in open_keys,
-                    [r for r in rows if (r.target, r.probe) == key],
+                    data.incidents.get(key, []),
+                    data.daily.get(key, []),
+                    data.hourly.get(key, []),
+                    {name: figures[i] for i, (name, _) in enumerate(UPTIME_WINDOWS)},
                     now,
                     bar_since,
                     position,
@@ -618,28 +690,7 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
                 deletion_text=deletion_text,
             )
         )
-
-    indicator, description, banner = page_status([c.state for g in groups for c in g.components])
-    incidents = sorted(
-        (_incident_view(r, labels, now) for r in rows), key=lambda i: i.started_at, reverse=True
-    )
-    return SiteView(
-        title=config.title,
-        page_id=page_id(config),
-        url=page_url(config),
-        generated_at=now,
-        indicator=indicator,
-        description=description,
-        banner=banner,
-        groups=groups,
-        open_incidents=[i for i in incidents if i.open],
-        recent_incidents=[
-            i for i in incidents if not i.open and (i.ended_at or now) >= history_since
-        ],
-        feed_incidents=incidents[:FEED_INCIDENTS],
-        maintenances=_maintenances(config, now),
-        cadence=cadence_text(config),
-    )
+    return groups
 
 
 def cadence_text(config: Config) -> str:
@@ -677,8 +728,7 @@ def _maintenances(config: Config, now: datetime) -> list[MaintenanceView]:
     return out
 
 
-async def _component_view(
-    store: StatusSource,
+def _component_view(
     config: Config,
     target: Target,
     probe: str,
@@ -686,27 +736,27 @@ async def _component_view(
     latest: ProbeResult | None,
     incident_open: bool,
     incidents: Sequence[Incident],
+    daily: Sequence[RunCounts],
+    hourly: Sequence[Rollup],
+    uptime: dict[str, float | None],
     now: datetime,
     bar_since: datetime,
     position: int,
 ) -> ComponentView:
-    daily = await store.rollups_daily(target.name, probe, bar_since, now)
-    hourly = await store.rollups_hourly(target.name, probe, now - timedelta(hours=24), now)
-    uptime = {
-        key: await store.uptime(target.name, probe, now - span, now) for key, span in UPTIME_WINDOWS
-    }
     by_day = {r.bucket_start.date(): r for r in daily}
     days: list[DayCell] = []
-    for i in range(BAR_DAYS):
-        day_start = bar_since + timedelta(days=i)
-        day_end = day_start + timedelta(days=1)
+    for day_start, day_end, label in _bar_days(bar_since):
         row = by_day.get(day_start.date())
-        n_inc = sum(
-            1
-            for inc in incidents
-            if inc.opened_at < day_end and (inc.closed_at or now) >= day_start
+        n_inc = (
+            sum(
+                1
+                for inc in incidents
+                if inc.opened_at < day_end and (inc.closed_at or now) >= day_start
+            )
+            if incidents
+            else 0
         )
-        days.append(_day_cell(day_start, row, n_inc))
+        days.append(_day_cell(day_start, row, n_inc, label))
     points = [
         (r.bucket_start, r.percentile(0.5), r.percentile(0.95))
         for r in sorted(hourly, key=lambda r: r.bucket_start)
@@ -742,9 +792,24 @@ async def _component_view(
     )
 
 
-def _day_cell(day_start: datetime, row: Rollup | None, incidents: int) -> DayCell:
+@functools.lru_cache(maxsize=4)
+def _bar_days(bar_since: datetime) -> tuple[tuple[datetime, datetime, str], ...]:
+    """Return (start, end, label) of each day of the bar; the same for every component."""
+    out = []
+    for i in range(BAR_DAYS):
+        day_start = bar_since + timedelta(days=i)
+        out.append((day_start, day_start + timedelta(days=1), day_start.strftime("%a %d %b %Y")))
+    return tuple(out)
+
+
+def _day_cell(
+    day_start: datetime,
+    row: Rollup | RunCounts | None,
+    incidents: int,
+    label: str | None = None,
+) -> DayCell:
     """Return one bar cell: its worst state, a failed run during an incident being the worst."""
-    label = day_start.strftime("%a %d %b %Y")
+    label = label or day_start.strftime("%a %d %b %Y")
     state: DayState = "nodata"
     ratio: float | None = None
     runs = 0

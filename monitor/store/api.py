@@ -308,6 +308,29 @@ class Store:
         runs, good = await self.run_counts(target, probe, since, until)
         return good / runs if runs else None
 
+    async def daily_counts_all(self, since: datetime, until: datetime) -> list[queries.RunCounts]:
+        """Return every component's daily run counts overlapping [since, until), by component, day.
+
+        The counts of `rollups_daily(None, None, since, until)` without decoding
+        histograms, phases and errors.
+        """
+        s, u = to_ms(since), to_ms(until)
+        return await self.read(lambda c: queries.rollup_counts_all(c, "rollup_daily", DAY_MS, s, u))
+
+    async def uptime_all(
+        self, windows: Sequence[tuple[datetime, datetime]]
+    ) -> dict[tuple[str, str], list[float | None]]:
+        """Return every component's uptime per [since, until) window, by (target, probe).
+
+        Each figure equals `uptime(target, probe, since, until)`; one read for all.
+        """
+        spans = [(to_ms(a), to_ms(b)) for a, b in windows]
+        counts = await self.read(lambda c: queries.uptime_counts_all(c, spans))
+        return {
+            key: [good / runs if runs else None for runs, good in per_window]
+            for key, per_window in counts.items()
+        }
+
     async def run_counts(
         self, target: str, probe: str, since: datetime, until: datetime
     ) -> tuple[int, int]:

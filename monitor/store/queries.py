@@ -9,8 +9,9 @@ from __future__ import annotations
 import heapq
 import json
 import sqlite3
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from monitor.models import LedgerEntry, ProbeResult
 from monitor.store.records import (
@@ -29,6 +30,7 @@ from monitor.store.records import (
 )
 
 __all__ = [
+    "RunCounts",
     "component_states",
     "incidents",
     "latest",
@@ -36,8 +38,10 @@ __all__ = [
     "ledger_pending",
     "ledger_pending_counts",
     "result_rows",
+    "rollup_counts_all",
     "rollups",
     "uptime_counts",
+    "uptime_counts_all",
 ]
 
 MAX_LIMIT = 1000
@@ -149,6 +153,41 @@ def rollups(
     return out
 
 
+class RunCounts(NamedTuple):
+    """The run counts of one roll-up bucket, without its latency and error figures."""
+
+    target: str
+    probe: str
+    bucket_start: datetime
+    runs: int
+    up: int
+    degraded: int
+    down: int
+
+    @property
+    def uptime(self) -> float | None:
+        """Return the fraction of good (up or degraded) runs, or None without runs."""
+        return (self.up + self.degraded) / self.runs if self.runs else None
+
+
+def rollup_counts_all(
+    conn: sqlite3.Connection, table: str, bucket_ms: int, since: int, until: int
+) -> list[RunCounts]:
+    """Return every component's bucket counts overlapping [since, until), by target, probe, bucket.
+
+    One query for all components, and none of the histogram, phase or error
+    columns decoded: what a day bar needs, at a fraction of `rollups`' cost.
+    """
+    rows = conn.execute(
+        "SELECT c.target, c.probe, r.bucket, r.runs, r.up, r.degraded, r.down"
+        f" FROM components c CROSS JOIN {table} r"
+        " ON r.component = c.id AND r.bucket > ? AND r.bucket < ?"
+        " ORDER BY c.target, c.probe, r.bucket",
+        (since - bucket_ms, until),
+    ).fetchall()
+    return [RunCounts(t, p, from_ms(b), n, u, d, x) for t, p, b, n, u, d, x in rows]
+
+
 def _rollup(row: tuple[Any, ...], bucket_ms: int) -> Rollup:
     (target, probe, bucket, runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, hist,
      phases, wer_sum, wer_n, errors) = row  # fmt: skip
@@ -203,7 +242,29 @@ def uptime_counts(
     hourly_from = conn.execute(
         "SELECT min(bucket) FROM rollup_hourly WHERE component = ?", (cid,)
     ).fetchone()[0]
+    raw, hours, days = _uptime_plan(since, until, raw_from, hourly_from)
+    runs = good = 0
+    for a, b in raw:
+        n, g = conn.execute(
+            "SELECT count(*), coalesce(sum(status < 2), 0) FROM results"
+            " WHERE component = ? AND started_at >= ? AND started_at < ?",
+            (cid, a, b),
+        ).fetchone()
+        runs, good = runs + n, good + g
+    for table, buckets in (("rollup_hourly", hours), ("rollup_daily", days)):
+        for n, g in _bucket_sums(conn, table, cid, sorted(buckets)):
+            runs, good = runs + n, good + g
+    return runs, good
 
+
+def _uptime_plan(
+    since: int, until: int, raw_from: int | None, hourly_from: int | None
+) -> tuple[list[tuple[int, int]], set[int], set[int]]:
+    """Return (raw ranges, hour buckets, day buckets) that together count [since, until) once.
+
+    `raw_from` and `hourly_from` are the oldest retained raw result and hourly
+    bucket of the component (None when there are none).
+    """
     # The exact decomposition: raw edges, whole hours, whole days.
     pieces: list[tuple[str, int, int]] = []
     hs, he = _ceil(since, HOUR_MS), _floor(until, HOUR_MS)
@@ -235,20 +296,79 @@ def uptime_counts(
         for h in range(a, b, HOUR_MS)
         if _floor(h, DAY_MS) not in days
     }
-    runs = good = 0
-    for lv, a, b in resolved:
-        if lv != "raw" or _floor(a, HOUR_MS) in hours or _floor(a, DAY_MS) in days:
-            continue
-        n, g = conn.execute(
-            "SELECT count(*), coalesce(sum(status < 2), 0) FROM results"
-            " WHERE component = ? AND started_at >= ? AND started_at < ?",
-            (cid, a, b),
-        ).fetchone()
-        runs, good = runs + n, good + g
-    for table, buckets in (("rollup_hourly", hours), ("rollup_daily", days)):
-        for n, g in _bucket_sums(conn, table, cid, sorted(buckets)):
-            runs, good = runs + n, good + g
-    return runs, good
+    raw = [
+        (a, b)
+        for lv, a, b in resolved
+        if lv == "raw" and _floor(a, HOUR_MS) not in hours and _floor(a, DAY_MS) not in days
+    ]
+    return raw, hours, days
+
+
+def _spans(buckets: Iterable[int], size: int) -> list[tuple[int, int]]:
+    """Return sorted bucket starts merged into [start, end) ranges of consecutive buckets."""
+    out: list[tuple[int, int]] = []
+    for b in sorted(buckets):
+        if out and out[-1][1] == b:
+            out[-1] = (out[-1][0], b + size)
+        else:
+            out.append((b, b + size))
+    return out
+
+
+_RANGE_SUMS = {
+    # CROSS JOIN keeps the ranges as the outer loop, so each range is one index seek.
+    "results": "SELECT q.column2, q.column1, count(*), coalesce(sum(t.status < 2), 0)"
+    " FROM (VALUES {rows}) q CROSS JOIN results t"
+    " ON t.component = q.column1 AND t.started_at >= q.column3 AND t.started_at < q.column4"
+    " GROUP BY q.column2, q.column1",
+    "rollup_hourly": "SELECT q.column2, q.column1, sum(t.runs), sum(t.up + t.degraded)"
+    " FROM (VALUES {rows}) q CROSS JOIN rollup_hourly t"
+    " ON t.component = q.column1 AND t.bucket >= q.column3 AND t.bucket < q.column4"
+    " GROUP BY q.column2, q.column1",
+    "rollup_daily": "SELECT q.column2, q.column1, sum(t.runs), sum(t.up + t.degraded)"
+    " FROM (VALUES {rows}) q CROSS JOIN rollup_daily t"
+    " ON t.component = q.column1 AND t.bucket >= q.column3 AND t.bucket < q.column4"
+    " GROUP BY q.column2, q.column1",
+}
+
+
+def uptime_counts_all(
+    conn: sqlite3.Connection, windows: Sequence[tuple[int, int]]
+) -> dict[tuple[str, str], list[tuple[int, int]]]:
+    """Return (runs, good runs) per window for every component, by (target, probe).
+
+    The same figures as `uptime_counts` for each component and window, read
+    with a few range queries for all components at once instead of several
+    queries per component and window.
+    """
+    comps = conn.execute(
+        "SELECT c.id, c.target, c.probe,"
+        " (SELECT min(started_at) FROM results WHERE component = c.id),"
+        " (SELECT min(bucket) FROM rollup_hourly WHERE component = c.id)"
+        " FROM components c ORDER BY c.target, c.probe"
+    ).fetchall()
+    ranges: dict[str, list[tuple[int, int, int, int]]] = {t: [] for t in _RANGE_SUMS}
+    for cid, _, _, raw_from, hourly_from in comps:
+        for w, (since, until) in enumerate(windows):
+            if since >= until:
+                continue
+            raw, hours, days = _uptime_plan(since, until, raw_from, hourly_from)
+            ranges["results"] += [(cid, w, a, b) for a, b in raw]
+            ranges["rollup_hourly"] += [(cid, w, a, b) for a, b in _spans(hours, HOUR_MS)]
+            ranges["rollup_daily"] += [(cid, w, a, b) for a, b in _spans(days, DAY_MS)]
+    sums: dict[tuple[int, int], tuple[int, int]] = {}
+    for table, rows in ranges.items():
+        for i in range(0, len(rows), 500):
+            chunk = rows[i : i + 500]
+            sql = _RANGE_SUMS[table].format(rows=",".join(["(?,?,?,?)"] * len(chunk)))
+            args = [v for row in chunk for v in row]
+            for w, cid, n, g in conn.execute(sql, args):
+                runs, good = sums.get((cid, w), (0, 0))
+                sums[(cid, w)] = (runs + n, good + g)
+    return {
+        (t, p): [sums.get((cid, w), (0, 0)) for w in range(len(windows))]
+        for cid, t, p, _, _ in comps
+    }
 
 
 def _bucket_sums(
