@@ -105,11 +105,14 @@ class ListenError(Exception):
 
 
 class SiteRenderer:
-    """Re-renders the site when asked, at most once every `min_interval` seconds.
+    """Re-renders the site when asked, spaced by its cost and at least `min_interval` apart.
 
-    Requests arriving while a render runs, or within `min_interval` of the
+    Requests arriving while a render runs, or within the spacing after the
     last one, are coalesced into one more render. Rendering reads the store
     and writes files in worker threads, so the event loop never waits on it.
+    The spacing is `cost_factor` times the last render's duration (when that
+    is longer than `min_interval`), so a big site's renders take at most about
+    1 / `cost_factor` of a core; a small site still renders after every cycle.
     """
 
     def __init__(
@@ -118,10 +121,13 @@ class SiteRenderer:
         *,
         min_interval: float = 2.0,
         refresh_every: float = 60.0,
+        cost_factor: float = 10.0,
     ) -> None:
         self._rt = runtime
         self._min_interval = min_interval
         self._refresh_every = refresh_every
+        self._cost_factor = cost_factor
+        self.last_duration_s = 0.0
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.renders = 0
@@ -131,6 +137,7 @@ class SiteRenderer:
 
     async def render_now(self) -> None:
         """Render the site once, now; a failure is logged and remembered, never raised."""
+        started = time.monotonic()
         try:
             await render_site(self._rt.store, self._rt.config)
         except Exception as exc:  # a broken render must not stop probing
@@ -143,6 +150,12 @@ class SiteRenderer:
             self.renders += 1
             self.last_rendered_at = datetime.now(UTC)
             self.last_error = None
+        finally:
+            self.last_duration_s = time.monotonic() - started
+
+    def spacing(self) -> float:
+        """Return the seconds to wait after the last render before the next one."""
+        return max(self._min_interval, self._cost_factor * self.last_duration_s)
 
     def request(self) -> None:
         """Ask for a render soon (coalesced with other requests)."""
@@ -169,7 +182,7 @@ class SiteRenderer:
                 await asyncio.wait_for(self._wanted.wait(), self._refresh_every)
             self._wanted.clear()
             await self.render_now()
-            await asyncio.sleep(self._min_interval)
+            await asyncio.sleep(self.spacing())
 
 
 SITE = web.AppKey("site", SiteRenderer)
