@@ -1225,7 +1225,9 @@ def render_index(view: SiteView) -> str:
 
 
 def _dump(data: Any) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False) + "\n").encode()
+    # Compact separators keep json on its C encoder (indent forces the Python one).
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text + "\n").encode()
 
 
 def site_files(view: SiteView) -> dict[str, bytes]:
