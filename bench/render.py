@@ -4,8 +4,9 @@ Seeds a database with one result per minute for 10 targets × 3 probes over 90
 days (3.9 million results, through the store's own bulk ingest, so raw rows,
 roll-ups and incidents are what the product writes; nothing is pruned, the
 worst case for a reader), then runs ``sttwatch render -c CONFIG`` as a
-subprocess several times and prints each run's wall time and peak RSS
-(``ru_maxrss`` from ``wait4``).
+subprocess several times and prints each run's wall time and peak RSS (the
+child's own VmHWM from /proc, via ``bench.procs.run_measured``: ``ru_maxrss``
+from ``wait4`` would include the seeding parent's size, BENCHMARKS.md F8).
 
 The peer, in the same run: the same 90-day bars computed the way Uptime Kuma
 v1's status pages did, by scanning raw results (``GROUP BY`` day over the
@@ -19,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.procs import run_measured
 from monitor.config import Config, load_config
 from monitor.demo import synthetic_history
 from monitor.store import Store
@@ -68,21 +68,12 @@ async def seed(config: Config, days: float) -> int:
 
 def render_once(config_path: Path) -> tuple[float, float]:
     """Return (wall seconds, peak RSS in MiB) of one ``sttwatch render`` subprocess."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "render", "-c", str(config_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    wall, peak, code, err = run_measured(
+        [sys.executable, "-m", "monitor", "render", "-c", str(config_path)]
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"sttwatch render exited {code}: {err[-800:]}")
-    return wall, usage.ru_maxrss / 1024.0  # Linux reports KiB
+    return wall, peak
 
 
 def raw_scan_bars(db: Path, days: int) -> tuple[float, int]:
