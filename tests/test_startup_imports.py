@@ -48,15 +48,26 @@ def test_importing_sttwatch_does_not_import_sqlite_utils(imports: str) -> None:
 def test_opening_a_store_migrates_it_with_sqlite_utils(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     opened = f"""
+import sqlite3, threading
 from monitor.store import MIGRATIONS, Store
-from sqlite_utils import Database
-import sqlite3
+
+importers = []
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sqlite_utils":
+            importers.append(threading.current_thread().name)
+
+sys.meta_path.insert(0, Watch())
 
 async def main():
     store = await Store.open({str(db)!r})
     await store.close()
 
 asyncio.run(main())
+# Imported on the writer thread, so the event loop does not wait on it.
+assert importers == ["sttwatch-store-writer"], importers
+from sqlite_utils import Database
 assert MIGRATIONS.pending(Database(sqlite3.connect({str(db)!r}))) == []
 """
     assert loads_sqlite_utils(opened)

@@ -28,7 +28,7 @@ class _LazyMigrations:
     """sqlite-utils `Migrations`, built at first use rather than at import.
 
     Registering works as on `Migrations` (``@MIGRATIONS(name=...)``); any other
-    attribute (``apply``, ``pending``...) is the real object's. Building it imports
+    attribute (``pending``, ``applied``...) is the real object's. Building it imports
     sqlite-utils, and with it numpy and pandas when installed: that happens on the
     writer thread when the store opens, not when a command imports the store
     (BENCHMARKS.md F4).
@@ -61,6 +61,10 @@ class _LazyMigrations:
                     built(name=name)(fn)
                 self._built = built
             return self._built
+
+    def apply(self, db: Database) -> None:
+        """Apply the pending migrations to `db` (on the caller's thread: the writer's)."""
+        self._migrations().apply(db)
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_"):  # not yet set (copy, pickle): never build for those
