@@ -3,6 +3,10 @@
 Benchmarks are not tests: nothing here asserts a speed. This proves that
 ``bench/run`` can start every peer and product piece it measures, and that a
 benchmark that cannot run shows up as an error instead of a silent gap.
+
+One test function on purpose: the suite runs on several xdist workers, and a
+module-scoped fixture shared by several tests would run the harness once per
+worker that draws one of them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,24 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("overhead", "streaming", "scale", "status_page", "storage", "startup")
+
+# Figures the tiny run must have measured (a path into report["results"]).
+FIGURES = (
+    ("overhead", "delays", "0", "tools", "sttwatch", "median_ms"),
+    ("overhead", "delays", "50", "tools", "blackbox_exporter", "median_ms"),
+    ("overhead", "delays", "50", "tools", "bare_aiohttp", "median_ms"),
+    ("streaming", "delays", "300", "median_ms"),
+    ("scale", "points", "60/min@2s", "sttwatch", "cpu_ms_per_probe"),
+    ("scale", "points", "60/min@2s", "sttwatch", "lateness_p99_ms"),
+    ("scale", "points", "60/min@2s", "peer", "cpu_ms_per_probe"),
+    ("status_page", "depths", "2", "render_ms"),
+    ("status_page", "depths", "2", "render_peak_rss_mb"),
+    ("status_page", "depths", "2", "get_summary_ms"),
+    ("storage", "bytes_per_raw_result"),
+    ("storage", "reencoded_bytes_per_result", "plus_positional_phases"),
+    ("startup", "help_ms"),
+    ("startup", "once_time_to_first_probe_ms"),
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,9 +65,21 @@ def _errors(node: Any, path: str = "") -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("bench") / "tiny.json"
+def _missing_figures(results: dict[str, Any]) -> list[str]:
+    """Return the FIGURES that are absent or not a finite number."""
+    missing = []
+    for path in FIGURES:
+        node: Any = results
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not (isinstance(node, int | float) and math.isfinite(node)):
+            missing.append(f"{'.'.join(path)} = {node!r}")
+    return missing
+
+
+@pytest.mark.timeout(300)
+def test_bench_run_tiny_measures_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "tiny.json"
     done = subprocess.run(
         [str(REPO / "bench" / "run"), "--tiny", "--out", str(out)],
         capture_output=True,
@@ -54,57 +88,29 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         cwd=REPO,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "BENCHMARK" in done.stdout  # the table was printed
-    data: dict[str, Any] = json.loads(out.read_text())
-    return data
+    assert "BENCHMARK" in done.stdout  # the goal table was printed
+    report = json.loads(out.read_text())
+    results = report["results"]
 
-
-@pytest.mark.timeout(300)
-def test_every_benchmark_ran_without_error(report: dict[str, Any]) -> None:
-    assert set(report["results"]) == set(BENCHMARKS)
-    assert _errors(report["results"]) == []
-
-
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize(
-    "path",
-    [
-        ("overhead", "delays", "0", "tools", "sttwatch", "median_ms"),
-        ("overhead", "delays", "50", "tools", "blackbox_exporter", "median_ms"),
-        ("overhead", "delays", "50", "tools", "bare_aiohttp", "median_ms"),
-        ("streaming", "delays", "300", "median_ms"),
-        ("scale", "points", "60/min@2s", "sttwatch", "cpu_ms_per_probe"),
-        ("scale", "points", "60/min@2s", "peer", "cpu_ms_per_probe"),
-        ("status_page", "depths", "2", "render_ms"),
-        ("status_page", "depths", "2", "get_summary_ms"),
-        ("storage", "bytes_per_raw_result"),
-        ("startup", "once_time_to_first_probe_ms"),
-    ],
-    ids=lambda p: ".".join(p),
-)
-def test_figure_is_a_measured_number(report: dict[str, Any], path: tuple[str, ...]) -> None:
-    node: Any = report["results"]
-    for key in path:
-        node = node[key]
-    assert isinstance(node, int | float) and math.isfinite(node)
-
-
-@pytest.mark.timeout(300)
-def test_every_probe_counted_was_a_success(report: dict[str, Any]) -> None:
+    assert set(results) == set(BENCHMARKS)
+    assert _errors(results) == []
+    assert _missing_figures(results) == []
     # A harness that measured failing probes would report figures of nothing.
-    overhead = report["results"]["overhead"]
+    overhead = results["overhead"]
     for entry in overhead["delays"].values():
         assert {tool["n"] for tool in entry["tools"].values()} == {overhead["probes_per_tool"]}
-    peer = report["results"]["scale"]["points"]["60/min@2s"]["peer"]
+    peer = results["scale"]["points"]["60/min@2s"]["peer"]
     assert peer["probes"] > 0 and peer["probes_succeeded"] == peer["probes"]
-    assert report["results"]["startup"]["once_statuses"] == {
+    assert results["startup"]["once_statuses"] == {
         "reachability": "up",
         "transcription": "up",
         "streaming": "up",
     }
-
-
-@pytest.mark.timeout(300)
-def test_goal_table_covers_every_benchmark(report: dict[str, Any]) -> None:
-    benches = {row["benchmark"].split()[0] for row in report["goals"]}
-    assert benches == {"1", "2", "3", "4", "5", "6"}
+    assert {row["benchmark"].split()[0] for row in report["goals"]} == {
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+    }
