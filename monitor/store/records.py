@@ -163,6 +163,34 @@ _V1_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "transcription": {"http_status": 200},
     "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.281, "frames": 46},
 }
+# The order in which each probe writes its details.
+_V1_DETAIL_RANK: dict[str, dict[str, int]] = {
+    probe: {key: i for i, key in enumerate(keys)}
+    for probe, keys in {
+        "reachability": ("http_status", "body_bytes"),
+        "transcription": (
+            "http_status",
+            "transcript_id",
+            "queue_s",
+            "processing_s",
+            "turnaround_s",
+            "speech_model_used",
+            "wer",
+            "text",
+        ),
+        "streaming": (
+            "http_status",
+            "audio_s",
+            "frames",
+            "wer",
+            "text",
+            "first_transcript_s",
+            "session_id",
+            "close_code",
+            "close_reason",
+        ),
+    }.items()
+}
 # What an up run's message says before "in <key latency>" (RunRecorder.passed).
 _V1_UP_WORDING: dict[str, str] = {
     "reachability": "API reachable: transcript list answered",
@@ -220,18 +248,37 @@ def _slim_details(
 def _restore_details(
     probe: str, good: bool, phases_us: Mapping[str, int], d: dict[str, Any]
 ) -> dict[str, Any]:
-    """Return `d` (a v1 row's details, updated in place) with what was left out put back."""
+    """Return a v1 row's details `d` with what was left out put back, in the probe's order."""
+    restored: dict[str, Any] = {}
     for key, phase in _V1_FROM_PHASES:
         us = phases_us.get(phase)
         if us is not None and key not in d:
-            d[key] = round(us / 1_000_000, 6)
+            restored[key] = round(us / 1_000_000, 6)
     text = _V1_TEXTS.get(probe)
     if text is not None and "wer" in d and "text" not in d:
-        d["text"] = text
+        restored["text"] = text
     if good:
         for key, default in _V1_GOOD_DEFAULTS.get(probe, {}).items():
-            d.setdefault(key, default)
-    return d
+            if key not in d:
+                restored[key] = default
+    if not restored:
+        return d
+    # Each restored key goes back before the first stored key the probe writes after
+    # it, so the JSON a reader prints lists them where the probe did.
+    rank = _V1_DETAIL_RANK.get(probe, {})
+    last = len(rank)
+    pending = sorted(restored, key=lambda k: rank.get(k, last))
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        i = rank.get(key)
+        if i is not None:
+            while pending and rank.get(pending[0], last) < i:
+                p = pending.pop(0)
+                out[p] = restored[p]
+        out[key] = value
+    for p in pending:
+        out[p] = restored[p]
+    return out
 
 
 _MISSING = object()
@@ -252,8 +299,9 @@ def _encode_v1(
     if extra:
         positional.append(extra)
     slim = _slim_details(probe, good, phases_us, result.details)
-    if _restore_details(probe, good, phases_us, dict(slim)) != result.details:
-        return None  # a detail the decoder would add (or alter): keep the row verbatim
+    back = _restore_details(probe, good, phases_us, dict(slim))
+    if back != result.details or list(back) != list(result.details):
+        return None  # a detail the decoder would add, alter or move: keep the row verbatim
     message: str | None = result.message
     if status is Status.UP:
         if message == _up_message(probe, phases_us, result.details):
