@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import aiohttp
 import yaml
@@ -39,6 +39,7 @@ from monitor.janitor import SweepReport, sweep
 from monitor.probes.transcription import marked_upload
 from monitor.runtime import open_runtime
 from monitor.simulator import SimulatorHandle
+from monitor.simulator.scenario import Action
 
 __all__ = [
     "ALL_ACTIONS",
@@ -64,25 +65,8 @@ FAULT_RATE = 0.30
 ONE_SHOT_FROM_S = 3.0
 ONE_SHOT_EVERY_S = 1.0
 
-ALL_ACTIONS = frozenset(
-    {
-        "delay",
-        "hang",
-        "status",
-        "malformed",
-        "html",
-        "stuck",
-        "fail_job",
-        "wrong_text",
-        "ignore_delete",
-        "refuse",
-        "close",
-        "no_begin",
-        "no_turn",
-        "first_turn_delay",
-        "hang_terminate",
-    }
-)
+# Every fault action the simulator knows, straight from its type: a new one joins the chaos.
+ALL_ACTIONS = frozenset(get_args(Action))
 """Every fault action the simulator knows (docs/simulator.md, "Faults")."""
 
 _HTTP_ENDPOINTS = (

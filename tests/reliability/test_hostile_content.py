@@ -55,6 +55,7 @@ from aiohttp import web
 from alert_fixtures import SLACK_TOKENS, Webhook
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
+from chromium import ARGS, CHROMIUM, requires_chromium
 
 from monitor.alerting.delivery import deliver, load_destinations
 from monitor.alerting.messages import render
@@ -71,20 +72,9 @@ webhook = alert_fixtures.webhook
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
+    requires_chromium,
 ]
 
 BIDI = "\u202eevil\u202c"
