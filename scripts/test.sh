@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-pkgs=(espeak-ng sox prometheus prometheus-blackbox-exporter chromium docker-compose)
+pkgs=(espeak-ng sox prometheus prometheus-blackbox-exporter chromium fonts-liberation docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
