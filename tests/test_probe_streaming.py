@@ -63,7 +63,12 @@ def test_frames_cover_the_clip_and_the_last_is_at_least_50_ms(frame_ms: int) -> 
     per_ms = clip.bytes_per_ms
     assert all(len(c) == frame_ms * per_ms for c in chunks[:-1])
     assert 50 * per_ms <= len(chunks[-1]) <= frame_ms * per_ms
-    assert b"".join(chunks).startswith(clip.pcm)
+    # Everything from 50 ms before the first word on, nothing of it reordered.
+    sent = b"".join(chunks)
+    lead = len(clip.pcm) - len(clip.pcm.lstrip(b"\0"))
+    assert lead > streaming.LEAD_MS * per_ms  # the clip itself starts with more silence
+    assert sent.startswith(clip.pcm[lead - int(streaming.LEAD_MS * per_ms) :])
+    assert len(sent) - len(sent.lstrip(b"\0")) == streaming.LEAD_MS * per_ms
 
 
 @pytest.mark.parametrize("delay_ms", [600, 1200])
@@ -77,6 +82,28 @@ async def test_first_transcript_latency_is_measured_from_the_first_frame(
     assert result.status is Status.UP, result.message
     # The simulator holds the first Turn back for delay_ms after the first frame arrives.
     assert result.phases["first_transcript"] == pytest.approx(delay_ms / 1000, abs=0.05)
+
+
+async def test_a_partial_word_is_the_first_transcript(make_sim: SimFactory) -> None:
+    # 100 ms after the first frame the simulator's forced Turn holds only the word
+    # being spoken, not yet final: `transcript` is "" and `words` has it.
+    handle = await make_sim(
+        faults=[{"endpoint": "ws", "action": "first_turn_delay", "delay_ms": 100}]
+    )
+    result = await streaming.run(target_for(handle), SPEC, context(MemoryLedger()))
+    assert result.status is Status.UP, result.message
+    assert result.phases["first_transcript"] == pytest.approx(0.1, abs=0.04)
+
+
+async def test_a_turn_without_words_is_not_a_transcript(make_sim: SimFactory) -> None:
+    # 10 ms in, only the kept lead of silence has been heard: the forced Turn is empty
+    # and the probe waits for the next Turn (the simulator's turn interval, 200 ms).
+    handle = await make_sim(
+        faults=[{"endpoint": "ws", "action": "first_turn_delay", "delay_ms": 10}]
+    )
+    result = await streaming.run(target_for(handle), SPEC, context(MemoryLedger()))
+    assert result.status is Status.UP, result.message
+    assert result.phases["first_transcript"] >= 0.15
 
 
 async def test_late_first_transcript_is_degraded(make_sim: SimFactory) -> None:

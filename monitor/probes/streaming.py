@@ -51,6 +51,8 @@ from monitor.tasks import cancel_and_wait
 NAME = "streaming"
 MAX_MSG_BYTES = 256 * 1024
 MIN_FRAME_MS = 50
+# Silence kept before the first word: the rest of the clip's leading silence is not sent.
+LEAD_MS = 50
 # How long the probe waits, after ForceEndpoint, for the open turn to end.
 FINAL_WAIT_S = 1.5
 # Time allowed after the run's timeout to terminate the session and close the socket.
@@ -63,11 +65,24 @@ PHASES = ("token", "connect", "begin", "first_transcript", "final", "terminate")
 _cleanups: set[asyncio.Task[Any]] = set()
 
 
+def streamed_pcm(clip: ProbeClip) -> bytes:
+    """Return the clip's PCM with its leading silence cut to :data:`LEAD_MS`.
+
+    ``first_transcript`` runs from the first frame; silence before the first word
+    would add a constant that is the clip's, not the API's, to the latency users feel.
+    """
+    lead = len(clip.pcm) - len(clip.pcm.lstrip(b"\0"))  # exact zeros: the clip is undithered
+    frame = clip.channels * clip.sample_width
+    cut = max(0, lead - int(LEAD_MS * clip.bytes_per_ms))
+    return clip.pcm[cut - cut % frame :]
+
+
 def frames(clip: ProbeClip, frame_ms: int) -> list[bytes]:
-    """Return the clip's PCM cut into `frame_ms` frames, the last padded to ≥ 50 ms."""
+    """Return the streamed PCM cut into `frame_ms` frames, the last padded to ≥ 50 ms."""
+    pcm = streamed_pcm(clip)
     size = int(frame_ms * clip.bytes_per_ms)
     minimum = int(MIN_FRAME_MS * clip.bytes_per_ms)
-    out = [clip.pcm[i : i + size] for i in range(0, len(clip.pcm), size)]
+    out = [pcm[i : i + size] for i in range(0, len(pcm), size)]
     if out and len(out[-1]) < minimum:
         out[-1] = out[-1] + bytes(minimum - len(out[-1]))  # zero samples are silence
     return out
@@ -123,7 +138,11 @@ class _Session:
                 self.turns[order] = text
             # Text before any audio went out is not a transcript of it (a hostile or
             # confused server): counting it would make the latency negative.
-            if text.strip() and self.first_text_at is None and self.first_frame_at is not None:
+            if (
+                self.first_text_at is None
+                and self.first_frame_at is not None
+                and (text.strip() or _has_words(data.get("words")))
+            ):
                 self.first_text_at = at
             ended = data.get("end_of_turn") is True
             self.last_turn_ended = ended
@@ -139,6 +158,17 @@ class _Session:
             self.error_message = remote_text(data.get("error", ""))
         # Unknown types (Warning, SpeechStarted, ...) are ignored, as the SDK does.
         return None
+
+
+def _has_words(words: Any) -> bool:
+    """Return True if a Turn's ``words`` hold any text, final or not.
+
+    ``transcript`` carries finalized words only; the first partial word is what a
+    user sees first, so it is what ``first_transcript`` times.
+    """
+    return isinstance(words, list) and any(
+        isinstance(w, dict) and isinstance(w.get("text"), str) and w["text"].strip() for w in words
+    )
 
 
 async def _receive(ws: aiohttp.ClientWebSocketResponse, s: _Session) -> None:
@@ -321,7 +351,8 @@ class _Run:
             except EXPECTED_ERRORS:
                 return  # the receiver reports why the socket went away
             s.last_frame_at = sent_at
-        self.rec.details["audio_s"] = round(self.clip.duration_s, 3)
+        sent_ms = sum(map(len, chunks)) / self.clip.bytes_per_ms
+        self.rec.details["audio_s"] = round(sent_ms / 1000, 3)
         self.rec.details["frames"] = len(chunks)
 
     def _closed_early(self, during: str) -> Failure:
