@@ -175,6 +175,11 @@ def run(
         "bytes_per_raw_result": round(info["bytes"] / rows["results"], 1),
         "results_table_and_index_bytes_per_result": round(raw_bytes / rows["results"], 1),
         "rollup_share_pct": round(100.0 * rollup_bytes / info["bytes"], 2),
+        "rollup_bytes_per_row": {
+            table: round(parts["bytes_by_object"].get(table, 0) / rows[table], 1)
+            for table in ("rollup_hourly", "rollup_daily")
+            if rows.get(table)
+        },
         "seed_s": info["seed_s"],
         "reencoded_bytes_per_result": reencoded_sizes(
             db, workdir, min(reencode_sample, rows["results"])

@@ -20,9 +20,14 @@ from monitor.store.records import (
     HISTOGRAM_SIZE,
     HOUR_MS,
     compact_json,
+    decode_histogram,
+    decode_phases,
+    encode_histogram,
+    encode_phases,
     encode_result,
     histogram_index,
     key_latency,
+    phases_in_us,
 )
 from monitor.store.schema import ROLLUP_TABLES
 
@@ -46,24 +51,32 @@ class Thresholds:
 
 @dataclass(slots=True)
 class _Agg:
-    """Roll-up increments for one (component, bucket), merged into the stored row."""
+    """Roll-up increments for one (component, bucket), merged into the stored row.
 
-    runs: int = 0
+    Latencies and phases are summed as integer microseconds, the resolution of
+    the raw rows (records.py, roll-up codec): the sums are exact in any order.
+    """
+
     up: int = 0
     degraded: int = 0
     down: int = 0
-    lat_n: int = 0
-    lat_sum: float = 0.0
-    lat_min: float | None = None
-    lat_max: float | None = None
+    lat_sum: int = 0
+    lat_min: int | None = None
+    lat_max: int | None = None
     hist: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_SIZE)
-    phases: dict[str, list[float]] = field(default_factory=dict)
+    phases: dict[str, list[int]] = field(default_factory=dict)
     wer_sum: float = 0.0
     wer_n: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
-    def add(self, r: ProbeResult, status: int, latency: float, wer: float | None) -> None:
-        self.runs += 1
+    def add(
+        self,
+        r: ProbeResult,
+        status: int,
+        latency: float,
+        phases_us: dict[str, int],
+        wer: float | None,
+    ) -> None:
         if status == 2:
             self.down += 1
             kind = r.error_kind.value if r.error_kind else "internal"
@@ -73,40 +86,41 @@ class _Agg:
                 self.up += 1
             else:
                 self.degraded += 1
-            self.lat_n += 1
-            self.lat_sum += latency
-            if self.lat_min is None or latency < self.lat_min:
-                self.lat_min = latency
-            if self.lat_max is None or latency > self.lat_max:
-                self.lat_max = latency
+            us = round(latency * 1_000_000)
+            self.lat_sum += us
+            if self.lat_min is None or us < self.lat_min:
+                self.lat_min = us
+            if self.lat_max is None or us > self.lat_max:
+                self.lat_max = us
             self.hist[histogram_index(latency)] += 1
-            for name, secs in r.phases.items():
+            for name, v in phases_us.items():
                 acc = self.phases.get(name)
                 if acc is None:
-                    self.phases[name] = [secs, 1]
+                    self.phases[name] = [v, 1]
                 else:
-                    acc[0] += secs
+                    acc[0] += v
                     acc[1] += 1
         if wer is not None:
             self.wer_sum += wer
             self.wer_n += 1
 
+    def _minmax(self, lo: int | None, hi: int | None) -> None:
+        if lo is not None and (self.lat_min is None or lo < self.lat_min):
+            self.lat_min = lo
+        if hi is not None and (self.lat_max is None or hi > self.lat_max):
+            self.lat_max = hi
+
     def merge(self, other: _Agg) -> None:
         """Add another increment's counts into this one."""
-        self.runs += other.runs
         self.up += other.up
         self.degraded += other.degraded
         self.down += other.down
-        self.lat_n += other.lat_n
         self.lat_sum += other.lat_sum
-        if other.lat_min is not None and (self.lat_min is None or other.lat_min < self.lat_min):
-            self.lat_min = other.lat_min
-        if other.lat_max is not None and (self.lat_max is None or other.lat_max > self.lat_max):
-            self.lat_max = other.lat_max
+        self._minmax(other.lat_min, other.lat_max)
         for i, c in enumerate(other.hist):
             self.hist[i] += c
         for name, (s, n) in other.phases.items():
-            acc = self.phases.setdefault(name, [0.0, 0])
+            acc = self.phases.setdefault(name, [0, 0])
             acc[0] += s
             acc[1] += n
         self.wer_sum += other.wer_sum
@@ -114,45 +128,40 @@ class _Agg:
         for kind, n in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
 
-    def merge_row(self, row: Sequence[Any]) -> None:
+    def merge_row(self, probe: str, row: Sequence[Any]) -> None:
         """Fold an existing stored row (columns as in `_ROLLUP_SELECT`) into this one."""
-        runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, hist, phases, ws, wn, errs = row
-        self.runs += runs
+        up, degraded, down, lat_sum, lat_min, lat_max, hist, phases, ws, wn, errs = row
         self.up += up
         self.degraded += degraded
         self.down += down
-        self.lat_n += lat_n
         self.lat_sum += lat_sum
-        if lat_min is not None and (self.lat_min is None or lat_min < self.lat_min):
-            self.lat_min = lat_min
-        if lat_max is not None and (self.lat_max is None or lat_max > self.lat_max):
-            self.lat_max = lat_max
-        for i, c in enumerate(json.loads(hist)):
-            if i < HISTOGRAM_SIZE:
-                self.hist[i] += c
-        for name, (s, n) in (json.loads(phases) if phases else {}).items():
-            acc = self.phases.setdefault(name, [0.0, 0])
-            acc[0] += s
-            acc[1] += n
+        self._minmax(lat_min, lat_max)
+        if hist:
+            for i, c in enumerate(decode_histogram(hist)):
+                if c:
+                    self.hist[i] += c
+        if phases:
+            for name, (s, n) in decode_phases(probe, up + degraded, phases).items():
+                acc = self.phases.setdefault(name, [0, 0])
+                acc[0] += s
+                acc[1] += n
         self.wer_sum += ws
         self.wer_n += wn
         for kind, n in (json.loads(errs) if errs else {}).items():
             self.errors[kind] = self.errors.get(kind, 0) + n
 
-    def row(self, component: int, bucket: int) -> tuple[Any, ...]:
+    def row(self, probe: str, component: int, bucket: int) -> tuple[Any, ...]:
         return (
             component,
             bucket,
-            self.runs,
             self.up,
             self.degraded,
             self.down,
-            self.lat_n,
             self.lat_sum,
             self.lat_min,
             self.lat_max,
-            _dumps(self.hist),
-            _dumps(self.phases) if self.phases else None,
+            encode_histogram(self.hist),
+            encode_phases(probe, self.up + self.degraded, self.phases),
             self.wer_sum,
             self.wer_n,
             _dumps(self.errors) if self.errors else None,
@@ -160,8 +169,7 @@ class _Agg:
 
 
 _ROLLUP_SELECT = (
-    "runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, lat_hist, phases,"
-    " wer_sum, wer_n, errors"
+    "up, degraded, down, lat_sum, lat_min, lat_max, lat_hist, phases, wer_sum, wer_n, errors"
 )
 
 
@@ -244,12 +252,15 @@ def apply_results(
     states: dict[int, _State] = {}
     incidents: dict[int, _OpenIncident] = {}
     hourly: dict[tuple[int, int], _Agg] = {}
+    probes: dict[int, str] = {}  # the phases of a roll-up row are stored in its probe's order
     rows: list[tuple[Any, ...]] = []
     row_ids: list[int] = []
     count = 0
     for r in results:
         cid = ids.get(conn, r.target, r.probe)
-        enc = encode_result(r)
+        probes[cid] = r.probe
+        phases_us = phases_in_us(r)
+        enc = encode_result(r, phases_us)
         started, status = enc[0], enc[1]
         if want_ids:
             cur = conn.execute(
@@ -268,7 +279,7 @@ def apply_results(
         agg = hourly.get(key)
         if agg is None:
             agg = hourly[key] = _Agg()
-        agg.add(r, status, latency, wer)
+        agg.add(r, status, latency, phases_us, wer)
         state = states.get(cid)
         if state is None:
             state = states[cid] = _load_state(conn, cid)
@@ -290,12 +301,17 @@ def apply_results(
             day = daily[key] = _Agg()
         day.merge(agg)
     for table, aggs in zip(ROLLUP_TABLES, (hourly, daily), strict=True):
-        _merge_rollups(conn, table, aggs)
+        _merge_rollups(conn, table, probes, aggs)
     _save(conn, states, incidents)
     return count, row_ids
 
 
-def _merge_rollups(conn: sqlite3.Connection, table: str, aggs: dict[tuple[int, int], _Agg]) -> None:
+def _merge_rollups(
+    conn: sqlite3.Connection,
+    table: str,
+    probes: dict[int, str],
+    aggs: dict[tuple[int, int], _Agg],
+) -> None:
     out = []
     for (cid, bucket), agg in aggs.items():
         old = conn.execute(
@@ -303,9 +319,9 @@ def _merge_rollups(conn: sqlite3.Connection, table: str, aggs: dict[tuple[int, i
             (cid, bucket),
         ).fetchone()
         if old is not None:
-            agg.merge_row(old)
-        out.append(agg.row(cid, bucket))
-    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * 15)})", out)
+            agg.merge_row(probes[cid], old)
+        out.append(agg.row(probes[cid], cid, bucket))
+    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * 13)})", out)
 
 
 def _load_state(conn: sqlite3.Connection, cid: int) -> _State:

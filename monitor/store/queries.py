@@ -23,8 +23,10 @@ from monitor.store.records import (
     Incident,
     IncidentUpdate,
     JSONMapping,
+    PhaseSums,
     Rollup,
     StoredResult,
+    decode_histogram,
     decode_result,
     from_ms,
 )
@@ -144,7 +146,7 @@ def rollups(
     # One primary-key range per component: never a scan of the whole table.
     for cid, t, p in _components(conn, target, probe):
         rows = conn.execute(
-            f"SELECT ?, ?, bucket, runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max,"
+            f"SELECT ?, ?, bucket, up, degraded, down, lat_sum, lat_min, lat_max,"
             f" lat_hist, phases, wer_sum, wer_n, errors FROM {table}"
             " WHERE component = ? AND bucket > ? AND bucket < ? ORDER BY bucket",
             (t, p, cid, since - bucket_ms, until),
@@ -179,7 +181,7 @@ def rollup_counts_all(
     columns decoded: what a day bar needs, at a fraction of `rollups`' cost.
     """
     rows = conn.execute(
-        "SELECT c.target, c.probe, r.bucket, r.runs, r.up, r.degraded, r.down"
+        "SELECT c.target, c.probe, r.bucket, r.up + r.degraded + r.down, r.up, r.degraded, r.down"
         f" FROM components c CROSS JOIN {table} r"
         " ON r.component = c.id AND r.bucket > ? AND r.bucket < ?"
         " ORDER BY c.target, c.probe, r.bucket",
@@ -189,23 +191,24 @@ def rollup_counts_all(
 
 
 def _rollup(row: tuple[Any, ...], bucket_ms: int) -> Rollup:
-    (target, probe, bucket, runs, up, degraded, down, lat_n, lat_sum, lat_min, lat_max, hist,
-     phases, wer_sum, wer_n, errors) = row  # fmt: skip
+    (target, probe, bucket, up, degraded, down, lat_sum, lat_min, lat_max, hist, phases,
+     wer_sum, wer_n, errors) = row  # fmt: skip
+    good = up + degraded
     return Rollup(
         target=target,
         probe=probe,
         bucket_start=from_ms(bucket),
         bucket_s=bucket_ms // 1000,
-        runs=runs,
+        runs=good + down,
         up=up,
         degraded=degraded,
         down=down,
-        latency_n=lat_n,
-        latency_sum=lat_sum,
-        latency_min=lat_min,
-        latency_max=lat_max,
-        histogram=tuple(json.loads(hist)),
-        phases=JSONMapping(phases, pairs=True) if phases else {},
+        latency_n=good,
+        latency_sum=lat_sum / 1_000_000,
+        latency_min=lat_min / 1_000_000 if lat_min is not None else None,
+        latency_max=lat_max / 1_000_000 if lat_max is not None else None,
+        histogram=tuple(decode_histogram(hist)),
+        phases=PhaseSums(probe, good, phases) if phases else {},
         wer_sum=wer_sum,
         wer_n=wer_n,
         errors=JSONMapping(errors) if errors else {},
@@ -321,11 +324,13 @@ _RANGE_SUMS = {
     " FROM (VALUES {rows}) q CROSS JOIN results t"
     " ON t.component = q.column1 AND t.started_at >= q.column3 AND t.started_at < q.column4"
     " GROUP BY q.column2, q.column1",
-    "rollup_hourly": "SELECT q.column2, q.column1, sum(t.runs), sum(t.up + t.degraded)"
+    "rollup_hourly": "SELECT q.column2, q.column1, sum(t.up + t.degraded + t.down),"
+    " sum(t.up + t.degraded)"
     " FROM (VALUES {rows}) q CROSS JOIN rollup_hourly t"
     " ON t.component = q.column1 AND t.bucket >= q.column3 AND t.bucket < q.column4"
     " GROUP BY q.column2, q.column1",
-    "rollup_daily": "SELECT q.column2, q.column1, sum(t.runs), sum(t.up + t.degraded)"
+    "rollup_daily": "SELECT q.column2, q.column1, sum(t.up + t.degraded + t.down),"
+    " sum(t.up + t.degraded)"
     " FROM (VALUES {rows}) q CROSS JOIN rollup_daily t"
     " ON t.component = q.column1 AND t.bucket >= q.column3 AND t.bucket < q.column4"
     " GROUP BY q.column2, q.column1",
@@ -378,7 +383,8 @@ def _bucket_sums(
         chunk = buckets[i : i + 500]
         marks = ",".join("?" * len(chunk))
         yield conn.execute(
-            f"SELECT coalesce(sum(runs), 0), coalesce(sum(up + degraded), 0) FROM {table}"
+            f"SELECT coalesce(sum(up + degraded + down), 0), coalesce(sum(up + degraded), 0)"
+            f" FROM {table}"
             f" WHERE component = ? AND bucket IN ({marks})",
             (cid, *chunk),
         ).fetchone()

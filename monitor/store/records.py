@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,13 +25,19 @@ __all__ = [
     "ComponentState",
     "Incident",
     "IncidentUpdate",
+    "PhaseSums",
     "Rollup",
     "StoreHealth",
     "StoredResult",
     "compact_json",
+    "decode_histogram",
+    "decode_phases",
+    "encode_histogram",
+    "encode_phases",
     "from_ms",
     "histogram_index",
     "key_latency",
+    "phases_in_us",
     "to_ms",
 ]
 
@@ -311,9 +317,18 @@ def _encode_v1(
     return message, compact_json(positional), compact_json(slim) if slim else None
 
 
-def encode_result(result: ProbeResult) -> tuple[Any, ...]:
-    """Return (started_at, status, error_kind, duration_us, message, phases, details)."""
-    phases_us = {k: round(v * 1_000_000) for k, v in result.phases.items()}
+def phases_in_us(result: ProbeResult) -> dict[str, int]:
+    """Return the result's phases in integer microseconds, as rows store them."""
+    return {k: round(v * 1_000_000) for k, v in result.phases.items()}
+
+
+def encode_result(result: ProbeResult, phases_us: dict[str, int] | None = None) -> tuple[Any, ...]:
+    """Return (started_at, status, error_kind, duration_us, message, phases, details).
+
+    `phases_us` is `phases_in_us(result)` when the caller already has it.
+    """
+    if phases_us is None:
+        phases_us = phases_in_us(result)
     head = (
         to_ms(result.started_at),
         STATUS_CODE[result.status],
@@ -388,6 +403,164 @@ def decode_result(row: tuple[Any, ...]) -> StoredResult:
             details=detail,
         ),
     )
+
+
+# ---------------------------------------------------------------------------
+# Roll-up codec (v2, migration m003_compact_rollups)
+#
+# A roll-up row keeps its times as integer microseconds — the resolution of the
+# raw rows it sums — so sums are exact integers, whatever order runs are added
+# in. The histogram and the phase sums are BLOBs of LEB128 varints (most values
+# take one to four bytes). The histogram: (gap, count) for each non-empty bucket.
+# The phases, over the probe kind's frozen order (`_V1_PHASES`): a bit mask of
+# the phases every good run had, a bit mask of those only some had, then for
+# each phase in either mask (in order) its run count if partial and its sum in
+# µs (zigzag, so a negative sum survives); phases outside that order follow
+# with their names spelled out (length, UTF-8 bytes, count, sum). Like the raw
+# codec this is a stored format: a change means a new version.
+
+
+def _put(out: bytearray, v: int) -> None:
+    """Append `v` (≥ 0) to `out` as a LEB128 varint."""
+    while v > 0x7F:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+
+
+def _zigzag(v: int) -> int:
+    return v << 1 if v >= 0 else ~(v << 1)
+
+
+def _unzigzag(v: int) -> int:
+    return ~(v >> 1) if v & 1 else v >> 1
+
+
+def _varints(blob: bytes) -> list[int]:
+    """Return the values of a BLOB written with `_put`."""
+    out: list[int] = []
+    v = shift = 0
+    for b in blob:
+        if b & 0x80:
+            v |= (b & 0x7F) << shift
+            shift += 7
+        else:
+            out.append(v | b << shift)
+            v = shift = 0
+    return out
+
+
+def encode_histogram(hist: Iterable[int]) -> bytes:
+    """Return the BLOB of histogram counts `hist`: (gap, count) per non-empty bucket."""
+    out = bytearray()
+    last = -1
+    for i, c in enumerate(hist):
+        if c:
+            _put(out, i - last - 1)
+            _put(out, c)
+            last = i
+    return bytes(out)
+
+
+def decode_histogram(blob: bytes) -> list[int]:
+    """Return the HISTOGRAM_SIZE counts of a BLOB written by `encode_histogram`."""
+    hist = [0] * HISTOGRAM_SIZE
+    values = _varints(blob)
+    i = -1
+    for k in range(0, len(values), 2):
+        i += values[k] + 1
+        hist[i] += values[k + 1]
+    return hist
+
+
+def encode_phases(probe: str, good: int, phases: Mapping[str, Sequence[int]]) -> bytes | None:
+    """Return the BLOB of {phase: (sum µs, runs)} of a bucket with `good` good runs, or None."""
+    if not phases:
+        return None
+    order = _V1_PHASES.get(probe, ())
+    full = part = 0
+    for bit, name in enumerate(order):
+        acc = phases.get(name)
+        if acc is not None:
+            if acc[1] == good:
+                full |= 1 << bit
+            else:
+                part |= 1 << bit
+    out = bytearray()
+    _put(out, full)
+    _put(out, part)
+    for bit, name in enumerate(order):
+        if (full | part) >> bit & 1:
+            s, n = phases[name]
+            if part >> bit & 1:
+                _put(out, n)
+            _put(out, _zigzag(s))
+    for name, (s, n) in phases.items():
+        if name not in order:
+            raw = name.encode()
+            _put(out, len(raw))
+            for b in raw:
+                _put(out, b)
+            _put(out, n)
+            _put(out, _zigzag(s))
+    return bytes(out)
+
+
+def decode_phases(probe: str, good: int, blob: bytes) -> dict[str, tuple[int, int]]:
+    """Return {phase: (sum µs, runs)} of a BLOB written by `encode_phases`."""
+    values = _varints(blob)
+    full, part = values[0], values[1]
+    out: dict[str, tuple[int, int]] = {}
+    i = 2
+    for bit, name in enumerate(_V1_PHASES.get(probe, ())):
+        if part >> bit & 1:
+            out[name] = (_unzigzag(values[i + 1]), values[i])
+            i += 2
+        elif full >> bit & 1:
+            out[name] = (_unzigzag(values[i]), good)
+            i += 1
+    while i < len(values):
+        size = values[i]
+        name = bytes(values[i + 1 : i + 1 + size]).decode()
+        i += 1 + size
+        out[name] = (_unzigzag(values[i + 1]), values[i])
+        i += 2
+    return out
+
+
+class PhaseSums(Mapping[str, tuple[float, int]]):
+    """`Rollup.phases` of a stored row, {phase: (sum seconds, runs)}, decoded on first access.
+
+    Roll-up rows are read by the thousand and most readers never look at phases.
+    """
+
+    __slots__ = ("_blob", "_data", "_good", "_probe")
+
+    def __init__(self, probe: str, good: int, blob: bytes) -> None:
+        self._probe = probe
+        self._good = good
+        self._blob = blob
+        self._data: dict[str, tuple[float, int]] | None = None
+
+    def _load(self) -> dict[str, tuple[float, int]]:
+        if self._data is None:
+            self._data = {
+                k: (s / 1_000_000, n)
+                for k, (s, n) in decode_phases(self._probe, self._good, self._blob).items()
+            }
+        return self._data
+
+    def __getitem__(self, key: str) -> tuple[float, int]:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return repr(self._load())
 
 
 # ---------------------------------------------------------------------------

@@ -181,3 +181,71 @@ def m002_alerts(db: Database) -> None:
     from monitor.store.alerts import create_tables
 
     create_tables(db)
+
+
+@MIGRATIONS(name="m003_compact_rollups")
+def m003_compact_rollups(db: Database) -> None:
+    """Roll-up rows re-encoded compactly (records.py, roll-up codec); every row copied over.
+
+    `runs` and `lat_n` go (always up + degraded + down and up + degraded), times
+    become integer microseconds, and the histogram and phase sums BLOBs of varints
+    instead of JSON: about a quarter of the bytes per row (docs/storage.md).
+    """
+    import json
+
+    from monitor.store.records import encode_histogram, encode_phases
+
+    def us(seconds: float | None) -> int | None:
+        return None if seconds is None else round(seconds * 1_000_000)
+
+    def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        (cid, probe, bucket, up, degraded, down, lat_sum, lat_min, lat_max, hist, phases,
+         wer_sum, wer_n, errors) = row  # fmt: skip
+        sums = {k: (round(s * 1_000_000), n) for k, (s, n) in json.loads(phases or "{}").items()}
+        return (
+            cid,
+            bucket,
+            up,
+            degraded,
+            down,
+            us(lat_sum),
+            us(lat_min),
+            us(lat_max),
+            encode_histogram(json.loads(hist)),
+            encode_phases(probe, up + degraded, sums),
+            wer_sum,
+            wer_n,
+            errors,
+        )
+
+    for table in ROLLUP_TABLES:
+        db.execute(
+            f"""
+            CREATE TABLE {table}_v2 (
+                component INTEGER NOT NULL REFERENCES components(id),
+                bucket INTEGER NOT NULL,      -- bucket start, epoch ms (UTC hour or day)
+                up INTEGER NOT NULL,
+                degraded INTEGER NOT NULL,
+                down INTEGER NOT NULL,
+                lat_sum INTEGER NOT NULL,     -- µs, key latency of good runs
+                lat_min INTEGER,              -- µs
+                lat_max INTEGER,              -- µs
+                lat_hist BLOB NOT NULL,       -- varints: (gap, count) per non-empty bucket
+                phases BLOB,                  -- varints: per phase, sum µs over good runs
+                wer_sum REAL NOT NULL DEFAULT 0,
+                wer_n INTEGER NOT NULL DEFAULT 0,
+                errors TEXT,                  -- JSON: count per error kind
+                PRIMARY KEY (component, bucket)
+            ) WITHOUT ROWID
+            """
+        )
+        old = db.execute(
+            "SELECT r.component, coalesce(c.probe, ''), r.bucket, r.up, r.degraded, r.down,"
+            " r.lat_sum, r.lat_min, r.lat_max, r.lat_hist, r.phases, r.wer_sum, r.wer_n,"
+            f" r.errors FROM {table} r LEFT JOIN components c ON c.id = r.component"
+        )
+        db.conn.executemany(
+            f"INSERT INTO {table}_v2 VALUES ({', '.join('?' * 13)})", map(convert, old)
+        )
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_v2 RENAME TO {table}")
