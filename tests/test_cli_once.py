@@ -116,6 +116,36 @@ async def test_healthy_target_prints_three_up_results_and_exits_0(
         assert db.execute("SELECT count(*) FROM ledger WHERE deleted_at IS NULL").fetchone() == (0,)
 
 
+async def test_once_on_a_current_database_loads_neither_sqlite_utils_nor_numpy(
+    tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    # sqlite-utils (~0.05 s) and the numpy it pulls in when installed (~0.1 s) are
+    # start-up time no probe needs: a periodic `once` finds the schema current.
+    cfg = write_config(tmp_path, sim)
+    assert (await sttwatch("once", "-c", str(cfg)))[0] == 0  # creates the database
+    code = (
+        "import sys; from monitor.cli import main; code = main(sys.argv[1:]); "
+        "print(sorted(m for m in ('numpy', 'pandas', 'sqlite_utils') if m in sys.modules), "
+        "file=sys.stderr); sys.exit(code)"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        "once",
+        "-c",
+        str(cfg),
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "STTWATCH_TEST_KEY": SIM_KEY},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    assert [o["status"] for o in parse_lines(out.decode())] == ["up", "up", "up"]
+    assert err.decode().strip().splitlines()[-1] == "[]"
+
+
 async def test_wrong_key_exits_1_with_auth_for_every_probe(
     tmp_path: Path, sim: SimulatorHandle
 ) -> None:

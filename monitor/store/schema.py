@@ -12,6 +12,7 @@ alert outbox, issue 5).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,15 +24,20 @@ __all__ = ["MIGRATIONS", "ROLLUP_TABLES"]
 
 _Migration = Callable[["Database"], None]
 
+# Where sqlite-utils records applied migrations (`Migrations.migrations_table`).
+_APPLIED_TABLE = "_sqlite_migrations"
+
 
 class _LazyMigrations:
-    """sqlite-utils `Migrations`, built at first use rather than at import.
+    """sqlite-utils `Migrations`, built only when there is something to migrate.
 
     Registering works as on `Migrations` (``@MIGRATIONS(name=...)``); any other
-    attribute (``pending``, ``applied``...) is the real object's. Building it imports
-    sqlite-utils, and with it numpy and pandas when installed: that happens on the
-    writer thread when the store opens, not when a command imports the store
-    (BENCHMARKS.md F4).
+    attribute (``pending``, ``applied``...) is the real object's. `apply` first
+    reads ``_sqlite_migrations`` with plain sqlite3: when every migration is
+    recorded there (every start but the first after an upgrade) there is nothing
+    to do, and sqlite-utils, ~0.05 s to import, ~0.15 s with numpy, stays out of
+    the process (BENCHMARKS.md F4). Otherwise it is imported on the caller's
+    thread (the store's writer) and applies what is pending.
     """
 
     def __init__(self, name: str) -> None:
@@ -54,16 +60,42 @@ class _LazyMigrations:
     def _migrations(self) -> Migrations:
         with self._lock:
             if self._built is None:
-                from sqlite_utils import Migrations
+                from monitor.store.writer import import_sqlite_utils
 
-                built = Migrations(self._name)
+                built: Migrations = import_sqlite_utils().Migrations(self._name)
                 for name, fn in self._steps:
                     built(name=name)(fn)
                 self._built = built
             return self._built
 
+    def up_to_date(self, conn: sqlite3.Connection) -> bool:
+        """Return True when `conn`'s database has every migration applied, as sqlite-utils would.
+
+        That is: its ``_sqlite_migrations`` table exists with ``id`` as primary
+        key (else sqlite-utils would create or rebuild it) and lists every
+        registered name under this set. Read-only; plain sqlite3.
+        """
+        table = _APPLIED_TABLE
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone():
+            return False
+        info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+        # table_info rows: (cid, name, type, notnull, default, pk position or 0)
+        if [row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5])] != ["id"]:
+            return False
+        applied = {
+            row[0]
+            for row in conn.execute(
+                f'SELECT name FROM "{table}" WHERE migration_set = ?', (self._name,)
+            )
+        }
+        return all(name in applied for name, _ in self._steps)
+
     def apply(self, db: Database) -> None:
         """Apply the pending migrations to `db` (on the caller's thread: the writer's)."""
+        if self.up_to_date(db.conn):
+            return
         self._migrations().apply(db)
 
     def __getattr__(self, attr: str) -> Any:

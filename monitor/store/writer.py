@@ -19,17 +19,18 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from monitor.models import Clock
 from monitor.store.records import StoreHealth
 
-if TYPE_CHECKING:  # imported on the writer thread: see _connection
+if TYPE_CHECKING:  # imported on the writer thread, and only when needed: see import_sqlite_utils
     from sqlite_utils import Database
 
-__all__ = ["StoreWriteError", "Writer", "connect"]
+__all__ = ["StoreWriteError", "Writer", "connect", "import_sqlite_utils"]
 
 log = logging.getLogger("sttwatch.store")
 
@@ -80,6 +81,87 @@ def diagnose(path: str) -> str:
     return ""
 
 
+# sqlite-utils imports these whenever they are importable; sttwatch uses neither.
+_WITHHELD = frozenset({"numpy", "pandas"})
+
+
+class _Withhold:
+    """A meta path finder that makes numpy and pandas uninstalled for one thread's imports.
+
+    Raising from ``find_spec`` aborts that import (the import system reference,
+    "The meta path"); a failed import is not cached, so any other import of
+    numpy, in any thread, then or later, finds it as usual. The finder stays on
+    ``sys.meta_path`` once installed: removing an entry while another thread
+    walks the list could make that thread skip a finder.
+    """
+
+    def __init__(self) -> None:
+        self.state = threading.local()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> None:
+        """Refuse numpy and pandas while this thread imports sqlite-utils; defer otherwise."""
+        if getattr(self.state, "active", False) and fullname.partition(".")[0] in _WITHHELD:
+            raise ModuleNotFoundError(
+                f"{fullname} is withheld from sqlite-utils by sttwatch", name=fullname
+            )
+
+
+_withhold = _Withhold()
+_withhold_installed = threading.Lock()
+
+
+def import_sqlite_utils() -> ModuleType:
+    """Return the sqlite_utils module, imported without numpy and pandas if not yet loaded.
+
+    sqlite-utils imports numpy and pandas at import whenever they are installed
+    (~0.1 s and ~15 MB here) for column types sttwatch never uses; its Docker
+    image has neither (BENCHMARKS.md F4). If some other part of the process has
+    already imported them, sqlite-utils sees them as usual.
+    """
+    import sys
+
+    with _withhold_installed:
+        if _withhold not in sys.meta_path:
+            sys.meta_path.insert(0, _withhold)
+    _withhold.state.active = True
+    try:
+        import sqlite_utils
+    finally:
+        _withhold.state.active = False
+    return sqlite_utils
+
+
+class _LazyDatabase:
+    """The writer's connection as jobs see it: a sqlite-utils `Database`, built on demand.
+
+    Every write on the probe path uses ``db.conn`` alone, so a command whose
+    schema is current never imports sqlite-utils (~0.05 s, ~0.15 s with numpy:
+    BENCHMARKS.md F4). Any other attribute builds the real `Database` on the
+    same connection, once, and delegates to it.
+    """
+
+    __slots__ = ("_db", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._db: Database | None = None
+
+    def database(self) -> Database:
+        """Return the sqlite-utils `Database` on this connection (imported at the first call)."""
+        if self._db is None:
+            # execute_plugins=False: no sqlite-utils plugin may touch our connection.
+            self._db = import_sqlite_utils().Database(self.conn, execute_plugins=False)
+        return self._db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.database(), name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.database()[name]
+
+
 def connect(path: str, *, busy_timeout_s: float, readonly: bool = False) -> sqlite3.Connection:
     """Return a connection to `path` with the pragmas every sttwatch connection uses."""
     # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE for
@@ -126,7 +208,7 @@ class Writer:
         self._busy_timeout_s = busy_timeout_s
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sttwatch-store-writer", daemon=True)
-        self._db: Database | None = None
+        self._db: _LazyDatabase | None = None
         self._health = StoreHealth()
         self._closed = False
         self._on_failure: list[Callable[[], None]] = []
@@ -177,32 +259,35 @@ class Writer:
         finally:
             if self._db is not None:
                 with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("PRAGMA optimize")
+                    self._db.conn.execute("PRAGMA optimize")
                 self._db.conn.close()
 
-    def _connection(self) -> Database:
+    def _connection(self) -> _LazyDatabase:
         if self._db is None:
-            # sqlite-utils imports numpy and pandas whenever they are installed (~0.1 s,
-            # and ~0.2 s of its own): importing it here, on the writer thread at its
-            # first job, keeps it off the start-up of commands that never write
-            # (BENCHMARKS.md F4).
-            from sqlite_utils import Database
-
             conn = connect(self._path, busy_timeout_s=self._busy_timeout_s)
-            self._db = Database(conn, execute_plugins=False)
+            try:
+                # What sqlite-utils' Database sets on its connection, set here so that
+                # jobs see the same connection whether or not it was ever built.
+                conn.execute("PRAGMA recursive_triggers = ON")
+            except BaseException:
+                conn.close()
+                raise
+            self._db = _LazyDatabase(conn)
         return self._db
 
     def _execute(self, job: _Job) -> None:
         try:
-            db = self._connection()
+            lazy = self._connection()
+            conn = lazy.conn
+            db = cast("Database", lazy)
             if job.transactional:
-                db.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
                 try:
                     value = job.fn(db)
-                    db.execute("COMMIT")
+                    conn.execute("COMMIT")
                 except BaseException:
-                    if db.conn.in_transaction:
-                        db.conn.rollback()
+                    if conn.in_transaction:
+                        conn.rollback()
                     raise
             else:
                 value = job.fn(db)
