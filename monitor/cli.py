@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 from monitor import __version__
 
 if TYPE_CHECKING:
+    # Every command imports what it needs when it runs: `sttwatch --help` and a
+    # config error stay instant, and no command pays for another's imports.
+    import asyncio
+
     from monitor.config import Config
 
 EXIT_OK = 0
@@ -59,6 +62,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_once(args: argparse.Namespace) -> int:
+    import asyncio
     import json
 
     from monitor.logs import setup_logging
@@ -93,6 +97,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
 
 def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `main(stop)` in a new event loop; SIGINT/SIGTERM set `stop` for a graceful end."""
+    import asyncio
     import signal
 
     async def runner() -> None:
@@ -128,6 +133,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    import asyncio
 
     from monitor.statuspage import render_database
     from monitor.store import StoreWriteError
@@ -146,6 +152,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_test_alert(args: argparse.Namespace) -> int:
+    import asyncio
 
     from monitor.alerting import run_test_alert
 

@@ -40,6 +40,22 @@ def test_top_level_help_lists_every_subcommand() -> None:
         assert name in out.stdout
 
 
+@pytest.mark.parametrize("args", [["--help"], ["once", "--help"], ["--version"]])
+def test_help_imports_none_of_the_commands_dependencies(args: list[str]) -> None:
+    # --help is the first thing a user runs: argparse alone, no event loop, no HTTP client.
+    code = (
+        "import sys; from monitor.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('asyncio', 'aiohttp', 'pydantic', 'yaml', 'sqlite_utils', 'jinja2')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert out.stderr.strip().splitlines()[-1] == "[]"
+    assert "sttwatch" in out.stdout
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_subcommand_help(name: str) -> None:
     out = sttwatch(name, "--help")
