@@ -28,7 +28,17 @@ import yaml
 
 from monitor.config import Config, parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.statuspage import build_chart, pct, render_site
+from monitor.statuspage import (
+    DayCell,
+    _dump,
+    _environment,
+    build_chart,
+    pct,
+    render_index,
+    render_site,
+    site_files,
+    sttwatch_document,
+)
 from monitor.store import Store
 
 SCHEMA = json.loads(
@@ -697,3 +707,84 @@ def test_cli_render_without_database_exits_2(tmp_path: Path) -> None:
     assert f"no database at {tmp_path / 'missing.db'}" in proc.stderr
     assert not (tmp_path / "public").exists()
     assert not (tmp_path / "missing.db").exists()
+
+
+# ---------------------------------------------------------------------------
+# Writing the site: streamed, linked, and still the same bytes
+
+
+def files_on_disk(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+
+async def test_written_files_are_the_rendered_bytes(tmp_path: Path, store: Store) -> None:
+    # Non-ASCII in a label and remote text in a message: the streamed encoding must match.
+    cfg = make_config(
+        tmp_path,
+        targets=[
+            {"name": "aai-us", "display_name": "AssemblyAI — Zürich ✓", "api_key": "sk-test-1"},
+            {"name": "aai-eu", "display_name": "AssemblyAI EU", "api_key": "sk-test-2"},
+        ],
+    )
+    rows = _scenario(cfg, "incident-open")
+    rows.append(
+        result(
+            "aai-us",
+            "reachability",
+            NOW - timedelta(minutes=1),
+            Status.DOWN,
+            ErrorKind.BAD_RESPONSE,
+            f"HTTP 500: {XSS} — «é»",
+        )
+    )
+    await store.add_results(rows)
+    site = Path(cfg.site_dir)
+    for minute in range(2):  # the second render links what did not change
+        view = await render_site(store, cfg, now=NOW + timedelta(minutes=minute))
+        files = site_files(view)
+        assert files["index.html"] == render_index(view).encode()
+        assert files["api/sttwatch.json"] == _dump(sttwatch_document(view))
+        assert files_on_disk(site) == files
+        assert "Zürich ✓" in files["index.html"].decode()
+
+
+async def test_rerender_links_unchanged_files_and_writes_changed_ones(
+    tmp_path: Path, store: Store
+) -> None:
+    cfg = make_config(tmp_path)
+    await store.add_results(healthy(cfg, NOW - timedelta(minutes=2)))
+    site = await render(store, cfg, NOW - timedelta(minutes=1))
+    same, changed = "badges/aai-us-reachability.svg", "badges/aai-eu-streaming.svg"
+    inode = {rel: (site / rel).stat().st_ino for rel in (same, changed, "static/style.css")}
+    await store.add_results(
+        [result("aai-eu", "streaming", NOW - timedelta(minutes=1), Status.DEGRADED, latency=3.0)]
+    )
+    await render(store, cfg)
+    # Unchanged files are the previous site's, linked; a changed badge is a new file.
+    assert (site / same).stat().st_ino == inode[same]
+    assert (site / "static/style.css").stat().st_ino == inode["static/style.css"]
+    assert (site / changed).stat().st_ino != inode[changed]
+    assert "degraded" in (site / changed).read_text()
+    assert load(site, "badges/aai-eu-streaming.json")["message"] == "degraded"
+    assert all((p.stat().st_mode & 0o777) == 0o644 for p in site.rglob("*") if p.is_file())
+    assert leftovers(tmp_path) == []
+
+
+def test_bar_cells_are_the_markup_of_the_template_loop() -> None:
+    # The loop the macro had; bar_cells must give the same bytes, title escaped.
+    loop = (
+        "<svg>\n    {% for d in days %}\n"
+        '    <rect class="day day--{{ d.state }}" x="{{ loop.index0 * 5 }}" y="0" width="4" '
+        'height="34" rx="1" data-date="{{ d.day.isoformat() }}" data-state="{{ d.state }}">'
+        "<title>{{ d.title }}</title></rect>\n    {% endfor %}\n  </svg>"
+    )
+    day = NOW.date()
+    days = [
+        DayCell(day - timedelta(days=2), "nodata", None, 0, 0, "Wed 18 Nov 2026: no data"),
+        DayCell(day - timedelta(days=1), "partial", 0.5, 4, 0, "odd <b>\"&'</b> title"),
+        DayCell(day, "down", 0.8, 10, 1, "Fri 20 Nov 2026: 80.00% uptime; 1 incident"),
+    ]
+    env = _environment()
+    expected = env.from_string(loop).render(days=days)
+    assert env.from_string("<svg>\n{{ days|bar_cells }}\n  </svg>").render(days=days) == expected
+    assert "&lt;b&gt;&#34;&amp;&#39;&lt;/b&gt;" in expected
