@@ -185,11 +185,13 @@ async def run_probe(
     *,
     grace: float = DEFAULT_GRACE,
     secrets: Sequence[str] = (),
+    redactor: RedactSecrets | None = None,
 ) -> ProbeResult:
     """Return the result of one probe run; a bug or an overrun becomes a down result.
 
     The target's API key and the other `secrets` (the config's) are masked out
-    of the result (see `without_secrets`).
+    of the result (see `without_secrets`). A caller running many probes passes
+    `redactor` instead, built once from every secret including each target's key.
     """
     clock = ctx.clock
     started = clock.now()
@@ -231,10 +233,12 @@ async def run_probe(
         return _internal(
             target.name, probe, started, duration, "internal error: probe returned no result"
         )
-    return without_secrets(result, [target.api_key.get_secret_value(), *secrets])
+    if redactor is None:
+        redactor = RedactSecrets([target.api_key.get_secret_value(), *secrets])
+    return without_secrets(result, redactor)
 
 
-def without_secrets(result: ProbeResult, secrets: Sequence[str]) -> ProbeResult:
+def without_secrets(result: ProbeResult, secrets: Sequence[str] | RedactSecrets) -> ProbeResult:
     """Return `result` with every secret masked out of its message and details.
 
     A server, or a proxy in front of it, may echo the Authorization header back
@@ -243,7 +247,7 @@ def without_secrets(result: ProbeResult, secrets: Sequence[str]) -> ProbeResult:
     the one place that keeps the key out of the store, the status page, the API,
     ``once --json`` and alerts (DESIGN.md rule 4).
     """
-    redactor = RedactSecrets(secrets)
+    redactor = secrets if isinstance(secrets, RedactSecrets) else RedactSecrets(secrets)
     if not redactor.secrets:
         return result
 
@@ -297,7 +301,12 @@ class Scheduler:
         on_cycle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._config = config
-        self._secrets = config.secrets()
+        # Built once: per result it was a set and a sort of every secret in the config
+        # (a thousand API keys at a thousand targets). config.secrets() holds every
+        # target's key, so this one masks each target's own key too.
+        self._redactor = RedactSecrets(
+            [*(t.api_key.get_secret_value() for t in config.targets), *config.secrets()]
+        )
         self._ctx = ctx
         self._live = _LiveLedger(ctx.ledger)
         self._sweep_ctx = replace(ctx, ledger=self._live)
@@ -511,7 +520,7 @@ class Scheduler:
                 job.spec,
                 ctx,
                 grace=self._grace,
-                secrets=self._secrets,
+                redactor=self._redactor,
             )
         finally:
             ledger.release()

@@ -471,3 +471,42 @@ async def test_sweeps_leave_alone_the_transcript_a_running_probe_owns(harness: H
         # The run ended at 30 s without deleting: now it is the janitor's.
         (50.0, ["in-flight", "old-orphan"]),
     ]
+
+
+async def test_every_target_key_and_config_secret_is_masked_out_of_results(
+    tmp_path: Path, clock: VirtualClock, store: Store
+) -> None:
+    # A server echoing credentials back: each target's own key, another target's key and
+    # an alert URL's password all stay out of the results the sinks get.
+    cfg = parse_config(
+        {
+            "database": str(tmp_path / "sttwatch.db"),
+            "alerts": {"urls": ["json://alerts:hunter2-pw@127.0.0.1:9/hook"]},
+            "targets": [
+                {"name": f"t{i}", "api_key": f"key-of-t{i}", "api_base": "http://127.0.0.1:9"}
+                for i in range(2)
+            ],
+        }
+    )
+    echoed = "key-of-t0 key-of-t1 hunter2-pw"
+
+    async def echo(target: Any, spec: Any, ctx: ProbeContext) -> ProbeResult:
+        return ProbeResult(
+            target.name, "reachability", ctx.clock.now(), 0.01, Status.DOWN,
+            ErrorKind.AUTH, f"401: {echoed}", {}, {"body": echoed, "headers": [echoed]},
+        )  # fmt: skip
+
+    harness = Harness(cfg, clock, store)
+    sched = harness.scheduler(FakeProbes(echo))
+    await sched.start()
+    try:
+        await clock.advance(FIRST_RUN_WINDOW)
+    finally:
+        await sched.stop()
+    assert {r.target for r in harness.results} == {"t0", "t1"}
+    for r in harness.results:
+        assert r.message == "401: [redacted] [redacted] [redacted]"
+        assert r.details == {
+            "body": "[redacted] [redacted] [redacted]",
+            "headers": [r.details["body"]],
+        }
