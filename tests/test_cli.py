@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor import cli
 from monitor.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,3 +87,32 @@ def test_unusable_database_exits_2_without_traceback(tmp_path: Path, name: str) 
     assert out.returncode == 2, out.stderr
     assert "/proc/no-such-dir/sttwatch.db" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+class Heavy:
+    """A command's result (a rendered site) whose repr is costly: count how often it is made."""
+
+    reprs = 0
+
+    def __repr__(self) -> str:
+        Heavy.reprs += 1
+        return "Heavy()"
+
+
+def test_commands_get_their_result_back_without_it_being_formatted() -> None:
+    # asyncio.run formats its main task (and so the task's result) when it checks its
+    # SIGINT handler; a rendered site's repr took ~10 ms, twice per `sttwatch render`.
+    async def main() -> Heavy:
+        return Heavy()
+
+    Heavy.reprs = 0
+    assert isinstance(cli._run(main()), Heavy)
+    assert Heavy.reprs == 0
+
+
+def test_a_command_failure_propagates_through_run() -> None:
+    async def main() -> None:
+        raise FileNotFoundError("no-db")
+
+    with pytest.raises(FileNotFoundError, match="no-db"):
+        cli._run(main())
