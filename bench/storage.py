@@ -6,7 +6,10 @@ and VACUUMs. Bytes per raw result = database size ÷ raw results; SQLite's
 ``dbstat`` splits the file into tables and indexes, and the column lengths
 show which part of a row costs the most, per probe kind. A sample of the
 stored rows is then copied under the leaner encodings of Findings F5, to
-measure what each would save.
+measure what each would save. Hourly roll-up rows are sized apart within raw
+retention (60 runs an hour, as in production) and beyond it (one seeded run an
+hour), and the roll-ups' share is projected for a history whose every hour is
+as full as production's.
 """
 
 from __future__ import annotations
@@ -143,6 +146,48 @@ def reencoded_sizes(db: Path, workdir: Path, sample: int) -> dict[str, float]:
     return out
 
 
+def hourly_row_sizes(db: Path, workdir: Path, raw_from_ms: int) -> dict[str, float]:
+    """Return bytes per hourly roll-up row (copied alone, VACUUMed) within and beyond raw retention.
+
+    The seed writes one result per component-hour beyond raw retention (`bench.seed`),
+    so those hours hold 1 run where a real history holds 60: the rows within raw
+    retention are the ones shaped like production's.
+    """
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        (ddl,) = src.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'rollup_hourly'"
+        ).fetchone()
+        width = len(src.execute("SELECT * FROM rollup_hourly LIMIT 1").description or ())
+        out: dict[str, float] = {}
+        for label, cond in (("within_raw_retention", ">="), ("beyond_raw_retention", "<")):
+            path = workdir / f"hourly-{label}.db"
+            path.unlink(missing_ok=True)
+            dst = sqlite3.connect(path)
+            try:
+                dst.execute(ddl.replace("REFERENCES components(id)", ""))
+                dst.executemany(
+                    f"INSERT INTO rollup_hourly VALUES ({', '.join('?' * width)})",
+                    src.execute(
+                        f"SELECT * FROM rollup_hourly WHERE bucket {cond} ?", (raw_from_ms,)
+                    ),
+                )
+                dst.commit()
+                dst.execute("VACUUM")
+                size, n = dst.execute(
+                    "SELECT (SELECT sum(pgsize) FROM dbstat WHERE name = 'rollup_hourly'),"
+                    " (SELECT count(*) FROM rollup_hourly)"
+                ).fetchone()
+            finally:
+                dst.close()
+            path.unlink()
+            if n:
+                out[label] = round(size / n, 1)
+        return out
+    finally:
+        src.close()
+
+
 def run(
     workdir: Path,
     *,
@@ -165,6 +210,19 @@ def run(
     rollup_bytes = sum(
         size for name, size in parts["bytes_by_object"].items() if name.startswith("rollup_")
     )
+    raw_from = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        (oldest_raw,) = raw_from.execute("SELECT min(started_at) FROM results").fetchone()
+    finally:
+        raw_from.close()
+    # The first hour holding raw results may be partial: start at the next one.
+    hourly_rows = hourly_row_sizes(db, workdir, (oldest_raw // 3_600_000 + 1) * 3_600_000)
+    dense = (
+        hourly_rows["within_raw_retention"] * rows["rollup_hourly"]
+        + parts["bytes_by_object"].get("rollup_daily", 0)
+        if "within_raw_retention" in hourly_rows
+        else 0
+    )
     return {
         "days": days,
         "components": targets * 3,
@@ -180,6 +238,13 @@ def run(
             for table in ("rollup_hourly", "rollup_daily")
             if rows.get(table)
         },
+        "hourly_rollup_bytes_per_row": hourly_rows,
+        # Hourly rows all as full as production's (60 runs each), the rest of the file unchanged.
+        "rollup_share_pct_at_60_runs_per_hour": round(
+            100.0 * dense / (info["bytes"] - rollup_bytes + dense), 2
+        )
+        if dense
+        else None,
         "seed_s": info["seed_s"],
         "reencoded_bytes_per_result": reencoded_sizes(
             db, workdir, min(reencode_sample, rows["results"])
