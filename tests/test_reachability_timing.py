@@ -1,0 +1,127 @@
+"""The reachability probe's phases: where each one starts and ends, against a scripted server.
+
+The server is a plain socket in a thread of its own, so it answers on time while the
+test holds the client's event loop; what it sends, and when, is under the test's control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from probe_fixtures import MemoryLedger, context, ledger, make_sim, sim, target_for
+from pydantic import SecretStr
+
+from monitor.config import ReachabilitySpec, Target
+from monitor.models import Status
+from monitor.probes import reachability
+from monitor.simulator import SimulatorHandle
+
+__all__ = ["ledger", "make_sim", "sim"]
+
+SPEC = ReachabilitySpec(timeout=5, degraded_after=4)
+NETWORK_PHASES = ("dns", "connect", "ttfb", "transfer")
+BODY = json.dumps({"page_details": {"limit": 1}, "transcripts": []}).encode()
+HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(BODY)
+)
+
+# (connection, request bytes) -> None: what the server does once it has read the request.
+Script = Callable[[socket.socket], None]
+
+
+def _read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        data += chunk
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[Script], str]]:
+    """Yield a function that serves one request with `script` and returns its api_base."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    threads: list[threading.Thread] = []
+
+    def serve(script: Script) -> str:
+        def run() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                _read_request(conn)
+                script(conn)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield serve
+    listener.close()
+    for thread in threads:
+        thread.join(timeout=5)
+
+
+def _target(api_base: str) -> Target:
+    return Target(name="scripted", api_base=api_base, api_key=SecretStr("key"))
+
+
+async def test_total_is_the_sum_of_the_phases(sim: SimulatorHandle) -> None:
+    result = await reachability.run(target_for(sim), SPEC, context(MemoryLedger()))
+    assert result.status is Status.UP, result.message
+    phases = result.phases
+    assert math.isclose(sum(phases[p] for p in NETWORK_PHASES), phases["total"], abs_tol=1e-9)
+    assert phases["total"] <= result.duration_s
+
+
+async def test_transfer_runs_from_the_first_byte_to_the_last(
+    scripted: Callable[[Script], str],
+) -> None:
+    def head_then_body(conn: socket.socket) -> None:
+        conn.sendall(HEAD)
+        time.sleep(0.2)
+        conn.sendall(BODY)
+
+    result = await reachability.run(_target(scripted(head_then_body)), SPEC, context(None))
+    assert result.status is Status.UP, result.message
+    assert result.phases["ttfb"] < 0.15
+    assert 0.2 <= result.phases["transfer"] < 0.35
+
+
+async def test_the_ends_are_stamped_when_the_bytes_arrive_not_when_the_task_runs(
+    scripted: Callable[[Script], str],
+) -> None:
+    """Bytes that wait for a busy event loop count from their arrival, not from our task's turn.
+
+    The loop is held (a blocking callback) while the answer arrives; once free, it reads the
+    socket first and then runs a second blocking callback, already due, before the probe's
+    task resumes. The socket read is stamped; the second hold must not be in `total`.
+    """
+    loop = asyncio.get_running_loop()
+
+    def hold_the_loop() -> None:
+        # Due at once, this runs in the next loop pass after its socket events, so between
+        # the protocol reading the answer and the probe's task resuming.
+        loop.call_later(0, time.sleep, 0.5)
+        time.sleep(0.1)
+
+    def answer_while_the_loop_is_held(conn: socket.socket) -> None:
+        loop.call_soon_threadsafe(hold_the_loop)
+        time.sleep(0.05)
+        conn.sendall(HEAD + BODY)
+
+    started = time.monotonic()
+    result = await reachability.run(
+        _target(scripted(answer_while_the_loop_is_held)), SPEC, context(None)
+    )
+    assert result.status is Status.UP, result.message
+    assert time.monotonic() - started >= 0.6  # both holds did happen
+    assert result.phases["total"] < 0.4
