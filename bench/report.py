@@ -194,6 +194,18 @@ def storage(r: dict[str, Any]) -> str:
         ["results table + index per result", r["results_table_and_index_bytes_per_result"]],
         ["roll-ups, share of the file", f"{r['rollup_share_pct']} %"],
     ]
+    if r.get("rollup_share_pct_at_60_runs_per_hour") is not None:
+        rows.append(
+            [
+                "roll-ups, share if every hour held 60 runs",
+                f"{r['rollup_share_pct_at_60_runs_per_hour']} %",
+            ]
+        )
+    per_row = r.get("rollup_bytes_per_row") or {}
+    for table, size in per_row.items():
+        rows.append([f"bytes per {table.removeprefix('rollup_')} roll-up row", size])
+    for label, size in (r.get("hourly_rollup_bytes_per_row") or {}).items():
+        rows.append([f"bytes per hourly row, {label.replace('_', ' ')}", size])
     cols = [["probe", "rows", "message B", "phases B", "details B"]]
     for probe, c in r["mean_text_columns_by_probe"].items():
         cols.append(
