@@ -113,8 +113,9 @@ def _good(target: str, probe: str, at: datetime, rng: random.Random) -> ProbeRes
             "terminate": _jitter(rng, 0.05),
         }
         details = {
-            "audio_s": 2.281,
-            "frames": 46,
+            # The clip from 50 ms before its first word, in 50 ms frames (the probe's default).
+            "audio_s": 2.2,
+            "frames": 44,
             "wer": 0.0,
             "text": "the quick brown fox jumps over the lazy dog",
             "first_transcript_s": round(phases["first_transcript"], 6),

@@ -54,8 +54,8 @@ def breakdown(db: Path) -> dict[str, Any]:
 # Detail keys that repeat a phase, and defaults a reader can put back.
 _REPEATS_PHASES = ("queue_s", "processing_s", "turnaround_s", "first_transcript_s")
 # The first four re-encode the v0 columns (the encoding before F5) step by step;
-# "v1" is the rows as the store now writes them (monitor/store/records.py).
-_ENCODINGS = ("v0", "no_up_messages", "plus_trimmed_details", "plus_positional_phases", "v1")
+# "v2" is the rows as the store now writes them (monitor/store/records.py).
+_ENCODINGS = ("v0", "no_up_messages", "plus_trimmed_details", "plus_positional_phases", "v2")
 
 
 def _reencode(

@@ -2,7 +2,7 @@
 
 Every result must come back from the database exactly as the probe returned it
 (at the store's microsecond precision), whether its row was written in the
-compact v1 encoding or by an older sttwatch in v0, and the realistic mix of the
+compact v2 encoding or by an older sttwatch in v1 or v0, and the realistic mix of the
 three probes must take at most 200 bytes per result on disk.
 """
 
@@ -27,7 +27,14 @@ from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.probes import reachability, streaming, transcription
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
-from monitor.store.records import decode_result, encode_result, encode_v0, from_ms, to_ms
+from monitor.store.records import (
+    decode_result,
+    encode_result,
+    encode_v0,
+    encode_v1,
+    from_ms,
+    to_ms,
+)
 
 __all__ = ["make_sim", "sim"]
 
@@ -84,8 +91,8 @@ REAL: dict[str, dict[str, Any]] = {
             "terminate": 0.000447,
         },
         "details": {
-            "audio_s": 2.281,
-            "frames": 46,
+            "audio_s": 2.2,
+            "frames": 44,
             "wer": 0.0,
             "text": "the quick brown fox jumps over the lazy dog",
             "first_transcript_s": 0.401804,
@@ -242,16 +249,36 @@ def test_result_comes_back_as_the_probe_returned_it(result: ProbeResult) -> None
 def test_up_run_keeps_only_what_cannot_be_rebuilt(probe: str) -> None:
     _, _, _, _, message, phases, details = encode_result(real(probe))
     assert message is None
-    assert phases.startswith("[") and ":" not in phases  # positional, no names
+    assert isinstance(phases, bytes)  # positional µs, no names
+    assert not any(name.encode() in phases for name in real(probe).phases)
     for repeated in ("queue_s", "processing_s", "first_transcript_s", "text", "close_code"):
         assert repeated not in (details or "")
 
 
 @pytest.mark.parametrize("result", [c[1] for c in CASES], ids=[c[0] for c in CASES])
-def test_rows_of_the_old_encoding_still_decode(result: ProbeResult) -> None:
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_rows_of_the_old_encodings_still_decode(result: ProbeResult, version: str) -> None:
     enc = encode_result(result)
-    row = (7, result.target, result.probe, *enc[:4], *encode_v0(result))
+    old = encode_v0(result) if version == "v0" else encode_v1(result)
+    if old is None:
+        pytest.skip("v1 could not hold this result: it was written as v0")
+    row = (7, result.target, result.probe, *enc[:4], *old)
     assert decode_result(row).result == at_store_precision(result)
+
+
+def test_a_v1_streaming_row_keeps_the_defaults_of_its_time() -> None:
+    """v1 left out `audio_s: 2.281, frames: 46` (the clip before 14df1a5); v2 does not."""
+    before = real(
+        "streaming", details={**REAL["streaming"]["details"], "audio_s": 2.281, "frames": 46}
+    )
+    v1 = encode_v1(before)
+    assert v1 is not None and "audio_s" not in (v1[2] or "")
+    head = encode_result(before)[:4]
+    assert decode_result((7, "us", "streaming", *head, *v1)).result == at_store_precision(before)
+    v2 = encode_result(before)
+    assert '"audio_s":2.281' in v2[6] and decode_result((7, "us", "streaming", *v2)).result == (
+        at_store_precision(before)
+    )
 
 
 # Results like the probes make: µs-precise phases, and details drawn from the keys
@@ -364,9 +391,12 @@ async def test_real_probe_results_round_trip_compactly(sim: SimulatorHandle) -> 
     )
     for result in got:
         assert result.status is Status.UP, result.message
-        _, _, _, _, message, phases, _ = encode_result(result)
+        _, _, _, _, message, phases, details = encode_result(result)
         assert message is None, (result.probe, result.message)
-        assert phases.startswith("[")
+        assert isinstance(phases, bytes)
+        # Nothing every good run of the probe reports is stored again.
+        for constant in ("audio_s", "frames", "close_code", "http_status"):
+            assert constant not in (details or ""), (result.probe, details)
         back = roundtrip(result)
         assert back == at_store_precision(result)
         assert list(back.details) == list(result.details)
@@ -381,26 +411,34 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await s.close()
 
 
-async def test_database_with_rows_of_both_encodings_reads_back(
+async def test_database_with_rows_of_every_encoding_reads_back(
     store: Store, tmp_path: Path
 ) -> None:
-    """A database written by an older sttwatch keeps its rows readable after upgrading."""
-    old = real("transcription", started_at=T0 - timedelta(minutes=1))
+    """A database written by older sttwatch versions keeps its rows readable after upgrading."""
+    v0_row = real("transcription", started_at=T0 - timedelta(minutes=2))
+    v1_row = real("transcription", started_at=T0 - timedelta(minutes=1))
     new = real("transcription")
-    await store.add_result(old)
-    await store.add_result(new)
-    # Rewrite the first row as the previous release stored it.
-    _, _, _, _, *v0 = (*encode_result(old)[:4], *encode_v0(old))
+    for r in (v0_row, v1_row, new):
+        await store.add_result(r)
+    # Rewrite the first rows as the previous releases stored them.
+    as_v0, as_v1 = encode_v0(v0_row), encode_v1(v1_row)
+    assert as_v1 is not None
 
-    def to_v0(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE results SET message = ?, phases = ?, details = ? WHERE id = 1", v0)
+    def rewrite(conn: sqlite3.Connection) -> None:
+        for rid, cols in ((1, as_v0), (2, as_v1)):
+            conn.execute(
+                "UPDATE results SET message = ?, phases = ?, details = ? WHERE id = ?",
+                (*cols, rid),
+            )
 
-    await store.write(lambda db: to_v0(db.conn))
+    await store.write(lambda db: rewrite(db.conn))
     raw = await store.read(lambda c: c.execute("SELECT phases FROM results ORDER BY id").fetchall())
-    assert [p[:1] for (p,) in raw] == ["{", "["]
+    assert [type(p) for (p,) in raw] == [str, str, bytes]
+    assert [p[:1] for (p,) in raw[:2]] == ["{", "["]
     assert await store.results("us", "transcription") == [
         at_store_precision(new),
-        at_store_precision(old),
+        at_store_precision(v1_row),
+        at_store_precision(v0_row),
     ]
 
 

@@ -169,6 +169,16 @@ _V1_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "transcription": {"http_status": 200},
     "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.281, "frames": 46},
 }
+# Encoding v2 (what is written now): v1's details rules with these defaults — the
+# streaming probe sends the clip from 50 ms before its first word since 14df1a5,
+# 2.2 s in 44 frames of 50 ms — and `phases` as a BLOB, which tells a v2 row from
+# a v1 one (text): the phases' µs values as `encode_phases` writes a bucket of one
+# good run (`_raw_phases_blob`). Frozen like the tables above.
+_V2_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "reachability": {"http_status": 200},
+    "transcription": {"http_status": 200},
+    "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.2, "frames": 44},
+}
 # The order in which each probe writes its details.
 _V1_DETAIL_RANK: dict[str, dict[str, int]] = {
     probe: {key: i for i, key in enumerate(keys)}
@@ -231,7 +241,11 @@ def _up_message(probe: str, phases_us: Mapping[str, int], details: Mapping[str, 
 
 
 def _slim_details(
-    probe: str, good: bool, phases_us: Mapping[str, int], details: Mapping[str, Any]
+    probe: str,
+    good: bool,
+    phases_us: Mapping[str, int],
+    details: Mapping[str, Any],
+    defaults: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     """Return `details` without what `_restore_details` puts back."""
     d = dict(details)
@@ -244,7 +258,7 @@ def _slim_details(
     if text is not None and "wer" in d and d.get("text") == text:
         del d["text"]
     if good:
-        for key, default in _V1_GOOD_DEFAULTS.get(probe, {}).items():
+        for key, default in defaults.get(probe, {}).items():
             value = d.get(key, _MISSING)
             if type(value) is type(default) and value == default:
                 del d[key]
@@ -252,9 +266,13 @@ def _slim_details(
 
 
 def _restore_details(
-    probe: str, good: bool, phases_us: Mapping[str, int], d: dict[str, Any]
+    probe: str,
+    good: bool,
+    phases_us: Mapping[str, int],
+    d: dict[str, Any],
+    defaults: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """Return a v1 row's details `d` with what was left out put back, in the probe's order."""
+    """Return a v1/v2 row's details `d` with what was left out put back, in the probe's order."""
     restored: dict[str, Any] = {}
     for key, phase in _V1_FROM_PHASES:
         us = phases_us.get(phase)
@@ -264,7 +282,7 @@ def _restore_details(
     if text is not None and "wer" in d and "text" not in d:
         restored["text"] = text
     if good:
-        for key, default in _V1_GOOD_DEFAULTS.get(probe, {}).items():
+        for key, default in defaults.get(probe, {}).items():
             if key not in d:
                 restored[key] = default
     if not restored:
@@ -290,22 +308,19 @@ def _restore_details(
 _MISSING = object()
 
 
-def _encode_v1(
+def _raw_phases_blob(probe: str, phases_us: Mapping[str, int]) -> bytes:
+    """Return a v2 row's `phases` BLOB (never empty: a run without phases is b"\\0\\0")."""
+    return encode_phases(probe, 1, {k: (v, 1) for k, v in phases_us.items()}) or b"\0\0"
+
+
+def _encode_v2(
     result: ProbeResult, phases_us: dict[str, int]
-) -> tuple[str | None, str, str | None] | None:
-    """Return the v1 (message, phases, details) columns, or None if v1 cannot hold `result`."""
+) -> tuple[str | None, bytes, str | None] | None:
+    """Return the v2 (message, phases, details) columns, or None if v2 cannot hold `result`."""
     probe, status = result.probe, result.status
     good = status is not Status.DOWN
-    order = _V1_PHASES.get(probe, ())
-    known = set(order)
-    positional: list[Any] = [phases_us.get(name) for name in order]
-    while positional and positional[-1] is None:
-        positional.pop()
-    extra = {k: v for k, v in phases_us.items() if k not in known}
-    if extra:
-        positional.append(extra)
-    slim = _slim_details(probe, good, phases_us, result.details)
-    back = _restore_details(probe, good, phases_us, dict(slim))
+    slim = _slim_details(probe, good, phases_us, result.details, _V2_GOOD_DEFAULTS)
+    back = _restore_details(probe, good, phases_us, dict(slim), _V2_GOOD_DEFAULTS)
     if back != result.details or list(back) != list(result.details):
         return None  # a detail the decoder would add, alter or move: keep the row verbatim
     message: str | None = result.message
@@ -314,7 +329,7 @@ def _encode_v1(
             message = None
     elif not message:
         message = None
-    return message, compact_json(positional), compact_json(slim) if slim else None
+    return message, _raw_phases_blob(probe, phases_us), compact_json(slim) if slim else None
 
 
 def phases_in_us(result: ProbeResult) -> dict[str, int]:
@@ -335,10 +350,38 @@ def encode_result(result: ProbeResult, phases_us: dict[str, int] | None = None) 
         result.error_kind.value if result.error_kind else None,
         round(result.duration_s * 1_000_000),
     )
-    v1 = _encode_v1(result, phases_us)
-    if v1 is not None:
-        return (*head, *v1)
+    v2 = _encode_v2(result, phases_us)
+    if v2 is not None:
+        return (*head, *v2)
     return (*head, *encode_v0(result, phases_us))
+
+
+def encode_v1(result: ProbeResult) -> tuple[str | None, str, str | None] | None:
+    """Return the (message, phases, details) columns of encoding v1, or None if it cannot hold it.
+
+    Written by sttwatch before v2; kept so that tests can write such rows.
+    """
+    phases_us = phases_in_us(result)
+    probe, status = result.probe, result.status
+    good = status is not Status.DOWN
+    order = _V1_PHASES.get(probe, ())
+    positional: list[Any] = [phases_us.get(name) for name in order]
+    while positional and positional[-1] is None:
+        positional.pop()
+    extra = {k: v for k, v in phases_us.items() if k not in set(order)}
+    if extra:
+        positional.append(extra)
+    slim = _slim_details(probe, good, phases_us, result.details, _V1_GOOD_DEFAULTS)
+    back = _restore_details(probe, good, phases_us, dict(slim), _V1_GOOD_DEFAULTS)
+    if back != result.details or list(back) != list(result.details):
+        return None
+    message: str | None = result.message
+    if status is Status.UP:
+        if message == _up_message(probe, phases_us, result.details):
+            message = None
+    elif not message:
+        message = None
+    return message, compact_json(positional), compact_json(slim) if slim else None
 
 
 def encode_v0(
@@ -372,18 +415,39 @@ def _decode_v1(
         if us is not None
     }
     phases_us.update(extra)
+    return _decode_rest(probe, status, message, phases_us, details, _V1_GOOD_DEFAULTS)
+
+
+def _decode_v2(
+    probe: str, status: Status, message: str | None, phases: bytes, details: str | None
+) -> tuple[str, dict[str, float], dict[str, Any]]:
+    """Return (message, phases in seconds, details) of a v2 row's columns."""
+    phases_us = {k: s for k, (s, _) in decode_phases(probe, 1, phases).items()}
+    return _decode_rest(probe, status, message, phases_us, details, _V2_GOOD_DEFAULTS)
+
+
+def _decode_rest(
+    probe: str,
+    status: Status,
+    message: str | None,
+    phases_us: dict[str, int],
+    details: str | None,
+    defaults: Mapping[str, Mapping[str, Any]],
+) -> tuple[str, dict[str, float], dict[str, Any]]:
     good = status is not Status.DOWN
-    d = _restore_details(probe, good, phases_us, json.loads(details) if details else {})
+    d = _restore_details(probe, good, phases_us, json.loads(details) if details else {}, defaults)
     if message is None:
         message = (_up_message(probe, phases_us, d) if status is Status.UP else None) or ""
     return message, {k: v / 1_000_000 for k, v in phases_us.items()}, d
 
 
 def decode_result(row: tuple[Any, ...]) -> StoredResult:
-    """Return the stored result of one row selected with `RESULT_COLUMNS` (v0 or v1)."""
+    """Return the stored result of one row selected with `RESULT_COLUMNS` (v0, v1 or v2)."""
     rid, target, probe, started, status, kind, dur_us, message, phases, details = row
     st = CODE_STATUS[status]
-    if phases is not None and phases[:1] == "[":
+    if isinstance(phases, bytes):
+        message, phase_s, detail = _decode_v2(probe, st, message, phases, details)
+    elif phases is not None and phases[:1] == "[":
         message, phase_s, detail = _decode_v1(probe, st, message, phases, details)
     else:
         message = message or ""
