@@ -94,7 +94,8 @@ def _cmd_once(args: argparse.Namespace) -> int:
     setup_logging("WARNING", secrets=cfg.secrets())
 
     async def once() -> tuple[list[Any], int]:
-        async with open_runtime(cfg) as rt:
+        # No metrics: the process exits before anything could scrape them.
+        async with open_runtime(cfg, metrics=False) as rt:
             return await rt.run_once(), rt.store_write_errors
 
     try:

@@ -4,7 +4,8 @@
 context (HTTP session factory with our User-Agent, the clock, the store as the
 deletion ledger) and closes them in reverse order. The result sinks are a
 list, in the order DESIGN.md §1 fixes (store, metrics, then alerting), so the
-composition root can append the alerter to it.
+composition root can append the alerter to it. ``sttwatch once`` keeps no
+metrics: it exits before anything could scrape them.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.metrics import Metrics
 from monitor.models import Clock, ProbeContext, ProbeFn, ProbeResult, SessionFactory, SystemClock
 from monitor.probeclip import load_clip
 from monitor.probes import PROBES
 from monitor.scheduler import DEFAULT_GRACE, ResultSink, Scheduler, run_probe
 from monitor.store import Store, StoreWriteError, key_latency
+
+if TYPE_CHECKING:  # imported by open_runtime when it keeps metrics: see there
+    from monitor.metrics import Metrics
 
 __all__ = [
     "USER_AGENT",
@@ -62,11 +65,18 @@ class Runtime:
 
     config: Config
     store: Store
-    metrics: Metrics
     ctx: ProbeContext
     probes: Mapping[str, ProbeFn]
+    _metrics: Metrics | None = None
     sinks: list[ResultSink] = field(default_factory=list)
     store_write_errors: int = 0
+
+    @property
+    def metrics(self) -> Metrics:
+        """Return the Prometheus metrics (kept by every runtime but ``sttwatch once``'s)."""
+        if self._metrics is None:
+            raise RuntimeError("this runtime keeps no metrics (open_runtime(metrics=False))")
+        return self._metrics
 
     async def store_result(self, result: ProbeResult) -> None:
         """Store `result` (a ResultSink); an unwritable database is counted, not raised."""
@@ -84,7 +94,7 @@ class Runtime:
             ctx=self.ctx,
             sinks=self.sinks,
             probes=self.probes,
-            metrics=self.metrics,
+            metrics=self._metrics,
             store=self.store,
             **kwargs,
         )
@@ -124,8 +134,14 @@ async def open_runtime(
     clock: Clock | None = None,
     probes: Mapping[str, ProbeFn] | None = None,
     user_agent: str = USER_AGENT,
+    metrics: bool = True,
 ) -> AsyncIterator[Runtime]:
-    """Yield the runtime for `config`; the store is closed on the way out."""
+    """Yield the runtime for `config`; the store is closed on the way out.
+
+    With ``metrics=False`` no Prometheus metrics are kept (``sttwatch once``:
+    nothing could scrape them), and prometheus-client, ~15 ms of start-up, is
+    not imported.
+    """
     clock = clock or SystemClock()
     await asyncio.to_thread(Path(config.database).parent.mkdir, parents=True, exist_ok=True)
     # The probes read the clip on first use; read it here, off the event loop, instead.
@@ -139,7 +155,11 @@ async def open_runtime(
         secrets=config.secrets(),
     )
     try:
-        metrics = Metrics(config)
+        observed: Metrics | None = None
+        if metrics:
+            from monitor.metrics import Metrics
+
+            observed = Metrics(config)
         ctx = ProbeContext(
             session_factory=session_factory(user_agent),
             clock=clock,
@@ -149,11 +169,13 @@ async def open_runtime(
         rt = Runtime(
             config=config,
             store=store,
-            metrics=metrics,
             ctx=ctx,
             probes=PROBES if probes is None else probes,
+            _metrics=observed,
         )
-        rt.sinks.extend([rt.store_result, metrics.observe])
+        rt.sinks.append(rt.store_result)
+        if observed is not None:
+            rt.sinks.append(observed.observe)
         yield rt
     finally:
         await store.close()
