@@ -9,6 +9,11 @@ Time to first probe = the earliest ``started_at`` that ``once --json`` prints
 read just before the process was spawned. It covers interpreter start,
 imports, config load and store open, and none of the probes' own time.
 ``python -X importtime`` of the same command names where the import time goes.
+
+The machine is shared, so before each timed ``once`` the floor under it runs
+too: an interpreter importing only what ``once`` cannot start a probe without
+(asyncio, aiohttp, pydantic, yaml). The median of the per-pair differences,
+what sttwatch itself adds, is the figure load moves least.
 """
 
 from __future__ import annotations
@@ -65,6 +70,10 @@ def _write_config(workdir: Path, sim: Simulator) -> Path:
     return path
 
 
+# What `once` must import before its first probe whatever sttwatch does.
+ONCE_DEPS = "import asyncio, aiohttp, pydantic, yaml"
+
+
 def import_breakdown(argv: list[str], top: int = 12) -> list[dict[str, Any]]:
     """Return the `top` imports by cumulative time under ``-X importtime`` (ms)."""
     done = subprocess.run(
@@ -117,13 +126,14 @@ def run(workdir: Path, *, n: int) -> dict[str, Any]:
         cfg = _write_config(workdir, sim)
         variants = {"": None, "_clean_install": clean_install_env(workdir)}
         for suffix, env in variants.items():
-            firsts, walls, after = [], [], []
+            firsts, walls, after, deps = [], [], [], []
             # The first run creates the database; the timed ones find it, as a
             # periodic `once` (cron, CI) does.
             for leftover in workdir.glob("once.db*"):  # the -wal and -shm too
                 leftover.unlink()
             _wall([*argv, "once", "-c", str(cfg)], 120, env)
             for i in range(n):
+                deps.append(_wall([python(), "-c", ONCE_DEPS], env=env)[0])
                 spawned = time.time()
                 secs, done = _wall([*argv, "once", "-c", str(cfg), "--json"], 120, env)
                 lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
@@ -144,6 +154,10 @@ def run(workdir: Path, *, n: int) -> dict[str, Any]:
                 after.append(spawned + secs - max(ends))
             out[f"once_time_to_first_probe{suffix}_ms"] = round(1000 * median(firsts), 1)
             out[f"once_time_to_first_probe{suffix}_all_ms"] = [round(1000 * f, 1) for f in firsts]
+            out[f"import_once_deps{suffix}_ms"] = round(1000 * median(deps), 1)
+            out[f"once_above_deps{suffix}_ms"] = round(
+                1000 * median([f - d for f, d in zip(firsts, deps, strict=True)]), 1
+            )
             out[f"once_wall{suffix}_ms"] = round(1000 * median(walls), 1)
             out[f"once_after_last_probe{suffix}_ms"] = round(1000 * median(after), 1)
         out["once_import_top"] = import_breakdown(["-m", "monitor", "once", "-c", str(cfg)])
