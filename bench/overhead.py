@@ -3,13 +3,19 @@
 A loopback server answers after exactly d ms (d = 0 and 50). Each round, in
 a rotating order, three tools probe it once: sttwatch's reachability probe
 (its recorded ``phases["total"]``), blackbox_exporter (``probe_duration_seconds``
-of ``/probe``), and a bare aiohttp GET on a fresh connection (the floor: the
-least any Python client can measure). Overhead = measured − d.
+of ``/probe``), and a bare aiohttp GET on a fresh connection (the floor: a plain
+Python client timed around its whole request, its session included, as a
+script would time it; sttwatch stamps the connection and the bytes in the
+connection's protocol, so it can read below it). Overhead = measured − d.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import gc
+import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -138,3 +144,75 @@ def run(workdir: Path, *, n: int, delays: tuple[int, ...] = (0, 50)) -> dict[str
                     ),
                 }
     return results
+
+
+async def _cpu_per_probe(base: str, n: int, concurrency: int, reps: int) -> dict[str, Any]:
+    """Return CPU ms per reachability run (this process's own, probe and event loop)."""
+    from monitor.config import ReachabilitySpec, Target
+    from monitor.models import ProbeContext, SystemClock
+    from monitor.probes import reachability
+    from monitor.runtime import session_factory
+
+    target = Target.model_validate(
+        {"name": "bench", "api_base": f"{base}/d0", "api_key": API_KEY, "probes": {}}
+    )
+    spec = ReachabilitySpec()
+    ctx = ProbeContext(session_factory=session_factory(), clock=SystemClock(), ledger=_NoLedger())
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            result = await reachability.run(target, spec, ctx)
+        if result.status.value == "down":
+            raise RuntimeError(f"sttwatch probe down: {result.message}")
+
+    for _ in range(50):  # warm-up: imports, first connections, caches
+        await one()
+    per_rep: list[float] = []
+    for _ in range(reps):
+        gc.collect()
+        cpu0 = time.process_time()
+        await asyncio.gather(*(one() for _ in range(n)))
+        per_rep.append((time.process_time() - cpu0) / n * 1000)
+    return {
+        "probes": n,
+        "concurrency": concurrency,
+        "reps": reps,
+        "cpu_ms_per_probe_median": round(median(per_rep), 4),
+        "cpu_ms_per_probe": [round(x, 4) for x in per_rep],
+    }
+
+
+def cpu_per_probe(
+    *, n: int = 2000, concurrencies: tuple[int, ...] = (1, 200), reps: int = 5
+) -> list[dict[str, Any]]:
+    """Return the reachability probe's own CPU per run against the delay server, d = 0.
+
+    Benchmark 3 counts every CPU second of `sttwatch run`; this isolates the probe's share
+    (aiohttp and the event loop included, the store, metrics and status page not).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Proc([python(), "-m", "bench.delay_server"], log=Path(tmp) / "delay_server.log")
+        with server:
+            line = server.wait_log("listening on")
+            port = int(line.split("listening on 127.0.0.1:")[1].split()[0])
+            return [
+                asyncio.run(_cpu_per_probe(f"http://127.0.0.1:{port}", n, c, reps))
+                for c in concurrencies
+            ]
+
+
+def main() -> None:
+    """``python -m bench.overhead cpu``: print the probe's CPU per run as JSON."""
+    parser = argparse.ArgumentParser(description=cpu_per_probe.__doc__)
+    parser.add_argument("what", choices=["cpu"])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 200])
+    args = parser.parse_args()
+    rows = cpu_per_probe(n=args.n, concurrencies=tuple(args.concurrency), reps=args.reps)
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
