@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from bench.procs import clean_install_env, python
+from bench.procs import byte_compile_sttwatch, clean_install_env, python
 from bench.scale import SIM_KEY, Simulator
 from bench.stats import median
 
@@ -93,6 +93,7 @@ def import_breakdown(argv: list[str], top: int = 12) -> list[dict[str, Any]]:
 def run(workdir: Path, *, n: int) -> dict[str, Any]:
     """Return median wall times of --help, of a bare interpreter, and once's time to first probe."""
     argv = sttwatch_argv()
+    byte_compile_sttwatch()  # as installed: pip byte-compiles the wheel's modules
     bare = [_wall([python(), "-c", "pass"])[0] for _ in range(n)]
     helps = []
     for _ in range(n):
