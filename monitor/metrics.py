@@ -103,11 +103,32 @@ _FIRST_TRANSCRIPT_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0
 _LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+class _JobSeries:
+    """The children of one (target, probe) that every result or scheduled run updates.
+
+    Each is created on first use, exactly when a ``labels()`` lookup would have
+    created it, so what the exposition holds does not change; only the lookup
+    (argument checks and a hash under a lock, ~10 per result) is done once.
+    """
+
+    __slots__ = ("duration", "last", "lateness", "probe", "runs", "target")
+
+    def __init__(self, target: str, probe: str) -> None:
+        self.target, self.probe = target, probe
+        self.runs: dict[Status, Counter] = {}
+        self.duration: Histogram | None = None
+        self.lateness: Histogram | None = None
+        self.last: tuple[Gauge, Gauge, Gauge] | None = None
+
+
 class Metrics:
     """Every sttwatch metric, in a registry of its own; ``observe`` is a result sink."""
 
     def __init__(self, config: Config | None = None, *, version: str = __version__) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Each result updates ~10 series of its job; `labels()` validates and hashes
+        # its arguments under a lock every time, so a job's children are kept here.
+        self._jobs: dict[tuple[str, str], _JobSeries] = {}
         r = self.registry
         tp = ("target", "probe")
         self.probe_success = Gauge(
@@ -210,13 +231,14 @@ class Metrics:
             self.deletions_pending.labels(target=target.name).set(0)
             for probe in target.probes.enabled():
                 labels = {"target": target.name, "probe": probe}
+                job = self._job(target.name, probe)
                 for status in Status:
-                    self.probe_runs.labels(**labels, status=status.value)
+                    self._runs(job, status)
                 for kind in ERROR_KINDS.get(probe, ErrorKind):
                     self.probe_errors.labels(**labels, error_kind=kind.value)
-                self.probe_duration.labels(**labels)
+                self._duration(job)
                 self.probe_skipped.labels(**labels)
-                self.scheduler_lateness.labels(**labels)
+                self._lateness(job)
                 if probe == ProbeKind.STREAMING:
                     self.stream_first_transcript.labels(**labels)
 
@@ -224,17 +246,51 @@ class Metrics:
         """Record one probe result (a ResultSink); returns when the metrics are updated."""
         self.record(result)
 
+    def _job(self, target: str, probe: str) -> _JobSeries:
+        """Return the kept children of one (target, probe)."""
+        key = (target, probe)
+        job = self._jobs.get(key)
+        if job is None:
+            job = self._jobs[key] = _JobSeries(target, probe)
+        return job
+
+    def _runs(self, job: _JobSeries, status: Status) -> Counter:
+        child = job.runs.get(status)
+        if child is None:
+            child = job.runs[status] = self.probe_runs.labels(job.target, job.probe, status.value)
+        return child
+
+    def _duration(self, job: _JobSeries) -> Histogram:
+        if job.duration is None:
+            job.duration = self.probe_duration.labels(job.target, job.probe)
+        return job.duration
+
+    def _lateness(self, job: _JobSeries) -> Histogram:
+        if job.lateness is None:
+            job.lateness = self.scheduler_lateness.labels(job.target, job.probe)
+        return job.lateness
+
     def record(self, result: ProbeResult) -> None:
         """Record one probe result synchronously."""
-        labels = {"target": result.target, "probe": result.probe}
-        self.probe_success.labels(**labels).set(0 if result.status is Status.DOWN else 1)
-        self.probe_status.labels(**labels).set(result.status.severity)
-        self.probe_duration.labels(**labels).observe(max(result.duration_s, 0.0))
-        self.probe_runs.labels(**labels, status=result.status.value).inc()
+        job = self._job(result.target, result.probe)
+        if job.last is None:
+            job.last = (
+                self.probe_success.labels(job.target, job.probe),
+                self.probe_status.labels(job.target, job.probe),
+                self.probe_last_run.labels(job.target, job.probe),
+            )
+        success, status, last_run = job.last
+        success.set(0 if result.status is Status.DOWN else 1)
+        status.set(result.status.severity)
+        self._duration(job).observe(max(result.duration_s, 0.0))
+        self._runs(job, result.status).inc()
         if result.error_kind is not None:
-            self.probe_errors.labels(**labels, error_kind=result.error_kind.value).inc()
-        self.probe_last_run.labels(**labels).set(result.started_at.timestamp())
+            self.probe_errors.labels(
+                target=result.target, probe=result.probe, error_kind=result.error_kind.value
+            ).inc()
+        last_run.set(result.started_at.timestamp())
         self._record_phases(result)
+        labels = {"target": result.target, "probe": result.probe}
         wer = result.details.get("wer")
         if isinstance(wer, int | float) and not isinstance(wer, bool) and math.isfinite(wer):
             self.transcription_wer.labels(**labels).set(wer)
@@ -265,7 +321,7 @@ class Metrics:
 
     def observe_lateness(self, target: str, probe: str, seconds: float) -> None:
         """Record how late (seconds, >= 0) a scheduled run started."""
-        self.scheduler_lateness.labels(target=target, probe=probe).observe(max(seconds, 0.0))
+        self._lateness(self._job(target, probe)).observe(max(seconds, 0.0))
 
     def probe_skipped_run(self, target: str, probe: str, count: int = 1) -> None:
         """Count `count` scheduled runs of a probe that did not start."""

@@ -296,3 +296,30 @@ async def test_served_by_prometheus_clients_aiohttp_handler(aiohttp_client: Any)
     assert resp.headers["Content-Type"].startswith("text/plain")
     body = await resp.text()
     assert 'sttwatch_probe_success{probe="reachability",target="prod"} 1.0' in body
+
+
+async def test_kept_series_give_the_exposition_of_labels_lookups() -> None:
+    # Metrics keeps each job's children; the exposition must be what looking every
+    # series up by its labels gives (the way record() and lateness were written before).
+    kept, looked_up = Metrics(config()), Metrics(config())
+    outcomes = [*every_outcome(), result(target="eu", status=Status.DOWN, kind=ErrorKind.DNS)]
+    for r in outcomes:
+        await kept.observe(r)
+        kept.observe_lateness(r.target, r.probe, 0.02)
+        m, labels = looked_up, {"target": r.target, "probe": r.probe}
+        m.probe_success.labels(**labels).set(0 if r.status is Status.DOWN else 1)
+        m.probe_status.labels(**labels).set(r.status.severity)
+        m.probe_duration.labels(**labels).observe(max(r.duration_s, 0.0))
+        m.probe_runs.labels(**labels, status=r.status.value).inc()
+        if r.error_kind is not None:
+            m.probe_errors.labels(**labels, error_kind=r.error_kind.value).inc()
+        m.probe_last_run.labels(**labels).set(r.started_at.timestamp())
+        m._record_phases(r)
+        wer = r.details.get("wer")
+        if isinstance(wer, float):
+            m.transcription_wer.labels(**labels).set(wer)
+        first = r.phases.get("first_transcript")
+        if r.probe == "streaming" and first is not None:
+            m.stream_first_transcript.labels(**labels).observe(first)
+        m.scheduler_lateness.labels(**labels).observe(0.02)
+    assert kept.exposition() == looked_up.exposition()
