@@ -2,11 +2,14 @@
 
 Every (target, probe) pair is a *job*. A job first runs within
 ``min(interval, 10 s)`` of start, offset by its index so targets do not fire
-together, then at ``start + offset + k * interval`` on the injected monotonic
-clock (due times never drift). A run still going when the next one is due is
-not doubled: the slot is skipped and counted. Each result is handed to the
-sinks in order (store, metrics, alerting); a failing sink is logged and the
-others still get the result.
+together, then at ``start + phase + k * interval`` (k >= 1) on the injected
+monotonic clock (due times never drift), its phase spreading the jobs evenly
+over the whole interval: a thousand targets every 60 s are ~17 runs a second,
+not a hundred a second for ten seconds and then none, so a pause of the loop
+(a /metrics scrape, a render, a collection) delays a sixth as many runs. A
+run still going when the next one is due is not doubled: the slot is skipped
+and counted. Each result is handed to the sinks in order (store, metrics,
+alerting); a failing sink is logged and the others still get the result.
 
 Two bounds use the event loop's real time rather than the injected clock: the
 per-run deadline (``timeout + grace``, a last line of defence against a probe
@@ -102,6 +105,7 @@ class _Job:
     spec: Any
     fn: ProbeFn
     offset: float
+    phase: float
     task: asyncio.Task[None] | None = None
     runs: int = 0
     skipped: int = 0
@@ -350,6 +354,7 @@ class Scheduler:
                 spec=spec,
                 fn=self._probes[name],
                 offset=min(float(spec.interval), FIRST_RUN_WINDOW) * i / n,
+                phase=float(spec.interval) * i / n,
             )
             for i, (t, name, spec) in enumerate(pairs)
         ]
@@ -481,11 +486,11 @@ class Scheduler:
 
     async def _job_loop(self, job: _Job) -> None:
         interval = float(job.spec.interval)
-        base = self._start_mono + job.offset
+        base = self._start_mono + job.phase
+        due = self._start_mono + job.offset  # the first run, within the first-run window
         k = 0
         # The run tasks created here are owned by stop(), which waits for or cancels them.
         while True:
-            due = base + k * interval
             await self._sleep_until(due)
             now = self._clock.monotonic()
             if job.task is not None and not job.task.done():
@@ -502,6 +507,7 @@ class Scheduler:
             if k_next > k + 1:
                 self._skip(job, k_next - k - 1, "the scheduler fell behind")
             k = k_next
+            due = base + k * interval
 
     def _skip(self, job: _Job, count: int, why: str) -> None:
         job.skipped += count

@@ -266,6 +266,26 @@ async def test_first_runs_are_staggered_within_the_window(
     assert sorted(firsts) == firsts == sorted(sched.offsets.values())
 
 
+async def test_later_runs_are_spread_over_the_whole_interval(
+    tmp_path: Path, clock: VirtualClock, store: Store
+) -> None:
+    # First runs come within the first-run window; from the second on, each job keeps
+    # a phase of its own across the interval, so the load is even and nothing doubles.
+    h = Harness(make_config(tmp_path, targets=4), clock, store)
+    probes = FakeProbes()
+    sched = h.scheduler(probes, janitor_every=3600.0)
+    await sched.start()
+    try:
+        await clock.advance(3 * 60.0 - 0.001)
+    finally:
+        await sched.stop()
+    for i in range(4):
+        first = FIRST_RUN_WINDOW * i / 4
+        phase = 60.0 * i / 4
+        assert probes.times(f"t{i}") == pytest.approx([first, phase + 60.0, phase + 120.0])
+    assert h.sample("sttwatch_probe_skipped_total", target="t3", probe="reachability") == 0.0
+
+
 async def test_a_raising_probe_becomes_internal_and_the_schedule_goes_on(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
