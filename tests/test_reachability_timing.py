@@ -7,14 +7,25 @@ test holds the client's event loop; what it sends, and when, is under the test's
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import ipaddress
 import json
 import math
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from probe_fixtures import MemoryLedger, context, ledger, make_sim, sim, target_for
 from pydantic import SecretStr
 
@@ -149,3 +160,97 @@ async def test_the_request_is_one_authenticated_list_get(scripted: Scripted) -> 
     assert lines[0] == "GET /v2/transcript?limit=1 HTTP/1.1"
     assert "Authorization: key" in lines
     assert "User-Agent: sttwatch" in lines
+
+
+def _trusted_cert(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+# Runs in a child whose default trust store is the test's certificate (SSL_CERT_FILE is read
+# when aiohttp builds its verified context, at import): the probe keeps its own verification.
+TLS_CHILD = textwrap.dedent(
+    """
+    import asyncio, json, ssl, sys
+    from aiohttp import web
+    from pydantic import SecretStr
+    from monitor.config import ReachabilitySpec, Target
+    from monitor.models import ProbeContext, SystemClock
+    from monitor.probes import reachability
+    from monitor.runtime import session_factory
+
+    class NoLedger:
+        async def pending(self, target=None):
+            return []
+
+    async def main() -> None:
+        async def listing(request: web.Request) -> web.Response:
+            await asyncio.sleep(0.2)
+            return web.json_response({"page_details": {}, "transcripts": []})
+
+        app = web.Application()
+        app.router.add_get("/v2/transcript", listing)
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx).start()
+        port = runner.addresses[0][1]
+        ctx = ProbeContext(
+            session_factory=session_factory(), clock=SystemClock(), ledger=NoLedger()
+        )
+        target = Target(name="tls", api_base=f"https://127.0.0.1:{port}", api_key=SecretStr("k"))
+        result = await reachability.run(target, ReachabilitySpec(), ctx)
+        await runner.cleanup()
+        out = {"status": result.status.value, "message": result.message}
+        print(json.dumps({**out, "phases": result.phases}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_over_tls_connect_holds_the_handshake_and_the_phases_add_up(tmp_path: Path) -> None:
+    cert_file, key_file = _trusted_cert(tmp_path)
+    env = {**os.environ, "SSL_CERT_FILE": str(cert_file)}
+    child = subprocess.run(
+        [sys.executable, "-c", TLS_CHILD, str(cert_file), str(key_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    result = json.loads(child.stdout)
+    assert result["status"] == "up", result["message"]
+    phases = result["phases"]
+    assert phases["connect"] > 0  # TCP and the TLS handshake
+    assert 0.2 <= phases["ttfb"] < 0.2 + 0.5  # the server's 200 ms, after the handshake
+    assert math.isclose(sum(phases[p] for p in NETWORK_PHASES), phases["total"], abs_tol=1e-9)
