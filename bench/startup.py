@@ -12,7 +12,7 @@ imports, config load and store open, and none of the probes' own time.
 
 The machine is shared, so before each timed ``once`` the floor under it runs
 too: an interpreter importing only what ``once`` cannot start a probe without
-(asyncio, aiohttp, pydantic, yaml). The median of the per-pair differences,
+(asyncio, aiohttp, yaml, pydantic's BaseModel). The median of the per-pair differences,
 what sttwatch itself adds, is the figure load moves least.
 """
 
@@ -71,7 +71,8 @@ def _write_config(workdir: Path, sim: Simulator) -> Path:
 
 
 # What `once` must import before its first probe whatever sttwatch does.
-ONCE_DEPS = "import asyncio, aiohttp, pydantic, yaml"
+# (`import pydantic` alone is lazy: BaseModel is what the config models need.)
+ONCE_DEPS = "import asyncio, aiohttp, yaml; from pydantic import BaseModel"
 
 
 def import_breakdown(argv: list[str], top: int = 12) -> list[dict[str, Any]]:
