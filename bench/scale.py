@@ -6,8 +6,9 @@ production shape (interval 60 s, 1,000 targets); the others, and the search
 for the breaking point, use I = 10 s with K/6 targets (same rate, a sixth of
 the targets: per-target memory and the status page's size shrink with it, so
 RSS of the two shapes differs). Both sides run at the same time against one
-simulator: a warm-up (each side's first runs), then one measurement window of
-whole intervals; CPU comes from /proc/PID/stat of each process over that
+simulator: a warm-up (each side's first runs; for sttwatch, until its schedule
+and re-renders are at their steady rate: `steady_after`), then one measurement
+window of whole intervals; CPU comes from /proc/PID/stat of each process over that
 window only, divided by the probes completed in it.
 
 sttwatch: probes counted by ``sttwatch_probe_runs_total`` and lateness read
@@ -16,6 +17,9 @@ the window, from its own /metrics). Peer: one blackbox_exporter probed by a
 real Prometheus with the blackbox relabeling pattern, the same number of
 targets and ``scrape_interval`` = I; probes counted from Prometheus' TSDB
 (``count_over_time(probe_success[window])``).
+
+``python -m bench.scale --point 1000@60`` measures single points (``--no-peer``
+to leave the peer out) and prints their JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.peers import BlackboxExporter, Prometheus, blackbox_scrape_config
 from bench.procs import Proc, cpu_seconds, http_get, python, status_kb
 from bench.stats import histogram_quantile, ratio
+from monitor.scheduler import FIRST_RUN_WINDOW
 
 SIM_KEY = "sim-key"
 SERVING = r"serving on http://127\.0\.0\.1:(\d+)/"
@@ -101,6 +106,21 @@ def write_config(
     return path
 
 
+def steady_after(interval_s: float) -> float:
+    """Return the seconds after which ``sttwatch run`` probes and renders at its steady rate.
+
+    Every job first runs within min(interval, FIRST_RUN_WINDOW) of start, then
+    at its own phase of the interval (monitor.scheduler). Where the interval is
+    longer than that window, the second cycle ends about two intervals after
+    start, and the page is re-rendered once more in between (it is refreshed
+    at least once a minute); the window opens half an interval after that, so
+    it holds the steady one render per cycle, whole, and no start-up.
+    """
+    if interval_s <= FIRST_RUN_WINDOW:
+        return interval_s + 1.0  # the first runs are already on their phases
+    return 2.5 * interval_s
+
+
 _SCRAPES: dict[int, list[tuple[float, int]]] = {}
 """Per sttwatch port: (seconds, bytes) of each /metrics scrape the benchmark made."""
 
@@ -143,8 +163,7 @@ class SttwatchSide:
         if whatif:
             argv = [python(), "-m", "bench.whatif_run", "-c", str(cfg), *whatif.split()]
         self.proc = Proc(argv, log=workdir / "sttwatch.log")
-        # Every job has had its first run after min(interval, 10 s).
-        self.warmup_s = min(interval_s, 10.0) + 1.0
+        self.warmup_s = steady_after(interval_s)
 
     def start(self) -> None:
         """Start (listening on port 0) and wait until /metrics answers."""
@@ -362,3 +381,47 @@ def run(
             except (RuntimeError, OSError) as exc:
                 out.setdefault("whatif", {})[key] = {"error": str(exc)[:2000]}
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the points given on the command line, print their JSON; return the exit code."""
+    import argparse
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m bench.scale")
+    parser.add_argument(
+        "--point",
+        action="append",
+        required=True,
+        metavar="RATE@INTERVAL",
+        help="probes per minute @ interval in seconds, e.g. 1000@60 (repeatable)",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="measure sttwatch alone")
+    parser.add_argument("--intervals", type=int, default=2, help="window length in intervals")
+    parser.add_argument("--whatif", default="", help="options of bench.whatif_run, quoted")
+    args = parser.parse_args(argv)
+    points = []
+    for spec in args.point:
+        rate, _, interval = spec.partition("@")
+        points.append((int(rate), float(interval or 60)))
+    with tempfile.TemporaryDirectory(prefix="sttwatch-scale-") as tmp:
+        if args.whatif:
+            out = run(
+                Path(tmp),
+                points=(),
+                n_intervals=args.intervals,
+                whatif_points=tuple((r, i, args.whatif) for r, i in points),
+            )
+        else:
+            out = run(
+                Path(tmp),
+                points=tuple((r, i, not args.no_peer) for r, i in points),
+                n_intervals=args.intervals,
+            )
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
