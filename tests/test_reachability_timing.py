@@ -94,10 +94,15 @@ def _target(api_base: str) -> Target:
     return Target(name="scripted", api_base=api_base, api_key=SecretStr("key"))
 
 
-async def test_total_is_the_sum_of_the_phases(sim: SimulatorHandle) -> None:
-    result = await reachability.run(target_for(sim), SPEC, context(MemoryLedger()))
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_total_is_the_sum_of_the_phases(sim: SimulatorHandle, host: str) -> None:
+    target = _target(f"http://{host}:{sim.port}").model_copy(
+        update={"api_key": target_for(sim).api_key}
+    )
+    result = await reachability.run(target, SPEC, context(MemoryLedger()))
     assert result.status is Status.UP, result.message
     phases = result.phases
+    assert (phases["dns"] > 0) is (host == "localhost")
     assert math.isclose(sum(phases[p] for p in NETWORK_PHASES), phases["total"], abs_tol=1e-9)
     assert phases["total"] <= result.duration_s
 
