@@ -1342,13 +1342,14 @@ def site_files(view: SiteView) -> dict[str, bytes]:
     return files
 
 
-def _same_file(path: Path, data: bytes) -> bool:
+def _same_file(path: str, data: bytes) -> bool:
     """Return True if `path` is a regular file (not a symlink) holding exactly `data`."""
     try:
-        st = path.lstat()
+        st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
             return False
-        return path.read_bytes() == data
+        with open(path, "rb") as f:
+            return f.read() == data
     except OSError:
         return False
 
@@ -1360,29 +1361,36 @@ def _write_files(view: SiteView, root: Path, previous: Path | None) -> None:
     (0.5 ms of CPU against ~0.02 ms here): at a thousand components the two
     badges each, which change only with a component's state, made most of a
     render's cost. The previous site's files are never written again, so the
-    new site sharing them is safe.
+    new site sharing them is safe. Paths are plain strings: thousands of
+    pathlib joins were a third of what is left.
     """
-    made: set[Path] = set()
+    made: set[str] = set()
+    new_root = os.fspath(root)
+    old_root = os.fspath(previous) if previous is not None else None
 
-    def parent_of(rel: str) -> Path:
-        path = root / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
+    def path_of(rel: str) -> str:
+        path = os.path.join(new_root, rel)
+        parent = os.path.dirname(path)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
         return path
 
     for rel, write in _STREAMED.items():
-        with parent_of(rel).open("wb") as out:
+        with open(path_of(rel), "wb") as out:
             write(view, out)
     for rel, data in _small_files(view):
-        path = parent_of(rel)
-        if previous is not None and _same_file(previous / rel, data):
-            try:
-                os.link(previous / rel, path, follow_symlinks=False)
-                continue
-            except OSError:
-                pass  # another file system, links not allowed: write it
-        path.write_bytes(data)
+        path = path_of(rel)
+        if old_root is not None:
+            old = os.path.join(old_root, rel)
+            if _same_file(old, data):
+                try:
+                    os.link(old, path, follow_symlinks=False)
+                    continue
+                except OSError:
+                    pass  # another file system, links not allowed: write it
+        with open(path, "wb") as out:
+            out.write(data)
 
 
 _RENAME_EXCHANGE = 2
@@ -1419,9 +1427,8 @@ def write_site(view: SiteView, site_dir: str | os.PathLike[str]) -> Path:
     try:
         _write_files(view, fresh, previous)
         # mkdtemp makes 0700; a static host must be able to read the site.
-        for dirpath, _, _ in os.walk(fresh):
-            os.chmod(dirpath, 0o755)
         for dirpath, _, filenames in os.walk(fresh):
+            os.chmod(dirpath, 0o755)
             for name in filenames:
                 os.chmod(os.path.join(dirpath, name), 0o644)
         if not target.exists() and not target.is_symlink():
