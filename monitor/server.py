@@ -34,7 +34,7 @@ from prometheus_client.exposition import choose_encoder
 from monitor import __version__
 from monitor.alerting import Alerter
 from monitor.config import Config, parse_duration
-from monitor.models import Clock, ProbeFn, ProbeKind, SystemClock, iso
+from monitor.models import Clock, ProbeFn, ProbeKind, ProbeResult, Status, SystemClock, iso
 from monitor.runtime import Runtime, open_runtime
 from monitor.scheduler import Scheduler
 from monitor.statuspage import render_site
@@ -110,9 +110,17 @@ class SiteRenderer:
     Requests arriving while a render runs, or within the spacing after the
     last one, are coalesced into one more render. Rendering reads the store
     and writes files in worker threads, so the event loop never waits on it.
-    The spacing is `cost_factor` times the last render's duration (when that
-    is longer than `min_interval`), so a big site's renders take at most about
-    1 / `cost_factor` of a core; a small site still renders after every cycle.
+
+    A render costs CPU in proportion to the site (~1 s at 1,000 components),
+    and a site re-rendered after every cycle would cost more than the probes
+    behind it (BENCHMARKS.md, benchmark 3). So routine renders (a cycle ended,
+    the minute passed) wait `cost_factor` times the last render's duration —
+    renders take at most ~1 / `cost_factor` of a core — while a component that
+    changed status asks for an urgent render, which waits only
+    `urgent_cost_factor` times it. A small site renders in tens of ms, so both
+    waits are below `min_interval` and it still renders after every cycle; a
+    1,000-component site refreshes its figures every few minutes and shows a
+    change of status within ~20 s.
     """
 
     def __init__(
@@ -121,14 +129,18 @@ class SiteRenderer:
         *,
         min_interval: float = 2.0,
         refresh_every: float = 60.0,
-        cost_factor: float = 10.0,
+        cost_factor: float = 200.0,
+        urgent_cost_factor: float = 20.0,
     ) -> None:
         self._rt = runtime
         self._min_interval = min_interval
         self._refresh_every = refresh_every
         self._cost_factor = cost_factor
+        self._urgent_cost_factor = urgent_cost_factor
         self.last_duration_s = 0.0
         self._wanted = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._statuses: dict[tuple[str, str], Status] = {}
         self._task: asyncio.Task[None] | None = None
         self.renders = 0
         self.failures = 0
@@ -153,17 +165,28 @@ class SiteRenderer:
         finally:
             self.last_duration_s = time.monotonic() - started
 
-    def spacing(self) -> float:
-        """Return the seconds to wait after the last render before the next one."""
-        return max(self._min_interval, self._cost_factor * self.last_duration_s)
+    def spacing(self, *, urgent: bool = False) -> float:
+        """Return the seconds to wait after the last render before the next (urgent) one."""
+        factor = self._urgent_cost_factor if urgent else self._cost_factor
+        return max(self._min_interval, factor * self.last_duration_s)
 
-    def request(self) -> None:
+    def request(self, *, urgent: bool = False) -> None:
         """Ask for a render soon (coalesced with other requests)."""
         self._wanted.set()
+        if urgent:
+            self._urgent.set()
 
     async def on_cycle(self) -> None:
         """Scheduler cycle hook: ask for a render."""
         self.request()
+
+    async def observe(self, result: ProbeResult) -> None:
+        """Result sink: ask for an urgent render when a component's status changed."""
+        key = (result.target, result.probe)
+        before = self._statuses.get(key)
+        self._statuses[key] = result.status
+        if before is not None and before is not result.status:
+            self.request(urgent=True)
 
     async def start(self) -> None:
         """Render once, then keep rendering on request and every `refresh_every` seconds."""
@@ -181,8 +204,13 @@ class SiteRenderer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wanted.wait(), self._refresh_every)
             self._wanted.clear()
+            self._urgent.clear()
             await self.render_now()
-            await asyncio.sleep(self.spacing())
+            short = self.spacing(urgent=True)
+            await asyncio.sleep(short)
+            # The rest of the routine spacing, cut short by a change of status.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent.wait(), max(0.0, self.spacing() - short))
 
 
 SITE = web.AppKey("site", SiteRenderer)
@@ -224,6 +252,8 @@ def build_app(
             try:
                 renderer = SiteRenderer(rt, min_interval=render_min_interval)
                 app[SITE] = renderer
+                # After the alerter: the page follows what was stored and alerted.
+                rt.sinks.append(renderer.observe)
                 await renderer.start()
                 try:
                     sched = rt.scheduler(on_cycle=renderer.on_cycle, **(scheduler_options or {}))
