@@ -17,6 +17,7 @@ through ``|safe``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -1251,12 +1252,36 @@ def bar_cells(days: Sequence[DayCell]) -> Markup:
     )
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """jinja2's cache of compiled templates on disk; one it cannot write is no cache."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        """Store `bucket`'s bytecode, or nothing if the directory is not writable."""
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Return the compiled-template cache, or None where no safe directory exists.
+
+    `sttwatch render` is a fresh process each time: compiling index.html and its
+    macros cost it ~50 ms (BENCHMARKS.md, benchmark 4). jinja2 keeps the cache in
+    a per-user directory of mode 0700 under the temp directory and refuses one
+    that someone else could write; the key is the template's source checksum.
+    """
+    try:
+        return _BytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     # One environment per process: it caches the compiled templates (and checks their
     # mtimes), where a fresh one recompiled index.html and its macros on every render.
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_dir()),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
