@@ -120,7 +120,9 @@ async def test_transfer_runs_from_the_first_byte_to_the_last(
     )
     assert result.status is Status.UP, result.message
     assert result.phases["ttfb"] < 0.15
-    assert 0.2 <= result.phases["transfer"] < 0.35
+    # The server sleeps 0.2 s between the two sends; the first byte's stamp may come a
+    # little after the server's sleep began (the client's wake-up), so not exactly 0.2.
+    assert 0.15 <= result.phases["transfer"] < 0.35
 
 
 async def test_the_ends_are_stamped_when_the_bytes_arrive_not_when_the_task_runs(
