@@ -313,14 +313,17 @@ def _raw_phases_blob(probe: str, phases_us: Mapping[str, int]) -> bytes:
     return encode_phases(probe, 1, {k: (v, 1) for k, v in phases_us.items()}) or b"\0\0"
 
 
-def _encode_v2(
-    result: ProbeResult, phases_us: dict[str, int]
-) -> tuple[str | None, bytes, str | None] | None:
-    """Return the v2 (message, phases, details) columns, or None if v2 cannot hold `result`."""
+def _text_columns(
+    result: ProbeResult, phases_us: Mapping[str, int], defaults: Mapping[str, Mapping[str, Any]]
+) -> tuple[str | None, str | None] | None:
+    """Return the v1/v2 (message, details) columns, or None if the row cannot be rebuilt.
+
+    `defaults` is the encoding's table of good-run details.
+    """
     probe, status = result.probe, result.status
     good = status is not Status.DOWN
-    slim = _slim_details(probe, good, phases_us, result.details, _V2_GOOD_DEFAULTS)
-    back = _restore_details(probe, good, phases_us, dict(slim), _V2_GOOD_DEFAULTS)
+    slim = _slim_details(probe, good, phases_us, result.details, defaults)
+    back = _restore_details(probe, good, phases_us, dict(slim), defaults)
     if back != result.details or list(back) != list(result.details):
         return None  # a detail the decoder would add, alter or move: keep the row verbatim
     message: str | None = result.message
@@ -329,7 +332,18 @@ def _encode_v2(
             message = None
     elif not message:
         message = None
-    return message, _raw_phases_blob(probe, phases_us), compact_json(slim) if slim else None
+    return message, compact_json(slim) if slim else None
+
+
+def _encode_v2(
+    result: ProbeResult, phases_us: dict[str, int]
+) -> tuple[str | None, bytes, str | None] | None:
+    """Return the v2 (message, phases, details) columns, or None if v2 cannot hold `result`."""
+    text = _text_columns(result, phases_us, _V2_GOOD_DEFAULTS)
+    if text is None:
+        return None
+    message, details = text
+    return message, _raw_phases_blob(result.probe, phases_us), details
 
 
 def phases_in_us(result: ProbeResult) -> dict[str, int]:
@@ -362,26 +376,18 @@ def encode_v1(result: ProbeResult) -> tuple[str | None, str, str | None] | None:
     Written by sttwatch before v2; kept so that tests can write such rows.
     """
     phases_us = phases_in_us(result)
-    probe, status = result.probe, result.status
-    good = status is not Status.DOWN
-    order = _V1_PHASES.get(probe, ())
+    text = _text_columns(result, phases_us, _V1_GOOD_DEFAULTS)
+    if text is None:
+        return None
+    order = _V1_PHASES.get(result.probe, ())
     positional: list[Any] = [phases_us.get(name) for name in order]
     while positional and positional[-1] is None:
         positional.pop()
     extra = {k: v for k, v in phases_us.items() if k not in set(order)}
     if extra:
         positional.append(extra)
-    slim = _slim_details(probe, good, phases_us, result.details, _V1_GOOD_DEFAULTS)
-    back = _restore_details(probe, good, phases_us, dict(slim), _V1_GOOD_DEFAULTS)
-    if back != result.details or list(back) != list(result.details):
-        return None
-    message: str | None = result.message
-    if status is Status.UP:
-        if message == _up_message(probe, phases_us, result.details):
-            message = None
-    elif not message:
-        message = None
-    return message, compact_json(positional), compact_json(slim) if slim else None
+    message, details = text
+    return message, compact_json(positional), details
 
 
 def encode_v0(
@@ -592,64 +598,24 @@ def decode_phases(probe: str, good: int, blob: bytes) -> dict[str, tuple[int, in
     return out
 
 
-class PhaseSums(Mapping[str, tuple[float, int]]):
-    """`Rollup.phases` of a stored row, {phase: (sum seconds, runs)}, decoded on first access.
-
-    Roll-up rows are read by the thousand and most readers never look at phases.
-    """
-
-    __slots__ = ("_blob", "_data", "_good", "_probe")
-
-    def __init__(self, probe: str, good: int, blob: bytes) -> None:
-        self._probe = probe
-        self._good = good
-        self._blob = blob
-        self._data: dict[str, tuple[float, int]] | None = None
-
-    def _load(self) -> dict[str, tuple[float, int]]:
-        if self._data is None:
-            self._data = {
-                k: (s / 1_000_000, n)
-                for k, (s, n) in decode_phases(self._probe, self._good, self._blob).items()
-            }
-        return self._data
-
-    def __getitem__(self, key: str) -> tuple[float, int]:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __repr__(self) -> str:
-        return repr(self._load())
-
-
-# ---------------------------------------------------------------------------
-# Typed rows
-
-
-class JSONMapping(Mapping[str, Any]):
-    """A read-only mapping decoded from JSON text on first access.
+class _Lazy(Mapping[str, Any]):
+    """A read-only mapping decoded from a stored column on first access.
 
     Roll-up rows are read by the thousand (90 days × every component) and most
-    readers only want their counts, so their JSON columns are parsed lazily.
-    `pairs` turns each ``[sum, n]`` list into a tuple, as `Rollup.phases` promises.
+    readers only want their counts, so their encoded columns are decoded lazily.
     """
 
-    __slots__ = ("_data", "_pairs", "_text")
+    __slots__ = ("_data",)
 
-    def __init__(self, text: str, *, pairs: bool = False) -> None:
-        self._text = text
-        self._pairs = pairs
+    def __init__(self) -> None:
         self._data: dict[str, Any] | None = None
+
+    def _decode(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
-            data = json.loads(self._text)
-            self._data = {k: tuple(v) for k, v in data.items()} if self._pairs else data
+            self._data = self._decode()
         return self._data
 
     def __getitem__(self, key: str) -> Any:
@@ -663,6 +629,42 @@ class JSONMapping(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return repr(self._load())
+
+
+class PhaseSums(_Lazy):
+    """`Rollup.phases` of a stored row, {phase: (sum seconds, runs)}, decoded on first access."""
+
+    __slots__ = ("_blob", "_good", "_probe")
+
+    def __init__(self, probe: str, good: int, blob: bytes) -> None:
+        super().__init__()
+        self._probe = probe
+        self._good = good
+        self._blob = blob
+
+    def _decode(self) -> dict[str, Any]:
+        return {
+            k: (s / 1_000_000, n)
+            for k, (s, n) in decode_phases(self._probe, self._good, self._blob).items()
+        }
+
+
+# ---------------------------------------------------------------------------
+# Typed rows
+
+
+class JSONMapping(_Lazy):
+    """A read-only mapping decoded from JSON text on first access (`Rollup.errors`)."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def _decode(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self._text)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
