@@ -7,8 +7,6 @@ test holds the client's event loop; what it sends, and when, is under the test's
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import json
 import math
 import os
@@ -22,11 +20,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from probe_fixtures import MemoryLedger, context, ledger, make_sim, sim, target_for
+from probe_fixtures import (
+    MemoryLedger,
+    context,
+    ledger,
+    make_sim,
+    self_signed_cert,
+    sim,
+    target_for,
+)
 from pydantic import SecretStr
 
 from monitor.config import ReachabilitySpec, Target
@@ -169,37 +171,6 @@ async def test_the_request_is_one_authenticated_list_get(scripted: Scripted) -> 
     assert "User-Agent: sttwatch" in lines
 
 
-def _trusted_cert(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 # Runs in a child whose default trust store is the test's certificate (SSL_CERT_FILE is read
 # when aiohttp builds its verified context, at import): the probe keeps its own verification.
 TLS_CHILD = textwrap.dedent(
@@ -244,7 +215,7 @@ TLS_CHILD = textwrap.dedent(
 
 
 def test_over_tls_connect_holds_the_handshake_and_the_phases_add_up(tmp_path: Path) -> None:
-    cert_file, key_file = _trusted_cert(tmp_path)
+    cert_file, key_file = self_signed_cert(tmp_path)
     env = {**os.environ, "SSL_CERT_FILE": str(cert_file)}
     child = subprocess.run(
         [sys.executable, "-c", TLS_CHILD, str(cert_file), str(key_file)],
