@@ -154,7 +154,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from monitor.statuspage import render_database
+    from monitor.site import render_database
     from monitor.store import StoreWriteError
 
     cfg = _load(args.config)

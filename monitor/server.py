@@ -37,7 +37,7 @@ from monitor.config import Config, parse_duration
 from monitor.models import Clock, ProbeFn, ProbeKind, ProbeResult, Status, SystemClock, iso
 from monitor.runtime import Runtime, open_runtime
 from monitor.scheduler import Scheduler
-from monitor.statuspage import render_site
+from monitor.site import render_site
 from monitor.tasks import cancel_and_wait
 
 __all__ = [

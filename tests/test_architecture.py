@@ -9,7 +9,7 @@ functions) — so a lazy import cannot slip past them:
 - the simulator is a separate world: it imports nothing from ``monitor``, and
   only the CLI's ``simulate`` and ``demo`` commands import it;
 - only ``monitor/store/`` touches SQLite, only ``monitor/metrics.py`` defines
-  Prometheus metrics, only ``monitor/statuspage.py`` renders templates.
+  Prometheus metrics, only ``monitor/site/view.py`` renders templates.
 
 Rule 1: every probe kind of the config schema is registered in
 ``monitor.probes.PROBES`` and documented in docs/probes.md and
@@ -102,7 +102,7 @@ def violations(module: str, imp: Import) -> list[str]:
             "monitor.store",
             "monitor.metrics",
             "monitor.alerting",
-            "monitor.statuspage",
+            "monitor.site",
             "monitor.server",
             "monitor.scheduler",
             "jinja2",
@@ -124,8 +124,8 @@ def violations(module: str, imp: Import) -> list[str]:
     defines_metrics = imp.name in METRIC_CLASSES or within(imp.module, "prometheus_client.metrics")
     if module != "monitor.metrics" and within(imp.module, "prometheus_client") and defines_metrics:
         found.append(f"only monitor/metrics.py defines metrics ({imp.name or imp.module})")
-    if module != "monitor.statuspage" and loads("jinja2"):
-        found.append("only monitor/statuspage.py renders templates (jinja2)")
+    if module != "monitor.site.view" and loads("jinja2"):
+        found.append("only monitor/site/view.py renders templates (jinja2)")
     return found
 
 
@@ -171,7 +171,7 @@ def test_module_follows_the_import_rules(path: Path) -> None:
         ("monitor.simulator.rest", False, "from .. import models", "the simulator"),
         ("monitor.simulator", True, "from ..models import Status", "the simulator"),
         ("monitor.server", False, "from monitor.simulator import start_simulator", "simulate"),
-        ("monitor.statuspage", False, "import sqlite3", "SQLite"),
+        ("monitor.site.view", False, "import sqlite3", "SQLite"),
         ("monitor.alerting.outbox", False, "from sqlite_utils import Database", "SQLite"),
         ("monitor.server", False, "from prometheus_client import Counter", "defines metrics"),
         ("monitor.alerting", True, "from jinja2 import Template", "renders templates"),
@@ -185,7 +185,7 @@ def test_module_follows_the_import_rules(path: Path) -> None:
         "simulator-relative-models",
         "simulator-package-relative",
         "server-simulator",
-        "statuspage-sqlite3",
+        "site-sqlite3",
         "alerting-sqlite-utils",
         "server-metric-class",
         "alerting-jinja2",

@@ -130,7 +130,7 @@ def test_baked_config_copied_where_the_command_reads_it() -> None:
 
 
 def test_templates_are_in_the_build_context_of_the_wheel() -> None:
-    # monitor.statuspage.template_dir() reads <package>/templates, a symlink to the
+    # monitor.site.template_dir() reads <package>/templates, a symlink to the
     # top-level templates/ that pyproject's package-data puts in the wheel: the build
     # stage must copy both ends of the link.
     ins = instructions()

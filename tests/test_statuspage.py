@@ -28,7 +28,7 @@ import yaml
 
 from monitor.config import Config, parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.statuspage import (
+from monitor.site.view import (
     DayCell,
     _dump,
     _environment,

@@ -1219,7 +1219,7 @@ def template_dir() -> Path:
     packaged = resources.files("monitor") / "templates"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parents[2] / "templates"
 
 
 def _escape(text: str) -> str:
