@@ -9,7 +9,7 @@ functions) — so a lazy import cannot slip past them:
 - the simulator is a separate world: it imports nothing from ``monitor``, and
   only the CLI's ``simulate`` and ``demo`` commands import it;
 - only ``monitor/store/`` touches SQLite, only ``monitor/metrics.py`` defines
-  Prometheus metrics, only ``monitor/site/view.py`` renders templates.
+  Prometheus metrics, only ``monitor/site/templates.py`` renders templates.
 
 Rule 1: every probe kind of the config schema is registered in
 ``monitor.probes.PROBES`` and documented in docs/probes.md and
@@ -124,8 +124,8 @@ def violations(module: str, imp: Import) -> list[str]:
     defines_metrics = imp.name in METRIC_CLASSES or within(imp.module, "prometheus_client.metrics")
     if module != "monitor.metrics" and within(imp.module, "prometheus_client") and defines_metrics:
         found.append(f"only monitor/metrics.py defines metrics ({imp.name or imp.module})")
-    if module != "monitor.site.view" and loads("jinja2"):
-        found.append("only monitor/site/view.py renders templates (jinja2)")
+    if module != "monitor.site.templates" and loads("jinja2"):
+        found.append("only monitor/site/templates.py renders templates (jinja2)")
     return found
 
 

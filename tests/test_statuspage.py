@@ -28,17 +28,12 @@ import yaml
 
 from monitor.config import Config, parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.site.view import (
-    DayCell,
-    _dump,
-    _environment,
-    build_chart,
-    pct,
-    render_index,
-    render_site,
-    site_files,
-    sttwatch_document,
-)
+from monitor.site import DayCell, render_site, site_files
+from monitor.site.charts import build_chart
+from monitor.site.documents import dump as _dump
+from monitor.site.documents import sttwatch_document
+from monitor.site.format import pct
+from monitor.site.templates import _environment, render_index
 from monitor.store import Store
 
 SCHEMA = json.loads(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 RENDER = (
-    "import monitor.site.view as s, jinja2;"
+    "import monitor.site.templates as s, jinja2;"
     "env = s._environment();"
     "env.get_template('index.html');"
     "print(type(env.bytecode_cache).__name__)"

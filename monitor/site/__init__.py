@@ -1,22 +1,51 @@
-"""The static status site: a view model read from the store, rendered with jinja2."""
+"""The static status site: a view model read from the store, rendered with jinja2.
+
+:func:`build_view` reads nothing but the store and the config (so
+``sttwatch render`` can rebuild the site from a database copy), and
+:func:`write_site` turns the view into files:
+``index.html``, the Atlassian Statuspage-shaped ``api/v2/*.json``,
+``feed.atom``, per-component badges and ``api/sttwatch.json`` (the figures
+the page shows, for scripts and tests). The site is written into a fresh
+directory beside ``site_dir`` and swapped in with one rename, so a web
+server never serves half a page.
+
+Remote text (error messages, transcripts, close reasons) reaches the page
+only through autoescaped templates, ``json.dumps`` and ElementTree, never
+through ``|safe``.
+
+The package, one job a module:
+
+- ``model``: the view model's types; ``view``: building it from the store;
+- ``kinds``: what the page says about each probe kind;
+- ``format``, ``charts``: figures as words, the latency chart's geometry;
+- ``documents``, ``feed``, ``badges``: the JSON, Atom and badge files;
+- ``templates``: the jinja2 environment (the only module that renders templates);
+- ``publish``: every file of the site, written and swapped in atomically.
+"""
 
 from __future__ import annotations
 
-from monitor.site.view import (
-    COMPONENT_NAMES,
+import asyncio
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.site.kinds import COMPONENT_NAMES
+from monitor.site.model import (
     ChartView,
     ComponentView,
     DayCell,
     GroupView,
     IncidentView,
     SiteView,
-    build_view,
-    render_database,
-    render_site,
-    site_files,
-    template_dir,
-    write_site,
 )
+from monitor.site.publish import site_files, write_site
+from monitor.site.templates import template_dir
+from monitor.site.view import StatusSource, build_view
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 __all__ = [
     "COMPONENT_NAMES",
@@ -26,6 +55,7 @@ __all__ = [
     "GroupView",
     "IncidentView",
     "SiteView",
+    "StatusSource",
     "build_view",
     "render_database",
     "render_site",
@@ -33,3 +63,40 @@ __all__ = [
     "template_dir",
     "write_site",
 ]
+
+
+async def render_site(
+    store: StatusSource,
+    config: Config,
+    site_dir: str | os.PathLike[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> SiteView:
+    """Build the view from `store` and write the site (in a worker thread); return the view."""
+    view = await build_view(store, config, now)
+    await asyncio.to_thread(write_site, view, site_dir or config.site_dir)
+    return view
+
+
+async def render_database(
+    config: Config, site_dir: str | os.PathLike[str] | None = None
+) -> SiteView:
+    """Open the config's database, render the site from it, close it; return the view.
+
+    Raises FileNotFoundError when the database does not exist: rendering an
+    empty page from a mistyped path would hide the mistake.
+    """
+    from monitor.store import Store
+
+    if not await asyncio.to_thread(Path(config.database).is_file):
+        raise FileNotFoundError(config.database)
+    store = await Store.open(
+        config.database,
+        failure_threshold=config.alerts.failure_threshold,
+        success_threshold=config.alerts.success_threshold,
+        retention=config.retention,
+    )
+    try:
+        return await render_site(store, config, site_dir)
+    finally:
+        await store.close()

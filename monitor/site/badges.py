@@ -1,0 +1,49 @@
+"""Per-component badges: a shields.io-style SVG and the shields.io endpoint JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_BADGE: Mapping[str, tuple[str, str, str]] = {
+    # state: (message, svg colour, shields colour)
+    "operational": ("operational", "#1a7f37", "brightgreen"),
+    "degraded_performance": ("degraded", "#9a6700", "yellow"),
+    "partial_outage": ("partial outage", "#bc4c00", "orange"),
+    "major_outage": ("major outage", "#cf222e", "red"),
+    "under_maintenance": ("maintenance", "#0969da", "blue"),
+    "no_data": ("no data", "#6e7781", "lightgrey"),
+}
+
+
+def _text_width(text: str) -> int:
+    # Verdana 11px averages ~6.5 px a character; badges need only be close.
+    return int(len(text) * 6.5) + 10
+
+
+def badge_svg(label: str, state: str) -> str:
+    """Return a shields.io-style flat SVG badge for `label` in `state` (text XML-escaped)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    message, colour, _ = _BADGE[state]
+    lw, mw = _text_width(label), _text_width(message)
+    total = lw + mw
+    title = escape(f"{label}: {message}")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="20" role="img" '
+        f"aria-label={quoteattr(f'{label}: {message}')}>"
+        f"<title>{title}</title>"
+        f'<rect width="{lw}" height="20" fill="#555"/>'
+        f'<rect x="{lw}" width="{mw}" height="20" fill="{colour}"/>'
+        '<g fill="#fff" text-anchor="middle" '
+        'font-family="Verdana,DejaVu Sans,Geneva,sans-serif" font-size="11">'
+        f'<text x="{lw / 2:.1f}" y="14">{escape(label)}</text>'
+        f'<text x="{lw + mw / 2:.1f}" y="14">{escape(message)}</text>'
+        "</g></svg>"
+    )
+
+
+def badge_endpoint(label: str, state: str) -> dict[str, Any]:
+    """Return the shields.io endpoint JSON for a component."""
+    message, _, colour = _BADGE[state]
+    return {"schemaVersion": 1, "label": label, "message": message, "color": colour}

@@ -1,0 +1,195 @@
+"""The view model of the site: plain data, everything the templates and serialisers need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+from monitor import __version__
+from monitor.site.format import pct
+
+__all__ = [
+    "ChartView",
+    "ComponentStatus",
+    "ComponentView",
+    "DayCell",
+    "DayState",
+    "Fact",
+    "GroupView",
+    "IncidentView",
+    "MaintenanceView",
+    "PageState",
+    "SiteView",
+]
+
+ComponentStatus = Literal[
+    "operational",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+    "under_maintenance",
+]
+# "no_data" is ours: a component never checked yet. The JSON shows it as operational
+# with a description, because Statuspage's vocabulary has no "unknown".
+PageState = Literal[ComponentStatus, "no_data"]
+
+DayState = Literal["up", "degraded", "partial", "down", "nodata"]
+
+
+@dataclass(frozen=True, slots=True)
+class DayCell:
+    """One day of the 90-day uptime bar."""
+
+    day: date
+    state: DayState
+    uptime: float | None
+    runs: int
+    incidents: int
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    """Geometry of the 24 h latency chart, computed here so the template only places it."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    median_path: str
+    p95_path: str
+    median_dots: list[tuple[float, float]]
+    p95_dots: list[tuple[float, float]]
+    threshold_y: float | None
+    threshold_label: str
+    x_ticks: list[tuple[float, str]]
+    y_ticks: list[tuple[float, str]]
+    points: int
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One labelled figure in a component card."""
+
+    label: str
+    value: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentView:
+    """One probe of one target, as the page shows it."""
+
+    id: str
+    target: str
+    probe: str
+    name: str
+    group_id: str
+    position: int
+    state: PageState
+    state_label: str
+    last_checked: datetime | None
+    last_status: str | None
+    latency_s: float | None
+    degraded_after_s: float
+    message: str
+    error_kind: str | None
+    uptime: dict[str, float | None]
+    days: list[DayCell]
+    chart: ChartView
+    facts: list[Fact]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def api_status(self) -> ComponentStatus:
+        """Return the Statuspage status (no data shows as operational, with a description)."""
+        return "operational" if self.state == "no_data" else self.state
+
+    @property
+    def uptime_90d_text(self) -> str:
+        """Return the 90-day uptime as the bar's caption shows it."""
+        return pct(self.uptime["90d"])
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """One target: a group of components."""
+
+    id: str
+    name: str
+    label: str
+    position: int
+    components: list[ComponentView]
+    deletion_pending: int | None
+    deletion_overdue: int
+    deletion_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    """An incident as the page, the JSON and the feed show it."""
+
+    id: str
+    component_id: str
+    component_name: str
+    target_label: str
+    name: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    error_kinds: list[str]
+    message: str
+    impact: Literal["minor", "major", "critical"]
+    updates: list[tuple[datetime, str, str]]
+
+    @property
+    def open(self) -> bool:
+        """Return True while the incident is not resolved."""
+        return self.ended_at is None
+
+    @property
+    def status(self) -> str:
+        """Return the Statuspage incident status."""
+        return "investigating" if self.open else "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    """A maintenance window in progress or starting within a week."""
+
+    id: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    in_progress: bool
+    component_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """Everything one render of the site shows."""
+
+    title: str
+    page_id: str
+    url: str
+    generated_at: datetime
+    indicator: Literal["none", "minor", "major", "critical"]
+    description: str
+    banner: str
+    groups: list[GroupView]
+    open_incidents: list[IncidentView]
+    recent_incidents: list[IncidentView]
+    feed_incidents: list[IncidentView]
+    maintenances: list[MaintenanceView] = field(default_factory=list)
+    cadence: str = "every minute"
+    version: str = __version__
+
+    @property
+    def components(self) -> list[ComponentView]:
+        """Return every component in page order."""
+        return [c for g in self.groups for c in g.components]

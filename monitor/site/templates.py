@@ -1,0 +1,110 @@
+"""The jinja2 environment of the site: the one module that renders templates."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import BinaryIO
+
+import jinja2
+from markupsafe import Markup
+
+from monitor.models import iso
+from monitor.site.format import duration_text, pct, seconds_text, when_text
+from monitor.site.model import DayCell, SiteView
+
+
+def template_dir() -> Path:
+    """Return the directory of the jinja2 templates (installed package data or the checkout)."""
+    packaged = resources.files("monitor") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def _escape(text: str) -> str:
+    """Return `text` escaped as markupsafe (and so autoescape) does it, without a Markup."""
+    # str.replace finds nothing fast; str.translate with a dict maps every character.
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+    )
+
+
+def bar_cells(days: Sequence[DayCell]) -> Markup:
+    """Return the ``<rect>`` of every day of the uptime bar, one per line, text escaped.
+
+    The bar is 90 cells of five figures each per component: as a template loop it
+    was most of the page's rendering time (90,000 cells at a thousand components).
+    """
+    return Markup(
+        "\n".join(
+            [
+                f'    <rect class="day day--{d.state}" x="{i * 5}" y="0" width="4" height="34" '
+                f'rx="1" data-date="{d.day.isoformat()}" data-state="{d.state}">'
+                f"<title>{_escape(d.title)}</title></rect>"
+                for i, d in enumerate(days)
+            ]
+        )
+    )
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """jinja2's cache of compiled templates on disk; one it cannot write is no cache."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        """Store `bucket`'s bytecode, or nothing if the directory is not writable."""
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Return the compiled-template cache, or None where no safe directory exists.
+
+    `sttwatch render` is a fresh process each time: compiling index.html and its
+    macros cost it ~50 ms (BENCHMARKS.md, benchmark 4). jinja2 keeps the cache in
+    a per-user directory of mode 0700 under the temp directory and refuses one
+    that someone else could write; the key is the template's source checksum.
+    """
+    try:
+        return _BytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    # One environment per process: it caches the compiled templates (and checks their
+    # mtimes), where a fresh one recompiled index.html and its macros on every render.
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir()),
+        bytecode_cache=_bytecode_cache(),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = pct
+    env.filters["seconds"] = seconds_text
+    env.filters["duration"] = duration_text
+    env.filters["when"] = when_text
+    env.filters["iso"] = iso
+    env.filters["bar_cells"] = bar_cells
+    return env
+
+
+def render_index(view: SiteView) -> str:
+    """Return index.html for `view`."""
+    return _environment().get_template("index.html").render(view=view)
+
+
+def write_index(view: SiteView, out: BinaryIO) -> None:
+    # Streamed: the page is ~19 KB per component, and at a thousand components one
+    # string of it (plus its encoded copy) was most of a render's peak memory.
+    _environment().get_template("index.html").stream(view=view).dump(out, encoding="utf-8")
