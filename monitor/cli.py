@@ -78,7 +78,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             f"sttwatch simulate: --listen must be HOST:PORT, got {args.listen!r}", file=sys.stderr
         )
         return EXIT_CONFIG
-    code: int = run_simulator(host.strip("[]"), int(port), args.scenario)
+    code: int = run_simulator(
+        host.strip("[]"),
+        int(port),
+        args.scenario,
+        tls=args.tls,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
     return code
 
 
@@ -267,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to serve on (default 127.0.0.1:8765; port 0 picks a free one)",
     )
     p.add_argument("--scenario", metavar="FILE", help="YAML scenario: delays, keys and faults")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS and WSS (same port) with a self-signed certificate made at start; "
+        "its path is printed, for NODE_EXTRA_CA_CERTS / SSL_CERT_FILE",
+    )
+    p.add_argument(
+        "--tls-cert", metavar="FILE", help="serve TLS with this PEM certificate (needs --tls-key)"
+    )
+    p.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
     p.set_defaults(func=_cmd_simulate)
 
     p = command(

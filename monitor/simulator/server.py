@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+import ssl
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -18,6 +21,7 @@ from pydantic import ValidationError
 from . import rest, streaming
 from .scenario import DEFAULT_API_KEY, Scenario, parse_faults
 from .state import SimState
+from .tls import TLSError, make_self_signed, server_context
 
 STATE_KEY = rest.STATE_KEY
 # Uploads are whole audio files; aiohttp's 1 MiB default would reject them.
@@ -84,11 +88,19 @@ def create_app(scenario: Scenario | None = None) -> web.Application:
 class SimulatorHandle:
     """A running simulator: its URLs, state and fault controls, and how to stop it."""
 
-    def __init__(self, runner: web.AppRunner, app: web.Application, host: str, port: int) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        app: web.Application,
+        host: str,
+        port: int,
+        tls: bool = False,
+    ) -> None:
         self._runner = runner
         self.app = app
         self.host = host
         self.port = port
+        self.tls = tls
         self._loop = asyncio.get_running_loop()
 
     @property
@@ -98,13 +110,17 @@ class SimulatorHandle:
 
     @property
     def base_url(self) -> str:
-        """Return the REST base URL, e.g. ``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """Return the REST base URL, e.g. ``http://127.0.0.1:PORT`` (``https`` with TLS)."""
+        return f"{'https' if self.tls else 'http'}://{self._netloc}"
 
     @property
     def ws_base(self) -> str:
-        """Return the streaming base URL, e.g. ``ws://127.0.0.1:PORT``."""
-        return f"ws://{self.host}:{self.port}"
+        """Return the streaming base URL, e.g. ``ws://127.0.0.1:PORT`` (``wss`` with TLS)."""
+        return f"{'wss' if self.tls else 'ws'}://{self._netloc}"
+
+    @property
+    def _netloc(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _call(self, fn: Callable[[], _T]) -> _T:
         # From another thread (sync SDK tests), run on the simulator's loop.
@@ -143,26 +159,39 @@ class SimulatorHandle:
 
 
 async def start_simulator(
-    host: str = "127.0.0.1", port: int = 0, scenario: Scenario | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    scenario: Scenario | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> SimulatorHandle:
-    """Return a handle to a simulator now listening on ``host:port`` (0 = any free port)."""
+    """Return a handle to a simulator now listening on ``host:port`` (0 = any free port).
+
+    With ``tls`` (a server context, see ``tls.server_context``) it serves HTTPS
+    and WSS on that one port instead of HTTP and WS.
+    """
     app = create_app(scenario)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
     await site.start()
     bound_port = int(runner.addresses[0][1])
-    return SimulatorHandle(runner, app, host, bound_port)
+    return SimulatorHandle(runner, app, host, bound_port, tls=tls is not None)
 
 
 class ThreadedSimulator:
     """A simulator on its own event loop in a background thread, for sync clients."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, scenario: Scenario | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        scenario: Scenario | None = None,
+        tls: ssl.SSLContext | None = None,
+    ):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.handle = self._run(start_simulator(host, port, scenario))
+        self.handle = self._run(start_simulator(host, port, scenario, tls))
 
     def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         future: Future[_T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -177,19 +206,29 @@ class ThreadedSimulator:
 
 
 def start_simulator_thread(
-    host: str = "127.0.0.1", port: int = 0, scenario: Scenario | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    scenario: Scenario | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> ThreadedSimulator:
     """Return a simulator running in a background thread (``.handle``, ``.stop()``)."""
-    return ThreadedSimulator(host, port, scenario)
+    return ThreadedSimulator(host, port, scenario, tls)
 
 
-async def _serve_until_signal(host: str, port: int, scenario: Scenario) -> None:
-    handle = await start_simulator(host, port, scenario)
+async def _serve_until_signal(
+    host: str, port: int, scenario: Scenario, tls: ssl.SSLContext | None, cert: Path | None
+) -> None:
+    handle = await start_simulator(host, port, scenario, tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"sttwatch simulator listening on {handle.base_url} (streaming: {handle.ws_base}/v3/ws)")
+    if cert is not None:
+        print(
+            f"TLS certificate: {cert} (trust it with NODE_EXTRA_CA_CERTS={cert} "
+            f"or SSL_CERT_FILE={cert})"
+        )
     keys = ", ".join(scenario.api_keys)
     print(f"valid API key(s): {keys}", flush=True)
     try:
@@ -198,19 +237,51 @@ async def _serve_until_signal(host: str, port: int, scenario: Scenario) -> None:
         await handle.close()
 
 
-def run_simulator(host: str, port: int, scenario_path: str | None) -> int:
-    """Serve until SIGINT/SIGTERM; return the process exit code (2 = bad scenario)."""
+def run_simulator(
+    host: str,
+    port: int,
+    scenario_path: str | None,
+    *,
+    tls: bool = False,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> int:
+    """Serve until SIGINT/SIGTERM; return the process exit code (2 = bad scenario or TLS files).
+
+    ``tls`` makes a self-signed certificate for this run (removed on exit);
+    ``tls_cert`` with ``tls_key`` serves that pair instead.
+    """
     try:
         scenario = Scenario.from_yaml_file(Path(scenario_path)) if scenario_path else Scenario()
     except (OSError, ValueError, yaml.YAMLError) as exc:
         # pydantic's ValidationError is a ValueError: it names the bad path.
         print(f"sttwatch simulate: invalid scenario {scenario_path}: {exc}", file=sys.stderr)
         return 2
+    if (tls_cert is None) != (tls_key is None):
+        print("sttwatch simulate: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    workdir: Path | None = None
+    context: ssl.SSLContext | None = None
+    cert: Path | None = None
     try:
-        asyncio.run(_serve_until_signal(host, port, scenario))
+        if tls_cert is not None and tls_key is not None:
+            cert = Path(tls_cert)
+            context = server_context(cert, Path(tls_key))
+        elif tls:
+            workdir = Path(tempfile.mkdtemp(prefix="sttwatch-simulate-tls-"))
+            cert, key = make_self_signed(workdir)
+            context = server_context(cert, key)
+    except TLSError as exc:
+        print(f"sttwatch simulate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve_until_signal(host, port, scenario, context, cert))
     except OSError as exc:
         print(f"sttwatch simulate: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
