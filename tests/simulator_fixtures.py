@@ -85,10 +85,14 @@ def token_openapi() -> OpenAPI:
     )
 
 
+USM_SPEC = "usm-streaming.yml"
+U3_PRO_SPEC = "usm-streaming-u3-pro.yml"
+
+
 @cache
-def usm_components() -> dict[str, Any]:
-    """Return the AsyncAPI document's components."""
-    doc = yaml.safe_load((SPECS / "usm-streaming.yml").read_text())
+def usm_components(spec: str = USM_SPEC) -> dict[str, Any]:
+    """Return an AsyncAPI document's components (Universal-Streaming unless told)."""
+    doc = yaml.safe_load((SPECS / spec).read_text())
     return dict(doc["components"])
 
 
@@ -96,13 +100,18 @@ MESSAGE_SCHEMAS = {
     "Begin": "SessionBeginsPayload",
     "Turn": "TurnPayload",
     "Termination": "TerminationPayload",
+    "SpeechStarted": "SpeechStartedPayload",
 }
+# Sent before an error close by newer servers; in neither spec (PROTOCOL: later docs).
+UNSPECIFIED_TYPES = frozenset({"Error"})
 
 
-def assert_stream_message(message: dict[str, Any]) -> None:
-    """Fail unless ``message`` validates against its AsyncAPI payload schema."""
-    name = MESSAGE_SCHEMAS[message["type"]]
-    schema = {"$ref": f"#/components/schemas/{name}", "components": usm_components()}
+def assert_stream_message(message: dict[str, Any], *, u3_pro: bool = False) -> None:
+    """Fail unless ``message`` validates against its payload schema in the model's AsyncAPI."""
+    components = usm_components(U3_PRO_SPEC if u3_pro else USM_SPEC)
+    name = MESSAGE_SCHEMAS.get(message["type"])
+    assert name in components["schemas"], f"{message['type']} is not in the spec: {message}"
+    schema = {"$ref": f"#/components/schemas/{name}", "components": components}
     jsonschema.validate(
         message,
         schema,
@@ -229,6 +238,7 @@ class StreamProbe:
     """A raw WebSocket client that records (and validates) server messages."""
 
     ws: aiohttp.ClientWebSocketResponse
+    u3_pro: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
     closed_code: int | None = None
     closed_reason: str | None = None
@@ -238,8 +248,8 @@ class StreamProbe:
         msg = await self.ws.receive(timeout=limit_s)
         if msg.type == aiohttp.WSMsgType.TEXT:
             data = json.loads(msg.data)
-            if data.get("type") in MESSAGE_SCHEMAS:
-                assert_stream_message(data)
+            if data.get("type") not in UNSPECIFIED_TYPES:
+                assert_stream_message(data, u3_pro=self.u3_pro)
             self.messages.append(data)
             return dict(data)
         if msg.type in {
@@ -325,7 +335,7 @@ async def open_stream(
     """Return a connected ``StreamProbe`` (auth by header unless ``key`` is None)."""
     headers = {"Authorization": key} if key else {}
     ws = await http.ws_connect(f"{sim.ws_base}/v3/ws?{query}", headers=headers, autoclose=False)
-    return StreamProbe(ws)
+    return StreamProbe(ws, u3_pro="speech_model=u3-rt-pro" in query)
 
 
 async def wait_for(predicate: Callable[[], bool], limit_s: float = 2) -> None:

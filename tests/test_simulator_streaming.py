@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import time
 import uuid
 from typing import Any
@@ -21,7 +23,7 @@ from simulator_fixtures import (
     wait_for,
 )
 
-from monitor.simulator import SimulatorHandle
+from monitor.simulator import DEFAULT_API_KEY, SimulatorHandle
 
 make_sim = simulator_fixtures.make_sim
 sim = simulator_fixtures.sim
@@ -453,3 +455,295 @@ async def test_shutdown_closes_open_sessions_1001(
         "unterminated": 0,
         "active": 0,
     }
+
+
+# -- the connection query ---------------------------------------------------------------
+
+BAD_QUERIES = {
+    "rate-not-int": (
+        "sample_rate=abc",
+        "Invalid Query Parameter: sample_rate must be an integer, got 'abc'",
+    ),
+    "rate-zero": (
+        "sample_rate=0",
+        "Invalid Query Parameter: sample_rate must be at least 1, got 0",
+    ),
+    "encoding": (
+        "sample_rate=16000&encoding=mp3",
+        "Invalid Query Parameter: encoding must be one of pcm_s16le, pcm_mulaw, got 'mp3'",
+    ),
+    "model": (
+        "sample_rate=16000&speech_model=best",
+        "Invalid Query Parameter: speech_model must be one of universal-streaming-english, "
+        "universal-streaming-multilingual, whisper-rt, u3-rt-pro, got 'best'",
+    ),
+    "threshold": (
+        "sample_rate=16000&end_of_turn_confidence_threshold=2",
+        "Invalid Query Parameter: end_of_turn_confidence_threshold must be between 0.0 and 1.0, "
+        "got 2.0",
+    ),
+    "inactivity": (
+        "sample_rate=16000&inactivity_timeout=4",
+        "Invalid Query Parameter: inactivity_timeout must be between 5 and 3600, got 4",
+    ),
+    "boolean": (
+        "sample_rate=16000&format_turns=yes",
+        "Invalid Query Parameter: format_turns must be true or false, got 'yes'",
+    ),
+    "keyterms": (
+        "sample_rate=16000&keyterms_prompt=AssemblyAI",
+        "Invalid Query Parameter: keyterms_prompt must be a JSON array of strings",
+    ),
+    "max-speakers": (
+        "sample_rate=16000&max_speakers=11",
+        "Invalid Query Parameter: max_speakers must be between 1 and 10, got 11",
+    ),
+    "silence": (
+        "sample_rate=16000&max_turn_silence=-1",
+        "Invalid Query Parameter: max_turn_silence must be at least 0, got -1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_QUERIES), ids=list(BAD_QUERIES))
+async def test_a_bad_query_value_closes_3006_before_begin(
+    sim: SimulatorHandle, http: aiohttp.ClientSession, case: str
+) -> None:
+    query, reason = BAD_QUERIES[case]
+    probe = await open_stream(http, sim, query)
+    assert await probe.drain() == []
+    # Close reasons are capped at 123 bytes (the full text goes in an Error frame).
+    capped = reason.encode()[:123].decode()
+    assert (probe.closed_code, probe.closed_reason) == (3006, capped)
+    assert sim.state()["streaming"]["opened"] == 0
+
+
+async def test_a_bad_query_value_gets_an_error_frame_when_asked(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim({"streaming": {"error_frames": True}})
+    probe = await open_stream(http, sim, "sample_rate=abc")
+    reason = "Invalid Query Parameter: sample_rate must be an integer, got 'abc'"
+    assert await probe.drain() == [{"type": "Error", "error_code": 3006, "error": reason}]
+    assert probe.closed_code == 3006
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sample_rate=8000&encoding=pcm_mulaw&format_turns=True&speech_model=whisper-rt",
+        "sample_rate=16000&min_end_of_turn_silence_when_confident=300&vad_threshold=0.5"
+        "&inactivity_timeout=3600&keyterms_prompt=%5B%22AssemblyAI%22%5D&language=en",
+        "sample_rate=16000&speech_model=u3-rt-pro&prompt=Names.&speaker_labels=true&max_speakers=2",
+    ],
+    ids=["mulaw-whisper", "old-names-and-unknown", "u3-prompt"],
+)
+async def test_good_queries_begin(
+    sim: SimulatorHandle, http: aiohttp.ClientSession, query: str
+) -> None:
+    probe = await open_stream(http, sim, query)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    await probe.ws.close()
+
+
+async def test_a_raw_api_key_is_not_a_token(
+    sim: SimulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    probe = await open_stream(http, sim, f"sample_rate=16000&token={DEFAULT_API_KEY}", key=None)
+    assert await probe.next() is None
+    assert (probe.closed_code, probe.closed_reason) == (1008, UNAUTHORIZED)
+
+
+# -- inactivity_timeout -----------------------------------------------------------------
+
+IDLE = {"streaming": {"inactivity_timeout_s": 0.3}}
+
+
+async def test_an_idle_session_is_terminated(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(IDLE)
+    probe = await open_stream(http, sim, "sample_rate=16000&inactivity_timeout=5")
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    rest = await probe.drain()
+    assert [m["type"] for m in rest] == ["Termination"]
+    assert probe.ws.close_code == 1000
+    await wait_for(lambda: sim.state()["streaming"]["active"] == 0)
+    assert sim.state()["streaming"]["terminated"] == 1
+
+
+async def test_audio_and_keepalive_keep_a_session_alive(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(IDLE)
+    probe = await open_stream(http, sim, "sample_rate=16000&inactivity_timeout=5")
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    # 0.8 s of activity in 0.1 s steps, alternating audio and KeepAlive: longer than 0.3 s.
+    for step in range(8):
+        if step % 2:
+            await probe.ws.send_str('{"type": "KeepAlive"}')
+        else:
+            await probe.ws.send_bytes(silence(100))
+        await asyncio.sleep(0.1)
+        assert not probe.ws.closed
+    # Then silence from the client: terminated, the open turn flushed first.
+    rest = await probe.drain()
+    assert rest[-1]["type"] == "Termination"
+    assert probe.ws.close_code == 1000
+
+
+async def test_no_inactivity_timeout_unless_asked(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(IDLE)
+    probe = await open_stream(http, sim)
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    with pytest.raises(TimeoutError):
+        await probe.ws.receive(timeout=0.6)
+    await probe.ws.send_str('{"type": "Terminate"}')
+    assert [m["type"] for m in await probe.drain()] == ["Termination"]
+
+
+# -- turn detection: the query's knobs and u3-rt-pro's own semantics ------------------------
+
+
+def _noise(ms: int, seed: int = 1) -> bytes:
+    """Return ``ms`` of loud random audio (heard as placeholder words)."""
+    return bytes(random.Random(seed).getrandbits(8) for _ in range(32 * ms))
+
+
+async def _session(
+    http: aiohttp.ClientSession, sim: SimulatorHandle, query: str, pcm: bytes
+) -> list[dict[str, Any]]:
+    """Send ``pcm`` unpaced, then Terminate; return every message after Begin."""
+    probe = await open_stream(http, sim, query)
+    rest = await _stream_clip_bytes(probe, pcm)
+    assert rest[-1]["type"] == "Termination"
+    return rest
+
+
+# The clip's own 150 ms of trailing and leading silence make it 900 ms after the first "dog.".
+TWICE = clip_pcm() + silence(600) + clip_pcm()
+TURN_KNOBS = {
+    # (query, how many turns the clip, 900 ms of silence and the clip again make)
+    "defaults": ("", 2),
+    "high-threshold": ("&end_of_turn_confidence_threshold=0.95", 1),
+    "high-threshold-short-max": ("&end_of_turn_confidence_threshold=0.95&max_turn_silence=500", 2),
+    "long-min-silence": ("&min_turn_silence=1000", 1),
+    "u3-defaults": ("&speech_model=u3-rt-pro", 2),
+    "u3-long-min-silence": (
+        "&speech_model=u3-rt-pro&min_turn_silence=950&max_turn_silence=1000",
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TURN_KNOBS), ids=list(TURN_KNOBS))
+async def test_turn_detection_follows_the_query(
+    make_sim: SimFactory, http: aiohttp.ClientSession, case: str
+) -> None:
+    extra, expected = TURN_KNOBS[case]
+    sim = await make_sim(UNPACED)
+    rest = await _session(http, sim, f"sample_rate=16000{extra}", TWICE)
+    ends = [m for m in rest if m["type"] == "Turn" and m["end_of_turn"]]
+    assert [m["turn_order"] for m in ends] == list(range(expected))
+    assert len(ends[-1]["words"]) == 9 * (3 - expected)
+
+
+async def test_update_configuration_changes_turn_detection(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    probe = await open_stream(http, sim, "sample_rate=16000&end_of_turn_confidence_threshold=0.95")
+    assert (await probe.next())["type"] == "Begin"  # type: ignore[index]
+    update = {"type": "UpdateConfiguration", "end_of_turn_confidence_threshold": 0.5}
+    await probe.ws.send_str(json.dumps({**update, "max_turn_silence": None}))
+    await _send_fast(probe, TWICE)
+    await probe.ws.send_str('{"type": "Terminate"}')
+    rest = await probe.drain()
+    ends = [m for m in rest if m["type"] == "Turn" and m["end_of_turn"]]
+    assert [m["turn_order"] for m in ends] == [0, 1]
+
+
+async def test_universal_confidence_rises_with_silence_after_a_sentence(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    rest = await _session(http, sim, "sample_rate=16000", clip_pcm() + silence(600))
+    turns = [m for m in rest if m["type"] == "Turn"]
+    partials = [t["end_of_turn_confidence"] for t in turns if not t["end_of_turn"]]
+    assert partials and all(0 <= c < 0.4 for c in partials)
+    end = next(t for t in turns if t["end_of_turn"])
+    assert 0.4 < end["end_of_turn_confidence"] <= 1
+    assert "SpeechStarted" not in {m["type"] for m in rest}
+
+
+async def test_u3_pro_clip_is_one_formatted_turn_after_speech_started(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    # format_turns does not apply to Universal-3 Pro: no second, formatted copy.
+    query = "sample_rate=16000&speech_model=u3-rt-pro&format_turns=true"
+    rest = await _session(http, sim, query, clip_pcm())
+    assert rest[0] == {"type": "SpeechStarted", "timestamp": 150, "confidence": 0.98}
+    ends = [m for m in rest if m["type"] == "Turn" and m["end_of_turn"]]
+    assert len(ends) == 1
+    end = ends[0]
+    assert end["turn_is_formatted"] is True and end["end_of_turn_confidence"] == 1
+    assert end["transcript"] == end["utterance"] == "The quick brown fox jumps over the lazy dog."
+    assert all(w["word_is_final"] for w in end["words"])
+
+
+async def test_u3_pro_partials_come_in_pauses_and_are_not_final(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    rest = await _session(http, sim, "sample_rate=16000&speech_model=u3-rt-pro", _noise(2000))
+    assert rest[0]["type"] == "SpeechStarted"
+    turns = [m for m in rest if m["type"] == "Turn"]
+    partials = [t for t in turns if not t["end_of_turn"]]
+    assert len(partials) >= 2
+    for partial in partials:
+        assert partial["turn_is_formatted"] is False
+        assert partial["end_of_turn_confidence"] == 0
+        assert partial["utterance"] == ""
+        assert partial["words"] and not any(w["word_is_final"] for w in partial["words"])
+        assert partial["transcript"] == " ".join(w["text"] for w in partial["words"])
+    # One partial per pause: each adds a word.
+    counts = [len(p["words"]) for p in partials]
+    assert counts == sorted(set(counts))
+    end = turns[-1]
+    assert end["end_of_turn"] and end["turn_is_formatted"] and end["end_of_turn_confidence"] == 1
+    assert end["transcript"] == end["utterance"]
+
+
+async def test_u3_pro_max_turn_silence_ends_an_unfinished_sentence(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    query = "sample_rate=16000&speech_model=u3-rt-pro&max_turn_silence=500"
+    rest = await _session(http, sim, query, _noise(1000) + silence(600) + clip_pcm())
+    kinds = [(m["type"], m.get("turn_order"), m.get("end_of_turn")) for m in rest]
+    ends = [m for m in rest if m["type"] == "Turn" and m["end_of_turn"]]
+    assert [m["turn_order"] for m in ends] == [0, 1], kinds
+    # Each turn starts with its own SpeechStarted.
+    assert [m["type"] for m in rest].count("SpeechStarted") == 2
+    assert ends[1]["transcript"] == "The quick brown fox jumps over the lazy dog."
+
+
+async def test_language_detection_and_speaker_labels_on_turns(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim(UNPACED)
+    query = "sample_rate=16000&language_detection=true&speaker_labels=true"
+    rest = await _session(http, sim, query, clip_pcm())
+    end = next(m for m in rest if m["type"] == "Turn" and m["end_of_turn"])
+    assert (end["language_code"], end["speaker_label"]) == ("en", "A")
+    assert 0 < end["language_confidence"] <= 1
+
+
+def test_speech_started_is_not_in_the_universal_spec() -> None:
+    message = {"type": "SpeechStarted", "timestamp": 10, "confidence": 0.9}
+    simulator_fixtures.assert_stream_message(message, u3_pro=True)
+    with pytest.raises(AssertionError, match="not in the spec"):
+        simulator_fixtures.assert_stream_message(message)

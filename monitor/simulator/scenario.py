@@ -150,8 +150,11 @@ class StreamingOptions(_Strict):
     error_frames: bool = False
     # Overrides the 3 h / token session cap, so tests can reach 3008 quickly.
     max_session_duration_s: float | None = Field(default=None, gt=0)
-    # Silence after the last word that ends a turn, unless the client sets min_turn_silence.
-    min_turn_silence_ms: int = Field(default=400, ge=0)
+    # Silence after the last word that ends a turn, unless the client sets
+    # min_turn_silence (None: the model's default, 400 ms, u3-rt-pro 100 ms).
+    min_turn_silence_ms: int | None = Field(default=None, ge=0)
+    # Overrides a client's inactivity_timeout (5 s at least), so tests reach it quickly.
+    inactivity_timeout_s: float | None = Field(default=None, gt=0)
 
 
 class Scenario(_Strict):

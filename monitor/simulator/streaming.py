@@ -1,11 +1,11 @@
 """Streaming v3: temporary tokens and the ``/v3/ws`` session with its faults.
 
-A session hears audio as it arrives: a word appears (not final) once audio
-past its start has been received and becomes final once audio past its end
-has. ``Turn`` messages carry the finalised words in ``transcript`` and, in
-``words``, the trailing provisional one too. A turn ends after
-``min_turn_silence`` ms of audio past its last word, on ``ForceEndpoint``, or
-when ``Terminate`` flushes it.
+A session hears audio as it arrives (``hearing.py``): a word appears once
+audio past its start has been received and is heard whole once audio past
+its end has. Which ``Turn`` (and, for u3-rt-pro, ``SpeechStarted``) messages
+that calls for is ``turns.py``'s business; this module validates the
+connection query (``stream_query.py``), authenticates, paces, times out and
+closes the session.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import json
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiohttp import WSMsgType, web
 
-from .clips import WordTiming, normalise_word
 from .hearing import Hearing
 from .rest import AUTH_ERROR, STATE_KEY, authorized_key, error_response, fault_response
 from .scenario import WS_ACTIONS, Fault
 from .state import SimState, Token
+from .stream_query import QueryError, StreamQuery, parse_query
+from .turns import TurnDetector, TurnSettings
 
 UNAUTHORIZED = "Unauthorized Connection: Missing Authorization header"
 SESSION_EXPIRED = "Session Expired: Maximum session duration exceeded"
@@ -70,22 +71,19 @@ async def token(request: web.Request) -> web.StreamResponse:
 
 def _authenticate(request: web.Request, state: SimState) -> float | None:
     """Return the session's maximum duration in seconds, or None if auth fails."""
-    candidates = [request.headers.get("Authorization"), request.query.get("token")]
-    for credential in candidates:
+    # The header takes the API key or a temporary token (the Python SDK sends
+    # a token there); ``?token=`` takes only a temporary token, as upstream.
+    header = request.headers.get("Authorization")
+    if header is not None and header in state.api_keys:
+        return float(DEFAULT_MAX_SESSION_S)
+    for credential in (header, request.query.get("token")):
         if credential is None:
             continue
-        if credential in state.api_keys:
-            return float(DEFAULT_MAX_SESSION_S)
         found = state.tokens.get(credential)
         if found is not None and not found.used and state.clock() < found.expires_at:
             found.used = True
             return float(found.max_session_duration_s)
     return None
-
-
-def _truthy(value: str | None) -> bool:
-    # The SDK sends Python's True/False, the docs true/false.
-    return value is not None and value.lower() == "true"
 
 
 class StreamSession:
@@ -95,36 +93,48 @@ class StreamSession:
         self,
         ws: web.WebSocketResponse,
         state: SimState,
-        request: web.Request,
+        query: StreamQuery,
         faults: list[Fault],
         max_session_s: float,
     ) -> None:
         self.ws = ws
         self.state = state
+        self.query = query
         self.options = state.scenario.streaming
         self.actions = {fault.action: fault for fault in faults}
         self.max_session_s = self.options.max_session_duration_s or max_session_s
-        rate = _int_param(request, "sample_rate")
-        self.sample_rate = rate if rate is not None and rate > 0 else 16000
-        self.encoding = request.query.get("encoding", "pcm_s16le")
-        self.format_turns = _truthy(request.query.get("format_turns"))
-        silence = _int_param(request, "min_turn_silence")
-        if silence is None or silence < 0:
-            silence = _int_param(request, "min_end_of_turn_silence_when_confident")
-        self.min_turn_silence = (
-            silence if silence is not None and silence >= 0 else self.options.min_turn_silence_ms
-        )
         self.started = state.clock()
         self.loop = asyncio.get_running_loop()
         self.send_lock = asyncio.Lock()
         # Audio bookkeeping.
-        self.hearing = Hearing(state.clips, self.sample_rate, self.encoding)
+        self.hearing = Hearing(state.clips, query.sample_rate, query.encoding)
         self.first_audio_at: float | None = None
+        self.last_client_at = self.loop.time()
         # Turn bookkeeping.
-        self.turn_order = 0
-        self.turn_start = 0  # index into the word stream where this turn begins
-        self.last_emit_at: float | None = None
-        self.last_signature: tuple[int, int, int] | None = None
+        defaults = query.turn_defaults
+        min_silence = query.min_turn_silence
+        if min_silence is None:
+            min_silence = (
+                self.options.min_turn_silence_ms
+                if self.options.min_turn_silence_ms is not None
+                else defaults.min_turn_silence
+            )
+        self.turns = TurnDetector(
+            TurnSettings(
+                u3_pro=query.u3_pro,
+                format_turns=query.format_turns,
+                threshold=query.end_of_turn_confidence_threshold,
+                min_turn_silence=min_silence,
+                max_turn_silence=(
+                    query.max_turn_silence
+                    if query.max_turn_silence is not None
+                    else max(defaults.max_turn_silence, min_silence)
+                ),
+                language_detection=query.language_detection,
+                speaker_labels=query.speaker_labels,
+            ),
+            self.options.turn_interval_ms / 1000,
+        )
         self.first_turn_delay_ms = (
             self.actions["first_turn_delay"].delay_ms
             if "first_turn_delay" in self.actions
@@ -152,25 +162,13 @@ class StreamSession:
         """Close the socket from the server side (optionally after an Error frame)."""
         if self.server_closed or self.ws.closed:
             return
-        with_frame = self.options.error_frames if error_frame is None else error_frame
-        if with_frame and code != 1000:
-            await self.send({"type": "Error", "error_code": code, "error": reason})
-        raw = reason.encode()
-        if len(raw) > MAX_REASON_BYTES:
-            # Newer servers do this; the full text is in the Error frame.
-            raw = (
-                b"See Error message for details"
-                if with_frame
-                else raw[:MAX_REASON_BYTES].decode(errors="ignore").encode()
-            )
         self.server_closed = True
         # Count the session before the close frame leaves, so a client that
         # sees the close and then reads /_sim/state finds it settled.
         self.finish()
         self.closing_task = asyncio.current_task()
         async with self.send_lock:
-            with contextlib.suppress(ConnectionError):
-                await self.ws.close(code=code, message=raw)
+            await close_socket(self.ws, code, reason, self.options.error_frames, error_frame)
 
     def finish(self) -> None:
         """Record, once, how the session ended in the simulator's counters."""
@@ -193,73 +191,24 @@ class StreamSession:
 
     # -- turns ---------------------------------------------------------------
 
-    def _turn_message(
-        self, words: list[WordTiming], final_count: int, end_of_turn: bool, formatted: bool
-    ) -> dict[str, Any]:
-        def shown(word: WordTiming) -> str:
-            return word.text if formatted else normalise_word(word.text)
-
-        finals = [shown(w) for w in words[:final_count]]
-        transcript = " ".join(finals)
-        if formatted and not self.hearing.formatted_hint() and transcript:
-            transcript = transcript.capitalize() + "."
-        return {
-            "type": "Turn",
-            "turn_order": self.turn_order,
-            "turn_is_formatted": formatted,
-            "end_of_turn": end_of_turn,
-            "transcript": transcript,
-            "end_of_turn_confidence": 0.92 if end_of_turn else 0.04,
-            "utterance": transcript if end_of_turn and not formatted else "",
-            "words": [
-                {
-                    "text": shown(w),
-                    "start": w.start,
-                    "end": w.end,
-                    "confidence": w.confidence,
-                    "word_is_final": i < final_count,
-                }
-                for i, w in enumerate(words)
-            ],
-        }
-
     async def emit(self, *, force: bool = False, flush: bool = False) -> None:
-        """Send the Turn message(s) the audio received so far calls for."""
+        """Send the Turn (and SpeechStarted) messages the audio received so far calls for."""
         if "no_turn" in self.actions:
             return
         if self.first_turn_delay_ms is not None and not self.first_turn_sent and not force:
             return
-        stream = self.hearing.words()
-        words = stream[self.turn_start :]
-        heard = self.received_ms
-        final_count = len(words) if flush else sum(1 for w in words if w.end <= heard)
-        ended = (
-            bool(words)
-            and final_count == len(words)
-            and (flush or heard - words[-1].end >= self.min_turn_silence)
+        messages = self.turns.update(
+            self.hearing.words(),
+            self.received_ms,
+            self.state.clock(),
+            formatted_text=self.hearing.formatted_hint(),
+            flush=flush,
+            force=force,
         )
-        now = self.state.clock()
-        if ended:
-            self.first_turn_sent = True
-            await self.send(self._turn_message(words, final_count, True, False))
-            if self.format_turns:
-                await self.send(self._turn_message(words, final_count, True, True))
-            self.turn_order += 1
-            self.turn_start = len(stream)
-            self.last_emit_at = now
-            self.last_signature = None
-            return
-        signature = (self.turn_order, len(words), final_count)
-        if not force:
-            if not words or signature == self.last_signature:
-                return
-            interval = self.options.turn_interval_ms / 1000
-            if self.last_emit_at is not None and now - self.last_emit_at < interval:
-                return
-        self.first_turn_sent = True
-        self.last_emit_at = now
-        self.last_signature = signature
-        await self.send(self._turn_message(words, final_count, False, False))
+        for message in messages:
+            if message["type"] == "Turn":
+                self.first_turn_sent = True
+            await self.send(message)
 
     async def _first_turn_after_delay(self, delay_ms: int) -> None:
         # Scheduled from the arrival of the first audio frame (loop clock),
@@ -324,10 +273,19 @@ class StreamSession:
         if kind == "ForceEndpoint":
             await self.emit(flush=True)
         elif kind == "UpdateConfiguration":
-            silence = message.get("min_turn_silence")
-            if isinstance(silence, int) and not isinstance(silence, bool) and silence >= 0:
-                self.min_turn_silence = silence
+            self._update_configuration(message)
         return True
+
+    def _update_configuration(self, message: dict[str, Any]) -> None:
+        """Apply the turn-detection fields of an ``UpdateConfiguration`` (null: unchanged)."""
+        settings = self.turns.settings
+        threshold = message.get("end_of_turn_confidence_threshold")
+        if _is_number(threshold) and 0 <= threshold <= 1:
+            settings.threshold = float(threshold)
+        for name in ("min_turn_silence", "max_turn_silence"):
+            value = message.get(name)
+            if _is_number(value) and value >= 0:
+                setattr(settings, name, int(value))
 
     async def terminate(self) -> None:
         """Flush the open turn, send Termination and close 1000."""
@@ -350,6 +308,16 @@ class StreamSession:
         await asyncio.sleep(self.max_session_s)
         await self.close(3008, SESSION_EXPIRED)
 
+    async def _watch_inactivity(self, timeout_s: float) -> None:
+        # Any client frame (audio, KeepAlive, ...) restarts the wait; an idle
+        # session is terminated as if the client had sent Terminate.
+        while True:
+            idle_for = self.loop.time() - self.last_client_at
+            if idle_for >= timeout_s:
+                break
+            await asyncio.sleep(timeout_s - idle_for)
+        await self.terminate()
+
     async def _close_fault(self, fault: Fault) -> None:
         await asyncio.sleep((fault.after_ms or 0) / 1000)
         await self.close(fault.code or 3005, fault.reason or "", fault.error_frame or None)
@@ -368,8 +336,12 @@ class StreamSession:
             self.tasks.append(asyncio.create_task(self._expire()))
             if "close" in self.actions:
                 self.tasks.append(asyncio.create_task(self._close_fault(self.actions["close"])))
+            if self.query.inactivity_timeout is not None:
+                timeout_s = self.options.inactivity_timeout_s or self.query.inactivity_timeout
+                self.tasks.append(asyncio.create_task(self._watch_inactivity(timeout_s)))
         try:
             async for msg in self.ws:
+                self.last_client_at = self.loop.time()
                 if not begun or (self.client_terminated and "hang_terminate" in self.actions):
                     # Nothing is listening on the far side, but a client that sent
                     # Terminate did its part: it is not the one leaving a session open.
@@ -399,6 +371,35 @@ class StreamSession:
                     current = asyncio.current_task()
                     if current is not None and current.cancelling():
                         raise
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """Return True for a JSON number (not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+async def close_socket(
+    ws: web.WebSocketResponse,
+    code: int,
+    reason: str,
+    error_frames: bool,
+    error_frame: bool | None = None,
+) -> None:
+    """Close ``ws`` with ``code``, after an ``Error`` frame if asked (reason capped as upstream)."""
+    with_frame = error_frames if error_frame is None else error_frame
+    if with_frame and code != 1000 and not ws.closed:
+        with contextlib.suppress(ConnectionError):
+            await ws.send_json({"type": "Error", "error_code": code, "error": reason})
+    raw = reason.encode()
+    if len(raw) > MAX_REASON_BYTES:
+        # Newer servers do this; the full text is in the Error frame.
+        raw = (
+            b"See Error message for details"
+            if with_frame
+            else raw[:MAX_REASON_BYTES].decode(errors="ignore").encode()
+        )
+    with contextlib.suppress(ConnectionError):
+        await ws.close(code=code, message=raw)
 
 
 def _is_terminate(text: str) -> bool:
@@ -440,7 +441,13 @@ async def _serve(
     if max_session_s is None:
         await ws.close(code=1008, message=UNAUTHORIZED.encode())
         return ws
-    session = StreamSession(ws, state, request, faults, max_session_s)
+    try:
+        query = parse_query(request.query)
+    except QueryError as exc:
+        # Accepted, then closed before Begin: the SDKs' InputValidationError.
+        await close_socket(ws, 3006, str(exc), state.scenario.streaming.error_frames)
+        return ws
+    session = StreamSession(ws, state, query, faults, max_session_s)
     state.streams_opened += 1
     state.streams_active += 1
     try:
