@@ -26,7 +26,7 @@ from assemblyai.streaming.v3 import (
 from simulate_process import command, simulate
 from simulator_fixtures import CLIP_TEXT, assert_stream_message, clip_pcm, frames
 
-from monitor.simulator import DEFAULT_API_KEY, start_simulator, start_simulator_thread
+from monitor.simulator import DEFAULT_API_KEY, Scenario, start_simulator, start_simulator_thread
 from monitor.simulator.tls import TLSError, make_self_signed, server_context
 
 pytestmark = [
@@ -187,13 +187,7 @@ def test_sdk_streams_with_a_temporary_token_over_tls(tls_threaded: str) -> None:
     client.on(StreamingEvents.Error, lambda _c, e: events["errors"].append(e))
     client.connect(StreamingParameters(sample_rate=16000, format_turns=True))
 
-    def paced() -> Iterator[bytes]:
-        start = time.monotonic()
-        for index, chunk in enumerate(frames(clip_pcm())):
-            yield chunk
-            time.sleep(max(0.0, start + (index + 1) * 0.05 - time.monotonic()))
-
-    client.stream(paced())
+    client.stream(_paced(clip_pcm()))
     client.disconnect(terminate=True)
     assert events["errors"] == []
     assert len(events["begin"]) == 1 and isinstance(events["begin"][0], BeginEvent)
@@ -236,3 +230,50 @@ def test_sdk_rest_over_tls(tls_threaded: str) -> None:
     finally:
         aai.settings.base_url, aai.settings.api_key = saved
     assert page.transcripts == []
+
+
+def _paced(pcm: bytes) -> Iterator[bytes]:
+    start = time.monotonic()
+    for index, chunk in enumerate(frames(pcm)):
+        yield chunk
+        time.sleep(max(0.0, start + (index + 1) * 0.05 - time.monotonic()))
+
+
+def test_sdk_u3_pro_session_over_tls(tls_threaded: str) -> None:
+    events: dict[str, list[object]] = {"speech": [], "turns": [], "end": [], "errors": []}
+    client = StreamingClient(_key_options(tls_threaded))
+    client.on(StreamingEvents.SpeechStarted, lambda _c, e: events["speech"].append(e))
+    client.on(StreamingEvents.Turn, lambda _c, e: events["turns"].append(e))
+    client.on(StreamingEvents.Termination, lambda _c, e: events["end"].append(e))
+    client.on(StreamingEvents.Error, lambda _c, e: events["errors"].append(e))
+    client.connect(StreamingParameters(sample_rate=16000, speech_model="u3-rt-pro"))
+    client.stream(_paced(clip_pcm()))
+    client.disconnect(terminate=True)
+    assert events["errors"] == []
+    assert [type(e).__name__ for e in events["speech"]] == ["SpeechStartedEvent"]
+    (turn,) = [t for t in events["turns"] if isinstance(t, TurnEvent)]
+    assert turn.end_of_turn and turn.turn_is_formatted and turn.transcript == CLIP_TEXT
+    assert turn.end_of_turn_confidence == 1
+    assert len(events["end"]) == 1
+
+
+def test_sdk_session_idle_past_inactivity_timeout_ends_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = make_self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    scenario = Scenario.model_validate({"streaming": {"inactivity_timeout_s": 0.3}})
+    sim = start_simulator_thread(scenario=scenario, tls=server_context(cert, key))
+    try:
+        ended = threading.Event()
+        errors: list[StreamingError] = []
+        client = StreamingClient(_key_options(f"127.0.0.1:{sim.handle.port}"))
+        client.on(StreamingEvents.Termination, lambda _c, _e: ended.set())
+        client.on(StreamingEvents.Error, lambda _c, e: errors.append(e))
+        client.connect(StreamingParameters(sample_rate=16000, inactivity_timeout=5))
+        assert ended.wait(timeout=3)
+        client.disconnect()
+        assert errors == []
+        assert sim.handle.state()["streaming"]["unterminated"] == 0
+    finally:
+        sim.stop()
