@@ -7,8 +7,6 @@ the simulator, and the leftovers check every test ends with.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,16 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from monitor.config import Target
 from monitor.models import LedgerEntry, ProbeContext, SystemClock
 from monitor.probeclip import load_clip
 from monitor.simulator import Scenario, SimulatorHandle
+
+# The TLS reachability tests' certificate: the simulator's own self-signed one.
+from monitor.simulator.tls import make_self_signed as self_signed_cert  # noqa: F401
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -199,39 +196,3 @@ async def create_transcript(handle: SimulatorHandle, key: str = KEY) -> str:
         ) as resp:
             transcript_id: str = (await resp.json())["id"]
     return transcript_id
-
-
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """Return (cert, key) PEM files of a self-signed certificate for 127.0.0.1, valid today.
-
-    It is its own CA, so a client that loads it as a trust anchor accepts it; any
-    other client refuses it as self-signed.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
