@@ -56,9 +56,9 @@ def node() -> str:
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulateProcess]:
-    """Yield ``sttwatch simulate --tls``; audio may come faster than real time."""
+    """Yield ``sttwatch simulate --tls``: audio may outrun real time, idle sessions end soon."""
     scenario = tmp_path_factory.mktemp("node-sdk") / "scenario.yaml"
-    scenario.write_text("streaming:\n  strict_pacing: false\n")
+    scenario.write_text("streaming:\n  strict_pacing: false\n  inactivity_timeout_s: 0.3\n")
     with simulate("--tls", "--scenario", str(scenario)) as running:
         yield running
 
@@ -160,6 +160,22 @@ def test_u3_pro_streaming_session(seen: dict[str, Any]) -> None:
     assert turn["transcript"] == turn["utterance"] == CLIP_TEXT
 
 
+def test_control_messages(seen: dict[str, Any]) -> None:
+    session = seen["stream_controls"]
+    raw = _validated(session)
+    assert raw[-1]["type"] == "Termination"
+    # ForceEndpoint ended the turn one second in; Terminate had nothing left to flush.
+    (end,) = [t for t in session["turns"] if t["end_of_turn"]]
+    assert end["transcript"].startswith("the quick") and "dog" not in end["transcript"]
+
+
+def test_an_idle_session_is_terminated(seen: dict[str, Any]) -> None:
+    session = seen["stream_idle"]
+    raw = _validated(session)
+    assert [m["type"] for m in raw] == ["Termination"]
+    assert session["close"] == {"code": 1000, "reason": ""}
+
+
 def test_refusals_reach_the_sdk(seen: dict[str, Any]) -> None:
     assert seen["key_as_token"] == {
         "began": False,
@@ -175,6 +191,6 @@ def test_refusals_reach_the_sdk(seen: dict[str, Any]) -> None:
 
 def test_every_session_was_terminated(seen: dict[str, Any], sim: SimulateProcess) -> None:
     streaming = _sim_state(sim)["streaming"]
-    # Key, token and u3-rt-pro sessions; the refused attempts never opened one.
-    assert streaming["opened"] == 3
+    # Key, token, u3-rt-pro, controls and idle sessions; refused attempts open none.
+    assert streaming["opened"] == 5
     assert (streaming["unterminated"], streaming["active"]) == (0, 0)

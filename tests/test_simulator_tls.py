@@ -80,6 +80,7 @@ def test_simulate_tls_prints_a_trustable_certificate_and_removes_it() -> None:
         assert sim.ws_base == sim.base_url.replace("https://", "wss://")
         assert sim.cert is not None and sim.cert.is_file()
         assert any(f"NODE_EXTRA_CA_CERTS={sim.cert}" in line for line in sim.lines)
+        assert any(f"SSL_CERT_FILE={sim.cert}" in line for line in sim.lines)
         request = f"{sim.base_url}/_sim/state"
         import urllib.request
 

@@ -49,21 +49,53 @@ async function sendPaced(transcriber, pcm) {
 
 /** Run one streaming session; return the events the SDK reported and the raw frames. */
 async function streamSession(params, pcm) {
-  const seen = { begin: null, turns: [], speechStarted: [], errors: [], raw: [] };
+  const seen = newSeen();
+  const transcriber = await openSession(params, seen);
+  await sendPaced(transcriber, pcm);
+  await transcriber.close(true);
+  return seen;
+}
+
+/** What one session saw: the SDK's events, and every frame its socket received after Begin. */
+function newSeen() {
+  return { begin: null, turns: [], speechStarted: [], errors: [], raw: [], close: null };
+}
+
+/** Open a session with `params`, recording into `seen`; return the transcriber. */
+async function openSession(params, seen) {
   const transcriber = client.streaming.transcriber({ websocketBaseUrl: `${wsBase}/v3/ws`, ...params });
-  transcriber.on("open", (begin) => {
-    seen.begin = begin;
-  });
   transcriber.on("turn", (turn) => seen.turns.push(turn));
   transcriber.on("speechStarted", (event) => seen.speechStarted.push(event));
   transcriber.on("error", (error) => seen.errors.push(String(error)));
-  await transcriber.connect();
+  transcriber.on("close", (code, reason) => {
+    seen.close = { code, reason };
+  });
+  seen.begin = await transcriber.connect();
   // The SDK has no Termination event: listen on its socket too (read-only) to see every frame.
   transcriber.socket.addEventListener("message", (event) => {
     seen.raw.push(JSON.parse(event.data.toString()));
   });
-  await sendPaced(transcriber, pcm);
+  return transcriber;
+}
+
+/** The control messages: UpdateConfiguration, KeepAlive, ForceEndpoint mid-speech. */
+async function controlSession(pcm) {
+  const seen = newSeen();
+  const transcriber = await openSession({ sampleRate: 16000 }, seen);
+  transcriber.updateConfiguration({ end_of_turn_confidence_threshold: 0.5, max_turn_silence: 2000 });
+  transcriber.keepAlive();
+  await sendPaced(transcriber, pcm.subarray(0, 32000)); // the first second
+  transcriber.forceEndpoint();
   await transcriber.close(true);
+  return seen;
+}
+
+/** A session that sends nothing after Begin, opened with an inactivity timeout. */
+async function idleSession() {
+  const seen = newSeen();
+  const transcriber = await openSession({ sampleRate: 16000, inactivityTimeout: 5 }, seen);
+  for (let waited = 0; seen.close === null && waited < 5000; waited += 50) await sleep(50);
+  if (seen.close === null) await transcriber.close(false);
   return seen;
 }
 
@@ -123,6 +155,9 @@ async function main() {
 
   // Universal-3 Pro streaming: SpeechStarted, partials not final, formatted end of turn.
   out.stream_u3 = await streamSession({ sampleRate: 16000, speechModel: "u3-rt-pro" }, pcm);
+
+  out.stream_controls = await controlSession(pcm);
+  out.stream_idle = await idleSession();
 
   // Refusals the SDK must surface: a raw key is not a temporary token; a bad query value.
   out.key_as_token = await tryConnect({ token: apiKey, sampleRate: 16000 });
