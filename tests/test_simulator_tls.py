@@ -278,3 +278,20 @@ def test_sdk_session_idle_past_inactivity_timeout_ends_cleanly(
         assert sim.handle.state()["streaming"]["unterminated"] == 0
     finally:
         sim.stop()
+
+
+def test_sdk_reports_a_bad_query_value_as_3006(tls_threaded: str) -> None:
+    errors: list[StreamingError] = []
+    failed = threading.Event()
+
+    def on_error(_c: StreamingClient, error: StreamingError) -> None:
+        errors.append(error)
+        failed.set()
+
+    client = StreamingClient(_key_options(tls_threaded))
+    client.on(StreamingEvents.Error, on_error)
+    client.connect(StreamingParameters(sample_rate=16000, end_of_turn_confidence_threshold=1.5))
+    assert failed.wait(timeout=5)
+    client.disconnect()
+    # The SDK words it from its own code table (the close reason goes to its log).
+    assert (errors[0].code, str(errors[0])) == (3006, "Input validation error")
