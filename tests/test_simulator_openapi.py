@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import aiohttp
 import pytest
 import simulator_fixtures
 from simulator_fixtures import SPECS, Api, SimFactory, assert_openapi, assert_stream_message
 
-from monitor.simulator.transcripts import FIELD_KINDS
+from monitor.simulator.params import ENUMS, FIELD_KINDS, RANGES
 
 make_sim = simulator_fixtures.make_sim
 
@@ -129,6 +130,38 @@ def test_create_fields_match_the_spec() -> None:
         types = declared if isinstance(declared, list) else [declared]
         assert kind.rstrip("?") in types, name
         assert kind.endswith("?") == ("null" in types), name
+
+
+def _enum_values(schema: dict[str, Any]) -> set[str]:
+    """Return every enum value reachable from ``schema`` (through $ref, oneOf, anyOf, items)."""
+    if "$ref" in schema:
+        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    found = set(schema.get("enum", []))
+    for key in ("oneOf", "anyOf"):
+        for option in schema.get(key, []):
+            found |= _enum_values(option)
+    if isinstance(schema.get("items"), dict):
+        found |= _enum_values(schema["items"])
+    return found
+
+
+def test_create_enums_match_the_spec() -> None:
+    params = SPEC["components"]["schemas"]["TranscriptOptionalParams"]["properties"]
+    with_enums = {name for name, schema in params.items() if _enum_values(schema)}
+    # SpeechModel is a free string in the spec; SPEECH_MODELS holds the 2026 names.
+    assert with_enums == set(ENUMS)
+    for name, allowed in ENUMS.items():
+        assert set(allowed) == _enum_values(params[name]), name
+
+
+def test_create_ranges_match_the_spec() -> None:
+    params = SPEC["components"]["schemas"]["TranscriptOptionalParams"]["properties"]
+    ranged = {
+        name: (schema["minimum"], schema["maximum"])
+        for name, schema in params.items()
+        if "minimum" in schema or "maximum" in schema
+    }
+    assert ranged == RANGES
 
 
 def test_spec_validation_catches_a_bad_body() -> None:

@@ -282,7 +282,10 @@ async def test_unknown_audio_gets_deterministic_placeholder(api: Api) -> None:
     assert first["text"] != CLIP_TEXT
 
 
-async def test_remote_url_gets_placeholder(api: Api) -> None:
+async def test_remote_url_gets_placeholder_when_fetching_is_off(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    api = Api(http, (await make_sim({"audio_fetch": {"enabled": False}})).base_url)
     created = await api.create("https://example.test/meeting.mp3")
     done = await api.wait_terminal(created["id"])
     assert done["status"] == "completed" and done["text"]

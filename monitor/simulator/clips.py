@@ -15,8 +15,13 @@ import io
 import re
 import sys
 import wave
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .scenario import ClipSpec
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -56,6 +61,8 @@ PLACEHOLDER_VOCABULARY = [
 PLACEHOLDER_SLOT_MS = 450
 PLACEHOLDER_WORD_MS = 350
 PLACEHOLDER_LEAD_MS = 100
+# A clip known only by its hash is never heard as shorter than this.
+MIN_KNOWN_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,26 @@ def read_wav(data: bytes) -> tuple[bytes, int] | None:
         return None
 
 
+def known_clip(name: str, raw: bytes, text: str) -> KnownClip | None:
+    """Return the known clip of WAV file bytes ``raw`` heard as ``text`` (None if not a WAV)."""
+    parsed = read_wav(raw)
+    if parsed is None:
+        return None
+    pcm, rate = parsed
+    duration_ms = len(pcm) // 2 * 1000 // rate
+    span = speech_span_ms(pcm, rate) or (0, duration_ms)
+    digest = hashlib.sha256(raw).hexdigest()
+    return KnownClip(
+        name=name,
+        sha256=digest,
+        text=text,
+        sample_rate=rate,
+        pcm=pcm,
+        duration_ms=duration_ms,
+        words=align_words(text, span, digest.encode()),
+    )
+
+
 def load_known_clips(data_dir: Path = DATA_DIR) -> list[KnownClip]:
     """Return every WAV in ``data_dir`` that has a sibling ``.txt`` reference."""
     clips: list[KnownClip] = []
@@ -178,27 +205,29 @@ def load_known_clips(data_dir: Path = DATA_DIR) -> list[KnownClip]:
         txt_path = wav_path.with_suffix(".txt")
         if not txt_path.exists():
             continue
-        raw = wav_path.read_bytes()
-        parsed = read_wav(raw)
-        if parsed is None:
-            continue
-        pcm, rate = parsed
         text = txt_path.read_text(encoding="utf-8").strip()
-        duration_ms = len(pcm) // 2 * 1000 // rate
-        span = speech_span_ms(pcm, rate) or (0, duration_ms)
-        digest = hashlib.sha256(raw).hexdigest()
-        clips.append(
-            KnownClip(
-                name=wav_path.stem,
-                sha256=digest,
-                text=text,
-                sample_rate=rate,
-                pcm=pcm,
-                duration_ms=duration_ms,
-                words=align_words(text, span, digest.encode()),
-            )
-        )
+        clip = known_clip(wav_path.stem, wav_path.read_bytes(), text)
+        if clip is not None:
+            clips.append(clip)
     return clips
+
+
+def load_scenario_clips(specs: Iterable[ClipSpec]) -> tuple[list[KnownClip], dict[str, str]]:
+    """Return a scenario's extra clips: full clips (WAV files) and texts by SHA-256 (the rest)."""
+    clips: list[KnownClip] = []
+    by_hash: dict[str, str] = {}
+    for spec in specs:
+        if spec.file is None:
+            by_hash[str(spec.sha256).lower()] = spec.text
+            continue
+        raw = spec.file.read_bytes()
+        clip = known_clip(spec.file.stem, raw, spec.text)
+        if clip is not None:
+            clips.append(clip)
+        else:
+            # Audio the simulator cannot decode (mp3, ...) is known by its bytes alone.
+            by_hash[hashlib.sha256(raw).hexdigest()] = spec.text
+    return clips, by_hash
 
 
 def placeholder_word(seed: bytes, index: int) -> WordTiming:
@@ -220,17 +249,30 @@ def placeholder_transcription(seed: bytes, duration_ms: int) -> Transcription:
 class ClipLibrary:
     """Looks audio up among the known clips."""
 
-    def __init__(self, clips: list[KnownClip]) -> None:
+    def __init__(self, clips: list[KnownClip], texts: dict[str, str] | None = None) -> None:
+        # Scenario clips come after the bundled ones; a scenario's own text wins for its bytes.
         self.clips = clips
         self._by_hash = {clip.sha256: clip for clip in clips}
+        self._texts = dict(texts or {})
 
     def transcribe_upload(self, data: bytes) -> Transcription:
-        """Return the transcript of uploaded file bytes."""
+        """Return the transcript of audio file bytes (uploaded or downloaded)."""
         digest = hashlib.sha256(data).hexdigest()
         clip = self._by_hash.get(digest)
         if clip is not None:
             return Transcription(clip.text, clip.words, clip.duration_ms)
         parsed = read_wav(data)
+        text = self._texts.get(digest)
+        if text is not None:
+            if parsed is not None:
+                pcm, rate = parsed
+                duration_ms = len(pcm) // 2 * 1000 // rate
+                span = speech_span_ms(pcm, rate) or (0, duration_ms)
+            else:
+                # Not decodable here: assume the whole file is speech at 16 kHz s16le's rate.
+                duration_ms = max(MIN_KNOWN_MS, len(data) // 32)
+                span = (0, duration_ms)
+            return Transcription(text, align_words(text, span, digest.encode()), duration_ms)
         if parsed is not None:
             pcm, rate = parsed
             for known in self.clips:
@@ -244,7 +286,7 @@ class ClipLibrary:
         return placeholder_transcription(digest.encode(), duration_ms)
 
     def transcribe_url(self, url: str) -> Transcription:
-        """Return the transcript of a remote URL the simulator cannot fetch."""
+        """Return the transcript of a remote URL the simulator does not fetch."""
         return placeholder_transcription(url.encode(), 3000)
 
     def match_stream(self, pcm: bytes, sample_rate: int) -> KnownClip | None:

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from .scenario import HTTP_ACTIONS, Fault
+from .scenario import HTTP_ACTIONS, HTTP_ENDPOINTS, Fault
 
 
 class FaultBook:
@@ -74,8 +74,11 @@ class FaultBook:
         for index, fault in enumerate(self._faults):
             if fault.action not in actions:
                 continue
+            # "*" is every HTTP endpoint: a "*" delay does not hold webhooks back.
             if fault.endpoint != endpoint and not (
-                fault.endpoint == "*" and fault.action in HTTP_ACTIONS
+                fault.endpoint == "*"
+                and fault.action in HTTP_ACTIONS
+                and endpoint in HTTP_ENDPOINTS
             ):
                 continue
             if self._fires(index, fault):

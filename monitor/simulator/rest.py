@@ -1,4 +1,4 @@
-"""REST v2: upload, create, get, list and delete transcripts, plus HTTP faults."""
+"""REST v2: upload, create, get, list and delete transcripts, their exports, plus HTTP faults."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ import json
 import re
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from . import exports, webhooks
 from .clips import Transcription, align_words, read_wav
+from .downloads import download, download_error, http_error
+from .params import validate_create_body
 from .scenario import DELETE_ACTIONS, HTTP_ACTIONS, HTTP_ENDPOINTS, JOB_ACTIONS, Fault
 from .state import SimState, Upload
-from .transcripts import LOOKUP_ERROR, Job, validate_create_body
+from .transcripts import LOOKUP_ERROR, Job
 
 STATE_KEY: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
 
@@ -145,13 +149,6 @@ def _audio_problem(data: bytes, transcription: Transcription) -> str | None:
     return None
 
 
-def _download_error(url: str) -> str:
-    return (
-        f"Download error, unable to download {url}. "
-        "Please make sure the file exists and is accessible from the internet."
-    )
-
-
 def _owned_job(request: web.Request, state: SimState) -> Job | web.Response:
     """Return the caller's job named in the path, or the 401/400/404 answer instead."""
     key = authorized_key(request, state)
@@ -174,12 +171,38 @@ def _apply_job_faults(job: Job, faults: list[Fault], now: float) -> None:
         elif fault.action == "fail_job":
             job.job_error = fault.error
         elif fault.action == "wrong_text" and fault.text is not None:
-            old = job.transcription
-            duration = old.duration_ms if old is not None else 3000
-            span = (old.words[0].start, old.words[-1].end) if old and old.words else (0, duration)
-            job.transcription = Transcription(
-                fault.text, align_words(fault.text, span, fault.text.encode()), duration
-            )
+            if job.fetching:
+                job.pending_text = fault.text  # applied once the audio has arrived
+            else:
+                _replace_text(job, fault.text)
+
+
+def _replace_text(job: Job, text: str) -> None:
+    """Make the job hear ``text``, re-timed over the span of what it heard."""
+    old = job.transcription
+    duration = old.duration_ms if old is not None else 3000
+    span = (old.words[0].start, old.words[-1].end) if old and old.words else (0, duration)
+    job.transcription = Transcription(text, align_words(text, span, text.encode()), duration)
+
+
+async def _fetch_audio(job: Job, url: str, state: SimState) -> None:
+    """Download the job's audio in the background and settle what it hears."""
+    try:
+        result = await download(state.outbound.session(), url, state.scenario.audio_fetch)
+        if isinstance(result, str):
+            problem: str | None = result
+        else:
+            job.audio = result
+            job.transcription = state.clips.transcribe_upload(result)
+            problem = _audio_problem(result, job.transcription)
+        # A fail_job fault drawn meanwhile keeps its own error.
+        if job.job_error is None:
+            job.job_error = problem
+        if job.pending_text is not None:
+            _replace_text(job, job.pending_text)
+    finally:
+        job.fetched_mono = state.clock()
+        job.fetching = False
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -221,16 +244,17 @@ async def create_transcript(request: web.Request) -> web.StreamResponse:
         upload_id = match.group(1)
         stored = state.uploads[upload_id]
         if stored.owner != key:
-            job_error = f"Download error to {url}, 403 Client Error: Forbidden for url: {url}"
+            job_error = http_error(url, 403, "Forbidden")
         elif stored.deleted:
-            job_error = _download_error(url)
+            job_error = download_error(url)
         else:
             transcription = state.clips.transcribe_upload(stored.data)
             job_error = _audio_problem(stored.data, transcription)
     elif match is not None or not url.startswith(("http://", "https://")):
-        job_error = _download_error(url)
-    else:
+        job_error = download_error(url)
+    elif not state.scenario.audio_fetch.enabled:
         transcription = state.clips.transcribe_url(url)
+    fetch = transcription is None and job_error is None
     now = state.clock()
     state.job_sequence += 1
     timing = state.scenario.jobs
@@ -246,9 +270,14 @@ async def create_transcript(request: web.Request) -> web.StreamResponse:
         job_error=job_error,
         upload_id=upload_id,
         sequence=state.job_sequence,
+        audio=state.uploads[upload_id].data if upload_id is not None else None,
+        fetching=fetch,
     )
     state.jobs[job.id] = job
+    if fetch:
+        state.outbound.spawn(_fetch_audio(job, url, state))
     _apply_job_faults(job, state.faults.pick("transcript.create", JOB_ACTIONS, JOB_ACTIONS), now)
+    webhooks.schedule(job, state)
     return web.json_response(job.to_json(now))
 
 
@@ -290,6 +319,7 @@ async def delete_transcript(request: web.Request) -> web.StreamResponse:
         stored = state.uploads[found.upload_id]
         stored.deleted = True
         stored.data = b""
+    found.audio = None
     return web.json_response(found.to_json(now))
 
 
@@ -378,6 +408,124 @@ async def list_transcripts(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _completed(request: web.Request, state: SimState) -> Job | web.Response:
+    """Return the caller's completed job named in the path, or the error answer instead."""
+    found = _owned_job(request, state)
+    if isinstance(found, web.Response):
+        return found
+    status = found.status(state.clock())
+    if found.deleted:
+        return error_response(400, f"Transcript {found.id} has been deleted")
+    if status != "completed":
+        return error_response(400, f"Transcript {found.id} is not completed (status: {status})")
+    return found
+
+
+def _export_head(job: Job) -> dict[str, Any]:
+    tr = job.transcription
+    return {
+        "id": job.id,
+        "confidence": tr.confidence if tr is not None else 0.0,
+        "audio_duration": round(tr.duration_ms / 1000) if tr is not None else 0,
+    }
+
+
+async def get_sentences(request: web.Request) -> web.StreamResponse:
+    """Return the completed transcript split into sentences."""
+    found = _completed(request, request.app[STATE_KEY])
+    if isinstance(found, web.Response):
+        return found
+    body = {**_export_head(found), "sentences": exports.sentences(found.result_words())}
+    return web.json_response(body)
+
+
+async def get_paragraphs(request: web.Request) -> web.StreamResponse:
+    """Return the completed transcript split into paragraphs."""
+    found = _completed(request, request.app[STATE_KEY])
+    if isinstance(found, web.Response):
+        return found
+    body = {**_export_head(found), "paragraphs": exports.paragraphs(found.result_words())}
+    return web.json_response(body)
+
+
+async def get_subtitles(request: web.Request) -> web.StreamResponse:
+    """Return the completed transcript as SRT or VTT captions."""
+    found = _completed(request, request.app[STATE_KEY])
+    if isinstance(found, web.Response):
+        return found
+    chars: int | None = None
+    if "chars_per_caption" in request.query:
+        raw = request.query["chars_per_caption"]
+        try:
+            chars = int(raw)
+        except ValueError:
+            return error_response(400, f'"chars_per_caption" must be a number (got "{raw}")')
+        if chars < 1:
+            return error_response(400, '"chars_per_caption" must be greater than or equal to 1')
+    render = exports.srt if request.match_info["subtitle_format"] == "srt" else exports.vtt
+    return web.Response(text=render(found.result_words(), chars), content_type="text/plain")
+
+
+async def search_words(request: web.Request) -> web.StreamResponse:
+    """Return where each of the comma-separated ``words`` occurs in the transcript."""
+    found = _completed(request, request.app[STATE_KEY])
+    if isinstance(found, web.Response):
+        return found
+    terms = [t.strip() for t in request.query.get("words", "").split(",") if t.strip()]
+    if not terms:
+        return error_response(400, '"words" is required (comma-separated words to search for)')
+    result = exports.word_search(found.result_words(), terms)
+    return web.json_response({"id": found.id, **result})
+
+
+REDACTION_NOT_REQUESTED = (
+    "Redacted audio is not available: the transcript was not created with "
+    "redact_pii: true and redact_pii_audio: true"
+)
+
+
+async def get_redacted_audio(request: web.Request) -> web.StreamResponse:
+    """Return the redacted audio's URL (202 while the job runs, 400 if never asked for)."""
+    state = request.app[STATE_KEY]
+    found = _owned_job(request, state)
+    if isinstance(found, web.Response):
+        return found
+    params = found.params
+    if not (params.get("redact_pii") and params.get("redact_pii_audio")):
+        return error_response(400, REDACTION_NOT_REQUESTED)
+    status = found.status(state.clock())
+    if status in {"queued", "processing"}:
+        # The SDK reads 202 as "not ready yet" (the spec lists only 200).
+        return web.json_response({"status": "redacted_audio_processing"}, status=202)
+    if status != "completed" or found.deleted or found.audio is None:
+        return error_response(400, f"Redacted audio for transcript {found.id} is not available")
+    return web.json_response(
+        {
+            "status": "redacted_audio_ready",
+            "redacted_audio_url": f"{base_url(request)}/redacted-audio/{found.id}",
+        }
+    )
+
+
+async def redacted_audio_file(request: web.Request) -> web.StreamResponse:
+    """Serve a redacted audio file (no auth: the real one is a pre-signed URL)."""
+    state = request.app[STATE_KEY]
+    job = state.jobs.get(request.match_info["transcript_id"])
+    if job is None or job.audio is None or job.deleted:
+        return web.Response(status=404, text="Not found", content_type="text/plain")
+    kind = "audio/wav" if read_wav(job.audio) is not None else "application/octet-stream"
+    return web.Response(body=job.audio, content_type=kind)
+
+
+async def unknown_route(request: web.Request) -> web.StreamResponse:
+    """Answer any other path under /v2/ as the API does: JSON, not a bare 404 page."""
+    return error_response(404, "Not found")
+
+
+async def _close_outbound(app: web.Application) -> None:
+    await app[STATE_KEY].outbound.close()
+
+
 def add_routes(app: web.Application) -> None:
     """Register the REST v2 routes on ``app``."""
     app.router.add_post("/v2/upload", upload, name="upload")
@@ -388,3 +536,17 @@ def add_routes(app: web.Application) -> None:
         "/v2/transcript/{transcript_id}", delete_transcript, name="transcript.delete"
     )
     app.router.add_get("/upload/{upload_id}", uploaded_file, name="uploaded_file")
+    one = "/v2/transcript/{transcript_id}"
+    app.router.add_get(f"{one}/sentences", get_sentences, name="transcript.sentences")
+    app.router.add_get(f"{one}/paragraphs", get_paragraphs, name="transcript.paragraphs")
+    app.router.add_get(
+        f"{one}/{{subtitle_format:srt|vtt}}", get_subtitles, name="transcript.subtitles"
+    )
+    app.router.add_get(f"{one}/word-search", search_words, name="transcript.word_search")
+    app.router.add_get(
+        f"{one}/redacted-audio", get_redacted_audio, name="transcript.redacted_audio"
+    )
+    app.router.add_get("/redacted-audio/{transcript_id}", redacted_audio_file)
+    # Last, so it only catches what no route above matched.
+    app.router.add_route("*", "/v2/{tail:.*}", unknown_route, name="v2.unknown")
+    app.on_shutdown.append(_close_outbound)

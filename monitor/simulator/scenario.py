@@ -22,8 +22,14 @@ Endpoint = Literal[
     "transcript.get",
     "transcript.list",
     "transcript.delete",
+    "transcript.sentences",
+    "transcript.paragraphs",
+    "transcript.subtitles",
+    "transcript.word_search",
+    "transcript.redacted_audio",
     "token",
     "ws",
+    "webhook",
     "*",
 ]
 
@@ -33,8 +39,21 @@ DELETE_ACTIONS = frozenset({"ignore_delete"})
 WS_ACTIONS = frozenset(
     {"refuse", "close", "no_begin", "no_turn", "first_turn_delay", "hang_terminate"}
 )
+# Delivery faults of webhooks; "delay" is shared with the HTTP actions.
+WEBHOOK_ACTIONS = frozenset({"drop", "duplicate", "wrong_auth", "early"})
 REST_ENDPOINTS = frozenset(
-    {"upload", "transcript.create", "transcript.get", "transcript.list", "transcript.delete"}
+    {
+        "upload",
+        "transcript.create",
+        "transcript.get",
+        "transcript.list",
+        "transcript.delete",
+        "transcript.sentences",
+        "transcript.paragraphs",
+        "transcript.subtitles",
+        "transcript.word_search",
+        "transcript.redacted_audio",
+    }
 )
 HTTP_ENDPOINTS = REST_ENDPOINTS | {"token"}
 
@@ -54,13 +73,21 @@ Action = Literal[
     "no_turn",
     "first_turn_delay",
     "hang_terminate",
+    "drop",
+    "duplicate",
+    "wrong_auth",
+    "early",
 ]
 
 
 def endpoints_for_action(action: str) -> frozenset[str]:
     """Return the endpoints on which ``action`` has a meaning."""
+    if action == "delay":
+        return HTTP_ENDPOINTS | {"webhook"}
     if action in HTTP_ACTIONS:
         return HTTP_ENDPOINTS
+    if action in WEBHOOK_ACTIONS:
+        return frozenset({"webhook"})
     if action in JOB_ACTIONS:
         return frozenset({"transcript.create", "transcript.get"})
     if action in DELETE_ACTIONS:
@@ -137,6 +164,40 @@ class JobTiming(_Strict):
     delete_in_progress: Literal["reject", "allow"] = "reject"
 
 
+class AudioFetch(_Strict):
+    """How the simulator downloads an ``audio_url`` that is not one of its own uploads."""
+
+    # False: hear a placeholder without any network access (offline tests).
+    enabled: bool = True
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class WebhookOptions(_Strict):
+    """Webhook delivery: the real API's documented policy, shortened by tests."""
+
+    # 10 attempts in all, a 2xx expected within 10 s; a 4xx ends them (AssemblyAI's docs).
+    attempts: int = Field(default=10, ge=1)
+    retry_interval_ms: int = Field(default=10_000, ge=0)
+    timeout_ms: int = Field(default=10_000, gt=0)
+
+
+class ClipSpec(_Strict):
+    """An extra known clip: audio (a file, or only its SHA-256) and its reference text."""
+
+    text: str = Field(min_length=1)
+    file: Path | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.file is None) == (self.sha256 is None):
+            raise ValueError("a clip needs exactly one of 'file' or 'sha256'")
+        if self.file is not None and not self.file.is_file():
+            raise ValueError(f"clip file {str(self.file)!r} does not exist")
+        return self
+
+
 class StreamingOptions(_Strict):
     """Knobs of the streaming v3 endpoint."""
 
@@ -165,6 +226,9 @@ class Scenario(_Strict):
     jobs: JobTiming = Field(default_factory=JobTiming)
     unknown_id_status: Literal[400, 404] = 400
     streaming: StreamingOptions = Field(default_factory=StreamingOptions)
+    audio_fetch: AudioFetch = Field(default_factory=AudioFetch)
+    webhooks: WebhookOptions = Field(default_factory=WebhookOptions)
+    clips: list[ClipSpec] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
 
     @field_validator("api_keys")
@@ -178,6 +242,11 @@ class Scenario(_Strict):
     def from_yaml_file(cls, path: str | Path) -> Scenario:
         """Return the scenario read from a YAML (or JSON) file."""
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("clips"), list):
+            # A clip's file is relative to the scenario file, not to the current directory.
+            for clip in data["clips"]:
+                if isinstance(clip, dict) and isinstance(clip.get("file"), str):
+                    clip["file"] = str(Path(path).parent / clip["file"])
         return cls.model_validate(data if data is not None else {})
 
 

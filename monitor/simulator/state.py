@@ -16,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .clips import ClipLibrary, load_known_clips
+from .clips import ClipLibrary, load_known_clips, load_scenario_clips
 from .faults import FaultBook
+from .outbound import Outbound
 from .scenario import Scenario
 from .transcripts import Job
 
@@ -54,13 +55,18 @@ class SimState:
     ) -> None:
         self.scenario = scenario
         self.clock = clock
-        self.clips = clips if clips is not None else ClipLibrary(load_known_clips())
+        if clips is None:
+            extra, texts = load_scenario_clips(scenario.clips)
+            clips = ClipLibrary(load_known_clips() + extra, texts)
+        self.clips = clips
         # Through a lambda so a test that swaps state.clock moves the fault windows too.
         self.faults = FaultBook(scenario.seed, lambda: self.clock())
         # Set when the server shuts down, so hanging handlers let go.
         self.closing = asyncio.Event()
         # Open streaming sockets, closed with 1001 when the server shuts down.
         self.sockets: set[web.WebSocketResponse] = set()
+        # Downloads and webhook deliveries in flight.
+        self.outbound = Outbound()
         self.reset()
 
     def reset(self) -> None:
@@ -74,6 +80,9 @@ class SimState:
         self.streams_terminated = 0
         self.streams_unterminated = 0
         self.streams_active = 0
+        self.webhook_counts: Counter[str] = Counter()
+        # Deliveries and downloads of forgotten jobs must not go on.
+        self.outbound.cancel()
         self.faults.install(self.scenario.faults)
         self.faults.applied.clear()
 
@@ -107,6 +116,10 @@ class SimState:
                 "terminated": self.streams_terminated,
                 "unterminated": self.streams_unterminated,
                 "active": self.streams_active,
+            },
+            "webhooks": {
+                name: self.webhook_counts[name]
+                for name in ("scheduled", "dropped", "attempts", "delivered", "failed")
             },
             "requests": dict(self.requests),
             "faults_applied": dict(self.faults.applied),

@@ -1,4 +1,4 @@
-"""Transcription jobs: request validation, lifecycle and their JSON shapes.
+"""Transcription jobs: their lifecycle and JSON shapes (validation is in params.py).
 
 The JSON produced here is what ``GET /v2/transcript/{id}`` returns; every
 shape validates against the ``Transcript`` / ``TranscriptListItem`` schemas
@@ -7,6 +7,7 @@ of the copied OpenAPI spec (tests/test_simulator_openapi.py checks it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,79 +16,10 @@ from .clips import Transcription
 
 DELETED_URL = "http://deleted_by_user"
 DELETED_TEXT = "Deleted by user."
-SPEECH_MODELS = ("universal-3-pro", "universal-2")
-
-SPEECH_MODEL_DEPRECATED = (
-    'speech_model is deprecated. Use "speech_models" instead. See documentation: '
-    "https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model"
-)
-SPEECH_MODELS_INVALID = (
-    '"speech_models" must be a non-empty list containing one or more of: '
-    '"universal-3-pro", "universal-2"'
-)
 LOOKUP_ERROR = "Transcript lookup error, transcript id not found"
+# What punctuate=false takes out of a word (apostrophes and hyphens stay).
+_PUNCTUATION = re.compile(r"[^\w'-]")
 
-# Field kinds of TranscriptParams (audio_url + TranscriptOptionalParams in the
-# spec). A test compares this table with the spec so the two cannot drift.
-FIELD_KINDS: dict[str, str] = {
-    "audio_url": "string",
-    "audio_end_at": "integer",
-    "audio_start_from": "integer",
-    "auto_chapters": "boolean",
-    "auto_highlights": "boolean",
-    "content_safety": "boolean",
-    "content_safety_confidence": "integer",
-    "custom_spelling": "array",
-    "disfluencies": "boolean",
-    "entity_detection": "boolean",
-    "filter_profanity": "boolean",
-    "format_text": "boolean",
-    "iab_categories": "boolean",
-    "keyterms_prompt": "array",
-    "language_code": "string?",
-    "language_codes": "array?",
-    "language_confidence_threshold": "number",
-    "language_detection": "boolean",
-    "language_detection_options": "object",
-    "multichannel": "boolean",
-    "prompt": "string",
-    "punctuate": "boolean",
-    "redact_pii": "boolean",
-    "redact_pii_audio": "boolean",
-    "redact_pii_audio_options": "object",
-    "redact_pii_audio_quality": "string?",
-    "redact_pii_policies": "array",
-    "redact_pii_sub": "string?",
-    "sentiment_analysis": "boolean",
-    "speaker_labels": "boolean",
-    "speaker_options": "object",
-    "speakers_expected": "integer?",
-    "speech_models": "array",
-    "speech_threshold": "number?",
-    "speech_understanding": "object",
-    "summarization": "boolean",
-    "summary_model": "string?",
-    "summary_type": "string?",
-    "remove_audio_tags": "string?",
-    "temperature": "number",
-    "webhook_auth_header_name": "string?",
-    "webhook_auth_header_value": "string?",
-    "webhook_url": "string",
-    "custom_topics": "boolean",
-    "speech_model": "string?",
-    "topics": "array",
-}
-
-_KIND_NAMES = {
-    "string": "a String",
-    "integer": "an Integer",
-    "number": "a Number",
-    "boolean": "a Boolean",
-    "array": "an Array",
-    "object": "an Object",
-}
-
-# Boolean options echoed on the Transcript, with the spec's defaults.
 _BOOL_DEFAULTS = {
     "auto_chapters": False,
     "auto_highlights": False,
@@ -141,48 +73,21 @@ _RESULT_FIELDS = (
 )
 
 
-def _kind_ok(kind: str, value: Any) -> bool:
-    nullable = kind.endswith("?")
-    base = kind.rstrip("?")
-    if value is None:
-        return nullable
-    if base == "boolean":
-        return isinstance(value, bool)
-    if base == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if base == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if base == "string":
-        return isinstance(value, str)
-    if base == "array":
-        return isinstance(value, list)
-    return isinstance(value, dict)
-
-
-def validate_create_body(body: Any) -> str | None:
-    """Return the 400 error message for a create-transcript body, or None if it is valid."""
-    if not isinstance(body, dict):
-        return "Request body must be a JSON object"
-    # The 2026 API rejects the deprecated singular before anything else.
-    if body.get("speech_model") is not None:
-        return SPEECH_MODEL_DEPRECATED
-    for name in body:
-        if name not in FIELD_KINDS:
-            return f'"{name}" is not allowed'
-    for name, value in body.items():
-        kind = FIELD_KINDS[name]
-        if name != "speech_models" and not _kind_ok(kind, value):
-            return f"{name} must be {_KIND_NAMES[kind.rstrip('?')]}"
-    if "audio_url" not in body:
-        return '"audio_url" is required'
-    models = body.get("speech_models")
-    if (
-        not isinstance(models, list)
-        or not models
-        or any(model not in SPEECH_MODELS for model in models)
-    ):
-        return SPEECH_MODELS_INVALID
-    return None
+def utterances(words: list[dict[str, Any]], text: str, confidence: float) -> list[dict[str, Any]]:
+    """Return the utterances of a one-speaker transcript: all words, speaker "A"."""
+    if not words:
+        return []
+    return [
+        {
+            "confidence": confidence,
+            "start": words[0]["start"],
+            "end": words[-1]["end"],
+            "text": text,
+            "words": words,
+            "speaker": "A",
+            "channel": None,
+        }
+    ]
 
 
 @dataclass
@@ -204,6 +109,14 @@ class Job:
     frozen_status: str | None = None
     terminal_seen: bool = False
     sequence: int = 0
+    # The audio heard (upload or download), kept for /redacted-audio.
+    audio: bytes | None = None
+    # While the audio_url is being downloaded the job cannot finish.
+    fetching: bool = False
+    fetched_mono: float | None = None
+    # A wrong_text fault that arrived before the download finished.
+    pending_text: str | None = None
+    webhook_status_code: int | None = None
 
     def status(self, now: float) -> str:
         """Return the job's status at monotonic time ``now``."""
@@ -212,15 +125,60 @@ class Job:
         elapsed_ms = (now - self.created_mono) * 1000
         if self.stuck_stage == "queued" or elapsed_ms < self.queued_ms:
             return "queued"
-        if self.stuck_stage == "processing" or elapsed_ms < self.queued_ms + self.processing_ms:
+        if (
+            self.stuck_stage == "processing"
+            or elapsed_ms < self.queued_ms + self.processing_ms
+            or self.fetching
+        ):
             return "processing"
+        return self.outcome
+
+    @property
+    def outcome(self) -> str:
+        """Return the terminal status the job ends (or will end) in, as things stand."""
         return "error" if self.job_error is not None else "completed"
 
     def completed_wall(self, now: float) -> datetime | None:
         """Return the wall-clock time the job finished, or None while it runs."""
         if self.status(now) in {"queued", "processing"}:
             return None
-        return self.created_wall + timedelta(milliseconds=self.queued_ms + self.processing_ms)
+        took_ms = float(self.queued_ms + self.processing_ms)
+        if self.fetched_mono is not None:
+            took_ms = max(took_ms, (self.fetched_mono - self.created_mono) * 1000)
+        return self.created_wall + timedelta(milliseconds=took_ms)
+
+    def result_words(self) -> list[dict[str, Any]]:
+        """Return the completed job's words as the API shows them (options applied)."""
+        if self.transcription is None:
+            return []
+        params = self.params
+        speaker = "A" if params.get("speaker_labels") else None
+        out = []
+        for word in self.transcription.words:
+            text = word.text
+            if params.get("punctuate") is False:
+                text = _PUNCTUATION.sub("", text)
+            if params.get("format_text") is False:
+                text = text.lower()
+            if text:
+                out.append(
+                    {
+                        "text": text,
+                        "start": word.start,
+                        "end": word.end,
+                        "confidence": word.confidence,
+                        "speaker": speaker,
+                    }
+                )
+        return out
+
+    def result_text(self, words: list[dict[str, Any]]) -> str:
+        """Return the transcript text that goes with ``result_words()``."""
+        params = self.params
+        untouched = params.get("punctuate") is not False and params.get("format_text") is not False
+        if self.transcription is not None and untouched:
+            return self.transcription.text
+        return " ".join(word["text"] for word in words)
 
     def is_terminal(self, now: float) -> bool:
         """Return True once the job is completed or errored."""
@@ -246,7 +204,6 @@ class Job:
             "confidence": None,
             "audio_duration": None,
             "webhook_auth": params.get("webhook_auth_header_name") is not None,
-            "webhook_status_code": None,
             "throttled": False,
             "content_safety_labels": None,
             "speed_boost": False,
@@ -261,24 +218,18 @@ class Job:
                 out[name] = params[name]
         for name in _RESULT_FIELDS:
             out[name] = None
+        out["webhook_status_code"] = self.webhook_status_code
         if status == "completed" and self.transcription is not None:
             tr = self.transcription
-            out["text"] = tr.text
-            out["words"] = [
-                {
-                    "text": w.text,
-                    "start": w.start,
-                    "end": w.end,
-                    "confidence": w.confidence,
-                    "speaker": None,
-                }
-                for w in tr.words
-            ]
+            words = self.result_words()
+            out["text"] = self.result_text(words)
+            out["words"] = words
             out["confidence"] = tr.confidence
             out["audio_duration"] = round(tr.duration_ms / 1000)
             out["speech_model_used"] = params["speech_models"][0]
             out["audio_channels"] = 1
-            out["webhook_status_code"] = None
+            if params.get("speaker_labels"):
+                out["utterances"] = utterances(words, out["text"], tr.confidence)
         elif status == "error":
             out["error"] = self.job_error
         return out
@@ -319,7 +270,8 @@ class Job:
     def list_item(self, base_url: str, now: float) -> dict[str, Any]:
         """Return the TranscriptListItem for the list endpoint."""
         shown = self.to_json(now)
-        completed = self.completed_wall(now)
+        # The spec's list example shows a failed job with "completed": null.
+        completed = self.completed_wall(now) if shown["status"] == "completed" else None
         return {
             "id": self.id,
             "resource_url": f"{base_url}/v2/transcript/{self.id}",
