@@ -27,6 +27,11 @@ OPERATIONS = {
     "transcript.list": ("GET", "/v2/transcript"),
     "transcript.get": ("GET", "/v2/transcript/{transcript_id}"),
     "transcript.delete": ("DELETE", "/v2/transcript/{transcript_id}"),
+    "transcript.sentences": ("GET", "/v2/transcript/{transcript_id}/sentences"),
+    "transcript.paragraphs": ("GET", "/v2/transcript/{transcript_id}/paragraphs"),
+    "transcript.subtitles": ("GET", "/v2/transcript/{transcript_id}/{subtitle_format}"),
+    "transcript.word_search": ("GET", "/v2/transcript/{transcript_id}/word-search"),
+    "transcript.redacted_audio": ("GET", "/v2/transcript/{transcript_id}/redacted-audio"),
 }
 
 
@@ -45,12 +50,14 @@ FAULTED = [
 
 async def _request(api: Api, endpoint: str) -> simulator_fixtures.Reply:
     method, path = OPERATIONS[endpoint]
-    path = path.replace("{transcript_id}", str(uuid.uuid4()))
+    path = path.replace("{transcript_id}", str(uuid.uuid4())).replace("{subtitle_format}", "srt")
     body = {"audio_url": "https://x.test/a", "speech_models": ["universal-2"]}
     if endpoint == "upload":
         return await api.call(method, path, data=b"abc")
     if endpoint == "transcript.create":
         return await api.call(method, path, json_body=body)
+    if endpoint == "transcript.word_search":
+        return await api.call(method, path, query={"words": "fox"})
     return await api.call(method, path)
 
 
