@@ -39,6 +39,8 @@ class Hosted:
     status: int = 200
     # Seconds to hold the answer back (a slow host).
     hold_s: float = 0.0
+    # Sent in chunks with no Content-Length (the size is only known by reading).
+    chunked: bool = False
 
 
 @dataclass
@@ -88,6 +90,15 @@ class OutboundPeer:
             return web.Response(status=404, text="no such file")
         if hosted.hold_s:
             await asyncio.sleep(hosted.hold_s)
+        if hosted.chunked:
+            response = web.StreamResponse(status=hosted.status)
+            response.content_type = hosted.content_type
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(hosted.body), 4096):
+                await response.write(hosted.body[start : start + 4096])
+            await response.write_eof()
+            return response
         return web.Response(
             status=hosted.status, body=hosted.body, content_type=hosted.content_type
         )
