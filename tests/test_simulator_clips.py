@@ -128,3 +128,13 @@ def test_a_bad_clip_entry_says_what_is_wrong(clip: dict[str, str], message: str)
     with pytest.raises(ValidationError, match=message) as caught:
         Scenario.model_validate({"clips": [clip]})
     assert "clips.0" in str(caught.value)  # and where
+
+
+async def test_a_scenario_text_wins_over_a_bundled_clip(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    digest = hashlib.sha256(clip_bytes()).hexdigest()
+    handle = await make_sim({"clips": [{"sha256": digest, "text": OWN_TEXT}]})
+    done = await Api(http, handle.base_url).transcribe(clip_bytes())
+    assert done["text"] == OWN_TEXT
+    assert done["words"][0]["start"] >= 100  # still timed over the clip's audible span

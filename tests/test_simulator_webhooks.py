@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 import simulator_fixtures
-from outbound_peer import Delivery, OutboundPeer, peer
+from outbound_peer import Delivery, Hosted, OutboundPeer, peer
 from pydantic import ValidationError
 from simulator_fixtures import Api, ManualClock, SimFactory, wait_for
 
@@ -268,3 +268,20 @@ def test_webhook_faults_name_their_endpoint() -> None:
         Scenario.model_validate({"faults": [{"endpoint": "transcript.get", "action": "drop"}]})
     with pytest.raises(ValidationError, match=r"endpoint '\*' only takes HTTP actions"):
         Scenario.model_validate({"faults": [{"endpoint": "*", "action": "duplicate"}]})
+
+
+async def test_early_waits_for_a_download_to_know_the_outcome(
+    make_sim: SimFactory, http: aiohttp.ClientSession, peer: OutboundPeer
+) -> None:
+
+    peer.files["/page.wav"] = Hosted(b"<html>login</html>", "text/html", hold_s=0.2)
+    sim, api = await _start(make_sim, http, [{"endpoint": "webhook", "action": "early"}])
+    clock = ManualClock()
+    sim.state_obj.set_clock(clock)
+    created = await api.create(peer.url("/page.wav"), webhook_url=peer.url("/hook"))
+    deliveries = await peer.wait_deliveries(1)
+    # Announced early, but truthfully: the download turned up a web page.
+    assert [d.body for d in deliveries] == [{"transcript_id": created["id"], "status": "error"}]
+    assert (await api.get(created["id"])).json["status"] == "queued"
+    clock.advance(1.0)
+    assert (await api.get(created["id"])).json["status"] == "error"

@@ -250,7 +250,7 @@ class ClipLibrary:
     """Looks audio up among the known clips."""
 
     def __init__(self, clips: list[KnownClip], texts: dict[str, str] | None = None) -> None:
-        # Scenario clips come after the bundled ones; a scenario's own text wins for its bytes.
+        # Scenario clips come after the bundled ones, so theirs win for the same bytes.
         self.clips = clips
         self._by_hash = {clip.sha256: clip for clip in clips}
         self._texts = dict(texts or {})
@@ -258,11 +258,11 @@ class ClipLibrary:
     def transcribe_upload(self, data: bytes) -> Transcription:
         """Return the transcript of audio file bytes (uploaded or downloaded)."""
         digest = hashlib.sha256(data).hexdigest()
-        clip = self._by_hash.get(digest)
-        if clip is not None:
-            return Transcription(clip.text, clip.words, clip.duration_ms)
         parsed = read_wav(data)
+        # Looked up first: a scenario's text for these exact bytes wins over a bundled clip.
         text = self._texts.get(digest)
+        if text is None and (clip := self._by_hash.get(digest)) is not None:
+            return Transcription(clip.text, clip.words, clip.duration_ms)
         if text is not None:
             if parsed is not None:
                 pcm, rate = parsed

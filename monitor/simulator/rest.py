@@ -275,7 +275,7 @@ async def create_transcript(request: web.Request) -> web.StreamResponse:
     )
     state.jobs[job.id] = job
     if fetch:
-        state.outbound.spawn(_fetch_audio(job, url, state))
+        job.download = state.outbound.spawn(_fetch_audio(job, url, state))
     _apply_job_faults(job, state.faults.pick("transcript.create", JOB_ACTIONS, JOB_ACTIONS), now)
     webhooks.schedule(job, state)
     return web.json_response(job.to_json(now))

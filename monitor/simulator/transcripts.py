@@ -7,6 +7,7 @@ of the copied OpenAPI spec (tests/test_simulator_openapi.py checks it).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,6 +114,8 @@ class Job:
     audio: bytes | None = None
     # While the audio_url is being downloaded the job cannot finish.
     fetching: bool = False
+    # The download's task, for whoever must wait for what it finds.
+    download: asyncio.Task[None] | None = None
     fetched_mono: float | None = None
     # A wrong_text fault that arrived before the download finished.
     pending_text: str | None = None

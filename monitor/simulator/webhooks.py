@@ -87,7 +87,9 @@ async def deliver(job: Job, faults: list[Fault], state: SimState) -> None:
     """Wait for ``job`` to end, then notify its webhook as the faults say."""
     actions = {fault.action for fault in faults}
     if "early" in actions:
-        # Told before a GET can show it: the outcome as it stands at creation.
+        # Told before a GET can show it; a download still running decides the outcome first.
+        if job.download is not None:
+            await asyncio.wait([job.download])
         status: str | None = job.outcome
     else:
         status = await _until_finished(job, state)
