@@ -35,7 +35,7 @@ from monitor import janitor
 from monitor.config import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.probes import PROBES
-from monitor.simulator.scenario import Action
+from monitor.simulator.scenario import WEBHOOK_ACTIONS, Action
 from monitor.store import Store
 
 __all__ = ["make_sim"]
@@ -262,7 +262,8 @@ async def test_fault(case: Case, make_sim: SimFactory, tmp_path: Path) -> None:
 
 def test_every_simulator_fault_action_is_in_the_matrix() -> None:
     used = {fault["action"] for case in CASES for fault in case.faults}
-    assert used == set(Action.__args__)  # type: ignore[attr-defined]
+    # No probe receives webhooks yet, so the webhook-only actions have no row.
+    assert used == set(Action.__args__) - WEBHOOK_ACTIONS  # type: ignore[attr-defined]
 
 
 def test_every_error_kind_a_fault_can_cause_is_in_the_matrix() -> None:
