@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import assemblyai as aai
+import httpx
 import pytest
-from simulator_fixtures import CLIP_TEXT, CLIP_WAV, clip_bytes
+from simulator_fixtures import CLIP_TEXT, CLIP_WAV, assert_openapi, clip_bytes
 
 from monitor.simulator import DEFAULT_API_KEY, Scenario, ThreadedSimulator, start_simulator_thread
 
@@ -47,16 +48,46 @@ def threaded() -> Iterator[ThreadedSimulator]:
         sim.stop()
 
 
+def _validate(response: httpx.Response) -> None:
+    """Fail the SDK call unless the simulator's answer validates against the OpenAPI spec."""
+    request = response.request
+    path = request.url.path
+    if not path.startswith("/v2/"):
+        return
+    if path.endswith("/redacted-audio") and response.status_code == 202:
+        return  # the SDK's "not ready yet", which the spec does not list
+    response.read()
+    query = dict(request.url.params)
+    content_type = response.headers.get("Content-Type")
+    assert_openapi(
+        request.method, path, response.status_code, response.content, content_type, query
+    )
+    CHECKED.append((request.method, path))
+
+
+CHECKED: list[tuple[str, str]] = []
+
+
 @pytest.fixture
 def sdk(threaded: ThreadedSimulator) -> Iterator[aai.Transcriber]:
-    """Point the SDK's global settings at the simulator (put back after); yield a Transcriber."""
+    """Point the SDK's global settings at the simulator (put back after); yield a Transcriber.
+
+    Every answer the SDK's default client receives is validated against the spec.
+    """
     saved = (aai.settings.base_url, aai.settings.api_key, aai.settings.polling_interval)
     aai.settings.base_url = threaded.handle.base_url
     aai.settings.api_key = DEFAULT_API_KEY
     aai.settings.polling_interval = 0.05
+    client = aai.Client.get_default()
+    client.http_client.event_hooks["response"].append(_validate)
+    CHECKED.clear()
     try:
-        yield aai.Transcriber(config=aai.TranscriptionConfig(speech_models=["universal-2"]))
+        yield aai.Transcriber(
+            client=client, config=aai.TranscriptionConfig(speech_models=["universal-2"])
+        )
+        assert CHECKED, "no answer was validated"
     finally:
+        client.http_client.event_hooks["response"].remove(_validate)
         aai.settings.base_url, aai.settings.api_key, aai.settings.polling_interval = saved
 
 

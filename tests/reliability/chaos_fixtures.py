@@ -39,7 +39,7 @@ from monitor.janitor import SweepReport, sweep
 from monitor.probes.transcription import marked_upload
 from monitor.runtime import open_runtime
 from monitor.simulator import SimulatorHandle
-from monitor.simulator.scenario import Action
+from monitor.simulator.scenario import WEBHOOK_ACTIONS, Action
 
 __all__ = [
     "ALL_ACTIONS",
@@ -65,8 +65,9 @@ FAULT_RATE = 0.30
 ONE_SHOT_FROM_S = 3.0
 ONE_SHOT_EVERY_S = 1.0
 
-# Every fault action the simulator knows, straight from its type: a new one joins the chaos.
-ALL_ACTIONS = frozenset(get_args(Action))
+# Every fault action the simulator knows, straight from its type: a new one joins the chaos
+# (but the webhook-only ones: no probe asks for webhooks yet).
+ALL_ACTIONS = frozenset(get_args(Action)) - WEBHOOK_ACTIONS
 """Every fault action the simulator knows (docs/simulator.md, "Faults")."""
 
 _HTTP_ENDPOINTS = (
