@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -430,22 +431,23 @@ def _export_head(job: Job) -> dict[str, Any]:
     }
 
 
-async def get_sentences(request: web.Request) -> web.StreamResponse:
-    """Return the completed transcript split into sentences."""
-    found = _completed(request, request.app[STATE_KEY])
-    if isinstance(found, web.Response):
-        return found
-    body = {**_export_head(found), "sentences": exports.sentences(found.result_words())}
-    return web.json_response(body)
+def _split_handler(
+    key: str, split: Callable[[list[exports.Word]], list[dict[str, Any]]]
+) -> Handler:
+    """Return the handler of an export that splits the words into ``key`` (sentences, ...)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        found = _completed(request, request.app[STATE_KEY])
+        if isinstance(found, web.Response):
+            return found
+        return web.json_response({**_export_head(found), key: split(found.result_words())})
+
+    handler.__doc__ = f"Return the completed transcript split into {key}."
+    return handler
 
 
-async def get_paragraphs(request: web.Request) -> web.StreamResponse:
-    """Return the completed transcript split into paragraphs."""
-    found = _completed(request, request.app[STATE_KEY])
-    if isinstance(found, web.Response):
-        return found
-    body = {**_export_head(found), "paragraphs": exports.paragraphs(found.result_words())}
-    return web.json_response(body)
+get_sentences = _split_handler("sentences", exports.sentences)
+get_paragraphs = _split_handler("paragraphs", exports.paragraphs)
 
 
 async def get_subtitles(request: web.Request) -> web.StreamResponse:

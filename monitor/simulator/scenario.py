@@ -9,7 +9,7 @@ endpoint speak one vocabulary (docs/simulator.md).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -41,20 +41,8 @@ WS_ACTIONS = frozenset(
 )
 # Delivery faults of webhooks; "delay" is shared with the HTTP actions.
 WEBHOOK_ACTIONS = frozenset({"drop", "duplicate", "wrong_auth", "early"})
-REST_ENDPOINTS = frozenset(
-    {
-        "upload",
-        "transcript.create",
-        "transcript.get",
-        "transcript.list",
-        "transcript.delete",
-        "transcript.sentences",
-        "transcript.paragraphs",
-        "transcript.subtitles",
-        "transcript.word_search",
-        "transcript.redacted_audio",
-    }
-)
+# Every REST v2 endpoint: the Endpoint names that are neither streaming nor webhooks.
+REST_ENDPOINTS = frozenset(get_args(Endpoint)) - {"token", "ws", "webhook", "*"}
 HTTP_ENDPOINTS = REST_ENDPOINTS | {"token"}
 
 Action = Literal[
