@@ -13,7 +13,7 @@ import pytest
 import simulator_fixtures
 from outbound_peer import Hosted, OutboundPeer, peer
 from pydantic import ValidationError
-from simulator_fixtures import CLIP_TEXT, Api, SimFactory, clip_bytes
+from simulator_fixtures import CLIP_TEXT, Api, SimFactory, clip_bytes, frames, open_stream, silence
 
 from monitor.simulator import Scenario
 
@@ -138,3 +138,20 @@ async def test_a_scenario_text_wins_over_a_bundled_clip(
     done = await Api(http, handle.base_url).transcribe(clip_bytes())
     assert done["text"] == OWN_TEXT
     assert done["words"][0]["start"] >= 100  # still timed over the clip's audible span
+
+
+async def test_a_scenario_wav_is_heard_when_streamed(
+    make_sim: SimFactory, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    _tone_wav(tmp_path / "meeting.wav", ms=1000, lead_ms=100)
+    handle = await make_sim({"clips": [{"file": str(tmp_path / "meeting.wav"), "text": OWN_TEXT}]})
+    probe = await open_stream(http, handle)
+    assert (await probe.next())["type"] == "Begin"
+    with wave.open(str(tmp_path / "meeting.wav")) as wav:
+        pcm = wav.readframes(wav.getnframes())
+    await probe.send_paced(frames(pcm + silence(600)))
+    await probe.ws.send_str('{"type": "Terminate"}')
+    messages = await probe.drain()
+    final = [m for m in messages if m["type"] == "Turn" and m["end_of_turn"]]
+    # Unformatted turns are lower case without punctuation.
+    assert final and final[0]["transcript"] == "our own meeting starts now"
