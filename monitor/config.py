@@ -30,6 +30,8 @@ from pydantic import (
     field_validator,
 )
 
+from monitor.redaction import MASK
+
 __all__ = [
     "AlertsConfig",
     "Config",
@@ -350,7 +352,7 @@ class Config(_Strict):
         """Return the resolved config as plain data with every secret masked."""
         data = self.model_dump(mode="json", exclude_none=True)
         for t in data["targets"]:
-            t["api_key"] = "********"
+            t["api_key"] = MASK
         data["alerts"]["urls"] = [mask_url(u) for u in self.alerts.urls]
         return data
 
@@ -393,7 +395,7 @@ def mask_url(url: str) -> str:
     # "-token=..." GET parameter), so ours are masked as well, raw or encoded.
     for secret in sorted(_url_secrets(url), key=len, reverse=True):
         for form in {secret, quote(secret, safe="")}:
-            masked = masked.replace(form, "****")
+            masked = masked.replace(form, MASK)
     return masked
 
 

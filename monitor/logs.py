@@ -6,11 +6,11 @@ import logging
 from collections.abc import Iterable
 from typing import TextIO
 
-REDACTED = "[redacted]"
+from monitor.redaction import Redactor
 
 
-class RedactSecrets(logging.Filter):
-    """Replace every configured secret in a log record's rendered text with a marker.
+class RedactSecrets(Redactor, logging.Filter):
+    """Replace every configured secret in a log record's rendered text with the mask.
 
     Why a filter and not care at each call site: exceptions from aiohttp, Apprise or
     the OS may quote a URL or header that carries a key, and the rule is that secrets
@@ -18,16 +18,8 @@ class RedactSecrets(logging.Filter):
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        # Longest first, so a secret that contains another is replaced whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        """Return `text` with every secret replaced by the marker."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        logging.Filter.__init__(self)
+        Redactor.__init__(self, secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Return True after rewriting the record's message and traceback without secrets."""

@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.logs import RedactSecrets
 from monitor.models import (
     Clock,
     DeletionLedger,
@@ -38,6 +37,7 @@ from monitor.models import (
     ProbeResult,
     Status,
 )
+from monitor.redaction import Redactor
 
 if TYPE_CHECKING:
     from monitor.config import Config, Target
@@ -189,7 +189,7 @@ async def run_probe(
     *,
     grace: float = DEFAULT_GRACE,
     secrets: Sequence[str] = (),
-    redactor: RedactSecrets | None = None,
+    redactor: Redactor | None = None,
 ) -> ProbeResult:
     """Return the result of one probe run; a bug or an overrun becomes a down result.
 
@@ -238,11 +238,11 @@ async def run_probe(
             target.name, probe, started, duration, "internal error: probe returned no result"
         )
     if redactor is None:
-        redactor = RedactSecrets([target.api_key.get_secret_value(), *secrets])
+        redactor = Redactor([target.api_key.get_secret_value(), *secrets])
     return without_secrets(result, redactor)
 
 
-def without_secrets(result: ProbeResult, secrets: Sequence[str] | RedactSecrets) -> ProbeResult:
+def without_secrets(result: ProbeResult, secrets: Sequence[str] | Redactor) -> ProbeResult:
     """Return `result` with every secret masked out of its message and details.
 
     A server, or a proxy in front of it, may echo the Authorization header back
@@ -251,20 +251,12 @@ def without_secrets(result: ProbeResult, secrets: Sequence[str] | RedactSecrets)
     the one place that keeps the key out of the store, the status page, the API,
     ``once --json`` and alerts (DESIGN.md rule 4).
     """
-    redactor = secrets if isinstance(secrets, RedactSecrets) else RedactSecrets(secrets)
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
     if not redactor.secrets:
         return result
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            return redactor.redact(value)
-        if isinstance(value, dict):
-            return {clean(k): clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(clean(v) for v in value)
-        return value
-
-    return replace(result, message=clean(result.message), details=clean(result.details))
+    return replace(
+        result, message=redactor.scrub(result.message), details=redactor.scrub(result.details)
+    )
 
 
 def _default_probes() -> Mapping[str, ProbeFn]:
@@ -308,7 +300,7 @@ class Scheduler:
         # Built once: per result it was a set and a sort of every secret in the config
         # (a thousand API keys at a thousand targets). config.secrets() holds every
         # target's key, so this one masks each target's own key too.
-        self._redactor = RedactSecrets(
+        self._redactor = Redactor(
             [*(t.api_key.get_secret_value() for t in config.targets), *config.secrets()]
         )
         self._ctx = ctx

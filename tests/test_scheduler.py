@@ -525,8 +525,8 @@ async def test_every_target_key_and_config_secret_is_masked_out_of_results(
         await sched.stop()
     assert {r.target for r in harness.results} == {"t0", "t1"}
     for r in harness.results:
-        assert r.message == "401: [redacted] [redacted] [redacted]"
+        assert r.message == "401: **** **** ****"
         assert r.details == {
-            "body": "[redacted] [redacted] [redacted]",
+            "body": "**** **** ****",
             "headers": [r.details["body"]],
         }

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import permission_warnings
-from monitor.logs import REDACTED, RedactSecrets
+from monitor.logs import RedactSecrets
+from monitor.redaction import MASK
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-live-d41d8cd98f00b204"
@@ -84,5 +85,5 @@ def test_log_filter_redacts_messages_args_and_tracebacks() -> None:
         logger.removeHandler(keep)
     text = "\n".join(records)
     assert KEY not in text and "pw12345678" not in text
-    assert text.count(REDACTED) >= 3
+    assert text.count(MASK) >= 3
     assert "RuntimeError" in text  # the traceback is kept, only the secret goes

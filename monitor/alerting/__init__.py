@@ -30,7 +30,7 @@ from monitor.alerting.delivery import (
     route,
     split_tags,
 )
-from monitor.alerting.messages import Message, redact, render, render_test
+from monitor.alerting.messages import Message, render, render_test
 from monitor.alerting.outbox import (
     AlertMetrics,
     AlertStore,
@@ -52,6 +52,7 @@ from monitor.alerting.rules import (
 )
 from monitor.config import Config
 from monitor.models import Clock, ProbeResult, SystemClock
+from monitor.redaction import redact
 from monitor.store.writer import StoreWriteError
 from monitor.tasks import cancel_and_wait
 

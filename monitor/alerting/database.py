@@ -24,10 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from monitor.alerting.delivery import Destination, deliver, route
-from monitor.alerting.messages import Message, format_seconds, redact, remote_text
+from monitor.alerting.messages import Message, format_seconds, remote_text
 from monitor.alerting.outbox import AlertMetrics, Backoff
 from monitor.config import Config
 from monitor.models import Clock
+from monitor.redaction import redact
 from monitor.store.records import StoreHealth
 from monitor.tasks import cancel_and_wait
 

@@ -27,8 +27,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 
-from monitor.alerting.messages import Message, redact
+from monitor.alerting.messages import Message
 from monitor.config import AlertsConfig, mask_url
+from monitor.redaction import redact
 
 __all__ = [
     "Destination",

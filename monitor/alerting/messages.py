@@ -15,13 +15,13 @@ out of the final text as a last line of defence (DESIGN.md rule 4).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
 from monitor.config import Config
 from monitor.models import ProbeResult
+from monitor.redaction import redact
 from monitor.store.records import key_latency
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "key_latency",
     "md_escape",
     "probe_label",
-    "redact",
     "remote_text",
     "render",
     "render_test",
@@ -51,7 +50,6 @@ SEVERITY = {Level.DOWN: "critical", Level.DEGRADED: "warning", Level.BACKLOG: "w
 _NOTIFY_TYPE = {Level.DOWN: "failure", Level.DEGRADED: "warning", Level.BACKLOG: "warning"}
 
 REMOTE_TEXT_LIMIT = 300
-MASK = "********"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +110,6 @@ def remote_text(text: object, limit: int = REMOTE_TEXT_LIMIT) -> str:
     if len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
     return md_escape(flat) if flat else "(no message)"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Return `text` with every secret replaced by a mask, longest first."""
-    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
 
 
 _KEY_LABEL = {

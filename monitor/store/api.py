@@ -19,8 +19,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.config import Retention
-from monitor.logs import RedactSecrets
 from monitor.models import Clock, LedgerEntry, ProbeResult, SystemClock
+from monitor.redaction import Redactor
 from monitor.store import alerts, ingest, queries
 from monitor.store.ingest import ComponentIds, Thresholds
 from monitor.store.records import (
@@ -78,7 +78,7 @@ class Store:
     ) -> None:
         self.path = path
         # Deletion errors quote the server, which may echo the API key back.
-        self._redactor = RedactSecrets(secrets)
+        self._redactor = Redactor(secrets)
         self.thresholds = thresholds
         self.retention = retention
         self._clock = clock

@@ -35,7 +35,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from alert_fixtures import Webhook
 
-from monitor.logs import REDACTED
+from monitor.redaction import MASK
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -467,7 +467,7 @@ def test_the_run_put_the_secrets_in_harms_way(evidence: Evidence) -> None:
     assert evidence.alerts["smtp"] and evidence.alerts["json"] and evidence.alerts["slack"]
     assert evidence.alerts["smtp logins"] >= 1
     # The echoed key reached sttwatch and was masked before it was stored.
-    assert any(REDACTED in m for m in evidence.stored_messages), evidence.stored_messages
+    assert any(MASK in m for m in evidence.stored_messages), evidence.stored_messages
     assert evidence.returncode == 0
     assert set(PLACES) <= set(evidence.places)
     assert "sttwatch.db-wal" in evidence.db_files_while_running  # the WAL was read too
