@@ -22,10 +22,11 @@ import aiohttp
 
 from monitor import __version__
 from monitor.config import Config
+from monitor.isolation import DEFAULT_GRACE, run_probe
 from monitor.models import Clock, ProbeContext, ProbeFn, ProbeResult, SessionFactory, SystemClock
 from monitor.probeclip import load_clip
 from monitor.probes import PROBES
-from monitor.scheduler import DEFAULT_GRACE, ResultSink, Scheduler, run_probe
+from monitor.scheduler import ResultSink, Scheduler
 from monitor.store import Store, StoreWriteError, key_latency
 
 if TYPE_CHECKING:  # imported by open_runtime when it keeps metrics: see there

@@ -11,27 +11,28 @@ run still going when the next one is due is not doubled: the slot is skipped
 and counted. Each result is handed to the sinks in order (store, metrics,
 alerting); a failing sink is logged and the others still get the result.
 
-Two bounds use the event loop's real time rather than the injected clock: the
-per-run deadline (``timeout + grace``, a last line of defence against a probe
-that ignores its own timeout) and the stop grace. They guard against bugs,
-not schedule work, and must hold even when a test clock stands still.
+Each run goes through :func:`monitor.isolation.run_probe` (its deadline, bugs
+as results, secrets scrubbed); the janitor sweeps and pruning run beside the
+jobs in :class:`monitor.housekeeping.Housekeeping`, started and stopped with
+the scheduler. The stop grace uses the event loop's real time rather than the
+injected clock: it guards against bugs, not schedule work, and must hold even
+when a test clock stands still.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from monitor.housekeeping import Housekeeping, Maintenance, Sweeper
+from monitor.isolation import DEFAULT_GRACE, run_probe
 from monitor.models import (
     Clock,
-    DeletionLedger,
     ErrorKind,
-    LedgerEntry,
     ProbeContext,
     ProbeFn,
     ProbeResult,
@@ -44,14 +45,10 @@ if TYPE_CHECKING:
     from monitor.metrics import Metrics
 
 __all__ = [
-    "DEFAULT_GRACE",
     "FIRST_RUN_WINDOW",
-    "Maintenance",
     "ResultSink",
     "Scheduler",
     "SchedulerState",
-    "Sweeper",
-    "run_probe",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,25 +56,8 @@ log = logging.getLogger(__name__)
 ResultSink = Callable[[ProbeResult], Awaitable[None]]
 """Receives every probe result; store, metrics and alerting are sinks."""
 
-Sweeper = Callable[["Mapping[str, Target]", ProbeContext], Awaitable[object]]
-"""Deletes what the ledger says is still pending (``monitor.janitor.sweep``)."""
-
 FIRST_RUN_WINDOW = 10.0
 """Every job runs first within min(interval, this many seconds) of start."""
-
-DEFAULT_GRACE = 8.0
-"""Seconds a probe may overrun its own timeout before the scheduler cancels it.
-
-Above the transcription probe's deletion budget (5 s after its timeout), so the
-scheduler never cuts a probe that is still cleaning up as designed."""
-
-
-class Maintenance(Protocol):
-    """What the scheduler needs from the store besides the ledger in the context."""
-
-    async def prune(self) -> Any:
-        """Delete rows older than their retention."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,165 +95,10 @@ class _Job:
         return (self.target.name, self.probe)
 
 
-class _LiveLedger:
-    """The deletion ledger as the janitor sees it: minus transcripts a running probe owns.
-
-    Without this, a periodic sweep could find a job that just completed and delete
-    it while its own probe is between "completed" and its verify/delete steps — a
-    spurious ``inaccurate`` or ``deletion_failed``.
-    """
-
-    def __init__(self, inner: DeletionLedger) -> None:
-        self.inner = inner
-        self.live: set[tuple[str, str]] = set()
-
-    async def record(self, target: str, transcript_id: str) -> None:
-        """Persist the entry (see DeletionLedger)."""
-        await self.inner.record(target, transcript_id)
-
-    async def mark_deleted(self, target: str, transcript_id: str) -> None:
-        """Persist the confirmed deletion (see DeletionLedger)."""
-        await self.inner.mark_deleted(target, transcript_id)
-
-    async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
-        """Persist a failed attempt (see DeletionLedger)."""
-        await self.inner.mark_attempt(target, transcript_id, error)
-
-    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
-        """Return the pending entries that no running probe owns, oldest first."""
-        entries = await self.inner.pending(target)
-        return [e for e in entries if (e.target, e.transcript_id) not in self.live]
-
-
-class _RunLedger(_LiveLedger):
-    """The ledger one probe run writes to; what it records is live until the run ends."""
-
-    def __init__(self, shared: _LiveLedger) -> None:
-        super().__init__(shared.inner)
-        self.shared = shared
-        self.mine: set[tuple[str, str]] = set()
-
-    async def record(self, target: str, transcript_id: str) -> None:
-        """Persist the entry and mark it as owned by this run."""
-        self.mine.add((target, transcript_id))
-        self.shared.live.add((target, transcript_id))
-        await self.inner.record(target, transcript_id)
-
-    async def pending(self, target: str | None = None) -> list[LedgerEntry]:
-        """Return every pending entry (a probe sees the whole ledger)."""
-        return await self.inner.pending(target)
-
-    def release(self) -> None:
-        """Hand what this run recorded back to the janitor."""
-        self.shared.live.difference_update(self.mine)
-
-
-def _internal(target: str, probe: str, started: datetime, duration: float, msg: str) -> ProbeResult:
-    return ProbeResult(
-        target=target,
-        probe=probe,
-        started_at=started,
-        duration_s=duration,
-        status=Status.DOWN,
-        error_kind=ErrorKind.INTERNAL,
-        message=msg,
-    )
-
-
-async def run_probe(
-    fn: ProbeFn,
-    target: Target,
-    probe: str,
-    spec: Any,
-    ctx: ProbeContext,
-    *,
-    grace: float = DEFAULT_GRACE,
-    secrets: Sequence[str] = (),
-    redactor: Redactor | None = None,
-) -> ProbeResult:
-    """Return the result of one probe run; a bug or an overrun becomes a down result.
-
-    The target's API key and the other `secrets` (the config's) are masked out
-    of the result (see `without_secrets`). A caller running many probes passes
-    `redactor` instead, built once from every secret including each target's key.
-    """
-    clock = ctx.clock
-    started = clock.now()
-    t0 = clock.monotonic()
-    limit = float(spec.timeout) + grace
-    try:
-        async with asyncio.timeout(limit) as deadline:
-            result = await fn(target, spec, ctx)
-    except TimeoutError:
-        duration = clock.monotonic() - t0
-        if not deadline.expired():
-            log.exception("probe %s of target %s raised TimeoutError", probe, target.name)
-            return _internal(target.name, probe, started, duration, "internal error: TimeoutError")
-        log.error(
-            "probe %s of target %s overran its %.1fs timeout by the %.1fs grace; cancelled",
-            probe,
-            target.name,
-            float(spec.timeout),
-            grace,
-        )
-        return ProbeResult(
-            target=target.name,
-            probe=probe,
-            started_at=started,
-            duration_s=duration,
-            status=Status.DOWN,
-            error_kind=ErrorKind.TIMEOUT,
-            message=f"no result within {limit:g}s; the probe was cancelled by the scheduler",
-        )
-    except Exception as exc:
-        log.exception("probe %s of target %s raised", probe, target.name)
-        duration = clock.monotonic() - t0
-        return _internal(
-            target.name, probe, started, duration, f"internal error: {type(exc).__name__}"
-        )
-    if not isinstance(result, ProbeResult):
-        log.error("probe %s returned %r instead of a ProbeResult", probe, type(result).__name__)
-        duration = clock.monotonic() - t0
-        return _internal(
-            target.name, probe, started, duration, "internal error: probe returned no result"
-        )
-    if redactor is None:
-        redactor = Redactor([target.api_key.get_secret_value(), *secrets])
-    return without_secrets(result, redactor)
-
-
-def without_secrets(result: ProbeResult, secrets: Sequence[str] | Redactor) -> ProbeResult:
-    """Return `result` with every secret masked out of its message and details.
-
-    A server, or a proxy in front of it, may echo the Authorization header back
-    in an error body, a header (Retry-After) or a close reason, and probes copy
-    such text into results. Every result passes through `run_probe`, so this is
-    the one place that keeps the key out of the store, the status page, the API,
-    ``once --json`` and alerts (DESIGN.md rule 4).
-    """
-    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
-    if not redactor.secrets:
-        return result
-    return replace(
-        result, message=redactor.scrub(result.message), details=redactor.scrub(result.details)
-    )
-
-
 def _default_probes() -> Mapping[str, ProbeFn]:
     from monitor.probes import PROBES
 
     return PROBES
-
-
-def _default_sweeper() -> Sweeper:
-    from monitor import janitor
-
-    sweep: Sweeper = janitor.sweep
-    return sweep
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 class Scheduler:
@@ -304,20 +129,24 @@ class Scheduler:
             [*(t.api_key.get_secret_value() for t in config.targets), *config.secrets()]
         )
         self._ctx = ctx
-        self._live = _LiveLedger(ctx.ledger)
-        self._sweep_ctx = replace(ctx, ledger=self._live)
         self._sinks = list(sinks)
         self._probes = _default_probes() if probes is None else probes
         self._clock = clock or ctx.clock
         self._metrics = metrics
-        self._store = store
-        self._sweeper = sweeper
-        self._janitor_every = janitor_every
-        self._prune_every = prune_every
         self._grace = grace
-        self._sweep_timeout = sweep_timeout
         self._on_cycle = on_cycle
         self._targets = {t.name: t for t in config.targets}
+        self.housekeeping = Housekeeping(
+            self._targets,
+            ctx,
+            clock=self._clock,
+            metrics=metrics,
+            store=store,
+            sweeper=sweeper,
+            janitor_every=janitor_every,
+            prune_every=prune_every,
+            sweep_timeout=sweep_timeout,
+        )
         self._jobs = self._plan()
         self._loops: list[asyncio.Task[None]] = []
         self._running = False
@@ -329,9 +158,6 @@ class Scheduler:
         self._last_cycle_mono: float | None = None
         self._internal_errors = 0
         self._sink_errors = 0
-        self._sweeps = 0
-        self._sweep_errors = 0
-        self._sweep_lock = asyncio.Lock()
 
     def _plan(self) -> list[_Job]:
         pairs = [(t, name, spec) for t in self._config.targets for name, spec in _enabled(t)]
@@ -369,8 +195,8 @@ class Scheduler:
             skipped=sum(j.skipped for j in self._jobs),
             internal_errors=self._internal_errors,
             sink_errors=self._sink_errors,
-            sweeps=self._sweeps,
-            sweep_errors=self._sweep_errors,
+            sweeps=self.housekeeping.sweeps,
+            sweep_errors=self.housekeeping.sweep_errors,
             in_flight=sum(1 for j in self._jobs if j.task is not None and not j.task.done()),
         )
 
@@ -382,7 +208,7 @@ class Scheduler:
         await self.stop()
 
     async def start(self) -> None:
-        """Start the job loops and the janitor; returns once they are scheduled."""
+        """Start the job loops and housekeeping; returns once they are scheduled."""
         if self._running:
             raise RuntimeError("scheduler already running")
         self._running = True
@@ -392,9 +218,7 @@ class Scheduler:
             asyncio.create_task(self._job_loop(job), name=f"sttwatch-{job.target.name}-{job.probe}")
             for job in self._jobs
         ]
-        self._loops.append(asyncio.create_task(self._janitor_loop(), name="sttwatch-janitor"))
-        if self._store is not None:
-            self._loops.append(asyncio.create_task(self._prune_loop(), name="sttwatch-prune"))
+        self._loops += self.housekeeping.loops(self._start_mono)
         log.info(
             "scheduler started: %d probe(s) on %d target(s)", len(self._jobs), len(self._targets)
         )
@@ -424,52 +248,8 @@ class Scheduler:
         log.info("scheduler stopped")
 
     async def sweep(self) -> None:
-        """Run one janitor sweep (bounded in time) and refresh the deletion backlog metric."""
-        async with self._sweep_lock:
-            try:
-                sweeper = self._sweeper or _default_sweeper()
-                async with asyncio.timeout(self._sweep_timeout):
-                    report = await sweeper(self._targets, self._sweep_ctx)
-                self._sweeps += 1
-                log.debug("janitor sweep: %s", report)
-            except Exception:
-                self._sweep_errors += 1
-                log.exception("janitor sweep failed")
-            await self._refresh_backlog()
-
-    async def _refresh_backlog(self) -> None:
-        if self._metrics is None:
-            return
-        try:
-            counts = dict.fromkeys(self._targets, 0)
-            pending_counts = getattr(self._ctx.ledger, "pending_counts", None)
-            if pending_counts is not None:
-                counts.update(await _maybe_await(pending_counts()))
-            else:
-                for entry in await self._ctx.ledger.pending():
-                    counts[entry.target] = counts.get(entry.target, 0) + 1
-            self._metrics.set_deletions_pending(counts)
-        except Exception:
-            log.exception("could not read the deletion backlog")
-
-    async def _janitor_loop(self) -> None:
-        # Start-up sweep first: a process killed mid-probe left orphans to delete.
-        n = 0
-        while True:
-            await self.sweep()
-            n += 1
-            await self._sleep_until(self._start_mono + n * self._janitor_every)
-
-    async def _prune_loop(self) -> None:
-        assert self._store is not None
-        n = 0
-        while True:
-            try:
-                await self._store.prune()
-            except Exception:
-                log.exception("pruning old rows failed")
-            n += 1
-            await self._sleep_until(self._start_mono + n * self._prune_every)
+        """Run one janitor sweep now (see `Housekeeping.sweep`)."""
+        await self.housekeeping.sweep()
 
     async def _sleep_until(self, when: float) -> None:
         delay = when - self._clock.monotonic()
@@ -508,7 +288,7 @@ class Scheduler:
         log.warning("skipped %d run(s) of %s/%s: %s", count, job.target.name, job.probe, why)
 
     async def _run_and_deliver(self, job: _Job) -> None:
-        ledger = _RunLedger(self._live)
+        ledger = self.housekeeping.run_ledger()
         try:
             ctx = replace(self._ctx, ledger=ledger)
             result = await run_probe(

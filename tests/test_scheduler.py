@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from monitor.config import Config, Target, parse_config
+from monitor.isolation import run_probe
 from monitor.metrics import Metrics
 from monitor.models import ErrorKind, ProbeContext, ProbeFn, ProbeResult, Status, SystemClock
-from monitor.scheduler import FIRST_RUN_WINDOW, Scheduler, run_probe
+from monitor.scheduler import FIRST_RUN_WINDOW, Scheduler
 from monitor.store import Store
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,13 +7,16 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from monitor.config import permission_warnings
+from monitor.config import mask_url, parse_config, permission_warnings
+from monitor.isolation import without_secrets
 from monitor.logs import RedactSecrets
-from monitor.redaction import MASK
+from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.redaction import MASK, redact
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-live-d41d8cd98f00b204"
@@ -87,3 +90,41 @@ def test_log_filter_redacts_messages_args_and_tracebacks() -> None:
     assert KEY not in text and "pw12345678" not in text
     assert text.count(MASK) >= 3
     assert "RuntimeError" in text  # the traceback is kept, only the secret goes
+
+
+_PW = "pw12345678"
+_MASKED_PATHS = {
+    "check-config": lambda cfg: str(cfg.masked()),
+    "alert-url": lambda cfg: mask_url(f"mailto://u:{_PW}@example.com"),
+    "alert-text": lambda cfg: redact(f"failed: key {KEY}", cfg.secrets()),
+    "log-record": lambda cfg: RedactSecrets(cfg.secrets()).redact(f"key {KEY}"),
+    "probe-result": lambda cfg: (
+        without_secrets(
+            ProbeResult(
+                target="us",
+                probe="reachability",
+                started_at=datetime(2026, 1, 1, tzinfo=UTC),
+                duration_s=0.1,
+                status=Status.DOWN,
+                error_kind=ErrorKind.AUTH,
+                message=f"401: {KEY}",
+            ),
+            cfg.secrets(),
+        ).message
+    ),
+}
+
+
+@pytest.mark.parametrize("path", list(_MASKED_PATHS), ids=list(_MASKED_PATHS))
+def test_every_output_path_shows_a_secret_as_the_one_mask(path: str) -> None:
+    cfg = parse_config(
+        {
+            "targets": [{"name": "us", "api_key": KEY}],
+            "alerts": {"urls": [f"mailto://u:{_PW}@example.com"]},
+        }
+    )
+    text = _MASKED_PATHS[path](cfg)
+    assert KEY not in text and _PW not in text
+    assert MASK in text
+    # No other mask spelling survives anywhere (there were three).
+    assert "[redacted]" not in text and "*" * (len(MASK) + 1) not in text, text

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from monitor.scheduler import DEFAULT_GRACE
+from monitor.isolation import DEFAULT_GRACE
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
 
 from .chaos_fixtures import (
