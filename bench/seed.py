@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from monitor.durations import seconds_text
 from monitor.models import ErrorKind, ProbeResult, Status
 
 PROBES = ("reachability", "transcription", "streaming")
@@ -59,11 +60,6 @@ def write_config(
 
 def _jitter(rng: random.Random, base: float, spread: float = 0.25) -> float:
     return max(1e-6, base * (1.0 + rng.uniform(-spread, spread)))
-
-
-def _seconds(value: float) -> str:
-    # monitor.probes.recorder.seconds, not imported: the probes package loads aiohttp.
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
 def _good(target: str, probe: str, at: datetime, rng: random.Random) -> ProbeResult:
@@ -146,9 +142,9 @@ def _good(target: str, probe: str, at: datetime, rng: random.Random) -> ProbeRes
         status=Status.DEGRADED if slow else Status.UP,
         # The probes' wording (`RunRecorder.passed`): milliseconds below one second.
         message=(
-            f"{what}, but slow: {_seconds(key)} (degraded above {limit:g} s)"
+            f"{what}, but slow: {seconds_text(key)} (degraded above {limit:g} s)"
             if slow
-            else f"{what} in {_seconds(key)}"
+            else f"{what} in {seconds_text(key)}"
         ),
         phases={k: round(v, 6) for k, v in phases.items()},
         details=details,

@@ -146,8 +146,8 @@ async def test_json_webhook_receives_title_body_and_type(webhook: Webhook) -> No
     assert payload["title"] == "[DEGRADED] AssemblyAI (US) · Streaming"
     assert payload["type"] == "warning"
     body = payload["message"]
-    assert "Time to first transcript: 3.4 s (threshold 2.0 s)" in body
-    assert "Phase that grew: first_transcript 3.4 s" in body
+    assert "Time to first transcript: 3.40 s (threshold 2.00 s)" in body
+    assert "Phase that grew: first_transcript 3.40 s" in body
 
 
 async def test_slack_receives_its_payload(slack_stub: Webhook) -> None:
@@ -185,7 +185,7 @@ async def test_resolved_reaches_every_receiver(
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     title = "[RESOLVED] AssemblyAI (US) · Streaming"
     assert smtp_sink.messages[0]["Subject"] == title
-    assert "is up again after 3m down" in SmtpSink.text(smtp_sink.messages[0])
+    assert "is up again after 3 min down" in SmtpSink.text(smtp_sink.messages[0])
     assert webhook.titles() == [title]
     assert webhook.posts[0][1]["type"] == "success"
     assert slack_stub.posts[0][1]["attachments"][0]["title"] == title

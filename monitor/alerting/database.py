@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from monitor.alerting.delivery import Destination, deliver, route
-from monitor.alerting.messages import Message, format_seconds, remote_text
+from monitor.alerting.messages import Message, remote_text
 from monitor.alerting.outbox import AlertMetrics, Backoff
 from monitor.config import Config
+from monitor.durations import duration_text
 from monitor.models import Clock
 from monitor.redaction import redact
 from monitor.store.records import StoreHealth
@@ -73,7 +74,7 @@ def render_unwritable(config: Config, health: StoreHealth, since: datetime) -> M
 
 def render_writable_again(config: Config, since: datetime, until: datetime) -> Message:
     """Return the RESOLVED message for the database alert."""
-    lasted = format_seconds(max(0.0, (until - since).total_seconds()))
+    lasted = duration_text(max(0.0, (until - since).total_seconds()))
     lines = [
         f"sttwatch **writes its database again** after {lasted} "
         f"(from {_when(since)} to {_when(until)}).",

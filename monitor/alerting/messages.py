@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 
 from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
 from monitor.config import Config
+from monitor.durations import duration_text, seconds_text
 from monitor.models import ProbeResult
 from monitor.redaction import redact
 from monitor.store.records import key_latency
 
 __all__ = [
     "Message",
-    "format_seconds",
     "key_latency",
     "md_escape",
     "probe_label",
@@ -66,23 +66,6 @@ class Message:
 def probe_label(probe: str) -> str:
     """Return the human name of a probe ("Streaming"), as the status page shows it."""
     return PROBE_LABELS.get(probe, probe.capitalize())
-
-
-def format_seconds(seconds: float) -> str:
-    """Return a short human duration: "850 ms", "4.2 s", "3m 12s", "2h 5m", "1d 3h"."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-    total = round(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    return f"{minutes}m {secs}s" if secs else f"{minutes}m"
 
 
 def _when(dt: datetime) -> str:
@@ -173,7 +156,7 @@ def _detail_lines(result: ProbeResult) -> list[str]:
 
 
 def _last_check(result: ProbeResult) -> str:
-    return f"- Last check: {_when(result.started_at)}, took {format_seconds(result.duration_s)}"
+    return f"- Last check: {_when(result.started_at)}, took {seconds_text(result.duration_s)}"
 
 
 def _footer(config: Config) -> list[str]:
@@ -199,15 +182,15 @@ def _latency_lines(event: AlertEvent, config: Config) -> list[str]:
     measured = key_latency(result)
     threshold = _degraded_after(config, event.target, event.probe)
     label = _KEY_LABEL.get(event.probe, "Latency")
-    limit = f" (threshold {format_seconds(threshold)})" if threshold is not None else ""
-    lines.append(f"- {label}: {format_seconds(measured)}{limit}")
+    limit = f" (threshold {seconds_text(threshold)})" if threshold is not None else ""
+    lines.append(f"- {label}: {seconds_text(measured)}{limit}")
     grown = _grown_phase(result.phases, event.baseline_phases)
     if grown is not None:
         name, now, before = grown
-        was = f", was {format_seconds(before)} when healthy" if before is not None else ""
-        lines.append(f"- Phase that grew: {name} {format_seconds(now)}{was}")
+        was = f", was {seconds_text(before)} when healthy" if before is not None else ""
+        lines.append(f"- Phase that grew: {name} {seconds_text(now)}{was}")
     if result.phases:
-        parts = " · ".join(f"{k} {format_seconds(v)}" for k, v in result.phases.items())
+        parts = " · ".join(f"{k} {seconds_text(v)}" for k, v in result.phases.items())
         lines.append(f"- Phases: {parts}")
     return lines
 
@@ -250,7 +233,7 @@ def render(event: AlertEvent, config: Config) -> Message:
     elif kind is AlertKind.REMINDER:
         level = "DOWN" if event.level is Level.DOWN else "DEGRADED"
         title = f"[STILL {level}] {subject}"
-        open_for = format_seconds((event.at - event.incident_since).total_seconds())
+        open_for = duration_text((event.at - event.incident_since).total_seconds())
         state = "down" if event.level is Level.DOWN else "slow"
         lines = [
             f"{head} is still **{state}**: since {_when(event.incident_since)} ({open_for}).",
@@ -266,7 +249,7 @@ def render(event: AlertEvent, config: Config) -> Message:
             lines.append(_last_check(result))
     elif kind is AlertKind.RESOLVED and event.level is Level.BACKLOG:
         title = f"[RESOLVED] {target_label} · deletion backlog"
-        lasted = format_seconds(event.duration_s or 0.0)
+        lasted = duration_text(event.duration_s or 0.0)
         lines = [
             f"Every transcript sttwatch created on **{target_label}** is deleted now; "
             f"the backlog lasted {lasted} (since {_when(event.incident_since)}).",
@@ -276,7 +259,7 @@ def render(event: AlertEvent, config: Config) -> Message:
     elif kind is AlertKind.RESOLVED:
         title = f"[RESOLVED] {subject}"
         state = "down" if event.level is Level.DOWN else "degraded"
-        lasted = format_seconds(event.duration_s or 0.0)
+        lasted = duration_text(event.duration_s or 0.0)
         lines = [
             f"{head} is **up** again after {lasted} {state} "
             f"(from {_when(event.incident_since)} to {_when(event.since)}); "
@@ -288,7 +271,7 @@ def render(event: AlertEvent, config: Config) -> Message:
     elif kind is AlertKind.DELETION_BACKLOG:
         title = f"[DELETION BACKLOG] {target_label} · transcripts not deleted"
         oldest = event.backlog[0] if event.backlog else None
-        age = format_seconds((event.at - event.incident_since).total_seconds())
+        age = duration_text((event.at - event.incident_since).total_seconds())
         count = len(event.backlog)
         noun = "transcript" if count == 1 else "transcripts"
         lines = [

@@ -12,13 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from monitor.config import Target
+from monitor.durations import seconds_text
 from monitor.models import Clock, ProbeContext, ProbeResult, Status
 from monitor.probes.failures import Failure
-
-
-def seconds(value: float) -> str:
-    """Return `value` seconds for a human: ``850 ms`` below one second, else ``1.33 s``."""
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
 class RunRecorder:
@@ -71,9 +67,9 @@ class RunRecorder:
         """Return an up result, or degraded when `latency` (the key latency) is too high."""
         slow = latency > degraded_after
         message = (
-            f"{what}, but slow: {seconds(latency)} (degraded above {degraded_after:g} s)"
+            f"{what}, but slow: {seconds_text(latency)} (degraded above {degraded_after:g} s)"
             if slow
-            else f"{what} in {seconds(latency)}"
+            else f"{what} in {seconds_text(latency)}"
         )
         return ProbeResult(
             target=self.target,

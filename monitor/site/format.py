@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+# Latencies and durations are spelled by the one formatter every output shares.
+from monitor.durations import duration_text, seconds_text
+
+__all__ = ["duration_text", "pct", "seconds_text", "wer_text", "when_text"]
+
 
 def pct(value: float | None) -> str:
     """Return an uptime ratio as a percentage with two decimals ("99.95%"), or "—"."""
@@ -13,32 +18,6 @@ def pct(value: float | None) -> str:
     # Floor, not round: 99.996% must not read as a perfect 100.00%.
     floored = math.floor(value * 10000) / 100
     return f"{floored:.2f}%"
-
-
-def seconds_text(value: float | None) -> str:
-    """Return a latency as a person reads it ("350 ms", "1.24 s", "2 min 5 s"), or "—"."""
-    if value is None:
-        return "—"
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 100:
-        return f"{value:.2f} s"
-    return duration_text(value)
-
-
-def duration_text(value: float) -> str:
-    """Return a duration in words ("42 s", "5 min", "1 h 5 min", "2 d 3 h")."""
-    total = round(value)
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs and minutes < 10 else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def when_text(value: datetime | None) -> str:

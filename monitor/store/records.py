@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.durations import seconds_text
 from monitor.models import ErrorKind, ProbeResult, Status
 
 __all__ = [
@@ -217,12 +218,6 @@ _V1_UP_WORDING: dict[str, str] = {
 }
 
 
-def _seconds(value: float) -> str:
-    # The probes' `recorder.seconds`, copied: importing monitor.probes would load
-    # aiohttp into every store user, and a drift only makes rows bigger (see above).
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-
-
 def _up_message(probe: str, phases_us: Mapping[str, int], details: Mapping[str, Any]) -> str | None:
     """Return the standard message of an up run, or None when it cannot be rebuilt."""
     what = _V1_UP_WORDING.get(probe)
@@ -237,7 +232,7 @@ def _up_message(probe: str, phases_us: Mapping[str, int], details: Mapping[str, 
         if us is None:
             return None
         latency = us / 1_000_000
-    return f"{what} in {_seconds(latency)}"
+    return f"{what} in {seconds_text(latency)}"
 
 
 def _slim_details(
