@@ -110,10 +110,27 @@ async def test_healthy_target_prints_three_up_results_and_exits_0(
     assert state["transcripts"]["created"] >= 1
     assert state["transcripts"]["undeleted"] == 0
     assert state["streaming"]["unterminated"] == 0
-    # The results were stored, and the ledger shows the transcript as deleted.
+    # A dry run: no result stored, but the ledger shows the transcript as created and deleted.
     with sqlite3.connect(tmp_path / "data" / "sttwatch.db") as db:
-        assert db.execute("SELECT count(*) FROM results").fetchone() == (3,)
+        assert db.execute("SELECT count(*) FROM results").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM ledger").fetchone()[0] >= 1
         assert db.execute("SELECT count(*) FROM ledger WHERE deleted_at IS NULL").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("flags", "stored"),
+    [((), 0), (("--record",), 3)],
+    ids=["dry-run-by-default", "record-stores"],
+)
+async def test_once_stores_its_results_only_with_record(
+    tmp_path: Path, sim: SimulatorHandle, flags: tuple[str, ...], stored: int
+) -> None:
+    # A trial `once` with a wrong key must not lower the page's 90-day uptime.
+    cfg = write_config(tmp_path, sim)
+    code, _, err = await sttwatch("once", "-c", str(cfg), *flags, key="wrong-key")
+    assert code == 1, err
+    with sqlite3.connect(tmp_path / "data" / "sttwatch.db") as db:
+        assert db.execute("SELECT count(*) FROM results").fetchone() == (stored,)
 
 
 async def test_once_on_a_current_database_loads_neither_sqlite_utils_nor_numpy(

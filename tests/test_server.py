@@ -23,8 +23,9 @@ from aiohttp.test_utils import TestClient
 from polling import eventually
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from monitor.app import build_app, serve
 from monitor.config import Config, parse_config
-from monitor.server import RUNTIME, SCHEDULER, SITE, build_app, locate, serve
+from monitor.server import RUNTIME, SCHEDULER, SITE, locate
 from monitor.simulator import SimulatorHandle
 
 if TYPE_CHECKING:
