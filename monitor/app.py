@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from monitor.alerting import Alerter
     from monitor.health import DeliveryHealth, Health
+    from monitor.metrics import Metrics
     from monitor.renderer import SiteRenderer
     from monitor.scheduler import Scheduler
     from monitor.site import SiteView
@@ -76,6 +77,7 @@ class Root:
         must_exist: bool = False,
         render_min_interval: float = 2.0,
         scheduler_options: Mapping[str, Any] | None = None,
+        alerter_options: Mapping[str, Any] | None = None,
         extra_sinks: Callable[[Runtime], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
@@ -87,8 +89,10 @@ class Root:
         self.must_exist = must_exist
         self.render_min_interval = render_min_interval
         self.scheduler_options = dict(scheduler_options or {})
+        self.alerter_options = dict(alerter_options or {})
         self.extra_sinks = extra_sinks
         self._runtime: Runtime | None = None
+        self.observed: Metrics | None = None
         self.deliveries: DeliveryHealth | None = None
         self.alerter: Alerter | None = None
         self.renderer: SiteRenderer | None = None
@@ -146,8 +150,8 @@ class Root:
             # Imported only here: prometheus-client is ~15 ms of start-up `once` never needs.
             from monitor.metrics import Metrics
 
-            rt._metrics = Metrics(self.config)
-            rt.sinks.append(rt._metrics.observe)
+            self.observed = Metrics(self.config)
+            rt.keep_metrics(self.observed)
         if self.extra_sinks is not None:
             await self.extra_sinks(rt)
         yield
@@ -158,8 +162,14 @@ class Root:
         from monitor.health import DeliveryHealth
 
         rt = self.runtime
-        self.deliveries = DeliveryHealth(self.clock, rt._metrics)
-        alerter = Alerter(self.config, rt.store, clock=self.clock, metrics=self.deliveries)
+        self.deliveries = DeliveryHealth(self.clock, self.observed)
+        alerter = Alerter(
+            self.config,
+            rt.store,
+            clock=self.clock,
+            metrics=self.deliveries,
+            **self.alerter_options,
+        )
         rt.sinks.append(alerter)
         self.alerter = alerter
         await alerter.start()
@@ -274,12 +284,14 @@ def build_app(
     clock: Clock | None = None,
     render_min_interval: float = 2.0,
     scheduler_options: Mapping[str, Any] | None = None,
+    alerter_options: Mapping[str, Any] | None = None,
     extra_sinks: Callable[[Runtime], Awaitable[None]] | None = None,
 ) -> web.Application:
     """Return the sttwatch web application; starting it starts every part, in order.
 
     `extra_sinks` is called with the runtime after the metrics and before the
-    alerter, so a caller (the demo) can append result sinks in DESIGN.md order.
+    alerter, so a caller (the demo) can append result sinks in DESIGN.md order;
+    `scheduler_options` and `alerter_options` are passed on to those parts.
     """
     from aiohttp import web
 
@@ -291,6 +303,7 @@ def build_app(
         probes=probes,
         render_min_interval=render_min_interval,
         scheduler_options=scheduler_options,
+        alerter_options=alerter_options,
         extra_sinks=extra_sinks,
     )
     app = web.Application()

@@ -4,7 +4,7 @@
 recently, or the scheduler stopped. *degraded* — probing goes on but a user
 would miss something: the status page cannot be written, the database cannot
 be written, or alert deliveries have failed for longer than
-``alerts.unhealthy_after`` with none succeeding. Both answer 503, so a
+``alerts.degrade_health_after`` with none succeeding. Both answer 503, so a
 container health check notices either. Each change of state is logged once.
 """
 
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from monitor import __version__
 from monitor.config import Config
@@ -23,11 +23,19 @@ from monitor.renderer import SiteRenderer
 from monitor.scheduler import SchedulerState
 from monitor.store import StoreHealth
 
+if TYPE_CHECKING:
+    from monitor.alerting import AlertMetrics
+
 __all__ = ["DeliveryHealth", "Health", "HealthReport", "staleness_limit"]
 
 log = logging.getLogger(__name__)
 
 AlertResult = Literal["sent", "failed", "gave_up"]
+
+HARD = frozenset({"no_cycle", "stale", "stopped"})
+"""Probing itself is in trouble: *unhealthy*."""
+SOFT = frozenset({"database", "site", "alerts"})
+"""Probing goes on, but a user would miss something: *degraded*."""
 
 
 class DeliveryHealth:
@@ -38,7 +46,7 @@ class DeliveryHealth:
     through its metrics hook, so this sits there rather than inside alerting.
     """
 
-    def __init__(self, clock: Clock, inner: Any = None) -> None:
+    def __init__(self, clock: Clock, inner: AlertMetrics | None = None) -> None:
         self._clock = clock
         self._inner = inner
         self.failing_since: datetime | None = None
@@ -73,8 +81,8 @@ class HealthReport:
     """The answer of ``/healthz``: its status, HTTP code and JSON body."""
 
     status: Literal["ok", "degraded", "unhealthy"]
-    reasons: tuple[str, ...]
-    kinds: frozenset[str]
+    problems: tuple[tuple[str, str], ...]
+    """(kind, reason) pairs: kinds are those of ``HARD`` and ``SOFT``."""
     body: dict[str, Any]
 
     @property
@@ -102,21 +110,20 @@ class Health:
         self._store = store
         self._renderer = renderer
         self._deliveries = deliveries
-        self._last: tuple[str, frozenset[str]] | None = None
+        self._logged: frozenset[str] = frozenset()
 
     def check(self) -> HealthReport:
-        """Return the current report, logging a line when its status or causes changed."""
+        """Return the current report, logging a line when its causes changed."""
         report = self.report()
-        state = (report.status, report.kinds)
-        if self._last is not None and state != self._last:
-            if report.status == "ok":
+        # "No cycle yet" is expected at start: not worth a line of its own.
+        causes = {kind: text for kind, text in report.problems if kind != "no_cycle"}
+        if frozenset(causes) != self._logged:
+            if not causes:
                 log.info("health: ok again")
             else:
-                log.warning("health: %s: %s", report.status, "; ".join(report.reasons))
-        elif self._last is None and report.status != "ok" and report.kinds - {"no_cycle"}:
-            # At start "no cycle yet" is expected; anything else is worth a line now.
-            log.warning("health: %s: %s", report.status, "; ".join(report.reasons))
-        self._last = state
+                status = "unhealthy" if causes.keys() & HARD else "degraded"
+                log.warning("health: %s: %s", status, "; ".join(causes.values()))
+            self._logged = frozenset(causes)
         return report
 
     def report(self) -> HealthReport:
@@ -145,25 +152,24 @@ class Health:
         if not renderer.writable:
             soft.append(("site", f"the status page cannot be written: {renderer.last_error}"))
         failing = self._alerts_failing_for()
-        after = float(self._config.alerts.unhealthy_after)
+        after = float(self._config.alerts.degrade_health_after)
         if failing is not None and after > 0 and failing > after:
             soft.append(
                 (
                     "alerts",
                     f"alert deliveries have been failing for {failing:.0f}s "
-                    f"(alerts.unhealthy_after: {after:g}s)",
+                    f"(alerts.degrade_health_after: {after:g}s)",
                 )
             )
         problems = hard + soft
         status: Literal["ok", "degraded", "unhealthy"] = (
             "unhealthy" if hard else "degraded" if soft else "ok"
         )
-        reasons = tuple(text for _, text in problems)
         rendered = renderer.last_rendered_at
         deliveries = self._deliveries
         body: dict[str, Any] = {
             "status": status,
-            "reasons": list(reasons),
+            "reasons": [text for _, text in problems],
             "version": __version__,
             "scheduler": {
                 "running": state.running,
@@ -194,7 +200,7 @@ class Health:
                 "failed_attempts": deliveries.failures if deliveries is not None else 0,
             },
         }
-        return HealthReport(status, reasons, frozenset(k for k, _ in problems), body)
+        return HealthReport(status, tuple(problems), body)
 
     def _alerts_failing_for(self) -> float | None:
         if self._deliveries is None or self._deliveries.failing_since is None:

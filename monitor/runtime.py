@@ -73,6 +73,11 @@ class Runtime:
             raise RuntimeError("this runtime keeps no metrics (opened with metrics=False)")
         return self._metrics
 
+    def keep_metrics(self, metrics: Metrics) -> None:
+        """Keep `metrics` for the scheduler and append them to the result sinks."""
+        self._metrics = metrics
+        self.sinks.append(metrics.observe)
+
     async def store_result(self, result: ProbeResult) -> None:
         """Store `result` (a ResultSink); an unwritable database is counted, not raised."""
         try:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -301,3 +302,80 @@ async def test_probe_sessions_identify_sttwatch(aiohttp_server: Any) -> None:
         seen = await r.json()
     assert seen["User-Agent"] == USER_AGENT == f"sttwatch/{__version__}"
     assert seen["Authorization"] == "k"
+
+
+def tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("port-taken", "cannot listen on 127.0.0.1:{port}: Address already in use"),
+        ("site-dir-is-a-file", "cannot write the site to {tmp}/site: it is not a directory"),
+        ("site-parent-is-a-file", "cannot write the site to {tmp}/blocker/site: {tmp}/blocker is"),
+        (
+            "database-parent-is-a-file",
+            "cannot create the database {tmp}/blocker/s.db: {tmp}/blocker",
+        ),
+        ("database-is-not-sqlite", "cannot open the database {tmp}/data/sttwatch.db: "),
+    ],
+    ids=["port-taken", "site-dir-is-a-file", "site-parent", "database-parent", "database-garbage"],
+)
+async def test_run_checks_before_it_writes_and_exits_2_with_nothing_created(
+    tmp_path: Path, sim: SimulatorHandle, setup: str, message: str
+) -> None:
+    extra: dict[str, Any] = {}
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        if setup == "port-taken":
+            extra["listen"] = f"127.0.0.1:{port}"
+        elif setup == "site-dir-is-a-file":
+            (tmp_path / "site").write_text("a file")
+        elif setup == "site-parent-is-a-file":
+            (tmp_path / "blocker").write_text("a file")
+            extra["site_dir"] = str(tmp_path / "blocker" / "site")
+        elif setup == "database-parent-is-a-file":
+            (tmp_path / "blocker").write_text("a file")
+            extra["database"] = str(tmp_path / "blocker" / "s.db")
+        else:
+            (tmp_path / "data").mkdir()
+            (tmp_path / "data" / "sttwatch.db").write_text("not a database")
+        cfg = write_config(tmp_path, sim, **extra)
+        before = tree(tmp_path)
+        code, _, err = await sttwatch("run", "-c", str(cfg), limit=30)
+    assert code == 2, err
+    assert message.format(port=port, tmp=tmp_path) in err
+    assert "Traceback" not in err
+    # No database, no site, no probe run.
+    assert tree(tmp_path) == before
+    assert (await sim_state(sim))["transcripts"]["created"] == 0
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "debug"),
+    [
+        ((), (), False),
+        ((), ("-v",), False),
+        (("-vv",), (), True),
+        (("--log-level", "debug"), (), True),
+        ((), ("--log-level", "DEBUG"), True),
+        (("--log-level", "error"), ("-vv",), False),
+    ],
+    ids=["default-warning", "v-info", "vv-debug", "log-level", "after", "wins-over-v"],
+)
+async def test_log_level_and_verbose_flags_set_what_reaches_stderr(
+    tmp_path: Path,
+    sim: SimulatorHandle,
+    before: tuple[str, ...],
+    after: tuple[str, ...],
+    debug: bool,
+) -> None:
+    # Accepted before the command and after it; `once` defaults to warning.
+    cfg = write_config(tmp_path, sim)
+    code, out, err = await sttwatch(*before, "once", "-c", str(cfg), *after)
+    assert code == 0, err
+    assert len(out.splitlines()) == 4  # the table: stdout is for results whatever the level
+    assert (" DEBUG " in err) is debug, err
