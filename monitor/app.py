@@ -249,8 +249,6 @@ async def open_runtime(
     config: Config,
     *,
     clock: Clock | None = None,
-    probes: Mapping[str, ProbeFn] | None = None,
-    user_agent: str = USER_AGENT,
     metrics: bool = True,
     record: bool = True,
 ) -> AsyncIterator[Runtime]:
@@ -260,9 +258,7 @@ async def open_runtime(
     is not imported; with ``record=False`` results reach no store (``sttwatch
     once``'s dry run), while the deletion ledger is still written.
     """
-    root = Root(
-        config, clock=clock, probes=probes, user_agent=user_agent, metrics=metrics, record=record
-    )
+    root = Root(config, clock=clock, metrics=metrics, record=record)
     async with root.opened() as rt:
         yield rt
 

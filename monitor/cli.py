@@ -281,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = command("run", "run the scheduler and the web server (status page, /metrics, /healthz)")
+    p.epilog = (
+        "Before it writes anything, run binds the listen address and checks that the database "
+        "can be opened or created and the site directory written; if one cannot, it exits 2 "
+        "saying which, with nothing created."
+    )
     with_config(p)
     p.set_defaults(func=_cmd_run)
 
