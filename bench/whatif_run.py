@@ -1,7 +1,7 @@
 """``sttwatch run`` with one knob turned, to size a finding: ``python -m bench.whatif_run``.
 
 Identical to ``sttwatch run -c CONFIG`` (the CLI's own config loading, signal
-handling and ``monitor.server.serve``) except for the server options given,
+handling and ``monitor.app.serve``) except for the server options given,
 e.g. ``--render-min-interval 3600``: the status page is rendered at start and
 then not again for an hour, so a benchmark window measures the probe path
 alone; ``--metrics-in-thread``: /metrics is rendered in a worker thread (the
@@ -46,8 +46,8 @@ async def _freeze(_runner: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the config with the given options until SIGTERM; return the exit code."""
+    from monitor.app import serve
     from monitor.cli import _load, _until_signal
-    from monitor.server import serve
 
     parser = argparse.ArgumentParser(prog="python -m bench.whatif_run")
     parser.add_argument("-c", "--config", required=True)

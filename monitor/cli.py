@@ -22,6 +22,8 @@ EXIT_CONFIG = 2
 
 DEFAULT_CONFIG = "sttwatch.yaml"
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 T = TypeVar("T")
 
 
@@ -44,7 +46,15 @@ def _run(main: Coroutine[Any, Any, T]) -> T:
     return box[0]
 
 
-def _load(path: str) -> Config:
+def _log_level(args: argparse.Namespace) -> str:
+    """Return the logging level: --log-level, else the command's default lowered once per -v."""
+    if getattr(args, "log_level", None):
+        return str(args.log_level).upper()
+    default = LOG_LEVELS.index(getattr(args, "default_log_level", "info"))
+    return LOG_LEVELS[max(0, default - getattr(args, "verbose", 0))].upper()
+
+
+def _load(path: str, level: str = "INFO") -> Config:
     """Return the loaded config, or exit 2 with the error printed (never a traceback)."""
     from monitor.config import ConfigError, load_config, permission_warnings
     from monitor.logs import setup_logging
@@ -56,14 +66,14 @@ def _load(path: str) -> Config:
         raise SystemExit(EXIT_CONFIG) from None
     for warning in permission_warnings(path):
         print(f"sttwatch: warning: {warning}", file=sys.stderr)
-    setup_logging(secrets=cfg.secrets())
+    setup_logging(level, secrets=cfg.secrets())
     return cfg
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     import yaml
 
-    cfg = _load(args.config)
+    cfg = _load(args.config, _log_level(args))
     print(f"# {args.config}: valid. Resolved configuration, secrets masked:")
     print(yaml.safe_dump(cfg.masked(), sort_keys=False, allow_unicode=True), end="")
     return EXIT_OK
@@ -92,17 +102,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_once(args: argparse.Namespace) -> int:
     import json
 
-    from monitor.logs import setup_logging
-    from monitor.runtime import open_runtime, results_table
+    from monitor.app import open_runtime
+    from monitor.runtime import results_table
     from monitor.store import StoreWriteError
 
-    cfg = _load(args.config)
-    # stdout is for results; only problems go to stderr.
-    setup_logging("WARNING", secrets=cfg.secrets())
+    # stdout is for results; by default only problems go to stderr.
+    cfg = _load(args.config, _log_level(args))
 
     async def once() -> tuple[list[Any], int]:
-        # No metrics: the process exits before anything could scrape them.
-        async with open_runtime(cfg, metrics=False) as rt:
+        # No metrics: the process exits before anything could scrape them. A dry run
+        # unless --record: results are printed, not stored, but the deletion ledger is
+        # written all the same (the database is created for it if need be).
+        async with open_runtime(cfg, metrics=False, record=args.record) as rt:
             return await rt.run_once(), rt.store_write_errors
 
     try:
@@ -144,14 +155,16 @@ def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from monitor.server import ListenError, serve
+    from monitor.app import serve
+    from monitor.preflight import StartupError
+    from monitor.server import ListenError
     from monitor.store import StoreWriteError
 
-    cfg = _load(args.config)
+    cfg = _load(args.config, _log_level(args))
     try:
         # The scheduler plus the web server (status page, /metrics, /healthz).
         _until_signal(lambda stop: serve(cfg, stop))
-    except ListenError as exc:
+    except (ListenError, StartupError) as exc:
         print(f"sttwatch run: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (StoreWriteError, OSError) as exc:
@@ -161,10 +174,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from monitor.site import render_database
+    from monitor.app import render_database
     from monitor.store import StoreWriteError
 
-    cfg = _load(args.config)
+    cfg = _load(args.config, _log_level(args))
     try:
         view = _run(render_database(cfg))
     except FileNotFoundError:
@@ -182,13 +195,13 @@ def _cmd_test_alert(args: argparse.Namespace) -> int:
 
     from monitor.alerting import run_test_alert
 
-    cfg = _load(args.config)
+    cfg = _load(args.config, _log_level(args))
     return asyncio.run(run_test_alert(cfg, sys.stdout))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
-    from monitor.logs import setup_logging
+    from monitor.preflight import StartupError
     from monitor.server import ListenError
 
     host, _, port = args.listen.rpartition(":")
@@ -198,9 +211,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    # The storyline speaks on stdout; only problems go to stderr.
-    setup_logging("WARNING")
-
+    # The storyline speaks on stdout; by default only problems go to stderr (main).
     try:
         _until_signal(
             lambda stop: run_demo(stop, say=lambda line: print(line, flush=True), port=int(port))
@@ -208,12 +219,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except ListenError as exc:
         print(f"sttwatch demo: {exc} (try --listen 127.0.0.1:0)", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupError as exc:
+        print(f"sttwatch demo: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     print("sttwatch demo: stopped; the simulator and the demo's files are gone.")
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand of DESIGN.md §3."""
+    # Accepted before the command and after it (`sttwatch -v run`, `sttwatch run -v`).
+    # SUPPRESS: a subcommand's parser would otherwise overwrite what was given before it.
+    logging_flags = argparse.ArgumentParser(add_help=False)
+    group = logging_flags.add_argument_group("logging (every command)")
+    group.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="log at LEVEL and above to stderr: debug, info, warning or error (default: info; "
+        "warning for once and demo, whose stdout is their output)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log one level more than the command's default (-vv: two); --log-level wins",
+    )
     parser = argparse.ArgumentParser(
         prog="sttwatch",
         description=(
@@ -223,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
             "status page and Apprise alerts."
         ),
         epilog="Run 'sttwatch demo' to see it all against the built-in simulator.",
+        parents=[logging_flags],
     )
     parser.add_argument("--version", action="version", version=f"sttwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -239,20 +274,35 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         # The summary is both the line in `sttwatch --help` and the text of `sttwatch NAME --help`.
         return sub.add_parser(
-            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            parents=[logging_flags],
         )
 
     p = command("run", "run the scheduler and the web server (status page, /metrics, /healthz)")
+    p.epilog = (
+        "Before it writes anything, run binds the listen address and checks that the database "
+        "can be opened or created and the site directory written; if one cannot, it exits 2 "
+        "saying which, with nothing created."
+    )
     with_config(p)
     p.set_defaults(func=_cmd_run)
 
     p = command(
         "once",
-        "run each probe once; exit 0 all up or degraded, 1 any down, 2 bad config or database",
+        "run each probe once and print the results, stored only with --record; "
+        "exit 0 all up or degraded, 1 any down, 2 bad config or database",
     )
     with_config(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per result")
-    p.set_defaults(func=_cmd_once)
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="store the results (they count toward the page's uptime and incidents); without "
+        "it only the deletion ledger is written, so no transcript a probe creates is left behind",
+    )
+    p.set_defaults(func=_cmd_once, default_log_level="warning")
 
     p = command("render", "rebuild the static status site from the database")
     with_config(p)
@@ -295,13 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="127.0.0.1:PORT",
         help="where the status page is served (default 127.0.0.1:8080; port 0 picks a free one)",
     )
-    p.set_defaults(func=_cmd_demo)
+    p.set_defaults(func=_cmd_demo, default_log_level="warning")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sttwatch command line and return its exit code."""
     args = build_parser().parse_args(argv)
+    from monitor.logs import setup_logging
+
+    # Every command logs at the level asked for; those with a config install it
+    # again with the config's secrets to redact.
+    setup_logging(_log_level(args))
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

@@ -241,6 +241,8 @@ class AlertsConfig(_Strict):
     reminder_every: Duration = 3600.0
     deletion_backlog_after: Duration = 3600.0
     give_up_after: Duration = 86400.0
+    # /healthz turns degraded once deliveries have failed this long with none succeeding.
+    degrade_health_after: Duration = 900.0
     send_resolved: bool = True
 
 

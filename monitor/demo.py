@@ -36,12 +36,12 @@ import yaml
 from aiohttp import web
 
 from monitor.alerting.console import ConsoleSink
+from monitor.app import open_runtime, serve
 from monitor.config import Config, load_config
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.runtime import Runtime
-from monitor.server import bound_port, serve
+from monitor.server import bound_port
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
-from monitor.store import Store
 
 __all__ = [
     "DEFAULT_STORYLINE",
@@ -213,16 +213,8 @@ def _phases(probe: str, latency: float) -> dict[str, float]:
 
 async def seed_history(config: Config, until: datetime, days: float = 4.0) -> int:
     """Store `days` of synthetic history in the config's database; return how many results."""
-    store = await Store.open(
-        config.database,
-        failure_threshold=config.alerts.failure_threshold,
-        success_threshold=config.alerts.success_threshold,
-        retention=config.retention,
-    )
-    try:
-        return await store.add_results(synthetic_history(config, until, days=days))
-    finally:
-        await store.close()
+    async with open_runtime(config, metrics=False) as rt:
+        return await rt.store.add_results(synthetic_history(config, until, days=days))
 
 
 # ---------------------------------------------------------------------------

@@ -1,21 +1,19 @@
-"""What ``sttwatch once``, ``sttwatch run`` and the web server share, built and torn down.
+"""What ``sttwatch once``, ``sttwatch run`` and the web server share: the runtime.
 
-:func:`open_runtime` opens the store, creates the metrics and the probe
-context (HTTP session factory with our User-Agent, the clock, the store as the
-deletion ledger) and closes them in reverse order. The result sinks are a
-list, in the order DESIGN.md §1 fixes (store, metrics, then alerting), so the
-composition root can append the alerter to it. ``sttwatch once`` keeps no
-metrics: it exits before anything could scrape them.
+A :class:`Runtime` is the store, the probe context (HTTP session factory with
+our User-Agent, the clock, the store as the deletion ledger), the metrics when
+kept, and the result sinks in the order DESIGN.md §1 fixes (store, metrics,
+then alerting). :mod:`monitor.app`, the composition root, builds and closes it;
+``sttwatch once`` keeps no metrics (it exits before anything could scrape them)
+and, unless ``--record``, no store sink either: its results are printed, not kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -23,19 +21,16 @@ import aiohttp
 from monitor import __version__
 from monitor.config import Config
 from monitor.isolation import DEFAULT_GRACE, run_probe
-from monitor.models import Clock, ProbeContext, ProbeFn, ProbeResult, SessionFactory, SystemClock
-from monitor.probeclip import load_clip
-from monitor.probes import PROBES
+from monitor.models import ProbeContext, ProbeFn, ProbeResult, SessionFactory
 from monitor.scheduler import ResultSink, Scheduler
 from monitor.store import Store, StoreWriteError, key_latency
 
-if TYPE_CHECKING:  # imported by open_runtime when it keeps metrics: see there
+if TYPE_CHECKING:  # imported by monitor.app only when it keeps metrics: see there
     from monitor.metrics import Metrics
 
 __all__ = [
     "USER_AGENT",
     "Runtime",
-    "open_runtime",
     "results_table",
     "session_factory",
 ]
@@ -76,8 +71,13 @@ class Runtime:
     def metrics(self) -> Metrics:
         """Return the Prometheus metrics (kept by every runtime but ``sttwatch once``'s)."""
         if self._metrics is None:
-            raise RuntimeError("this runtime keeps no metrics (open_runtime(metrics=False))")
+            raise RuntimeError("this runtime keeps no metrics (opened with metrics=False)")
         return self._metrics
+
+    def keep_metrics(self, metrics: Metrics) -> None:
+        """Keep `metrics` for the scheduler and append them to the result sinks."""
+        self._metrics = metrics
+        self.sinks.append(metrics.observe)
 
     async def store_result(self, result: ProbeResult) -> None:
         """Store `result` (a ResultSink); an unwritable database is counted, not raised."""
@@ -126,60 +126,6 @@ class Runtime:
             ]
         await sched.sweep()
         return [task.result() for task in tasks]
-
-
-@asynccontextmanager
-async def open_runtime(
-    config: Config,
-    *,
-    clock: Clock | None = None,
-    probes: Mapping[str, ProbeFn] | None = None,
-    user_agent: str = USER_AGENT,
-    metrics: bool = True,
-) -> AsyncIterator[Runtime]:
-    """Yield the runtime for `config`; the store is closed on the way out.
-
-    With ``metrics=False`` no Prometheus metrics are kept (``sttwatch once``:
-    nothing could scrape them), and prometheus-client, ~15 ms of start-up, is
-    not imported.
-    """
-    clock = clock or SystemClock()
-    await asyncio.to_thread(Path(config.database).parent.mkdir, parents=True, exist_ok=True)
-    # The probes read the clip on first use; read it here, off the event loop, instead.
-    await asyncio.to_thread(load_clip)
-    store = await Store.open(
-        config.database,
-        failure_threshold=config.alerts.failure_threshold,
-        success_threshold=config.alerts.success_threshold,
-        retention=config.retention,
-        clock=clock,
-        secrets=config.secrets(),
-    )
-    try:
-        observed: Metrics | None = None
-        if metrics:
-            from monitor.metrics import Metrics
-
-            observed = Metrics(config)
-        ctx = ProbeContext(
-            session_factory=session_factory(user_agent),
-            clock=clock,
-            ledger=store,
-            user_agent=user_agent,
-        )
-        rt = Runtime(
-            config=config,
-            store=store,
-            ctx=ctx,
-            probes=PROBES if probes is None else probes,
-            _metrics=observed,
-        )
-        rt.sinks.append(rt.store_result)
-        if observed is not None:
-            rt.sinks.append(observed.observe)
-        yield rt
-    finally:
-        await store.close()
 
 
 # Which phases make up each probe's key latency, and what the table calls it.

@@ -1,13 +1,13 @@
-"""The web server and composition root: where store, metrics, scheduler and site meet.
+"""The web server: sttwatch's routes, and binding and serving them.
 
-:func:`build_app` returns an aiohttp application whose ``cleanup_ctx`` opens
-the runtime (store, metrics, probe context — :func:`monitor.runtime.open_runtime`),
-renders the site once, starts the scheduler with a re-render after every
-cycle, and tears all of it down in reverse order. Routes:
+The parts the routes read (runtime, scheduler, site renderer, alerter, health)
+are built by the composition root, :mod:`monitor.app`, and published under the
+keys below once they have started. Routes:
 
 - ``/metrics`` — our own registry, rendered off the event loop;
-- ``/healthz`` — 200 when a probe cycle completed recently and the database
-  is writable, else 503, both with a JSON body saying why;
+- ``/healthz`` — 200 ``ok``; 503 ``unhealthy`` when no probe cycle completed
+  recently, 503 ``degraded`` when the site, the database or alert deliveries
+  fail (:mod:`monitor.health`), with a JSON body saying why;
 - ``/api/v1/results`` — raw results from the store, validated and bounded;
 - everything else — the static site in ``site_dir`` (GET/HEAD only, no
   listing, no way out of the directory, not even through a symlink).
@@ -16,11 +16,12 @@ cycle, and tears all of it down in reverse order. Routes:
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import gc
 import logging
+import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,35 +32,39 @@ from aiohttp import hdrs, web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from monitor import __version__
 from monitor.alerting import Alerter
 from monitor.config import Config, parse_duration
-from monitor.models import Clock, ProbeFn, ProbeKind, ProbeResult, Status, SystemClock, iso
-from monitor.runtime import Runtime, open_runtime
+from monitor.health import Health
+from monitor.models import Clock, ProbeKind
+from monitor.renderer import SiteRenderer
+from monitor.runtime import Runtime
 from monitor.scheduler import Scheduler
-from monitor.site import render_site
-from monitor.tasks import cancel_and_wait
 
 __all__ = [
     "ALERTER",
+    "CLOCK",
+    "CONFIG",
+    "HEALTH",
     "REQUEST_LIMITS",
     "RUNTIME",
     "SCHEDULER",
     "SITE",
     "ListenError",
-    "SiteRenderer",
+    "add_routes",
+    "bind",
     "bound_port",
-    "build_app",
-    "serve",
+    "run_server",
 ]
 
 log = logging.getLogger(__name__)
 
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
 RUNTIME = web.AppKey("runtime", Runtime)
 ALERTER = web.AppKey("alerter", Alerter)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
-_CONFIG = web.AppKey("config", Config)
-_CLOCK = web.AppKey("clock", Clock)
+SITE = web.AppKey("site", SiteRenderer)
+HEALTH = web.AppKey("health", Health)
 
 MAX_RESULTS = 1000
 DEFAULT_RESULTS = 100
@@ -104,178 +109,13 @@ class ListenError(Exception):
     """The server could not bind its `listen` address (in use, not permitted, no such host)."""
 
 
-class SiteRenderer:
-    """Re-renders the site when asked, spaced by its cost and at least `min_interval` apart.
-
-    Requests arriving while a render runs, or within the spacing after the
-    last one, are coalesced into one more render. Rendering reads the store
-    and writes files in worker threads, so the event loop never waits on it.
-
-    A render costs CPU in proportion to the site (~1 s at 1,000 components),
-    and a site re-rendered after every cycle would cost more than the probes
-    behind it (BENCHMARKS.md, benchmark 3). So routine renders (a cycle ended,
-    the minute passed) wait `cost_factor` times the last render's duration —
-    renders take at most ~1 / `cost_factor` of a core — while a component that
-    changed status asks for an urgent render, which waits only
-    `urgent_cost_factor` times it. A small site renders in tens of ms, so both
-    waits are below `min_interval` and it still renders after every cycle; a
-    1,000-component site refreshes its figures every few minutes and shows a
-    change of status within ~20 s.
-    """
-
-    def __init__(
-        self,
-        runtime: Runtime,
-        *,
-        min_interval: float = 2.0,
-        refresh_every: float = 60.0,
-        cost_factor: float = 200.0,
-        urgent_cost_factor: float = 20.0,
-    ) -> None:
-        self._rt = runtime
-        self._min_interval = min_interval
-        self._refresh_every = refresh_every
-        self._cost_factor = cost_factor
-        self._urgent_cost_factor = urgent_cost_factor
-        self.last_duration_s = 0.0
-        self._wanted = asyncio.Event()
-        self._urgent = asyncio.Event()
-        self._statuses: dict[tuple[str, str], Status] = {}
-        self._task: asyncio.Task[None] | None = None
-        self.renders = 0
-        self.failures = 0
-        self.last_rendered_at: datetime | None = None
-        self.last_error: str | None = None
-
-    async def render_now(self) -> None:
-        """Render the site once, now; a failure is logged and remembered, never raised."""
-        started = time.monotonic()
-        try:
-            await render_site(self._rt.store, self._rt.config)
-        except Exception as exc:  # a broken render must not stop probing
-            self.failures += 1
-            # /healthz is public: the kind of failure and the OS's word, never a path.
-            why = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
-            self.last_error = f"{type(exc).__name__}{why}"
-            log.exception("rendering the status page failed")
-        else:
-            self.renders += 1
-            self.last_rendered_at = datetime.now(UTC)
-            self.last_error = None
-        finally:
-            self.last_duration_s = time.monotonic() - started
-
-    def spacing(self, *, urgent: bool = False) -> float:
-        """Return the seconds to wait after the last render before the next (urgent) one."""
-        factor = self._urgent_cost_factor if urgent else self._cost_factor
-        return max(self._min_interval, factor * self.last_duration_s)
-
-    def request(self, *, urgent: bool = False) -> None:
-        """Ask for a render soon (coalesced with other requests)."""
-        self._wanted.set()
-        if urgent:
-            self._urgent.set()
-
-    async def on_cycle(self) -> None:
-        """Scheduler cycle hook: ask for a render."""
-        self.request()
-
-    async def observe(self, result: ProbeResult) -> None:
-        """Result sink: ask for an urgent render when a component's status changed."""
-        key = (result.target, result.probe)
-        before = self._statuses.get(key)
-        self._statuses[key] = result.status
-        if before is not None and before is not result.status:
-            self.request(urgent=True)
-
-    async def start(self) -> None:
-        """Render once, then keep rendering on request and every `refresh_every` seconds."""
-        await self.render_now()
-        self._task = asyncio.create_task(self._loop(), name="sttwatch-render")
-
-    async def stop(self) -> None:
-        """Stop the render loop (waiting for a render in progress to finish)."""
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wanted.wait(), self._refresh_every)
-            self._wanted.clear()
-            self._urgent.clear()
-            await self.render_now()
-            short = self.spacing(urgent=True)
-            await asyncio.sleep(short)
-            # The rest of the routine spacing, cut short by a change of status.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._urgent.wait(), max(0.0, self.spacing() - short))
-
-
-SITE = web.AppKey("site", SiteRenderer)
-
-
-# ---------------------------------------------------------------------------
-# The composition root
-
-
-def build_app(
-    config: Config,
-    *,
-    probes: Mapping[str, ProbeFn] | None = None,
-    clock: Clock | None = None,
-    render_min_interval: float = 2.0,
-    scheduler_options: Mapping[str, Any] | None = None,
-    extra_sinks: Callable[[Runtime], Awaitable[None]] | None = None,
-) -> web.Application:
-    """Return the sttwatch web application; starting it starts the scheduler.
-
-    `extra_sinks` is called with the runtime before the scheduler starts, so a
-    caller (the alerter, the demo) can append result sinks in DESIGN.md order.
-    """
-    app = web.Application(middlewares=[_security_headers])
-    app[_CONFIG] = config
-    app[_CLOCK] = clock or SystemClock()
-
-    async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with open_runtime(config, clock=app[_CLOCK], probes=probes) as rt:
-            app[RUNTIME] = rt
-            if extra_sinks is not None:
-                await extra_sinks(rt)
-            # Alerting is the last sink (DESIGN.md §1). Its outbox worker outlives the
-            # scheduler, so alerts of the last results are committed before it stops.
-            alerter = Alerter(config, rt.store, clock=app[_CLOCK], metrics=rt.metrics)
-            rt.sinks.append(alerter)
-            app[ALERTER] = alerter
-            await alerter.start()
-            try:
-                renderer = SiteRenderer(rt, min_interval=render_min_interval)
-                app[SITE] = renderer
-                # After the alerter: the page follows what was stored and alerted.
-                rt.sinks.append(renderer.observe)
-                await renderer.start()
-                try:
-                    sched = rt.scheduler(on_cycle=renderer.on_cycle, **(scheduler_options or {}))
-                    app[SCHEDULER] = sched
-                    await sched.start()
-                    try:
-                        yield
-                    finally:
-                        await sched.stop()
-                finally:
-                    await renderer.stop()
-                    # One last page with everything the scheduler stored on its way out.
-                    await renderer.render_now()
-            finally:
-                await alerter.stop()
-
-    app.cleanup_ctx.append(runtime_ctx)
+def add_routes(app: web.Application) -> None:
+    """Add sttwatch's routes and security headers to `app` (its parts under the keys above)."""
+    app.middlewares.append(_security_headers)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/api/v1/results", _results)
     app.router.add_get("/{path:.*}", _static)
-    return app
 
 
 @web.middleware
@@ -312,65 +152,10 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def health_staleness_limit(config: Config) -> float:
-    """Return how many seconds without a completed probe cycle still count as healthy.
-
-    A cycle ends when every probe has run once, so it takes up to the longest
-    interval plus that probe's timeout; two of those leave room for one late cycle.
-    """
-    specs = [s for t in config.targets for s in t.probes.enabled().values()]
-    longest = max((float(s.interval) + float(s.timeout) for s in specs), default=60.0)
-    return 2 * longest + 10.0
-
-
 async def _healthz(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    sched = request.app[SCHEDULER]
-    clock = request.app[_CLOCK]
-    state = sched.state
-    health = rt.store.health
-    renderer = request.app[SITE]
-    rendered = renderer.last_rendered_at
-    limit = health_staleness_limit(rt.config)
-    problems: list[str] = []
-    age: float | None = None
-    if state.last_cycle_completed_monotonic is None:
-        problems.append("no probe cycle has completed yet")
-    else:
-        age = clock.monotonic() - state.last_cycle_completed_monotonic
-        if age > limit:
-            problems.append(f"the last probe cycle completed {age:.0f}s ago (limit {limit:.0f}s)")
-    if not state.running:
-        problems.append("the scheduler is not running")
-    if not health.writable:
-        problems.append(f"the database is not writable: {health.last_error or 'unknown error'}")
-    body = {
-        "status": "ok" if not problems else "unhealthy",
-        "reasons": problems,
-        "version": __version__,
-        "scheduler": {
-            "running": state.running,
-            "cycles": state.cycles,
-            "last_cycle_completed_at": iso(state.last_cycle_completed_at)
-            if state.last_cycle_completed_at
-            else None,
-            "seconds_since_last_cycle": None if age is None else round(age, 3),
-            "runs": state.runs,
-            "skipped": state.skipped,
-        },
-        "database": {
-            "writable": health.writable,
-            "last_error": health.last_error,
-            "failing_since": iso(health.failing_since) if health.failing_since else None,
-        },
-        "site": {
-            "renders": renderer.renders,
-            "last_rendered_at": iso(rendered) if rendered else None,
-            "last_error": renderer.last_error,
-        },
-    }
+    report = request.app[HEALTH].check()
     return web.json_response(
-        body, status=200 if not problems else 503, headers={"Cache-Control": "no-store"}
+        report.body, status=report.http_status, headers={"Cache-Control": "no-store"}
     )
 
 
@@ -471,7 +256,7 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
 
 async def _results(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    clock = request.app[_CLOCK]
+    clock = request.app[CLOCK]
     try:
         q = parse_results_query(request.query, rt.config, clock.now())
     except ValueError as exc:
@@ -524,7 +309,7 @@ def locate(site_dir: str, raw: str) -> Path | str | None:
 
 
 async def _static(request: web.Request) -> web.StreamResponse:
-    config = request.app[_CONFIG]
+    config = request.app[CONFIG]
     raw = request.match_info["path"]
     found = await asyncio.to_thread(locate, config.site_dir, raw)
     if found is None:
@@ -551,22 +336,63 @@ def bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("the server is not listening on a TCP port")
 
 
-async def serve(
-    config: Config,
+def bind(config: Config) -> list[socket.socket]:
+    """Return listening sockets on `config.listen`; raises ListenError, binding nothing.
+
+    Bound before anything else starts, so a taken port is reported before a
+    database is created or a probe runs. Like asyncio's own ``create_server``:
+    every address the host resolves to, IPv6 sockets IPv6-only, and an address
+    family the machine lacks (EADDRNOTAVAIL) skipped.
+    """
+    host, port = config.listen_host, config.listen_port
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from exc
+    sockets: list[socket.socket] = []
+    last: OSError | None = None
+    try:
+        for family, type_, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, type_, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    sockets.pop().close()
+                    last = exc
+                    continue
+                raise
+            sock.listen(128)
+            sock.setblocking(False)
+        if not sockets:
+            raise last or OSError(errno.EADDRNOTAVAIL, "no address to listen on")
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from exc
+    return sockets
+
+
+async def run_server(
+    app: web.Application,
+    sockets: list[socket.socket],
     stop: asyncio.Event,
     *,
-    probes: Mapping[str, ProbeFn] | None = None,
     on_started: Callable[[web.AppRunner], Awaitable[None]] | None = None,
     shutdown_timeout: float = 5.0,
-    **options: Any,
 ) -> None:
-    """Serve `config` (scheduler, site, /metrics) on `config.listen` until `stop` is set.
+    """Start `app` (its cleanup contexts), serve it on `sockets` until `stop` is set.
 
     Shutdown follows aiohttp's graceful sequence: stop listening, let requests
     in flight finish (up to `shutdown_timeout`), then run the cleanup contexts
-    (scheduler stopped and its deletions swept, last render, store closed).
+    in reverse. The sockets are closed on the way out, whatever happened.
     """
-    app = build_app(config, probes=probes, **options)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -575,22 +401,19 @@ async def serve(
         max_field_size=REQUEST_LIMITS["max_field_size"],
         max_headers=REQUEST_LIMITS["max_headers"],
     )
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, config.listen_host, config.listen_port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from exc
+        await runner.setup()
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
         started = time.monotonic()
         # What start-up built (modules, config, store, every metric series, scheduled
         # jobs) lives as long as the process, yet each full collection rescanned all of
         # it: 0.2-0.35 s pauses of the loop at 1,000 targets (BENCHMARKS.md F10). Freezing
         # moves it out of the collector's reach; garbage is collected first so none of it
-        # is kept for good, and serve() unfreezes on its way out for whoever embeds it.
+        # is kept for good, and this unfreezes on its way out for whoever embeds it.
         gc.collect()
         gc.freeze()
-        log.info("serving on http://%s:%d/", config.listen_host, bound_port(runner))
+        log.info("serving on http://%s:%d/", sockets[0].getsockname()[0], bound_port(runner))
         if on_started is not None:
             await on_started(runner)
         await stop.wait()
@@ -598,3 +421,5 @@ async def serve(
     finally:
         gc.unfreeze()
         await runner.cleanup()
+        for sock in sockets:
+            sock.close()

@@ -21,10 +21,11 @@ from alert_fixtures import SmtpSink, Webhook, wait_until
 from probe_fixtures import BurstClock
 
 from monitor.alerting import Alerter, Backoff
+from monitor.app import build_app, open_runtime
 from monitor.config import Config, parse_config
 from monitor.models import ProbeResult, Status, SystemClock
-from monitor.runtime import Runtime, open_runtime
-from monitor.server import ALERTER, build_app
+from monitor.runtime import Runtime
+from monitor.server import ALERTER
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -110,10 +111,27 @@ async def test_healthy_target_prints_three_up_results_and_exits_0(
     assert state["transcripts"]["created"] >= 1
     assert state["transcripts"]["undeleted"] == 0
     assert state["streaming"]["unterminated"] == 0
-    # The results were stored, and the ledger shows the transcript as deleted.
+    # A dry run: no result stored, but the ledger shows the transcript as created and deleted.
     with sqlite3.connect(tmp_path / "data" / "sttwatch.db") as db:
-        assert db.execute("SELECT count(*) FROM results").fetchone() == (3,)
+        assert db.execute("SELECT count(*) FROM results").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM ledger").fetchone()[0] >= 1
         assert db.execute("SELECT count(*) FROM ledger WHERE deleted_at IS NULL").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("flags", "stored"),
+    [((), 0), (("--record",), 3)],
+    ids=["dry-run-by-default", "record-stores"],
+)
+async def test_once_stores_its_results_only_with_record(
+    tmp_path: Path, sim: SimulatorHandle, flags: tuple[str, ...], stored: int
+) -> None:
+    # A trial `once` with a wrong key must not lower the page's 90-day uptime.
+    cfg = write_config(tmp_path, sim)
+    code, _, err = await sttwatch("once", "-c", str(cfg), *flags, key="wrong-key")
+    assert code == 1, err
+    with sqlite3.connect(tmp_path / "data" / "sttwatch.db") as db:
+        assert db.execute("SELECT count(*) FROM results").fetchone() == (stored,)
 
 
 async def test_once_on_a_current_database_loads_neither_sqlite_utils_nor_numpy(
@@ -284,3 +302,80 @@ async def test_probe_sessions_identify_sttwatch(aiohttp_server: Any) -> None:
         seen = await r.json()
     assert seen["User-Agent"] == USER_AGENT == f"sttwatch/{__version__}"
     assert seen["Authorization"] == "k"
+
+
+def tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("port-taken", "cannot listen on 127.0.0.1:{port}: Address already in use"),
+        ("site-dir-is-a-file", "cannot write the site to {tmp}/site: it is not a directory"),
+        ("site-parent-is-a-file", "cannot write the site to {tmp}/blocker/site: {tmp}/blocker is"),
+        (
+            "database-parent-is-a-file",
+            "cannot create the database {tmp}/blocker/s.db: {tmp}/blocker",
+        ),
+        ("database-is-not-sqlite", "cannot open the database {tmp}/data/sttwatch.db: "),
+    ],
+    ids=["port-taken", "site-dir-is-a-file", "site-parent", "database-parent", "database-garbage"],
+)
+async def test_run_checks_before_it_writes_and_exits_2_with_nothing_created(
+    tmp_path: Path, sim: SimulatorHandle, setup: str, message: str
+) -> None:
+    extra: dict[str, Any] = {}
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        if setup == "port-taken":
+            extra["listen"] = f"127.0.0.1:{port}"
+        elif setup == "site-dir-is-a-file":
+            (tmp_path / "site").write_text("a file")
+        elif setup == "site-parent-is-a-file":
+            (tmp_path / "blocker").write_text("a file")
+            extra["site_dir"] = str(tmp_path / "blocker" / "site")
+        elif setup == "database-parent-is-a-file":
+            (tmp_path / "blocker").write_text("a file")
+            extra["database"] = str(tmp_path / "blocker" / "s.db")
+        else:
+            (tmp_path / "data").mkdir()
+            (tmp_path / "data" / "sttwatch.db").write_text("not a database")
+        cfg = write_config(tmp_path, sim, **extra)
+        before = tree(tmp_path)
+        code, _, err = await sttwatch("run", "-c", str(cfg), limit=30)
+    assert code == 2, err
+    assert message.format(port=port, tmp=tmp_path) in err
+    assert "Traceback" not in err
+    # No database, no site, no probe run.
+    assert tree(tmp_path) == before
+    assert (await sim_state(sim))["transcripts"]["created"] == 0
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "debug"),
+    [
+        ((), (), False),
+        ((), ("-v",), False),
+        (("-vv",), (), True),
+        (("--log-level", "debug"), (), True),
+        ((), ("--log-level", "DEBUG"), True),
+        (("--log-level", "error"), ("-vv",), False),
+    ],
+    ids=["default-warning", "v-info", "vv-debug", "log-level", "after", "wins-over-v"],
+)
+async def test_log_level_and_verbose_flags_set_what_reaches_stderr(
+    tmp_path: Path,
+    sim: SimulatorHandle,
+    before: tuple[str, ...],
+    after: tuple[str, ...],
+    debug: bool,
+) -> None:
+    # Accepted before the command and after it; `once` defaults to warning.
+    cfg = write_config(tmp_path, sim)
+    code, out, err = await sttwatch(*before, "once", "-c", str(cfg), *after)
+    assert code == 0, err
+    assert len(out.splitlines()) == 4  # the table: stdout is for results whatever the level
+    assert (" DEBUG " in err) is debug, err

@@ -1,4 +1,4 @@
-"""`open_runtime`: what it builds, with and without metrics, against a real simulator."""
+"""`monitor.app.open_runtime`: what it builds, with and without metrics, against a simulator."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from monitor.app import open_runtime
 from monitor.config import Config, parse_config
-from monitor.runtime import open_runtime
 from monitor.simulator import SimulatorHandle
 
 if TYPE_CHECKING:

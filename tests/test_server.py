@@ -1,5 +1,9 @@
 """The web server as its users meet it: the site, /healthz, /api/v1/results, /metrics.
 
+/healthz is checked against real breakage: a file where the site's directory
+must be, another process holding the database's write lock, a webhook
+answering 500.
+
 Each test starts the real application (scheduler, store, renderer) on a
 loopback port against a real simulator, and talks to it over HTTP.
 """
@@ -10,6 +14,7 @@ import asyncio
 import gc
 import gzip
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -20,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from alert_fixtures import Webhook
 from polling import eventually
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from monitor.alerting import Backoff
+from monitor.app import build_app, serve
 from monitor.config import Config, parse_config
-from monitor.server import RUNTIME, SCHEDULER, SITE, build_app, locate, serve
+from monitor.server import RUNTIME, SCHEDULER, SITE, locate
 from monitor.simulator import SimulatorHandle
 
 if TYPE_CHECKING:
@@ -40,12 +48,19 @@ async def sim(start_sim: SimStarter) -> SimulatorHandle:
     return await start_sim({"seed": 4})
 
 
-def make_config(tmp_path: Path, sim: SimulatorHandle, **reachability: str) -> Config:
+def make_config(
+    tmp_path: Path,
+    sim: SimulatorHandle,
+    *,
+    site_dir: Path | None = None,
+    alerts: dict[str, Any] | None = None,
+    **reachability: str,
+) -> Config:
     return parse_config(
         {
             "title": "Server test",
             "database": str(tmp_path / "sttwatch.db"),
-            "site_dir": str(tmp_path / "site"),
+            "site_dir": str(site_dir or tmp_path / "site"),
             "listen": "127.0.0.1:0",
             "targets": [
                 {
@@ -56,6 +71,7 @@ def make_config(tmp_path: Path, sim: SimulatorHandle, **reachability: str) -> Co
                     "probes": {"reachability": {**FAST, **reachability}},
                 }
             ],
+            "alerts": alerts or {},
         },
         env={},
     )
@@ -253,35 +269,129 @@ async def test_healthz_is_503_until_a_cycle_completes_then_200(
     assert body["database"]["writable"] is True
 
 
-async def test_healthz_is_503_when_the_database_cannot_be_written(
-    aiohttp_client: Any, tmp_path: Path, sim: SimulatorHandle
+async def healthz(client: Client) -> tuple[int, dict[str, Any]]:
+    resp = await client.get("/healthz")
+    return resp.status, await resp.json()
+
+
+async def status_is(client: Client, wanted: str) -> bool:
+    return (await healthz(client))[1]["status"] == wanted
+
+
+async def start_failing_alerts(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    tmp_path: Path,
+    sim: SimulatorHandle,
+    webhook: Webhook,
+    **alerts: Any,
+) -> Client:
+    """Start the app with the REST API down and every alert delivery answered 500."""
+    webhook.fail_first = 10**6
+    cfg = make_config(
+        tmp_path, sim, alerts={"urls": [webhook.url()], "failure_threshold": 1, **alerts}
+    )
+    sim.set_faults([{"endpoint": "transcript.list", "action": "status", "status": 503}])
+    return await start(
+        aiohttp_client, cfg, alerter_options={"backoff": Backoff(first=0.2, factor=1.0, cap=0.2)}
+    )
+
+
+def lines(caplog: pytest.LogCaptureFixture, logger: str, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == logger and text in r.getMessage()]
+
+
+async def test_an_unwritable_site_is_degraded_with_its_reason_and_logged_once(
+    aiohttp_client: Any, tmp_path: Path, sim: SimulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
+    # A file where the site's parent directory must be: every render fails.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    cfg = make_config(tmp_path, sim, site_dir=blocker / "site")
+    client = await start(aiohttp_client, cfg)
+    app = client.app
+    assert app is not None
+
+    async def failed_renders() -> bool:
+        return bool(app[SCHEDULER].state.cycles >= 1 and app[SITE].failures >= 3)
+
+    await eventually(failed_renders, "a completed cycle and three failed renders")
+    status, body = await healthz(client)
+    assert status == 503
+    assert body["status"] == "degraded"
+    [reason] = body["reasons"]
+    assert reason.startswith("the status page cannot be written: FileExistsError")
+    assert body["site"]["writable"] is False and body["site"]["renders"] == 0
+    assert str(tmp_path) not in str(body)  # /healthz is public: no paths
+    # One line when rendering started failing, not a traceback per attempt.
+    [failed] = lines(caplog, "monitor.renderer", "cannot write the status page")
+    assert failed.levelno == logging.ERROR and not failed.exc_info
+    assert str(blocker / "site") in failed.getMessage()
+    [degraded] = lines(caplog, "monitor.health", "health: degraded")
+    assert "the status page cannot be written" in degraded.getMessage()
+
+    blocker.unlink()
+    blocker.mkdir()
+    await eventually(lambda: status_is(client, "ok"), "the next good render")
+    assert (await client.get("/")).status == 200
+    assert len(lines(caplog, "monitor.renderer", "is written to")) == 1
+    assert len(lines(caplog, "monitor.health", "health: ok again")) == 1
+    assert len(lines(caplog, "monitor.health", "health: degraded")) == 1
+
+
+async def test_an_unwritable_database_is_degraded_with_its_reason(
+    aiohttp_client: Any, tmp_path: Path, sim: SimulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     cfg = make_config(tmp_path, sim)
     client = await start(aiohttp_client, cfg)
-    await settled(client)
-    assert (await client.get("/healthz")).status == 200
+    await eventually(lambda: status_is(client, "ok"), "the first completed cycle")
     # Another process holds the write lock: every write fails after the busy timeout.
     other = sqlite3.connect(cfg.database, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
-
-        async def unhealthy() -> bool:
-            return (await client.get("/healthz")).status == 503
-
-        await eventually(unhealthy, "the failed write", within=30)
-        body = await (await client.get("/healthz")).json()
+        await eventually(lambda: status_is(client, "degraded"), "the failed write", within=30)
+        status, body = await healthz(client)
+        assert status == 503
         [reason] = body["reasons"]
-        assert reason.startswith("the database is not writable: ")
-        assert "locked" in reason
-        assert body["database"]["writable"] is False
+        assert reason.startswith("the database is not writable: ") and "locked" in reason
     finally:
         other.execute("ROLLBACK")
         other.close()
+    await eventually(lambda: status_is(client, "ok"), "the next good write", within=30)
+    assert len(lines(caplog, "monitor.health", "health: degraded: the database")) == 1
+    assert len(lines(caplog, "monitor.health", "health: ok again")) == 1
 
-    async def recovered() -> bool:
-        return (await client.get("/healthz")).status == 200
 
-    await eventually(recovered, "the next good write", within=30)
+async def test_alert_deliveries_failing_longer_than_configured_are_degraded(
+    aiohttp_client: Any, tmp_path: Path, sim: SimulatorHandle, webhook: Webhook
+) -> None:
+    client = await start_failing_alerts(
+        aiohttp_client, tmp_path, sim, webhook, success_threshold=1, degrade_health_after="1s"
+    )
+    await eventually(lambda: status_is(client, "degraded"), "failing deliveries", within=20)
+    status, body = await healthz(client)
+    assert status == 503
+    [reason] = body["reasons"]
+    assert reason.startswith("alert deliveries have been failing for ")
+    assert reason.endswith("(alerts.degrade_health_after: 1s)")
+    assert body["alerts"]["failed_attempts"] >= 1 and body["alerts"]["failing_since"]
+    # One delivery getting through ends it.
+    webhook.fail_first = 0
+    await eventually(lambda: status_is(client, "ok"), "a delivered alert", within=20)
+    assert webhook.titles()
+
+
+async def test_failing_deliveries_never_degrade_health_when_the_limit_is_zero(
+    aiohttp_client: Any, tmp_path: Path, sim: SimulatorHandle, webhook: Webhook
+) -> None:
+    client = await start_failing_alerts(
+        aiohttp_client, tmp_path, sim, webhook, degrade_health_after="0s"
+    )
+    await eventually(lambda: webhook.seen >= 3, "three failed deliveries", within=20)
+    status, body = await healthz(client)
+    assert (status, body["status"]) == (200, "ok")
+    assert body["alerts"]["failed_attempts"] >= 3
 
 
 # ---------------------------------------------------------------------------

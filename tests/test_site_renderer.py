@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from polling import eventually
 
+from monitor.app import open_runtime, render_site
 from monitor.config import parse_config
 from monitor.models import ProbeResult, Status
-from monitor.runtime import Runtime, open_runtime
-from monitor.server import SiteRenderer
+from monitor.renderer import SiteRenderer
+from monitor.runtime import Runtime
 
 
 @pytest.fixture
@@ -43,7 +44,11 @@ async def test_a_change_of_status_is_rendered_before_the_routine_spacing_ends(
 ) -> None:
     # Routine spacing: a million times the last render (hours); urgent: min_interval.
     renderer = SiteRenderer(
-        rt, min_interval=0.05, refresh_every=3600, cost_factor=1e6, urgent_cost_factor=0
+        lambda: render_site(rt.store, rt.config),
+        min_interval=0.05,
+        refresh_every=3600,
+        cost_factor=1e6,
+        urgent_cost_factor=0,
     )
     await renderer.start()
     try:
@@ -66,7 +71,7 @@ async def test_a_change_of_status_is_rendered_before_the_routine_spacing_ends(
 async def test_spacing_grows_with_the_render_and_never_drops_below_min_interval(
     rt: Runtime,
 ) -> None:
-    renderer = SiteRenderer(rt, min_interval=2.0)
+    renderer = SiteRenderer(lambda: render_site(rt.store, rt.config), min_interval=2.0)
     await renderer.render_now()
     small = renderer.last_duration_s
     assert small > 0

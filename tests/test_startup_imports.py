@@ -37,11 +37,12 @@ def loads_sqlite_utils(imports: str) -> bool:
     "imports",
     [
         "import monitor.runtime",
+        "import monitor.app",
         "import monitor.store",
         "import monitor.server",
         "import monitor.cli",
     ],
-    ids=["runtime", "store", "server", "cli"],
+    ids=["runtime", "app", "store", "server", "cli"],
 )
 def test_importing_sttwatch_does_not_import_sqlite_utils(imports: str) -> None:
     assert not loads_sqlite_utils(imports)

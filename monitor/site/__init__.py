@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.site.kinds import COMPONENT_NAMES
@@ -57,7 +56,6 @@ __all__ = [
     "SiteView",
     "StatusSource",
     "build_view",
-    "render_database",
     "render_site",
     "site_files",
     "template_dir",
@@ -76,27 +74,3 @@ async def render_site(
     view = await build_view(store, config, now)
     await asyncio.to_thread(write_site, view, site_dir or config.site_dir)
     return view
-
-
-async def render_database(
-    config: Config, site_dir: str | os.PathLike[str] | None = None
-) -> SiteView:
-    """Open the config's database, render the site from it, close it; return the view.
-
-    Raises FileNotFoundError when the database does not exist: rendering an
-    empty page from a mistyped path would hide the mistake.
-    """
-    from monitor.store import Store
-
-    if not await asyncio.to_thread(Path(config.database).is_file):
-        raise FileNotFoundError(config.database)
-    store = await Store.open(
-        config.database,
-        failure_threshold=config.alerts.failure_threshold,
-        success_threshold=config.alerts.success_threshold,
-        retention=config.retention,
-    )
-    try:
-        return await render_site(store, config, site_dir)
-    finally:
-        await store.close()

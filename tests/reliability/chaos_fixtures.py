@@ -34,10 +34,10 @@ from typing import Any, get_args
 import aiohttp
 import yaml
 
+from monitor.app import open_runtime
 from monitor.config import load_config
 from monitor.janitor import SweepReport, sweep
 from monitor.probes.transcription import marked_upload
-from monitor.runtime import open_runtime
 from monitor.simulator import SimulatorHandle
 from monitor.simulator.scenario import WEBHOOK_ACTIONS, Action
 

@@ -32,9 +32,10 @@ from polling import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.alerting import DatabaseAlerts, load_destinations
+from monitor.app import build_app
 from monitor.config import Config, parse_config
 from monitor.models import SystemClock
-from monitor.server import ALERTER, build_app
+from monitor.server import ALERTER
 from monitor.simulator import SimulatorHandle
 from monitor.store import StoreHealth
 

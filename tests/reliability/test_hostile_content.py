@@ -60,9 +60,10 @@ from chromium import ARGS, CHROMIUM, requires_chromium
 from monitor.alerting.delivery import deliver, load_destinations
 from monitor.alerting.messages import render
 from monitor.alerting.rules import AlertKind, AlertState, Thresholds, backlog_step, step
+from monitor.app import serve
 from monitor.config import Config, parse_config
 from monitor.models import LedgerEntry, ProbeResult
-from monitor.server import bound_port, serve
+from monitor.server import bound_port
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
 
 from .hostile import RawServer, body_answer, transcription_api

@@ -37,9 +37,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from monitor.app import serve
 from monitor.config import Config, parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.server import MAX_RESULTS, REQUEST_LIMITS, RUNTIME, SITE, bound_port, serve
+from monitor.server import MAX_RESULTS, REQUEST_LIMITS, RUNTIME, SITE, bound_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -1,0 +1,63 @@
+"""What ``sttwatch run`` checks before it writes anything: paths it will create or write.
+
+The database and the site directory are only looked at here, never created:
+a check that fails leaves the machine as it was. The listen address is bound
+by :func:`monitor.server.bind` before these run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["StartupError", "check_database", "check_site_dir"]
+
+
+class StartupError(Exception):
+    """``sttwatch run`` cannot start: the message says what and where."""
+
+
+def _creatable(path: Path) -> str | None:
+    """Return why `path` (a file or directory yet to exist) could not be created, or None."""
+    parent = path.parent
+    while not parent.exists():
+        if parent.is_symlink():  # a dangling link where a directory is expected
+            return f"{parent} is a broken symbolic link"
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None
+
+
+def check_database(database: str) -> None:
+    """Raise StartupError when the database can be neither opened nor created at `database`."""
+    path = Path(database)
+    if path.exists():
+        if not path.is_file():
+            raise StartupError(f"cannot open the database {database}: it is not a file")
+        # SQLite writes its journal and WAL next to the database.
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise StartupError(f"cannot open the database {database}: not writable")
+        return
+    why = _creatable(path)
+    if why is not None:
+        raise StartupError(f"cannot create the database {database}: {why}")
+
+
+def check_site_dir(site_dir: str) -> None:
+    """Raise StartupError when the site cannot be written at `site_dir`.
+
+    The site is written beside `site_dir` and swapped in, so its parent must be
+    a writable directory (or creatable), and `site_dir` itself, when it exists,
+    a directory: a file there is not replaced.
+    """
+    path = Path(site_dir).absolute()
+    if path.exists() and not path.is_dir():
+        raise StartupError(f"cannot write the site to {site_dir}: it is not a directory")
+    why = _creatable(path)
+    if why is not None:
+        raise StartupError(f"cannot write the site to {site_dir}: {why}")
