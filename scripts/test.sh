@@ -3,9 +3,9 @@
 # included), then runs the whole test suite. This is the README's test command and
 # what .ci/run calls. Needs root (or sudo) for apt-get.
 #
-# Python packages go into a virtualenv of its own (.venv/, git-ignored), never into the
-# machine's Python: a package the machine happens to have cannot hide a dependency the
-# `test` extra forgot to declare.
+# Python packages go into the project's virtualenv (.venv/, git-ignored; scripts/venv.sh),
+# never into the machine's Python: a package the machine happens to have cannot hide a
+# dependency the `test` extra forgot to declare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,13 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Reuse .venv/ while its interpreter still runs; otherwise make it afresh.
-if ! .venv/bin/python -c '' >/dev/null 2>&1; then
-  rm -rf .venv
-  python3 -m venv .venv
-fi
+bash scripts/venv.sh test
 VENV="$PWD/.venv/bin"
-"$VENV/python" -m pip install -q --disable-pip-version-check -e '.[test]'
 if [ -f tests/node/package.json ]; then
   npm ci --prefix tests/node --no-audit --no-fund
 fi
