@@ -54,13 +54,13 @@ def _log_level(args: argparse.Namespace) -> str:
     return LOG_LEVELS[max(0, default - getattr(args, "verbose", 0))].upper()
 
 
-def _load(path: str, level: str = "INFO") -> Config:
+def _load(path: str, level: str = "INFO", *, alerts_only: bool = False) -> Config:
     """Return the loaded config, or exit 2 with the error printed (never a traceback)."""
     from monitor.config import ConfigError, load_config, permission_warnings
     from monitor.logs import setup_logging
 
     try:
-        cfg = load_config(path)
+        cfg = load_config(path, alerts_only=alerts_only)
     except ConfigError as exc:
         print(f"sttwatch: {exc.render()}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -195,7 +195,8 @@ def _cmd_test_alert(args: argparse.Namespace) -> int:
 
     from monitor.alerting import run_test_alert
 
-    cfg = _load(args.config, _log_level(args))
+    # Only the alerts are used: a target's ${API_KEY} need not be set to test them.
+    cfg = _load(args.config, _log_level(args), alerts_only=True)
     return asyncio.run(run_test_alert(cfg, sys.stdout))
 
 

@@ -41,10 +41,12 @@ __all__ = [
     "StreamingSpec",
     "Target",
     "TranscriptionSpec",
+    "apprise_url_problem",
     "format_duration",
     "load_config",
     "parse_config",
     "parse_duration",
+    "split_tags",
 ]
 
 # ---------------------------------------------------------------------------
@@ -402,6 +404,83 @@ def mask_url(url: str) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Alert URLs, as Apprise reads them
+
+# "critical, pager=pagerduty://…": Apprise's own TEXT-config spelling of tags.
+_TAGGED = re.compile(
+    r"^\s*(?P<tags>[A-Za-z0-9][A-Za-z0-9_\-, ]*?)\s*=\s*(?P<url>[A-Za-z0-9+.\-]+://.*)$"
+)
+# The pieces of a URL an Apprise error message may repeat (tokens, user names, hosts).
+_URL_PIECE = re.compile(r"[^/:@?&=#,;%+\s.()]{3,}")
+
+
+def split_tags(entry: str) -> tuple[frozenset[str], str]:
+    """Return (tags, url) for an ``alerts.urls`` entry: ``"tag1, tag2=scheme://…"`` or a URL."""
+    m = _TAGGED.match(entry)
+    if m is None:
+        return frozenset(), entry.strip()
+    tags = frozenset(t.strip().lower() for t in m.group("tags").split(",") if t.strip())
+    return tags, m.group("url").strip()
+
+
+def _masked_reason(reason: str, url: str) -> str:
+    """Return Apprise's `reason` with every piece of `url` after its scheme masked."""
+    for piece in sorted(set(_URL_PIECE.findall(url.partition("://")[2])), key=len, reverse=True):
+        reason = reason.replace(piece, "****")
+    return reason
+
+
+def apprise_url_problem(url: str) -> str | None:
+    """Return why Apprise cannot use `url`, or None when it can.
+
+    Offline: Apprise's own parsing and its service's constructor, exactly what
+    sending will do first, without sending anything. The URL itself is not
+    repeated (the caller names its place) and Apprise's reason has every piece
+    of it masked, so no secret is echoed.
+    """
+    if "://" not in url:
+        return "not an Apprise URL (expected scheme://...)"
+    import logging
+
+    from apprise import AppriseAsset
+    from apprise.manager_plugins import NotificationManager
+    from apprise.plugins import url_to_dict
+
+    # Apprise's registry of its services (one shared instance).
+    services = NotificationManager()  # type: ignore[no-untyped-call]
+    scheme = url.partition("://")[0].strip().lower()
+    quiet = logging.getLogger("apprise")
+    was_disabled, quiet.disabled = quiet.disabled, True  # its ERROR lines would repeat ours
+    try:
+        # Also the services' own URLs (https://hooks.slack.com/…), as Apprise accepts them.
+        parsed = url_to_dict(url)  # type: ignore[no-untyped-call]
+        if parsed is None:
+            if scheme not in services:
+                known = list(services.schemas())  # type: ignore[no-untyped-call]
+                hint = difflib.get_close_matches(scheme, known, n=1)
+                mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+                if scheme in ("http", "https"):  # a plain webhook is json://, form:// or xml://
+                    mean = " (for a plain webhook use json://, form:// or xml://)"
+                return f"Apprise does not know the scheme {scheme!r}{mean}"
+            name = services[scheme].service_name
+            return f"Apprise cannot parse this {name} URL (missing or malformed parts)"
+        service = services[parsed["schema"]]
+        name = service.service_name
+        if not service.enabled:
+            return f"Apprise's {name} service ({parsed['schema']}://) is disabled on this system"
+        try:
+            # The constructor checks the parts (token lengths, required fields); a memory-only
+            # asset, so checking a URL writes nothing to disk.
+            service(**parsed, asset=AppriseAsset(storage_mode="memory"))
+        except Exception as exc:  # Apprise raises TypeError or its own error types
+            reason = _masked_reason(str(exc).strip() or type(exc).__name__, url)
+            return f"Apprise cannot use this {name} URL: {reason}"
+    finally:
+        quiet.disabled = was_disabled
+    return None
+
+
+# ---------------------------------------------------------------------------
 # Loading
 
 
@@ -424,7 +503,18 @@ class ConfigError(Exception):
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_env(node: Any, path: str, env: dict[str, str], problems: list[tuple[str, str]]) -> Any:
+def _expand_env(
+    node: Any,
+    path: str,
+    env: dict[str, str],
+    problems: list[tuple[str, str]],
+    keep_unset: bool = False,
+) -> Any:
+    """Return `node` with ``${VAR}`` replaced from `env`; an unset one is a problem.
+
+    With `keep_unset` an unset variable stays as written instead (a part of the
+    file the command does not use).
+    """
     if isinstance(node, str):
 
         def sub(m: re.Match[str]) -> str:
@@ -432,16 +522,20 @@ def _expand_env(node: Any, path: str, env: dict[str, str], problems: list[tuple[
                 return "$"
             name = m.group(1)
             if name not in env:
+                if keep_unset:
+                    return m.group(0)
                 problems.append((path, f"environment variable {name} is not set"))
                 return ""
             return env[name]
 
         return _ENV.sub(sub, node)
     if isinstance(node, list):
-        return [_expand_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+        return [
+            _expand_env(v, f"{path}[{i}]", env, problems, keep_unset) for i, v in enumerate(node)
+        ]
     if isinstance(node, dict):
         return {
-            k: _expand_env(v, f"{path}.{k}" if path else str(k), env, problems)
+            k: _expand_env(v, f"{path}.{k}" if path else str(k), env, problems, keep_unset)
             for k, v in node.items()
         }
     return node
@@ -581,9 +675,10 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
                 problems.append((f"{base}.duration", "required with every"))
     if cfg.alerts.config is not None and not Path(cfg.alerts.config).is_file():
         problems.append(("alerts.config", f"file not found: {cfg.alerts.config}"))
-    for i, url in enumerate(cfg.alerts.urls):
-        if "://" not in url:
-            problems.append((f"alerts.urls[{i}]", "not an Apprise URL (expected scheme://...)"))
+    for i, entry in enumerate(cfg.alerts.urls):
+        problem = apprise_url_problem(split_tags(entry)[1])
+        if problem is not None:
+            problems.append((f"alerts.urls[{i}]", problem))
     return problems
 
 
@@ -599,12 +694,26 @@ def _fix_enabled_nulls(raw: Any) -> Any:
     return raw
 
 
-def parse_config(raw: Any, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
-    """Return the validated Config for already-parsed YAML data `raw`, or raise ConfigError."""
+def parse_config(
+    raw: Any,
+    source: str = "<config>",
+    env: dict[str, str] | None = None,
+    *,
+    alerts_only: bool = False,
+) -> Config:
+    """Return the validated Config for already-parsed YAML data `raw`, or raise ConfigError.
+
+    `alerts_only` (``test-alert``): only the ``alerts`` section's ``${VAR}`` must be
+    set; one elsewhere (a target's API key) is left as written, since nothing uses it.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(source, [("", "the file must be a YAML mapping at the top level")])
     problems: list[tuple[str, str]] = []
-    expanded = _expand_env(raw, "", dict(os.environ) if env is None else env, problems)
+    values = dict(os.environ) if env is None else env
+    expanded = {
+        k: _expand_env(v, str(k), values, problems, keep_unset=alerts_only and k != "alerts")
+        for k, v in raw.items()
+    }
     if problems:
         raise ConfigError(source, problems)
     expanded = _fix_enabled_nulls(expanded)
@@ -667,8 +776,13 @@ def permission_warnings(path: str | os.PathLike[str]) -> list[str]:
     ]
 
 
-def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
-    """Return the validated Config read from the YAML file at `path`, or raise ConfigError."""
+def load_config(
+    path: str | os.PathLike[str], env: dict[str, str] | None = None, *, alerts_only: bool = False
+) -> Config:
+    """Return the validated Config read from the YAML file at `path`, or raise ConfigError.
+
+    `alerts_only`: as for :func:`parse_config`.
+    """
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -685,4 +799,4 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [("", f"{where}not valid YAML: {problem}")]) from None
-    return parse_config(raw, source, env)
+    return parse_config(raw, source, env, alerts_only=alerts_only)

@@ -412,6 +412,88 @@ def test_check_config_masks_every_secret(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (
+            "slakc://T000/B000/XXXX",
+            "Apprise does not know the scheme 'slakc' (did you mean 'slack'?)",
+        ),
+        (
+            "critical=slakc://T000/B000/XXXX",
+            "Apprise does not know the scheme 'slakc' (did you mean 'slack'?)",
+        ),
+        ("zzqqxx://host/x", "Apprise does not know the scheme 'zzqqxx'"),
+        (
+            "https://example.com/hook",
+            "Apprise does not know the scheme 'https' "
+            "(for a plain webhook use json://, form:// or xml://)",
+        ),
+        ("json://", "Apprise cannot parse this JSON URL (missing or malformed parts)"),
+        (
+            "slack://xx",
+            "Apprise cannot use this Slack URL: "
+            "An invalid Slack (second) Token (None) was specified.",
+        ),
+        (
+            "slack://Sup3r!S3cret/B/C",
+            "Apprise cannot use this Slack URL: "
+            "An invalid Slack (first) Token (****) was specified.",
+        ),
+    ],
+    ids=[
+        "unknown-scheme-did-you-mean",
+        "tagged-entry",
+        "unknown-scheme-no-hint",
+        "plain-https",
+        "known-unparseable",
+        "known-missing-token",
+        "known-bad-token-masked",
+    ],
+)
+def test_alert_urls_are_checked_with_apprises_own_parsing(entry: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        cfg(f"alerts: {{urls: ['json://127.0.0.1:9/ok', '{entry}']}}\n{MINIMAL}")
+    assert err.value.problems == [("alerts.urls[1]", problem)]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "json://127.0.0.1:9/hook",
+        "critical, pager=json://127.0.0.1:9/hook",
+        "mailtos://alerts:pw@mail.example.com?to=ops@example.com",
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+        "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+    ],
+    ids=["json", "tagged", "mailtos", "slack", "slack-native-url"],
+)
+def test_alert_urls_apprise_can_use_are_accepted(url: str) -> None:
+    assert cfg(f"alerts: {{urls: ['{url}']}}\n{MINIMAL}").alerts.urls == [url]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_a_mistyped_alert_url_is_refused_by_check_config_and_run(
+    tmp_path: Path, command: str
+) -> None:
+    p = tmp_path / "c.yaml"
+    db = tmp_path / "sttwatch.db"
+    p.write_text(
+        f"database: {db}\nsite_dir: {tmp_path / 'site'}\nlisten: 127.0.0.1:0\n{MINIMAL}"
+        "alerts:\n  urls: ['slakc://T000/B000/Sup3rS3cretXX', 'slack://Sup3r!S3cret/B/C']\n"
+    )
+    p.chmod(0o600)
+    out = _run_cli(command, "-c", str(p))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.splitlines()[1:] == [
+        "  alerts.urls[0]: Apprise does not know the scheme 'slakc' (did you mean 'slack'?)",
+        "  alerts.urls[1]: Apprise cannot use this Slack URL: "
+        "An invalid Slack (first) Token (****) was specified.",
+    ]
+    assert "S3cret" not in out.stdout + out.stderr
+    assert sorted(tmp_path.iterdir()) == [p]  # run refused before creating anything
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "mailto://user:hunter2hunter2@example.com",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def write_config(tmp_path: Path, urls: list[str], **extra: Any) -> Path:
     return path
 
 
-async def run_cli(config: Path) -> tuple[int, str, str]:
+async def run_cli(config: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -34,6 +35,7 @@ async def run_cli(config: Path) -> tuple[int, str, str]:
         "-c",
         str(config),
         cwd=ROOT,
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -84,14 +86,16 @@ async def test_a_failed_destination_is_reported_masked_and_exits_1(
     assert len(webhook.posts) == 1  # the healthy one still got it
 
 
-async def test_unusable_url_is_a_failure(tmp_path: Path, webhook: Webhook) -> None:
+async def test_unusable_url_is_refused_before_anything_is_sent(
+    tmp_path: Path, webhook: Webhook
+) -> None:
     config = write_config(tmp_path, ["nosuchservice://abc", webhook.url()])
 
-    code, out, _ = await run_cli(config)
+    code, _, err = await run_cli(config)
 
-    assert code == 1
-    assert "  FAILED  alerts.urls[0]: Apprise cannot use this URL: nosuchservice://abc" in out
-    assert len(webhook.posts) == 1
+    assert code == 2
+    assert "  alerts.urls[0]: Apprise does not know the scheme 'nosuchservice'" in err
+    assert webhook.posts == []
 
 
 async def test_no_destination_configured_exits_1(tmp_path: Path) -> None:
@@ -108,3 +112,25 @@ async def test_invalid_config_exits_2(tmp_path: Path) -> None:
 
     assert code == 2
     assert "alerts.urls[0]: not an Apprise URL" in err
+
+
+async def test_only_the_alert_configuration_is_needed(tmp_path: Path, webhook: Webhook) -> None:
+    # The API key comes from an environment variable this shell does not set: test-alert
+    # never calls the API, so it must not need it; a ${VAR} under alerts still must be set.
+    config = tmp_path / "sttwatch.yaml"
+    config.write_text(
+        "targets:\n  - name: aai-us\n    api_key: ${STTWATCH_TEST_UNSET_KEY}\n"
+        "alerts:\n  urls: ['${STTWATCH_TEST_HOOK}']\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STTWATCH_TEST_")}
+
+    code, out, err = await run_cli(config, {**env, "STTWATCH_TEST_HOOK": webhook.url()})
+    assert code == 0, out + err
+    assert out.endswith("accepted the test notification.\n")
+    assert len(webhook.posts) == 1
+
+    code, _, err = await run_cli(config, env)
+    assert code == 2
+    assert "alerts.urls[0]: environment variable STTWATCH_TEST_HOOK is not set" in err
+    assert "STTWATCH_TEST_UNSET_KEY" not in err

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import apprise
 
 from monitor.alerting.messages import Message
-from monitor.config import AlertsConfig, mask_url
+from monitor.config import AlertsConfig, apprise_url_problem, mask_url, split_tags
 from monitor.redaction import redact
 
 __all__ = [
@@ -45,10 +45,6 @@ __all__ = [
 MATCH_EVERYTHING = frozenset({"all", "always"})
 DEFAULT_SEND_TIMEOUT = 60.0
 
-# "critical, pager=pagerduty://…": Apprise's own TEXT-config spelling of tags.
-_TAGGED = re.compile(
-    r"^\s*(?P<tags>[A-Za-z0-9][A-Za-z0-9_\-, ]*?)\s*=\s*(?P<url>[A-Za-z0-9+.\-]+://.*)$"
-)
 _TOKEN = re.compile(r"[^/:@?&=#,;%+\s]{8,}")
 # Options Apprise adds to every URL it prints; noise in a label a person reads.
 _GENERIC_OPTIONS = frozenset(
@@ -110,15 +106,6 @@ def build_asset() -> apprise.AppriseAsset:
     )
 
 
-def split_tags(entry: str) -> tuple[frozenset[str], str]:
-    """Return (tags, url) for an ``alerts.urls`` entry: ``"tag1, tag2=scheme://…"`` or a URL."""
-    m = _TAGGED.match(entry)
-    if m is None:
-        return frozenset(), entry.strip()
-    tags = frozenset(t.strip().lower() for t in m.group("tags").split(",") if t.strip())
-    return tags, m.group("url").strip()
-
-
 def _secrets_of(full: str, masked: str, original: str | None) -> tuple[str, ...]:
     """Return the URL parts that privacy masking hides: what must never be stored or shown."""
     shown = set(_TOKEN.findall(masked))
@@ -167,10 +154,9 @@ def load_destinations(
         tags, url = split_tags(entry)
         single = apprise.Apprise(asset=asset)
         if not single.add(url, tag=sorted(tags) or None):
-            problems.append(
-                f"alerts.urls[{i}]: Apprise cannot use this URL: {mask_url(url)} "
-                "(unknown scheme or missing parts)"
-            )
+            # parse_config refuses these; an AlertsConfig built directly may still hold one.
+            why = apprise_url_problem(url) or f"Apprise cannot use this URL: {mask_url(url)}"
+            problems.append(f"alerts.urls[{i}]: {why}")
             continue
         for service in single:
             dest = _destination(service, url, tags)
