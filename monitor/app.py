@@ -4,7 +4,7 @@
 :class:`~monitor.runtime.Runtime`), metrics, the alerter, the site renderer,
 the scheduler and the health report — each in one context of aiohttp's
 ``cleanup_ctx`` shape (set up before its ``yield``, torn down after it), in
-the order DESIGN.md §1 fixes for the result sinks (store, metrics, alerting,
+the order docs/design.md §1 fixes for the result sinks (store, metrics, alerting,
 then the page). Each command takes the parts it needs:
 
 - ``run`` and ``demo``: :func:`serve` — the listen address bound and the
@@ -157,7 +157,7 @@ class Root:
         yield
 
     async def alerting(self, _app: object = None) -> AsyncIterator[None]:
-        """The alerter, the last sink of DESIGN.md §1; its outbox outlives the scheduler."""
+        """The alerter, the last sink of docs/design.md §1; its outbox outlives the scheduler."""
         from monitor.alerting import Alerter
         from monitor.health import DeliveryHealth
 
@@ -286,7 +286,7 @@ def build_app(
     """Return the sttwatch web application; starting it starts every part, in order.
 
     `extra_sinks` is called with the runtime after the metrics and before the
-    alerter, so a caller (the demo) can append result sinks in DESIGN.md order;
+    alerter, so a caller (the demo) can append result sinks in docs/design.md order;
     `scheduler_options` and `alerter_options` are passed on to those parts.
     """
     from aiohttp import web

@@ -228,7 +228,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every subcommand of DESIGN.md §3."""
+    """Return the argument parser with every subcommand of docs/design.md §3."""
     # Accepted before the command and after it (`sttwatch -v run`, `sttwatch run -v`).
     # SUPPRESS: a subcommand's parser would otherwise overwrite what was given before it.
     logging_flags = argparse.ArgumentParser(add_help=False)

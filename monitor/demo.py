@@ -15,7 +15,7 @@ API in a loop:
 4. the faults are cleared: after ``success_threshold`` good runs the
    incident resolves and the page is green again.
 
-This module may import the simulator (DESIGN.md §1: only the CLI's
+This module may import the simulator (docs/design.md §1: only the CLI's
 ``simulate`` and ``demo`` do).
 """
 
@@ -258,7 +258,7 @@ async def run_demo(
 
     `on_ready` receives a :class:`DemoHandle` once the server listens. `add_sinks`
     is where alerting joins the demo: it receives the runtime before the
-    scheduler starts and may append result sinks (DESIGN.md order: store,
+    scheduler starts and may append result sinks (docs/design.md order: store,
     metrics, then alerting).
     """
     with contextlib.ExitStack() as stack:

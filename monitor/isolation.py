@@ -8,7 +8,7 @@ Whatever a probe does, what comes out of :func:`run_probe` is a
   not the injected clock: it guards against bugs and must hold even when a
   test clock stands still);
 - an exception, or anything but a ProbeResult, becomes ``internal``;
-- every secret is masked out of the message and details (DESIGN.md rule 4).
+- every secret is masked out of the message and details (docs/design.md rule 4).
 
 The scheduler runs every probe through it, and so does ``sttwatch once``.
 """
@@ -120,7 +120,7 @@ def without_secrets(result: ProbeResult, secrets: Sequence[str] | Redactor) -> P
     in an error body, a header (Retry-After) or a close reason, and probes copy
     such text into results. Every result passes through `run_probe`, so this is
     the one place that keeps the key out of the store, the status page, the API,
-    ``once --json`` and alerts (DESIGN.md rule 4).
+    ``once --json`` and alerts (docs/design.md rule 4).
     """
     redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
     if not redactor.secrets:

@@ -1,4 +1,4 @@
-"""The Prometheus metrics of DESIGN.md §3 — the only module that defines any.
+"""The Prometheus metrics of docs/design.md §3 — the only module that defines any.
 
 Each :class:`Metrics` owns its own ``CollectorRegistry`` (never the global
 one), so tests and several instances in one process do not collide. Label
@@ -164,7 +164,7 @@ class Metrics:
         )
         self.probe_errors = Counter(
             "sttwatch_probe_errors",
-            "Down probe runs by error kind (the ErrorKind vocabulary of DESIGN.md).",
+            "Down probe runs by error kind (the ErrorKind vocabulary of docs/design.md).",
             (*tp, "error_kind"),
             registry=r,
         )

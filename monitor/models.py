@@ -1,7 +1,7 @@
 """Pure data shared by every part of sttwatch: statuses, error kinds, probe results.
 
 Nothing here does I/O. The JSON shape of :class:`ProbeResult` is the public
-contract printed by ``sttwatch once --json`` (DESIGN.md §3).
+contract printed by ``sttwatch once --json`` (docs/design.md §3).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _SEVERITY = {Status.UP: 0, Status.DEGRADED: 1, Status.DOWN: 2}
 
 
 class ErrorKind(StrEnum):
-    """Why a probe run was down; the vocabulary of DESIGN.md §3."""
+    """Why a probe run was down; the vocabulary of docs/design.md §3."""
 
     TIMEOUT = "timeout"
     DNS = "dns"
@@ -97,7 +97,7 @@ class ProbeResult:
         return self.status is not Status.DOWN
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON object of DESIGN.md §3 (one line of ``once --json``)."""
+        """Return the JSON object of docs/design.md §3 (one line of ``once --json``)."""
         return {
             "target": self.target,
             "probe": self.probe,
@@ -129,7 +129,7 @@ class ProbeResult:
 
 
 class Clock(Protocol):
-    """Injected time source (DESIGN.md rule 6)."""
+    """Injected time source (docs/design.md rule 6)."""
 
     def monotonic(self) -> float:
         """Return seconds on a monotonic clock."""

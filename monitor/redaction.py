@@ -3,7 +3,7 @@
 Logs, probe results, the store's deletion errors, alert messages and
 ``check-config`` all show a secret the same way. The mask is Apprise's own
 privacy mask (``json://alice:****@host``), so a URL masked by Apprise and a
-URL masked here read alike (DESIGN.md rule 4).
+URL masked here read alike (docs/design.md rule 4).
 """
 
 from __future__ import annotations

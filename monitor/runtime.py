@@ -2,7 +2,7 @@
 
 A :class:`Runtime` is the store, the probe context (HTTP session factory with
 our User-Agent, the clock, the store as the deletion ledger), the metrics when
-kept, and the result sinks in the order DESIGN.md §1 fixes (store, metrics,
+kept, and the result sinks in the order docs/design.md §1 fixes (store, metrics,
 then alerting). :mod:`monitor.app`, the composition root, builds and closes it;
 ``sttwatch once`` keeps no metrics (it exits before anything could scrape them)
 and, unless ``--record``, no store sink either: its results are printed, not kept.

@@ -1,4 +1,4 @@
-"""The architecture rules of DESIGN.md §1 and rule 1 of §4, checked on the source itself.
+"""The architecture rules of docs/design.md §1 and rule 1 of §4, checked on the source itself.
 
 Import rules are read from the AST of every module under ``monitor/`` — every
 ``import``, wherever it stands (module level, ``TYPE_CHECKING`` blocks, inside
@@ -90,7 +90,7 @@ def within(module: str, prefix: str) -> bool:
 
 
 def violations(module: str, imp: Import) -> list[str]:
-    """Return the DESIGN.md §1 rules that `module` breaks by importing `imp`."""
+    """Return the docs/design.md §1 rules that `module` breaks by importing `imp`."""
     found: list[str] = []
     loaded = targets(imp)
 

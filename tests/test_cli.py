@@ -1,4 +1,4 @@
-"""The command line: every subcommand of DESIGN.md §3 answers --help, and commands that
+"""The command line: every subcommand of docs/design.md §3 answers --help, and commands that
 cannot open their database say so and exit 2 instead of printing a traceback."""
 
 from __future__ import annotations

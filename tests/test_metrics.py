@@ -1,4 +1,4 @@
-"""The Prometheus exposition: DESIGN.md §3 names, labels and types; promtool-clean; bounded."""
+"""The Prometheus exposition: docs/design.md §3 names, labels and types; promtool-clean; bounded."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from monitor.models import ErrorKind, ProbeResult, Status
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TP = frozenset({"target", "probe"})
 
-# DESIGN.md §3, plus sttwatch_probe_skipped_total (scheduler skips, issue 3).
+# docs/design.md §3, plus sttwatch_probe_skipped_total (scheduler skips, issue 3).
 EXPECTED = {
     "sttwatch_probe_success": ("gauge", TP),
     "sttwatch_probe_status": ("gauge", TP),

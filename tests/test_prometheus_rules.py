@@ -22,7 +22,7 @@ CONFIG = ROOT / "prometheus" / "prometheus.yml"
 RULES = ROOT / "prometheus" / "rules" / "sttwatch.yml"
 RULE_TESTS = ROOT / "prometheus" / "rules" / "sttwatch.test.yml"
 
-# The metrics of DESIGN.md §3 as exported (counters with their _total suffix).
+# The metrics of docs/design.md §3 as exported (counters with their _total suffix).
 EXPORTED_METRICS = {
     "sttwatch_probe_success",
     "sttwatch_probe_status",

@@ -1,4 +1,4 @@
-"""The simulator's REST v2 behaves as PROTOCOL.md §1 says the real API does."""
+"""The simulator's REST v2 behaves as docs/protocol-assemblyai.md §1 says the real API does."""
 
 from __future__ import annotations
 
@@ -561,7 +561,7 @@ def test_run_simulator_rejects_bad_scenario(
 
 
 def test_simulator_imports_nothing_from_the_rest_of_monitor() -> None:
-    # A test double must not share code with what it tests (DESIGN.md §1).
+    # A test double must not share code with what it tests (docs/design.md §1).
     import ast
 
     for path in sorted((ROOT / "monitor" / "simulator").glob("*.py")):

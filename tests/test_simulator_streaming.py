@@ -1,4 +1,4 @@
-"""The simulator's streaming v3 behaves as PROTOCOL.md §2 says the real API does."""
+"""The simulator's streaming v3 behaves as docs/protocol-assemblyai.md §2 says the real API does."""
 
 from __future__ import annotations
 

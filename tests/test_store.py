@@ -83,7 +83,7 @@ def make(
     message: str = "",
     wer: float | None = None,
 ) -> ProbeResult:
-    """Return a result whose key latency (DESIGN.md §3) is `latency`."""
+    """Return a result whose key latency (docs/design.md §3) is `latency`."""
     if status is Status.DOWN and kind is None:
         kind = ErrorKind.TIMEOUT
     if probe == "reachability":

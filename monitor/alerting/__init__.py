@@ -242,7 +242,7 @@ class Alerter:
         alerts = [NewAlert(e, render(e, self.config)) for e in events]
         if new.open_message:
             # The state row keeps the error an alert opened with (for its RESOLVED):
-            # remote text, so bounded, and never a secret (DESIGN.md rule 4).
+            # remote text, so bounded, and never a secret (docs/design.md rule 4).
             message = redact(new.open_message, self._secrets)[:OPEN_MESSAGE_LIMIT]
             new = replace(new, open_message=message)
         try:

@@ -9,7 +9,7 @@ markup or links are backslash-escaped (CommonMark), so an error body of
 ``<script>…`` or ``[click](http://…)`` shows as those characters. (Code spans
 would do the same, but Apprise's HTML-to-text conversion puts each one on a
 line of its own in the e-mail.) Every secret of the configuration is masked
-out of the final text as a last line of defence (DESIGN.md rule 4).
+out of the final text as a last line of defence (docs/design.md rule 4).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ _DEFAULTS = AlertsConfig()
 class Thresholds:
     """The knobs of :func:`step`, in seconds and counts."""
 
-    # The defaults are the config's (DESIGN.md rule 3: defaults live in one place).
+    # The defaults are the config's (docs/design.md rule 3: defaults live in one place).
     failure_threshold: int = _DEFAULTS.failure_threshold
     success_threshold: int = _DEFAULTS.success_threshold
     degraded_threshold: int = _DEFAULTS.degraded_threshold

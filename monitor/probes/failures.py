@@ -9,7 +9,7 @@ that go into the probe result (httpx's ``map_httpcore_exceptions`` idea).
 Classification uses exception *types*, status codes and close codes, never
 message text, with one exception the protocol forces on us: a 1008 close is
 ``auth`` unless its reason says "Too many concurrent sessions" (the legacy
-spelling of 3009, PROTOCOL.md §2.7).
+spelling of 3009, docs/protocol-assemblyai.md §2.7).
 
 Messages are built here from structured fields (status, host, OS error
 string), never from ``str(exc)`` of a response error: aiohttp renders the
@@ -219,7 +219,7 @@ def from_close(code: int | None, reason: str | None, *, during: str = "") -> Fai
     kind, text = _CLOSE_KINDS.get(
         code or 0, (ErrorKind.STREAM_CLOSED, "The streaming socket closed unexpectedly")
     )
-    # PROTOCOL.md §2.7: before 2026-02 too-many-sessions was 1008 with this reason.
+    # docs/protocol-assemblyai.md §2.7: before 2026-02 too-many-sessions was 1008 with this reason.
     if code == 1008 and _TOO_MANY_SESSIONS in reason_text.casefold():
         kind, text = _CLOSE_KINDS[3009]
     shown = f"close {code}" if code is not None else "no close code"

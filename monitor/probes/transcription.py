@@ -53,7 +53,8 @@ DELETED_TEXT = "Deleted by user."
 DELETED_URL = "http://deleted_by_user"
 TERMINAL = frozenset({"completed", "error"})
 RUNNING = frozenset({"queued", "processing"})
-# Statuses with which the API says "no such transcript" (PROTOCOL.md §1.2: 400 or 404).
+# Statuses with which the API says "no such transcript": 400 or 404
+# (docs/protocol-assemblyai.md §1.2).
 GONE_STATUSES = frozenset({400, 404})
 MAX_BODY_BYTES = 4 * 1024 * 1024
 BACKOFF = 1.5
@@ -230,7 +231,7 @@ async def delete_and_confirm(
         delete_error = from_exception(exc, during="deleting the transcript").message
     t1 = clock.monotonic()
     # The read-back decides: a DELETE that answered 500 may still have worked,
-    # and one that answered 200 may not have (PROTOCOL.md §1.6 scrubbed object).
+    # and one that answered 200 may not have (docs/protocol-assemblyai.md §1.6 scrubbed object).
     seen = await lookup_transcript(session, target, transcript_id, user_agent)
     t2 = clock.monotonic()
 

@@ -27,7 +27,7 @@ AUTH_ERROR = "Authentication error, API token missing/invalid"
 MIN_AUDIO_MS = 160
 STATUSES = ("queued", "processing", "completed", "error")
 
-# Documented error strings per status (PROTOCOL.md §1.2); 503/504 have no body.
+# Documented error strings per status (docs/protocol-assemblyai.md §1.2); 503/504 have no body.
 DEFAULT_ERROR_BODIES = {
     400: "Bad request",
     401: AUTH_ERROR,

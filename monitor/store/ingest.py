@@ -44,7 +44,7 @@ _ALERTS = AlertsConfig()
 class Thresholds:
     """Consecutive runs that open (down) and close (good) an incident."""
 
-    # The defaults are the config's (DESIGN.md rule 3: defaults live in one place).
+    # The defaults are the config's (docs/design.md rule 3: defaults live in one place).
     failure: int = _ALERTS.failure_threshold
     success: int = _ALERTS.success_threshold
 

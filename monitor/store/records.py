@@ -101,7 +101,7 @@ def histogram_index(seconds: float) -> int:
 
 
 def key_latency(result: ProbeResult) -> float:
-    """Return the latency that decides `degraded` for this probe kind (DESIGN.md §3).
+    """Return the latency that decides `degraded` for this probe kind (docs/design.md §3).
 
     reachability: the ``total`` phase; transcription: ``turnaround`` if the probe
     recorded it, else submit + queued + processing; streaming: ``first_transcript``.
