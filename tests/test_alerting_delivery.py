@@ -133,6 +133,37 @@ async def test_email_down_alert_subject_and_plain_text_body(smtp_sink: SmtpSink)
     assert "x" * 400 not in text
 
 
+def _messages() -> dict[str, Any]:
+    slow = [slow_result(i) for i in range(3)]
+    degraded, resolved = events_for([*slow, up_result(3), up_result(4)])
+    assert resolved.kind is AlertKind.RESOLVED and resolved.error_kind is None
+    return {
+        "down": lambda c: render(down_event(), c),
+        "degraded": lambda c: render(degraded, c),
+        "resolved-without-a-cause": lambda c: render(resolved, c),
+        "test": lambda c: render_test(c, T0),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_messages()))
+async def test_email_plain_text_has_one_line_per_bullet_and_no_stray_spaces(
+    smtp_sink: SmtpSink, kind: str
+) -> None:
+    config = make_config([smtp_sink.url()])
+    (dest,), _ = load_destinations(config.alerts)
+
+    outcome = await deliver(dest, _messages()[kind](config))
+
+    assert outcome.ok, outcome.error
+    lines = SmtpSink.text(smtp_sink.messages[0]).replace("\r\n", "\n").splitlines()
+    bullets = [i for i, line in enumerate(lines) if line.startswith("- ")]
+    # One list: consecutive lines, after a blank line that ends the paragraph before it.
+    assert bullets == list(range(bullets[0], bullets[-1] + 1)), lines
+    assert lines[bullets[0] - 1] == "", lines
+    assert [line for line in lines if line != line.lstrip()] == []
+    assert lines[bullets[-1]] == f"- Status page: {PUBLIC_URL}"
+
+
 async def test_json_webhook_receives_title_body_and_type(webhook: Webhook) -> None:
     config = make_config([webhook.url("alerts/sttwatch")])
     (dest,), _ = load_destinations(config.alerts)

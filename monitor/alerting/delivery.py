@@ -26,6 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
+from apprise import NotifyFormat
+from apprise.conversion import convert_between
 
 from monitor.alerting.messages import Message
 from monitor.config import AlertsConfig, apprise_url_problem, mask_url, split_tags
@@ -36,6 +38,7 @@ __all__ = [
     "Outcome",
     "build_asset",
     "deliver",
+    "html_body",
     "load_destinations",
     "route",
     "split_tags",
@@ -176,6 +179,24 @@ def load_destinations(
     return list(out.values()), problems
 
 
+# Apprise's HTML-to-text step (the plain-text part of an e-mail) turns the whitespace
+# between two list items into an empty line, and the newline after a <br /> into a
+# leading space.
+_BETWEEN_ITEMS = re.compile(r"</li>\s+<li>")
+_AFTER_BREAK = re.compile(r"<br />\s+")
+
+
+def html_body(markdown: str) -> str:
+    """Return the HTML Apprise makes of `markdown`, without the whitespace it mistranslates."""
+    html = str(convert_between(NotifyFormat.MARKDOWN, NotifyFormat.HTML, markdown))  # type: ignore[no-untyped-call]
+    return _AFTER_BREAK.sub("<br />", _BETWEEN_ITEMS.sub("</li><li>", html))
+
+
+def _renders_html(service: Any) -> bool:
+    """Return whether Apprise would turn a Markdown body into HTML for `service` (e-mail)."""
+    return bool(service.resolve_format(NotifyFormat.MARKDOWN) == NotifyFormat.HTML)
+
+
 def route(destinations: Sequence[Destination], tags: Iterable[str]) -> list[Destination]:
     """Return the destinations an alert with `tags` goes to, in configuration order."""
     wanted = list(tags)
@@ -216,14 +237,17 @@ async def deliver(
     single = apprise.Apprise(asset=asset or build_asset())
     if not single.add(destination.url):
         return Outcome(False, f"Apprise cannot use {destination.label}")
+    body, body_format = message.body, message.body_format
+    if body_format == "markdown" and all(_renders_html(service) for service in single):
+        body, body_format = html_body(body), "html"
     started = time.monotonic()
     try:
         async with asyncio.timeout(send_timeout):
             result = await single.async_notify(
-                body=message.body,
+                body=body,
                 title=message.title,
                 notify_type=message.notify_type,
-                body_format=message.body_format,
+                body_format=body_format,
             )
     except TimeoutError:
         return Outcome(False, f"no answer within {send_timeout:g} s", time.monotonic() - started)

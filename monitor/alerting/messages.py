@@ -195,6 +195,20 @@ def _latency_lines(event: AlertEvent, config: Config) -> list[str]:
     return lines
 
 
+def _join(lines: list[str]) -> str:
+    """Return the Markdown body of `lines`, a blank line wherever a list follows a paragraph.
+
+    Without it the list is read as more lines of the paragraph ("… in a row.<br />
+    - Status page"), not as a list.
+    """
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("- ") and out and out[-1] and not out[-1].startswith("- "):
+            out.append("")
+        out.append(line)
+    return "\n".join(out).rstrip() + "\n"
+
+
 def render(event: AlertEvent, config: Config) -> Message:
     """Return the title, Markdown body, notify type and tags for `event`."""
     try:
@@ -286,8 +300,7 @@ def render(event: AlertEvent, config: Config) -> Message:
             lines.append(f"- Last error: {remote_text(event.message)}")
     else:  # AlertKind.TEST is rendered by render_test
         raise ValueError(f"no message for alert kind {kind}")
-    lines += _footer(config)
-    body = "\n".join(lines).rstrip() + "\n"
+    body = _join([*lines, *_footer(config)])
     secrets = config.secrets()
     return Message(
         title=redact(title, secrets),
@@ -311,7 +324,7 @@ def render_test(config: Config, now: datetime) -> Message:
     """Return the clearly labelled message that ``sttwatch test-alert`` sends."""
     targets = ", ".join(t.label for t in config.targets)
     lines = [
-        f"This is a **test notification** from sttwatch ({config.title}), sent at {_when(now)}.",
+        f"This is a **test notification** from sttwatch ({config.title}), sent at {_when(now)}. "
         "If you can read it, alerts reach this destination. No action is needed.",
         "",
         f"- Targets watched: {targets}",
@@ -319,7 +332,7 @@ def render_test(config: Config, now: datetime) -> Message:
     ]
     return Message(
         title="[TEST] sttwatch test notification",
-        body=redact("\n".join(lines) + "\n", config.secrets()),
+        body=redact(_join(lines), config.secrets()),
         notify_type="info",
         tags=("info", str(AlertKind.TEST)),
     )

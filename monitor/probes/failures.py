@@ -32,6 +32,7 @@ from monitor.models import ErrorKind
 
 __all__ = [
     "EXPECTED_ERRORS",
+    "RESOLVING",
     "UNREADABLE_JSON",
     "Failure",
     "bad_response",
@@ -76,6 +77,11 @@ def remote_text(text: object, limit: int = REMOTE_TEXT_LIMIT) -> str:
     s = "".join(ch if ch.isprintable() else " " for ch in s)
     s = " ".join(s.split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+# The phase a connection is in while its host name is looked up: a DNS failure names
+# no phase then ("did not resolve while resolving the host name" says it twice).
+RESOLVING = "resolving the host name"
 
 
 def _while(during: str) -> str:
@@ -148,11 +154,12 @@ def from_exception(
     if isinstance(exc, TimeoutError):
         within = f" within {timeout:g} s" if timeout is not None else " in time"
         return Failure(ErrorKind.TIMEOUT, f"No answer{within}{where}")
+    dns_where = "" if during == RESOLVING else where
     if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
         host = exc.host if isinstance(exc, aiohttp.ClientConnectorError) else "the API host"
-        return Failure(ErrorKind.DNS, f"The host name {host} did not resolve{where}")
+        return Failure(ErrorKind.DNS, f"The host name {host} did not resolve{dns_where}")
     if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror):
-        return Failure(ErrorKind.DNS, f"The host name {exc.host} did not resolve{where}")
+        return Failure(ErrorKind.DNS, f"The host name {exc.host} did not resolve{dns_where}")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         cert_err = exc.certificate_error
         reason = getattr(cert_err, "verify_message", None) or _os_reason(cert_err)

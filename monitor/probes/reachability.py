@@ -19,6 +19,7 @@ from monitor.models import ProbeContext, ProbeResult
 from monitor.probes.aiohttp_timing import ConnectionTimes, TimedResolver, TimingConnector
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
+    RESOLVING,
     UNREADABLE_JSON,
     Failure,
     bad_response,
@@ -83,7 +84,7 @@ def _phases_from(
 def _during(times: ConnectionTimes, headers_at: float | None) -> str:
     if times.conn_end is None:
         if times.dns_start is not None and times.dns_end is None:
-            return "resolving the host name"
+            return RESOLVING
         return "connecting"
     if headers_at is None:
         return "waiting for the response headers"
