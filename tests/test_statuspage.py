@@ -291,6 +291,11 @@ async def test_summary_validates_with_incidents_and_maintenance(
     resolved = incidents["incidents"][1]
     assert resolved["resolved_at"] is not None
     assert resolved["incident_updates"][0]["status"] == "resolved"  # newest first
+    # The page's names (target label, component name), not the config's slugs.
+    bodies = [u["body"] for u in resolved["incident_updates"]]
+    assert bodies[0] == f"REST API on {cfg.target('aai-us').label} has recovered."
+    assert bodies[1].startswith(f"REST API on {cfg.target('aai-us').label} is down: ")
+    assert not any("aai-" in b or "reachability" in b for b in bodies), bodies
     for name in ("status.json", "components.json", "incidents.json"):
         doc = load(site, f"api/v2/{name}")
         jsonschema.validate(doc["page"], part("page"))

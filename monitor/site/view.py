@@ -158,6 +158,18 @@ def page_url(config: Config) -> str:
     return f"http://{host}:{config.listen_port}/"
 
 
+def _in_page_words(body: str, row: Incident, component: str, target: str) -> str:
+    """Return a stored update body with its slugs ("streaming on aai-us") as the page names them.
+
+    The store writes the slugs (it knows no display names, and those may change);
+    renaming here fixes the updates of every database, old ones included.
+    """
+    slugs = f"{row.probe} on {row.target}"
+    if body.startswith(slugs):
+        return f"{component} on {target}{body[len(slugs) :]}"
+    return body
+
+
 def _incident_view(row: Incident, labels: Mapping[str, str], now: datetime) -> IncidentView:
     comp_name = kinds.component_name(row.probe)
     target_label = labels.get(row.target, row.target)
@@ -173,7 +185,10 @@ def _incident_view(row: Incident, labels: Mapping[str, str], now: datetime) -> I
         error_kinds=list(row.error_kinds),
         message=row.last_message or row.first_message,
         impact=kinds.incident_impact(row.probe),
-        updates=[(u.at, u.status, u.body) for u in row.updates],
+        updates=[
+            (u.at, u.status, _in_page_words(u.body, row, comp_name, target_label))
+            for u in row.updates
+        ],
     )
 
 
