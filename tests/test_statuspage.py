@@ -29,6 +29,7 @@ import yaml
 from monitor.config import Config, parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.site import DayCell, render_site, site_files
+from monitor.site.badges import badge_svg
 from monitor.site.charts import build_chart
 from monitor.site.documents import dump as _dump
 from monitor.site.documents import sttwatch_document
@@ -788,3 +789,40 @@ def test_bar_cells_are_the_markup_of_the_template_loop() -> None:
     expected = env.from_string(loop).render(days=days)
     assert env.from_string("<svg>\n{{ days|bar_cells }}\n  </svg>").render(days=days) == expected
     assert "&lt;b&gt;&#34;&amp;&#39;&lt;/b&gt;" in expected
+
+
+@pytest.mark.parametrize(
+    ("label", "state", "svg"),
+    [
+        (
+            "AssemblyAI US REST API",
+            "operational",
+            '<svg xmlns="http://www.w3.org/2000/svg" width="234" height="20" role="img" '
+            'aria-label="AssemblyAI US REST API: operational">'
+            "<title>AssemblyAI US REST API: operational</title>"
+            '<rect width="153" height="20" fill="#555"/>'
+            '<rect x="153" width="81" height="20" fill="#1a7f37"/>'
+            '<g fill="#fff" text-anchor="middle" '
+            'font-family="Verdana,DejaVu Sans,Geneva,sans-serif" font-size="11">'
+            '<text x="76.5" y="14">AssemblyAI US REST API</text>'
+            '<text x="193.5" y="14">operational</text></g></svg>',
+        ),
+        (
+            'Bob\'s "API" & <co>',
+            "major_outage",
+            '<svg xmlns="http://www.w3.org/2000/svg" width="215" height="20" role="img" '
+            'aria-label="Bob\'s &quot;API&quot; &amp; &lt;co&gt;: major outage">'
+            '<title>Bob\'s "API" &amp; &lt;co&gt;: major outage</title>'
+            '<rect width="127" height="20" fill="#555"/>'
+            '<rect x="127" width="88" height="20" fill="#cf222e"/>'
+            '<g fill="#fff" text-anchor="middle" '
+            'font-family="Verdana,DejaVu Sans,Geneva,sans-serif" font-size="11">'
+            '<text x="63.5" y="14">Bob\'s "API" &amp; &lt;co&gt;</text>'
+            '<text x="171.0" y="14">major outage</text></g></svg>',
+        ),
+    ],
+    ids=["plain", "quotes-and-markup"],
+)
+def test_badge_svg_bytes_are_those_the_badges_always_had(label: str, state: str, svg: str) -> None:
+    # The markup lives in templates/badge.svg now; the bytes are the earlier f-string's.
+    assert badge_svg(label, state) == svg

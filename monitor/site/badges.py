@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.site.templates import render_badge
+
 _BADGE: Mapping[str, tuple[str, str, str]] = {
     # state: (message, svg colour, shields colour)
     "operational": ("operational", "#1a7f37", "brightgreen"),
@@ -23,23 +25,13 @@ def _text_width(text: str) -> int:
 
 def badge_svg(label: str, state: str) -> str:
     """Return a shields.io-style flat SVG badge for `label` in `state` (text XML-escaped)."""
-    from xml.sax.saxutils import escape, quoteattr
-
     message, colour, _ = _BADGE[state]
-    lw, mw = _text_width(label), _text_width(message)
-    total = lw + mw
-    title = escape(f"{label}: {message}")
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="20" role="img" '
-        f"aria-label={quoteattr(f'{label}: {message}')}>"
-        f"<title>{title}</title>"
-        f'<rect width="{lw}" height="20" fill="#555"/>'
-        f'<rect x="{lw}" width="{mw}" height="20" fill="{colour}"/>'
-        '<g fill="#fff" text-anchor="middle" '
-        'font-family="Verdana,DejaVu Sans,Geneva,sans-serif" font-size="11">'
-        f'<text x="{lw / 2:.1f}" y="14">{escape(label)}</text>'
-        f'<text x="{lw + mw / 2:.1f}" y="14">{escape(message)}</text>'
-        "</g></svg>"
+    return render_badge(
+        label=label,
+        message=message,
+        colour=colour,
+        label_width=_text_width(label),
+        message_width=_text_width(message),
     )
 
 

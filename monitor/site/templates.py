@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
+from xml.sax.saxutils import escape, quoteattr
 
 import jinja2
 from markupsafe import Markup
@@ -96,7 +97,28 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = when_text
     env.filters["iso"] = iso
     env.filters["bar_cells"] = bar_cells
+    # XML escaping as the badges always had it (the SVG's bytes are unchanged): text
+    # escapes & < >, an attribute is quoted with whichever quote it does not contain.
+    env.filters["xml_text"] = lambda text: Markup(escape(str(text)))
+    env.filters["xml_attr"] = lambda text: Markup(quoteattr(str(text)))
     return env
+
+
+def render_badge(
+    *, label: str, message: str, colour: str, label_width: int, message_width: int
+) -> str:
+    """Return the SVG badge of templates/badge.svg for these texts, colour and widths."""
+    return (
+        _environment()
+        .get_template("badge.svg")
+        .render(
+            label=label,
+            message=message,
+            colour=colour,
+            label_width=label_width,
+            message_width=message_width,
+        )
+    )
 
 
 def render_index(view: SiteView) -> str:
