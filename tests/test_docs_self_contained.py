@@ -9,10 +9,10 @@ must also lead to a file of the repository.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
+from checkout import checkout_files
 
 ROOT = Path(__file__).resolve().parent.parent
 # Written as patterns so this file does not cite what it forbids.
@@ -24,18 +24,11 @@ SHARED = "../../" + "shared/" + "specs"
 
 def tracked_text_files(root: Path) -> list[Path]:
     """Return the files of the checkout (tracked and new, not ignored) that are text."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    files = []
-    for name in filter(None, listed.split("\0")):
-        path = root / name
-        if path.is_file() and not path.is_symlink() and b"\0" not in path.read_bytes()[:8192]:
-            files.append(path)
-    return files
+    return [
+        path
+        for path in checkout_files(root)
+        if path.is_file() and not path.is_symlink() and b"\0" not in path.read_bytes()[:8192]
+    ]
 
 
 def foreign_citations(root: Path, files: list[Path]) -> list[str]:

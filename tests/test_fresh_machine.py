@@ -12,11 +12,11 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 import aiohttp
 import pytest
+from checkout import checkout_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,17 +30,8 @@ def readme_commands(readme: Path) -> list[str]:
 
 def copy_checkout(dest: Path) -> Path:
     """Copy the files a clone of the checkout would have (tracked and new, not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if not os.path.lexists(source):  # deleted in the work tree, not yet committed
-            continue
-        target = dest / name
+    for source in checkout_files(ROOT):
+        target = dest / source.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target, follow_symlinks=False)
     return dest
