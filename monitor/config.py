@@ -426,7 +426,7 @@ def split_tags(entry: str) -> tuple[frozenset[str], str]:
 def _masked_reason(reason: str, url: str) -> str:
     """Return Apprise's `reason` with every piece of `url` after its scheme masked."""
     for piece in sorted(set(_URL_PIECE.findall(url.partition("://")[2])), key=len, reverse=True):
-        reason = reason.replace(piece, "****")
+        reason = reason.replace(piece, MASK)
     return reason
 
 
