@@ -28,6 +28,9 @@ fi
 
 bash scripts/venv.sh test
 VENV="$PWD/.venv/bin"
+# The venv's python, sttwatch and tools first on PATH, as if activated: what the tests start
+# as a subprocess (bench/run's `python`, `sttwatch`, hadolint) is the venv's, not the machine's.
+export VIRTUAL_ENV="$PWD/.venv" PATH="$VENV:$PATH"
 if [ -f tests/node/package.json ]; then
   npm ci --prefix tests/node --no-audit --no-fund
 fi
