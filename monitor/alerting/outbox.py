@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
 from monitor.alerting.delivery import Destination, Outcome, deliver, route
 from monitor.alerting.messages import Message, with_alert_id
-from monitor.alerting.rules import AlertEvent, AlertState
 from monitor.models import Clock, LedgerEntry
 from monitor.store.records import StoreHealth
 from monitor.store.writer import StoreWriteError
@@ -39,6 +39,7 @@ __all__ = [
     "NewAlert",
     "OutboxWorker",
     "StoredAlert",
+    "message_of",
 ]
 
 log = logging.getLogger("sttwatch.alerting")
@@ -47,38 +48,15 @@ log = logging.getLogger("sttwatch.alerting")
 UNRECORDED_RETRY = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class NewAlert:
-    """An alert to commit to the outbox together with its component's state."""
-
-    event: AlertEvent
-    message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """An alert row of the outbox."""
-
-    id: int
-    target: str
-    probe: str
-    kind: str
-    level: str
-    message: Message
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One (alert, destination) row of the outbox, with its alert."""
-
-    id: int
-    alert: StoredAlert
-    destination: str
-    destination_label: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None = None
+def message_of(alert: StoredAlert) -> Message:
+    """Return the rendered message an outbox row keeps."""
+    return Message(
+        title=alert.title,
+        body=alert.body,
+        notify_type=alert.notify_type,
+        tags=alert.tags,
+        body_format=alert.body_format,
+    )
 
 
 class AlertStore(Protocol):
@@ -293,7 +271,7 @@ class OutboxWorker:
 
     async def _route_new(self) -> None:
         for alert in await self._store.unrouted_alerts():
-            targets = route(self._destinations, alert.message.tags)
+            targets = route(self._destinations, alert.tags)
             await self._store.route_alert(
                 alert.id, [(d.key, d.label) for d in targets], self._clock.now()
             )
@@ -301,7 +279,7 @@ class OutboxWorker:
                 log.info(
                     "alert %s (%s) has no destination: none configured or none wants its tags",
                     alert.id,
-                    alert.message.title,
+                    alert.title,
                 )
 
     async def _attempt(self, d: Delivery) -> None:
@@ -320,7 +298,7 @@ class OutboxWorker:
             await self._record(d, now, Outcome(False, error), None, gave_up=True)
             return
         self.attempts += 1
-        message = with_alert_id(d.alert.message, d.alert.id)
+        message = with_alert_id(message_of(d.alert), d.alert.id)
         outcome = await deliver(dest, message, send_timeout=self._send_timeout)
         done_at = self._clock.now()
         if outcome.ok:
@@ -350,7 +328,7 @@ class OutboxWorker:
             next_attempt_at=retry_at,
             gave_up=gave_up,
         )
-        label = f"{d.alert.message.title!r} to {d.destination_label}"
+        label = f"{d.alert.title!r} to {d.destination_label}"
         try:
             await write()
         except StoreWriteError:
