@@ -63,19 +63,10 @@ class NewAlert:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """An alert row of the outbox."""
+class StoredAlert(NewAlert):
+    """An alert row of the outbox: the alert as committed, with its id and when."""
 
     id: int
-    target: str
-    probe: str
-    kind: str
-    level: str
-    title: str
-    body: str
-    body_format: str
-    notify_type: str
-    tags: tuple[str, ...]
     created_at: datetime
 
 

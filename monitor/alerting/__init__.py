@@ -39,6 +39,7 @@ from monitor.alerting.outbox import (
     NewAlert,
     OutboxWorker,
     StoredAlert,
+    new_alert,
 )
 from monitor.alerting.rules import (
     DELETION_PROBE,
@@ -93,21 +94,6 @@ log = logging.getLogger("sttwatch.alerting")
 BACKLOG_CHECK_EVERY = 60.0
 OPEN_MESSAGE_LIMIT = 1000
 PRUNE_EVERY = 3600.0
-
-
-def _new_alert(event: AlertEvent, message: Message) -> NewAlert:
-    """Return the outbox row of `event` rendered as `message`."""
-    return NewAlert(
-        target=event.target,
-        probe=event.probe,
-        kind=event.kind.value,
-        level=event.level.value,
-        title=message.title,
-        body=message.body,
-        body_format=message.body_format,
-        notify_type=message.notify_type,
-        tags=message.tags,
-    )
 
 
 class Alerter:
@@ -255,7 +241,7 @@ class Alerter:
         self, key: tuple[str, str], new: AlertState, events: list[AlertEvent]
     ) -> None:
         messages = [render(e, self.config) for e in events]
-        alerts = [_new_alert(e, m) for e, m in zip(events, messages, strict=True)]
+        alerts = [new_alert(e, m) for e, m in zip(events, messages, strict=True)]
         if new.open_message:
             # The state row keeps the error an alert opened with (for its RESOLVED):
             # remote text, so bounded, and never a secret (DESIGN.md rule 4).

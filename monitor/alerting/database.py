@@ -25,13 +25,12 @@ from typing import Literal
 
 from monitor.alerting.delivery import Destination, deliver, route
 from monitor.alerting.messages import Message, remote_text
-from monitor.alerting.outbox import AlertMetrics, Backoff
+from monitor.alerting.outbox import AlertMetrics, Backoff, Health
 from monitor.config import Config
 from monitor.durations import duration_text
 from monitor.models import Clock, Status
 from monitor.outcome import Streak, Thresholds, step
 from monitor.redaction import redact
-from monitor.store.records import StoreHealth
 from monitor.tasks import cancel_and_wait
 
 __all__ = ["DatabaseAlerts", "render_unwritable", "render_writable_again"]
@@ -49,7 +48,7 @@ def _footer(config: Config) -> list[str]:
     return [f"- Status page: {config.public_url}"] if config.public_url else []
 
 
-def render_unwritable(config: Config, health: StoreHealth, since: datetime) -> Message:
+def render_unwritable(config: Config, health: Health, since: datetime) -> Message:
     """Return the alert saying sttwatch cannot write its database (error masked and escaped)."""
     lines = [
         f"sttwatch **cannot write its database** since {_when(since)}.",
@@ -138,7 +137,7 @@ class DatabaseAlerts:
         """Return since when the database alert is open, or None."""
         return self._open_since
 
-    def check(self, health: StoreHealth) -> None:
+    def check(self, health: Health) -> None:
         """Open or resolve the database alert from the store's `health`; sends in the background."""
         now = self._clock.now()
         status = Status.UP if health.writable else Status.DOWN

@@ -26,8 +26,8 @@ from typing import Literal, Protocol
 from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
 from monitor.alerting.delivery import Destination, Outcome, deliver, route
 from monitor.alerting.messages import Message, with_alert_id
+from monitor.alerting.rules import AlertEvent
 from monitor.models import Clock, LedgerEntry
-from monitor.store.records import StoreHealth
 from monitor.store.writer import StoreWriteError
 from monitor.tasks import cancel_and_wait
 
@@ -36,10 +36,12 @@ __all__ = [
     "AlertStore",
     "Backoff",
     "Delivery",
+    "Health",
     "NewAlert",
     "OutboxWorker",
     "StoredAlert",
     "message_of",
+    "new_alert",
 ]
 
 log = logging.getLogger("sttwatch.alerting")
@@ -48,7 +50,22 @@ log = logging.getLogger("sttwatch.alerting")
 UNRECORDED_RETRY = 2.0
 
 
-def message_of(alert: StoredAlert) -> Message:
+def new_alert(event: AlertEvent, message: Message) -> NewAlert:
+    """Return the outbox row of `event` rendered as `message`."""
+    return NewAlert(
+        target=event.target,
+        probe=event.probe,
+        kind=event.kind.value,
+        level=event.level.value,
+        title=message.title,
+        body=message.body,
+        body_format=message.body_format,
+        notify_type=message.notify_type,
+        tags=message.tags,
+    )
+
+
+def message_of(alert: NewAlert) -> Message:
     """Return the rendered message an outbox row keeps."""
     return Message(
         title=alert.title,
@@ -57,6 +74,25 @@ def message_of(alert: StoredAlert) -> Message:
         tags=alert.tags,
         body_format=alert.body_format,
     )
+
+
+class Health(Protocol):
+    """Whether the store can write its database (`monitor.store.StoreHealth` is one)."""
+
+    @property
+    def writable(self) -> bool:
+        """Return False while writes fail."""
+        ...
+
+    @property
+    def last_error(self) -> str | None:
+        """Return the last write error, if any."""
+        ...
+
+    @property
+    def failing_since(self) -> datetime | None:
+        """Return since when writes fail, or None."""
+        ...
 
 
 class AlertStore(Protocol):
@@ -111,7 +147,7 @@ class AlertStore(Protocol):
         ...
 
     @property
-    def health(self) -> StoreHealth:
+    def health(self) -> Health:
         """Return whether the database can be written (the database alert watches it)."""
         ...
 
