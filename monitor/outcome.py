@@ -12,9 +12,9 @@ docs/alerting.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Self
+from typing import NamedTuple, Self
 
 from monitor.config import AlertsConfig
 from monitor.models import Status
@@ -40,8 +40,9 @@ class Thresholds:
         return cls(**{f.name: getattr(alerts, f.name) for f in fields(cls)})
 
 
-@dataclass(frozen=True, slots=True)
-class Streak:
+# Streak and Outcome are NamedTuples, not frozen dataclasses: one of each is built
+# for every stored result, and a tuple is several times cheaper to build.
+class Streak(NamedTuple):
     """Where a component's run of results stands: the state `step` advances."""
 
     status: Status | None = None  # the last result's
@@ -58,8 +59,7 @@ class Streak:
         return self.length if self.status is Status.DOWN else 0
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one result means, judged on the streak it extended."""
 
     streak: Streak
@@ -75,28 +75,6 @@ class Outcome:
     # for alerting; the first result after the window is judged on the whole streak.
     held: bool = False
 
-    @property
-    def started(self) -> bool:
-        """Return whether this result began a new streak of its status."""
-        return self.streak.length == 1
-
-    @property
-    def good_started(self) -> bool:
-        """Return whether this result was the first good one after a down (or the first ever)."""
-        return self.streak.good == 1
-
-
-def _advance(streak: Streak, status: Status, at: datetime) -> Streak:
-    if status is streak.status:
-        new = replace(streak, length=streak.length + 1)
-    else:
-        new = replace(streak, status=status, length=1, since=at)
-    if status is Status.DOWN:
-        return replace(new, good=0, good_since=None)
-    if new.good == 0:
-        return replace(new, good=1, good_since=at)
-    return replace(new, good=new.good + 1)
-
 
 def step(
     streak: Streak,
@@ -106,14 +84,21 @@ def step(
     in_maintenance: bool = False,
 ) -> Outcome:
     """Return `streak` advanced by a result of `status` that started `at`, and what it means."""
-    new = _advance(streak, status, at)
-    return Outcome(
-        streak=new,
-        down=status is Status.DOWN and new.length >= thresholds.failure_threshold,
-        degraded=status is Status.DEGRADED
-        and thresholds.degraded_threshold > 0
-        and new.length >= thresholds.degraded_threshold,
-        up=status is Status.UP and new.length >= thresholds.success_threshold,
-        good=status is not Status.DOWN and new.good >= thresholds.success_threshold,
-        held=in_maintenance,
-    )
+    # Straight-line on purpose: this runs for every stored result (bulk ingest).
+    if status is streak.status:
+        length, since = streak.length + 1, streak.since
+    else:
+        length, since = 1, at
+    if status is Status.DOWN:
+        down = length >= thresholds.failure_threshold
+        return Outcome(
+            Streak(status, length, since, 0, None), down, False, False, False, in_maintenance
+        )
+    good = streak.good + 1
+    new = Streak(status, length, since, good, streak.good_since if streak.good else at)
+    recovered = good >= thresholds.success_threshold
+    if status is Status.UP:
+        up = length >= thresholds.success_threshold
+        return Outcome(new, False, False, up, recovered, in_maintenance)
+    slow = 0 < thresholds.degraded_threshold <= length
+    return Outcome(new, False, slow, False, recovered, in_maintenance)

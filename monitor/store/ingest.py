@@ -1,8 +1,9 @@
 """Write-side logic run on the writer thread, inside the writer's transaction.
 
 One batch of results becomes raw rows, roll-up increments for the hour and the
-day, and steps of each component's incident state machine — all in the caller's
-transaction, so a crash leaves either everything or nothing.
+day, and steps of each component's streak (the outcome machine, monitor/outcome.py)
+with the incident it opens or closes — all in the caller's transaction, so a crash
+leaves either everything or nothing.
 """
 
 from __future__ import annotations
@@ -359,12 +360,12 @@ def _step(
 ) -> None:
     """Step one component's streak by one result and open or close its incident."""
     judged = step(st.streak, r.status, r.started_at, th)
-    st.streak = judged.streak
+    st.streak = streak = judged.streak
     st.last_started_at = started
     inc = incidents.get(st.id)
     if r.status is Status.DOWN:
         kind = r.error_kind.value if r.error_kind else "internal"
-        if judged.started:
+        if streak.length == 1:  # the first down of a streak
             st.streak_kinds = []
             st.streak_message = _describe(r)
         if kind not in st.streak_kinds:
@@ -382,12 +383,11 @@ def _step(
                     }
                 )
         elif judged.down:
-            since = judged.streak.since
-            opened = to_ms(since) if since is not None else started
+            opened = to_ms(streak.since) if streak.since is not None else started
             first = st.streak_message or _describe(r)
             body = f"{r.probe} on {r.target} is down: {first}"
             updates = [{"at": opened, "status": "investigating", "body": body}]
-            down_runs = judged.streak.down
+            down_runs = streak.down
             cur = conn.execute(
                 "INSERT INTO incidents (component, opened_at, closed_at, status, error_kinds,"
                 " first_message, last_message, down_runs, updates)"
@@ -408,11 +408,11 @@ def _step(
                 cur.lastrowid, list(st.streak_kinds), _describe(r), down_runs, updates
             )
     else:
-        if judged.good_started:
+        if streak.good == 1:  # the first good run after a down (or ever)
             st.streak_kinds = []
             st.streak_message = None
         if inc is not None and judged.good:
-            good_since = judged.streak.good_since
+            good_since = streak.good_since
             closed = to_ms(good_since) if good_since is not None else started
             inc.updates.append(
                 {
