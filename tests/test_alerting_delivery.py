@@ -21,9 +21,9 @@ from alert_fixtures import (
 from monitor.alerting import (
     AlertEvent,
     AlertKind,
+    AlertRules,
     AlertState,
     Level,
-    Thresholds,
     backlog_step,
     deliver,
     load_destinations,
@@ -89,8 +89,8 @@ def up_result(i: int) -> ProbeResult:
     )
 
 
-def events_for(results: list[ProbeResult], rules: Thresholds | None = None) -> list[AlertEvent]:
-    rules = rules or Thresholds(reminder_every=60.0)
+def events_for(results: list[ProbeResult], rules: AlertRules | None = None) -> list[AlertEvent]:
+    rules = rules or AlertRules(reminder_every=60.0)
     state = AlertState("aai-us", "streaming")
     out: list[AlertEvent] = []
     for r in results:
@@ -287,7 +287,7 @@ def kinds_routed(tags: str | None) -> list[str]:
         AlertState("aai-us", "deletion"),
         [LedgerEntry("aai-us", "tr_1", T0 - timedelta(hours=2))],
         T0,
-        Thresholds(),
+        AlertRules(),
     )
     got = []
     for e in [*events, *backlog]:
@@ -370,7 +370,7 @@ def test_no_message_kind_carries_a_secret() -> None:
         AlertState("aai-us", "deletion"),
         [LedgerEntry("aai-us", "tr_1", T0 - timedelta(hours=2), 3, f"401 for {API_KEY}")],
         T0,
-        Thresholds(),
+        AlertRules(),
     )
     messages = [render(e, config) for e in [*events, *backlog]]
     messages.append(render_test(config, T0))

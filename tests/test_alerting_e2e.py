@@ -146,7 +146,7 @@ async def test_no_alert_inside_a_maintenance_window(
         await asyncio.wait_for(alerter.worker.wait_idle(), 5)
         state = alerter.states()[("sim", "streaming")]
     assert webhook.posts == []
-    assert state.open_level is None and state.streak_len == 3  # counted, not alerted
+    assert state.open_level is None and state.streak.length == 3  # counted, not alerted
 
 
 async def test_the_server_composition_alerts_through_apprise(

@@ -17,9 +17,9 @@ from monitor.alerting.rules import (
     DELETION_PROBE,
     AlertEvent,
     AlertKind,
+    AlertRules,
     AlertState,
     Level,
-    Thresholds,
     backlog_step,
     step,
 )
@@ -47,7 +47,7 @@ def result(letter: str, i: int, probe: str = "streaming") -> ProbeResult:
 
 def run(
     letters: str,
-    rules: Thresholds,
+    rules: AlertRules,
     *,
     in_window: set[int] | None = None,
     state: AlertState | None = None,
@@ -66,7 +66,7 @@ def run(
     return kinds, events, state
 
 
-DEFAULT = Thresholds(failure_threshold=2, success_threshold=2, degraded_threshold=3)
+DEFAULT = AlertRules(failure_threshold=2, success_threshold=2, degraded_threshold=3)
 
 CASES = [
     # (letters, thresholds, expected kinds per step)
@@ -112,7 +112,7 @@ IDS = [
 
 
 @pytest.mark.parametrize(("letters", "rules", "expected"), CASES, ids=IDS)
-def test_sequence(letters: str, rules: Thresholds, expected: list[str]) -> None:
+def test_sequence(letters: str, rules: AlertRules, expected: list[str]) -> None:
     kinds, _, _ = run(letters, rules)
     assert kinds == expected
 

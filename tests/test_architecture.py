@@ -293,3 +293,51 @@ def test_documented_at_looks_inside_the_section(key: str, shown: bool) -> None:
         "alerts:\n  urls: []\nmaintenance: []\n#  - title: x\n#    targets: [a]\n"
     )
     assert (documented_at(text, key) is not None) is shown
+
+
+# Issue 13 item 3: the store does not know alerting; alerting reaches the store only
+# through its AlertStore protocol, and the records both exchange sit between them.
+NEUTRAL = ("monitor.outcome", "monitor.alert_records")
+
+
+def crosses_layers(module: str, imp: Import) -> str | None:
+    """Return why `imp` in `module` breaks the store/alerting layering, or None."""
+    loaded = targets(imp)
+    if within(module, "monitor.store") and any(within(m, "monitor.alerting") for m in loaded):
+        return f"the store imports alerting ({imp.module})"
+    if module in NEUTRAL and any(
+        within(m, side) for m in loaded for side in ("monitor.store", "monitor.alerting")
+    ):
+        return f"{module} is shared by the store and alerting, so imports neither ({imp.module})"
+    return None
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "broken"),
+    [
+        ("monitor.store.alerts", "def f():\n    from monitor.alerting.rules import Level\n", True),
+        ("monitor.store", "from ..alerting import outbox", True),
+        ("monitor.outcome", "from monitor.store.records import to_ms", True),
+        ("monitor.store.alerts", "from monitor.alert_records import Level", False),
+        ("monitor.alerting.rules", "from monitor.outcome import Streak", False),
+    ],
+    ids=["store-lazy-alerting", "store-relative-alerting", "neutral-store", "store-neutral", "ok"],
+)
+def test_layering_checker(module: str, source: str, broken: bool) -> None:
+    is_package = module == "monitor.store"
+    found = [crosses_layers(module, imp) for imp in imports_of(source, module, is_package)]
+    assert any(found) is broken, found
+
+
+def test_store_imports_nothing_from_alerting() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{imp.line}: {why}"
+        for path in source_files()
+        for imp in imports_of(
+            path.read_text(encoding="utf-8"),
+            module_name(path, MONITOR),
+            path.name == "__init__.py",
+        )
+        if (why := crosses_layers(module_name(path, MONITOR), imp)) is not None
+    ]
+    assert found == []

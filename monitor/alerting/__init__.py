@@ -39,14 +39,15 @@ from monitor.alerting.outbox import (
     NewAlert,
     OutboxWorker,
     StoredAlert,
+    new_alert,
 )
 from monitor.alerting.rules import (
     DELETION_PROBE,
     AlertEvent,
     AlertKind,
+    AlertRules,
     AlertState,
     Level,
-    Thresholds,
     backlog_step,
     step,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "AlertEvent",
     "AlertKind",
     "AlertMetrics",
+    "AlertRules",
     "AlertState",
     "AlertStore",
     "Alerter",
@@ -74,7 +76,6 @@ __all__ = [
     "OutboxWorker",
     "Outcome",
     "StoredAlert",
-    "Thresholds",
     "backlog_step",
     "build_asset",
     "deliver",
@@ -111,7 +112,7 @@ class Alerter:
         send_timeout: float = 60.0,
     ) -> None:
         self.config = config
-        self.thresholds = Thresholds.from_config(config.alerts)
+        self.rules = AlertRules.from_config(config.alerts)
         self._store = store
         self._clock = clock or SystemClock()
         self._metrics = metrics
@@ -210,7 +211,7 @@ class Alerter:
             state = self._states.get(key) or AlertState(result.target, result.probe)
             now = self._clock.now()
             window = maintenance.active(self.config, result.target, result.probe, now)
-            new, events = step(state, result, now, self.thresholds, window is not None)
+            new, events = step(state, result, now, self.rules, window is not None)
             await self._commit(key, new, events)
         if self._database is not None:
             # After the store sink and our own commit: health reflects this result's writes.
@@ -232,14 +233,15 @@ class Alerter:
             async with self._locks.setdefault(key, asyncio.Lock()):
                 state = self._states.get(key) or AlertState(target.name, DELETION_PROBE)
                 window = maintenance.active(self.config, target.name, "transcription", now)
-                new, events = backlog_step(state, pending, now, self.thresholds, window is not None)
+                new, events = backlog_step(state, pending, now, self.rules, window is not None)
                 if events or new.open_level != state.open_level or key not in self._states:
                     await self._commit(key, new, events)
 
     async def _commit(
         self, key: tuple[str, str], new: AlertState, events: list[AlertEvent]
     ) -> None:
-        alerts = [NewAlert(e, render(e, self.config)) for e in events]
+        messages = [render(e, self.config) for e in events]
+        alerts = [new_alert(e, m) for e, m in zip(events, messages, strict=True)]
         if new.open_message:
             # The state row keeps the error an alert opened with (for its RESOLVED):
             # remote text, so bounded, and never a secret (docs/design.md rule 4).
@@ -258,15 +260,15 @@ class Alerter:
             # state advances in memory and is written when the database recovers.
             self._states[key] = new
             self._unsaved.add(key)
-            for a in alerts:
-                log.info("alert (sent directly, database not writable): %s", a.message.title)
-                self._database.send(a.message)
+            for m in messages:
+                log.info("alert (sent directly, database not writable): %s", m.title)
+                self._database.send(m)
             return
         self._states[key] = new
         self._unsaved.discard(key)
         if alerts:
             for a in alerts:
-                log.info("alert: %s", a.message.title)
+                log.info("alert: %s", a.title)
             if self._worker is not None:
                 self._worker.wake()
 

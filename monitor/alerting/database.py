@@ -25,12 +25,12 @@ from typing import Literal
 
 from monitor.alerting.delivery import Destination, deliver, route
 from monitor.alerting.messages import Message, remote_text
-from monitor.alerting.outbox import AlertMetrics, Backoff
+from monitor.alerting.outbox import AlertMetrics, Backoff, Health
 from monitor.config import Config
 from monitor.durations import duration_text
-from monitor.models import Clock
+from monitor.models import Clock, Status
+from monitor.outcome import Streak, Thresholds, step
 from monitor.redaction import redact
-from monitor.store.records import StoreHealth
 from monitor.tasks import cancel_and_wait
 
 __all__ = ["DatabaseAlerts", "render_unwritable", "render_writable_again"]
@@ -48,7 +48,7 @@ def _footer(config: Config) -> list[str]:
     return [f"- Status page: {config.public_url}"] if config.public_url else []
 
 
-def render_unwritable(config: Config, health: StoreHealth, since: datetime) -> Message:
+def render_unwritable(config: Config, health: Health, since: datetime) -> Message:
     """Return the alert saying sttwatch cannot write its database (error masked and escaped)."""
     lines = [
         f"sttwatch **cannot write its database** since {_when(since)}.",
@@ -101,7 +101,8 @@ class _Queued:
 class DatabaseAlerts:
     """Watches the store's health; sends the database alert and its RESOLVED directly.
 
-    `check` is called with the store's health after every result. The alert
+    `check` is called with the store's health after every result, and the
+    outcome machine judges the checks like results (writable is up). The alert
     opens after `failure_threshold` unwritable checks in a row and resolves
     after `success_threshold` writable ones, so a write that squeezes through
     on a nearly full disk does not make the alert flap.
@@ -124,10 +125,10 @@ class DatabaseAlerts:
         self._metrics = metrics
         self._send_timeout = send_timeout
         self._give_up_after = timedelta(seconds=config.alerts.give_up_after)
-        self._failure_threshold = max(1, config.alerts.failure_threshold)
-        self._success_threshold = max(1, config.alerts.success_threshold)
+        self._thresholds = Thresholds.from_config(config.alerts)
         self._open_since: datetime | None = None
-        self._streak = 0  # checks in a row that disagree with the open/closed state
+        # A writable check counts as up, an unwritable one as down.
+        self._streak = Streak()
         self._queues: dict[str, deque[_Queued]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -136,24 +137,22 @@ class DatabaseAlerts:
         """Return since when the database alert is open, or None."""
         return self._open_since
 
-    def check(self, health: StoreHealth) -> None:
+    def check(self, health: Health) -> None:
         """Open or resolve the database alert from the store's `health`; sends in the background."""
         now = self._clock.now()
+        status = Status.UP if health.writable else Status.DOWN
+        judged = step(self._streak, status, now, self._thresholds)
+        self._streak = judged.streak
         if self._open_since is None:
-            self._streak = 0 if health.writable else self._streak + 1
-            if self._streak >= self._failure_threshold:
+            if judged.down:
                 self._open_since = health.failing_since or now
-                self._streak = 0
                 log.error("alert: sttwatch cannot write its database (%s)", health.last_error)
                 self._send(render_unwritable(self._config, health, self._open_since), now)
-        else:
-            self._streak = self._streak + 1 if health.writable else 0
-            if self._streak >= self._success_threshold:
-                since, self._open_since = self._open_since, None
-                self._streak = 0
-                log.info("alert: sttwatch can write its database again")
-                if self._config.alerts.send_resolved:
-                    self._send(render_writable_again(self._config, since, now), now)
+        elif judged.good:
+            since, self._open_since = self._open_since, None
+            log.info("alert: sttwatch can write its database again")
+            if self._config.alerts.send_resolved:
+                self._send(render_writable_again(self._config, since, now), now)
 
     def send(self, message: Message) -> None:
         """Send `message` directly to the destinations that want it (background, in order)."""

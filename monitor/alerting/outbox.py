@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
 from monitor.alerting.delivery import Destination, Outcome, deliver, route
 from monitor.alerting.messages import Message, with_alert_id
-from monitor.alerting.rules import AlertEvent, AlertState
+from monitor.alerting.rules import AlertEvent
 from monitor.models import Clock, LedgerEntry
-from monitor.store.records import StoreHealth
 from monitor.store.writer import StoreWriteError
 from monitor.tasks import cancel_and_wait
 
@@ -36,9 +36,12 @@ __all__ = [
     "AlertStore",
     "Backoff",
     "Delivery",
+    "Health",
     "NewAlert",
     "OutboxWorker",
     "StoredAlert",
+    "message_of",
+    "new_alert",
 ]
 
 log = logging.getLogger("sttwatch.alerting")
@@ -47,38 +50,49 @@ log = logging.getLogger("sttwatch.alerting")
 UNRECORDED_RETRY = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class NewAlert:
-    """An alert to commit to the outbox together with its component's state."""
-
-    event: AlertEvent
-    message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """An alert row of the outbox."""
-
-    id: int
-    target: str
-    probe: str
-    kind: str
-    level: str
-    message: Message
-    created_at: datetime
+def new_alert(event: AlertEvent, message: Message) -> NewAlert:
+    """Return the outbox row of `event` rendered as `message`."""
+    return NewAlert(
+        target=event.target,
+        probe=event.probe,
+        kind=event.kind.value,
+        level=event.level.value,
+        title=message.title,
+        body=message.body,
+        body_format=message.body_format,
+        notify_type=message.notify_type,
+        tags=message.tags,
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One (alert, destination) row of the outbox, with its alert."""
+def message_of(alert: NewAlert) -> Message:
+    """Return the rendered message an outbox row keeps."""
+    return Message(
+        title=alert.title,
+        body=alert.body,
+        notify_type=alert.notify_type,
+        tags=alert.tags,
+        body_format=alert.body_format,
+    )
 
-    id: int
-    alert: StoredAlert
-    destination: str
-    destination_label: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None = None
+
+class Health(Protocol):
+    """Whether the store can write its database (`monitor.store.StoreHealth` is one)."""
+
+    @property
+    def writable(self) -> bool:
+        """Return False while writes fail."""
+        ...
+
+    @property
+    def last_error(self) -> str | None:
+        """Return the last write error, if any."""
+        ...
+
+    @property
+    def failing_since(self) -> datetime | None:
+        """Return since when writes fail, or None."""
+        ...
 
 
 class AlertStore(Protocol):
@@ -133,7 +147,7 @@ class AlertStore(Protocol):
         ...
 
     @property
-    def health(self) -> StoreHealth:
+    def health(self) -> Health:
         """Return whether the database can be written (the database alert watches it)."""
         ...
 
@@ -293,7 +307,7 @@ class OutboxWorker:
 
     async def _route_new(self) -> None:
         for alert in await self._store.unrouted_alerts():
-            targets = route(self._destinations, alert.message.tags)
+            targets = route(self._destinations, alert.tags)
             await self._store.route_alert(
                 alert.id, [(d.key, d.label) for d in targets], self._clock.now()
             )
@@ -301,7 +315,7 @@ class OutboxWorker:
                 log.info(
                     "alert %s (%s) has no destination: none configured or none wants its tags",
                     alert.id,
-                    alert.message.title,
+                    alert.title,
                 )
 
     async def _attempt(self, d: Delivery) -> None:
@@ -320,7 +334,7 @@ class OutboxWorker:
             await self._record(d, now, Outcome(False, error), None, gave_up=True)
             return
         self.attempts += 1
-        message = with_alert_id(d.alert.message, d.alert.id)
+        message = with_alert_id(message_of(d.alert), d.alert.id)
         outcome = await deliver(dest, message, send_timeout=self._send_timeout)
         done_at = self._clock.now()
         if outcome.ok:
@@ -350,7 +364,7 @@ class OutboxWorker:
             next_attempt_at=retry_at,
             gave_up=gave_up,
         )
-        label = f"{d.alert.message.title!r} to {d.destination_label}"
+        label = f"{d.alert.title!r} to {d.destination_label}"
         try:
             await write()
         except StoreWriteError:

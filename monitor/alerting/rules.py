@@ -1,8 +1,10 @@
-"""The alerting state machine: pure functions from (state, observation) to (state, alerts).
+"""What alerts follow from a result: pure functions from (state, observation) to (state, alerts).
 
-No I/O and no clock: the caller passes ``now`` and whether the component is
-inside a maintenance window, and persists the returned state together with
-the returned alerts in one transaction. The transition table lives in
+The streak and its thresholds are the outcome machine's (`monitor.outcome`),
+shared with the incidents; this adds the open alert, reminders and the
+deletion backlog. No I/O and no clock: the caller passes ``now`` and whether
+the component is inside a maintenance window, and persists the returned state
+together with the returned alerts in one transaction. The transition table lives in
 docs/alerting.md; the semantics follow Gatus's ``watchdog/alerting.go``
 (failure/success thresholds, minimum reminder interval, send-on-resolved).
 """
@@ -14,22 +16,28 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from monitor import outcome
+from monitor.alert_records import AlertState, Level
 from monitor.config import AlertsConfig
 from monitor.models import ErrorKind, LedgerEntry, ProbeResult, Status
+from monitor.outcome import Thresholds
 
 __all__ = [
     "DELETION_PROBE",
     "AlertEvent",
     "AlertKind",
+    "AlertRules",
     "AlertState",
     "Level",
-    "Thresholds",
     "backlog_step",
     "step",
 ]
 
 DELETION_PROBE = "deletion"
 """The pseudo-probe name under which a target's deletion backlog is tracked."""
+
+
+_DEFAULTS = AlertsConfig()
 
 
 class AlertKind(StrEnum):
@@ -43,62 +51,13 @@ class AlertKind(StrEnum):
     TEST = "test"
 
 
-class Level(StrEnum):
-    """How bad an open alert is."""
-
-    DEGRADED = "degraded"
-    DOWN = "down"
-    BACKLOG = "backlog"
-
-
-_DEFAULTS = AlertsConfig()
-
-
 @dataclass(frozen=True, slots=True)
-class Thresholds:
-    """The knobs of :func:`step`, in seconds and counts."""
+class AlertRules(Thresholds):
+    """The knobs of :func:`step` and :func:`backlog_step`: the thresholds, plus alerting's own."""
 
-    # The defaults are the config's (docs/design.md rule 3: defaults live in one place).
-    failure_threshold: int = _DEFAULTS.failure_threshold
-    success_threshold: int = _DEFAULTS.success_threshold
-    degraded_threshold: int = _DEFAULTS.degraded_threshold
     reminder_every: float = _DEFAULTS.reminder_every
     send_resolved: bool = _DEFAULTS.send_resolved
     deletion_backlog_after: float = _DEFAULTS.deletion_backlog_after
-
-    @classmethod
-    def from_config(cls, alerts: AlertsConfig) -> Thresholds:
-        """Return the thresholds configured in `alerts`."""
-        return cls(
-            failure_threshold=alerts.failure_threshold,
-            success_threshold=alerts.success_threshold,
-            degraded_threshold=alerts.degraded_threshold,
-            reminder_every=alerts.reminder_every,
-            send_resolved=alerts.send_resolved,
-            deletion_backlog_after=alerts.deletion_backlog_after,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AlertState:
-    """What the alerter remembers about one component (target × probe) between results."""
-
-    target: str
-    probe: str
-    streak_status: Status | None = None
-    streak_len: int = 0
-    streak_since: datetime | None = None
-    open_level: Level | None = None
-    open_since: datetime | None = None
-    last_notified_at: datetime | None = None
-    open_error_kind: ErrorKind | None = None
-    open_message: str = ""
-    # Phases of the last up result: the baseline a degraded alert compares with
-    # to name the phase that grew.
-    baseline_phases: dict[str, float] = field(default_factory=dict)
-    # Deletion backlog only: the transcript ids that were overdue when it opened.
-    backlog_ids: tuple[str, ...] = ()
-    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,34 +89,31 @@ class AlertEvent:
         return f"{self.target}/{self.probe}"
 
 
-def _advance_streak(state: AlertState, result: ProbeResult) -> AlertState:
-    if state.streak_status is result.status:
-        return replace(state, streak_len=state.streak_len + 1)
-    return replace(state, streak_status=result.status, streak_len=1, streak_since=result.started_at)
-
-
 def step(
     state: AlertState,
     result: ProbeResult,
     now: datetime,
-    rules: Thresholds,
+    rules: AlertRules,
     in_maintenance: bool = False,
 ) -> tuple[AlertState, list[AlertEvent]]:
     """Return the component's next state and the alerts `result` triggers (usually none).
 
-    Inside a maintenance window the streak still advances (so the state keeps
+    The streak is stepped by the outcome machine (`monitor.outcome`), which
+    also judges it; this decides what the judgement sends. Inside a
+    maintenance window the streak still advances (so the state keeps
     describing reality) but nothing is sent and no alert opens or closes; the
     first result after the window is judged on the whole streak, so a
     condition that outlasts the window alerts at once (Uptime Kuma does the
     same) and an outage that healed during the window resolves at once.
     """
-    new = _advance_streak(replace(state, updated_at=now), result)
+    judged = outcome.step(state.streak, result.status, result.started_at, rules, in_maintenance)
+    new = replace(state, streak=judged.streak, updated_at=now)
     if result.status is Status.UP:
         new = replace(new, baseline_phases=dict(result.phases))
-    if in_maintenance:
+    if judged.held:
         return new, []
-    since = new.streak_since or result.started_at
-    status, streak, is_open = result.status, new.streak_len, new.open_level
+    since = judged.streak.since or result.started_at
+    status, streak, is_open = result.status, judged.streak.length, new.open_level
 
     def event(
         kind: AlertKind,
@@ -186,7 +142,7 @@ def step(
             baseline_phases=dict(state.baseline_phases),
         )
 
-    if status is Status.DOWN and streak >= rules.failure_threshold and is_open is not Level.DOWN:
+    if judged.down and is_open is not Level.DOWN:
         # Escalation from degraded keeps the incident's start; a fresh one starts now.
         incident = new.open_since if is_open is not None and new.open_since else since
         alert = event(
@@ -206,12 +162,7 @@ def step(
             open_message=result.message,
         ), [alert]
 
-    if (
-        status is Status.DEGRADED
-        and rules.degraded_threshold > 0
-        and streak >= rules.degraded_threshold
-        and is_open is None
-    ):
+    if judged.degraded and is_open is None:
         alert = event(AlertKind.DEGRADED, Level.DEGRADED, since, message=result.message)
         return replace(
             new,
@@ -222,7 +173,7 @@ def step(
             open_message=result.message,
         ), [alert]
 
-    if status is Status.UP and is_open is not None and streak >= rules.success_threshold:
+    if judged.up and is_open is not None:
         incident = new.open_since or since
         events: list[AlertEvent] = []
         if rules.send_resolved:
@@ -268,7 +219,7 @@ def backlog_step(
     state: AlertState,
     pending: Sequence[LedgerEntry],
     now: datetime,
-    rules: Thresholds,
+    rules: AlertRules,
     in_maintenance: bool = False,
 ) -> tuple[AlertState, list[AlertEvent]]:
     """Return the target's next deletion-backlog state and the alerts it triggers.

@@ -8,8 +8,8 @@ docs/storage.md.
 
 from __future__ import annotations
 
+from monitor.outcome import Thresholds
 from monitor.store.api import Store
-from monitor.store.ingest import Thresholds
 from monitor.store.records import (
     LATENCY_BUCKETS,
     ComponentState,

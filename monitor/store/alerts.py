@@ -3,7 +3,9 @@
 Schema (created by migration ``m002_alerts``):
 
 - ``alert_state``: one row per component (target × probe, plus the pseudo-probe
-  ``deletion`` per target) — the state machine of `monitor.alerting.rules`.
+  ``deletion`` per target) — `monitor.alert_records.AlertState`: the component's
+  streak (`monitor.outcome`) and its open alert. ``good_len`` and ``good_since``
+  came with migration ``m004_whole_streaks``.
 - ``alerts``: every alert decided, with its rendered title/body and tags, in
   the same transaction as the state that decided it. ``routed_at`` is set once
   the outbox worker has created its deliveries.
@@ -24,14 +26,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from monitor.alert_records import AlertState, Delivery, Level, NewAlert, StoredAlert
 from monitor.models import ErrorKind
+from monitor.outcome import Streak
 from monitor.store.records import CODE_STATUS, STATUS_CODE, from_ms, to_ms
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
-
-    from monitor.alerting.outbox import Delivery, NewAlert, StoredAlert
-    from monitor.alerting.rules import AlertState
 
 __all__ = [
     "create_tables",
@@ -142,12 +143,15 @@ def create_tables(db: Database) -> None:
 
 
 def _state_row(s: AlertState) -> tuple[Any, ...]:
+    streak = s.streak
     return (
         s.target,
         s.probe,
-        STATUS_CODE[s.streak_status] if s.streak_status is not None else None,
-        s.streak_len,
-        _ms(s.streak_since),
+        STATUS_CODE[streak.status] if streak.status is not None else None,
+        streak.length,
+        _ms(streak.since),
+        streak.good,
+        _ms(streak.good_since),
         s.open_level.value if s.open_level is not None else None,
         _ms(s.open_since),
         _ms(s.last_notified_at),
@@ -161,28 +165,30 @@ def _state_row(s: AlertState) -> tuple[Any, ...]:
 
 def load_states(conn: sqlite3.Connection) -> list[AlertState]:
     """Return every persisted alert state."""
-    from monitor.alerting.rules import AlertState, Level
-
     rows = conn.execute(
-        "SELECT target, probe, streak_status, streak_len, streak_since, open_level, open_since,"
-        " last_notified_at, open_error_kind, open_message, baseline_phases, backlog_ids,"
-        " updated_at FROM alert_state ORDER BY target, probe"
+        "SELECT target, probe, streak_status, streak_len, streak_since, good_len, good_since,"
+        " open_level, open_since, last_notified_at, open_error_kind, open_message,"
+        " baseline_phases, backlog_ids, updated_at FROM alert_state ORDER BY target, probe"
     ).fetchall()
     return [
         AlertState(
             target=r[0],
             probe=r[1],
-            streak_status=CODE_STATUS[r[2]] if r[2] is not None else None,
-            streak_len=r[3],
-            streak_since=_dt(r[4]),
-            open_level=Level(r[5]) if r[5] is not None else None,
-            open_since=_dt(r[6]),
-            last_notified_at=_dt(r[7]),
-            open_error_kind=ErrorKind(r[8]) if r[8] is not None else None,
-            open_message=r[9] or "",
-            baseline_phases=json.loads(r[10]) if r[10] else {},
-            backlog_ids=tuple(json.loads(r[11])) if r[11] else (),
-            updated_at=_dt(r[12]),
+            streak=Streak(
+                status=CODE_STATUS[r[2]] if r[2] is not None else None,
+                length=r[3],
+                since=_dt(r[4]),
+                good=r[5],
+                good_since=_dt(r[6]),
+            ),
+            open_level=Level(r[7]) if r[7] is not None else None,
+            open_since=_dt(r[8]),
+            last_notified_at=_dt(r[9]),
+            open_error_kind=ErrorKind(r[10]) if r[10] is not None else None,
+            open_message=r[11] or "",
+            baseline_phases=json.loads(r[12]) if r[12] else {},
+            backlog_ids=tuple(json.loads(r[13])) if r[13] else (),
+            updated_at=_dt(r[14]),
         )
         for r in rows
     ]
@@ -194,26 +200,26 @@ def insert_state_and_alerts(
     """Upsert `state` and insert `alerts`; return their ids (one transaction, by the caller)."""
     conn.execute(
         "INSERT OR REPLACE INTO alert_state (target, probe, streak_status, streak_len,"
-        " streak_since, open_level, open_since, last_notified_at, open_error_kind, open_message,"
-        " baseline_phases, backlog_ids, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " streak_since, good_len, good_since, open_level, open_since, last_notified_at,"
+        " open_error_kind, open_message, baseline_phases, backlog_ids, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         _state_row(state),
     )
     ids: list[int] = []
     for a in alerts:
-        m = a.message
         cur = conn.execute(
             "INSERT INTO alerts (target, probe, kind, level, title, body, body_format,"
             " notify_type, tags, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
-                a.event.target,
-                a.event.probe,
-                a.event.kind.value,
-                a.event.level.value,
-                m.title,
-                m.body,
-                m.body_format,
-                m.notify_type,
-                _dumps(list(m.tags)),
+                a.target,
+                a.probe,
+                a.kind,
+                a.level,
+                a.title,
+                a.body,
+                a.body_format,
+                a.notify_type,
+                _dumps(list(a.tags)),
                 now,
             ),
         )
@@ -231,22 +237,17 @@ _ALERT_COLUMNS = (
 
 
 def _alert(r: Sequence[Any]) -> StoredAlert:
-    from monitor.alerting.messages import Message
-    from monitor.alerting.outbox import StoredAlert
-
     return StoredAlert(
         id=r[0],
         target=r[1],
         probe=r[2],
         kind=r[3],
         level=r[4],
-        message=Message(
-            title=r[5],
-            body=r[6],
-            body_format=r[7],
-            notify_type=r[8],
-            tags=tuple(json.loads(r[9])),
-        ),
+        title=r[5],
+        body=r[6],
+        body_format=r[7],
+        notify_type=r[8],
+        tags=tuple(json.loads(r[9])),
         created_at=from_ms(r[10]),
     )
 
@@ -282,8 +283,6 @@ _HEADS = (
 
 
 def _delivery(r: Sequence[Any]) -> Delivery:
-    from monitor.alerting.outbox import Delivery
-
     return Delivery(
         id=r[0],
         destination=r[1],

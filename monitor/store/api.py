@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.config import Retention
 from monitor.models import Clock, LedgerEntry, ProbeResult, SystemClock
+from monitor.outcome import Thresholds
 from monitor.redaction import Redactor
 from monitor.store import alerts, ingest, queries
-from monitor.store.ingest import ComponentIds, Thresholds
+from monitor.store.ingest import ComponentIds
 from monitor.store.records import (
     DAY_MS,
     HOUR_MS,
@@ -36,11 +37,10 @@ from monitor.store.records import (
 from monitor.store.schema import MIGRATIONS
 from monitor.store.writer import Writer, connect
 
-if TYPE_CHECKING:  # monitor.alerting imports the store: no import cycle at run time
+if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from monitor.alerting.outbox import Delivery, NewAlert, StoredAlert
-    from monitor.alerting.rules import AlertState
+    from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
 
 __all__ = ["Store"]
 
@@ -96,8 +96,8 @@ class Store:
         cls,
         path: str,
         *,
-        failure_threshold: int = Thresholds().failure,
-        success_threshold: int = Thresholds().success,
+        failure_threshold: int = Thresholds().failure_threshold,
+        success_threshold: int = Thresholds().success_threshold,
         retention: Retention | None = None,
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,

@@ -1,8 +1,9 @@
 """Write-side logic run on the writer thread, inside the writer's transaction.
 
 One batch of results becomes raw rows, roll-up increments for the hour and the
-day, and steps of each component's incident state machine — all in the caller's
-transaction, so a crash leaves either everything or nothing.
+day, and steps of each component's streak (the outcome machine, monitor/outcome.py)
+with the incident it opens or closes — all in the caller's transaction, so a crash
+leaves either everything or nothing.
 """
 
 from __future__ import annotations
@@ -11,42 +12,35 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from monitor.config import AlertsConfig
 from monitor.models import ProbeResult, Status
+from monitor.outcome import Streak, Thresholds, step
 from monitor.store.records import (
+    CODE_STATUS,
     DAY_MS,
     HISTOGRAM_SIZE,
     HOUR_MS,
+    STATUS_CODE,
     compact_json,
     decode_histogram,
     decode_phases,
     encode_histogram,
     encode_phases,
     encode_result,
+    from_ms,
     histogram_index,
     key_latency,
     phases_in_us,
+    to_ms,
 )
 from monitor.store.schema import ROLLUP_TABLES
 
-__all__ = ["Thresholds", "apply_results"]
+__all__ = ["apply_results"]
 
 
 _dumps = compact_json
-
-
-_ALERTS = AlertsConfig()
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Consecutive runs that open (down) and close (good) an incident."""
-
-    # The defaults are the config's (docs/design.md rule 3: defaults live in one place).
-    failure: int = _ALERTS.failure_threshold
-    success: int = _ALERTS.success_threshold
 
 
 @dataclass(slots=True)
@@ -175,15 +169,13 @@ _ROLLUP_SELECT = (
 
 @dataclass(slots=True)
 class _State:
-    """A component row of the incident state machine, mutated in memory per batch."""
+    """A component row: its streak (`monitor.outcome`) and incident, mutated per batch."""
 
     id: int
-    last_status: int | None
+    streak: Streak
     last_started_at: int | None
-    consecutive_down: int
-    consecutive_good: int
-    streak_started_at: int | None
     open_incident_id: int | None
+    # The error kinds and first message of the current down streak.
     streak_kinds: list[str]
     streak_message: str | None
 
@@ -285,7 +277,7 @@ def apply_results(
             state = states[cid] = _load_state(conn, cid)
             if state.open_incident_id is not None:
                 incidents[cid] = _load_incident(conn, state.open_incident_id)
-        _step(conn, state, incidents, r, started, status, thresholds)
+        _step(conn, state, incidents, r, started, thresholds)
     if rows:
         conn.executemany(
             "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
@@ -326,21 +318,28 @@ def _merge_rollups(
 
 def _load_state(conn: sqlite3.Connection, cid: int) -> _State:
     row = conn.execute(
-        "SELECT last_status, last_started_at, consecutive_down, consecutive_good,"
+        "SELECT last_status, last_started_at, status_run, status_since, consecutive_good,"
         " streak_started_at, open_incident_id, streak_kinds, streak_message"
         " FROM components WHERE id = ?",
         (cid,),
     ).fetchone()
+    status = CODE_STATUS[row[0]] if row[0] is not None else None
+    # `streak_started_at` is the start of the down run after a down, else of the good run.
+    good_since = row[5] if status is not Status.DOWN else None
+    streak = Streak(
+        status=status,
+        length=row[2],
+        since=from_ms(row[3]) if row[3] is not None else None,
+        good=row[4],
+        good_since=from_ms(good_since) if good_since is not None else None,
+    )
     return _State(
         id=cid,
-        last_status=row[0],
+        streak=streak,
         last_started_at=row[1],
-        consecutive_down=row[2],
-        consecutive_good=row[3],
-        streak_started_at=row[4],
-        open_incident_id=row[5],
-        streak_kinds=json.loads(row[6]) if row[6] else [],
-        streak_message=row[7],
+        open_incident_id=row[6],
+        streak_kinds=json.loads(row[7]) if row[7] else [],
+        streak_message=row[8],
     )
 
 
@@ -357,23 +356,20 @@ def _step(
     incidents: dict[int, _OpenIncident],
     r: ProbeResult,
     started: int,
-    status: int,
     th: Thresholds,
 ) -> None:
-    """Advance one component's incident state machine by one result."""
-    st.last_status = status
+    """Step one component's streak by one result and open or close its incident."""
+    judged = step(st.streak, r.status, r.started_at, th)
+    st.streak = streak = judged.streak
     st.last_started_at = started
-    if status == Status.DOWN.severity:
+    inc = incidents.get(st.id)
+    if r.status is Status.DOWN:
         kind = r.error_kind.value if r.error_kind else "internal"
-        if st.consecutive_down == 0:
-            st.streak_started_at = started
+        if streak.length == 1:  # the first down of a streak
             st.streak_kinds = []
             st.streak_message = _describe(r)
         if kind not in st.streak_kinds:
             st.streak_kinds.append(kind)
-        st.consecutive_down += 1
-        st.consecutive_good = 0
-        inc = incidents.get(st.id)
         if inc is not None:
             inc.down_runs += 1
             inc.last_message = _describe(r)
@@ -386,11 +382,12 @@ def _step(
                         "body": f"Now failing with {_describe(r)}",
                     }
                 )
-        elif st.consecutive_down >= th.failure:
-            opened = st.streak_started_at if st.streak_started_at is not None else started
+        elif judged.down:
+            opened = to_ms(streak.since) if streak.since is not None else started
             first = st.streak_message or _describe(r)
             body = f"{r.probe} on {r.target} is down: {first}"
             updates = [{"at": opened, "status": "investigating", "body": body}]
+            down_runs = streak.down
             cur = conn.execute(
                 "INSERT INTO incidents (component, opened_at, closed_at, status, error_kinds,"
                 " first_message, last_message, down_runs, updates)"
@@ -401,25 +398,22 @@ def _step(
                     json.dumps(st.streak_kinds),
                     first,
                     _describe(r),
-                    st.consecutive_down,
+                    down_runs,
                     _dumps(updates),
                 ),
             )
             assert cur.lastrowid is not None
             st.open_incident_id = cur.lastrowid
             incidents[st.id] = _OpenIncident(
-                cur.lastrowid, list(st.streak_kinds), _describe(r), st.consecutive_down, updates
+                cur.lastrowid, list(st.streak_kinds), _describe(r), down_runs, updates
             )
     else:
-        if st.consecutive_good == 0:
-            st.streak_started_at = started
+        if streak.good == 1:  # the first good run after a down (or ever)
             st.streak_kinds = []
             st.streak_message = None
-        st.consecutive_good += 1
-        st.consecutive_down = 0
-        inc = incidents.get(st.id)
-        if inc is not None and st.consecutive_good >= th.success:
-            closed = st.streak_started_at if st.streak_started_at is not None else started
+        if inc is not None and judged.good:
+            good_since = streak.good_since
+            closed = to_ms(good_since) if good_since is not None else started
             inc.updates.append(
                 {
                     "at": started,
@@ -448,27 +442,36 @@ def _write_incident(conn: sqlite3.Connection, inc: _OpenIncident, *, closed: int
     )
 
 
+def _ms(dt: datetime | None) -> int | None:
+    return to_ms(dt) if dt is not None else None
+
+
+def _component_row(s: _State) -> tuple[Any, ...]:
+    streak = s.streak
+    down = streak.status is Status.DOWN
+    return (
+        STATUS_CODE[streak.status] if streak.status is not None else None,
+        s.last_started_at,
+        streak.down,
+        streak.good,
+        _ms(streak.since if down else streak.good_since),
+        s.open_incident_id,
+        _dumps(s.streak_kinds) if s.streak_kinds else None,
+        s.streak_message,
+        streak.length,
+        _ms(streak.since),
+        s.id,
+    )
+
+
 def _save(
     conn: sqlite3.Connection, states: dict[int, _State], incidents: dict[int, _OpenIncident]
 ) -> None:
     conn.executemany(
         "UPDATE components SET last_status = ?, last_started_at = ?, consecutive_down = ?,"
         " consecutive_good = ?, streak_started_at = ?, open_incident_id = ?, streak_kinds = ?,"
-        " streak_message = ? WHERE id = ?",
-        [
-            (
-                s.last_status,
-                s.last_started_at,
-                s.consecutive_down,
-                s.consecutive_good,
-                s.streak_started_at,
-                s.open_incident_id,
-                _dumps(s.streak_kinds) if s.streak_kinds else None,
-                s.streak_message,
-                s.id,
-            )
-            for s in states.values()
-        ],
+        " streak_message = ?, status_run = ?, status_since = ? WHERE id = ?",
+        [_component_row(s) for s in states.values()],
     )
     for inc in incidents.values():
         _write_incident(conn, inc, closed=None)

@@ -281,3 +281,27 @@ def m003_compact_rollups(db: Database) -> None:
         )
         db.execute(f"DROP TABLE {table}")
         db.execute(f"ALTER TABLE {table}_v2 RENAME TO {table}")
+
+
+@MIGRATIONS(name="m004_whole_streaks")
+def m004_whole_streaks(db: Database) -> None:
+    """Both copies of a component's streak (monitor/outcome.py) keep all of it.
+
+    `components` learns the run of the last status (`status_run`, `status_since`;
+    it knew only the down and the good run), `alert_state` the good run
+    (`good_len`, `good_since`; it knew only the run of the last status). Rows
+    written before are filled with what they imply: no consumer read the
+    missing half, so nothing judged so far changes.
+    """
+    db.execute("ALTER TABLE components ADD COLUMN status_run INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE components ADD COLUMN status_since INTEGER")
+    db.execute(
+        "UPDATE components SET status_run = CASE WHEN last_status = 2 THEN consecutive_down"
+        " ELSE consecutive_good END, status_since = streak_started_at"
+    )
+    db.execute("ALTER TABLE alert_state ADD COLUMN good_len INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE alert_state ADD COLUMN good_since INTEGER")
+    db.execute(
+        "UPDATE alert_state SET good_len = streak_len, good_since = streak_since"
+        " WHERE streak_status IN (0, 1)"
+    )

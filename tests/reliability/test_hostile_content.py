@@ -59,7 +59,7 @@ from chromium import ARGS, CHROMIUM, requires_chromium
 
 from monitor.alerting.delivery import deliver, load_destinations
 from monitor.alerting.messages import render
-from monitor.alerting.rules import AlertKind, AlertState, Thresholds, backlog_step, step
+from monitor.alerting.rules import AlertKind, AlertRules, AlertState, backlog_step, step
 from monitor.app import serve
 from monitor.config import Config, parse_config
 from monitor.models import LedgerEntry, ProbeResult
@@ -482,7 +482,7 @@ async def test_remote_payloads_are_plain_text_in_alerts(
         ).alerts
     )
     assert problems == []
-    rules = Thresholds()
+    rules = AlertRules()
     for target, result in latest.items():
         state = AlertState(target, result.probe)
         events = []
