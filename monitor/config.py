@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,12 +24,31 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     SecretStr,
+    SerializationInfo,
     ValidationError,
     field_validator,
+    model_validator,
 )
+from pydantic_core import CoreSchema, core_schema
 
+from monitor.durations import format_duration, parse_duration
+from monitor.probes.registry import (
+    did_you_mean,
+    probe_type,
+    probe_types,
+    provider,
+    providers,
+    supported,
+)
+from monitor.probes.spec import Duration, ProbeSpec
+
+# Main-compatible names: the AssemblyAI kinds' specs live with their provider now.
+from monitor.providers.assemblyai.specs import (
+    ReachabilitySpec,
+    StreamingSpec,
+    TranscriptionSpec,
+)
 from monitor.redaction import MASK
 
 __all__ = [
@@ -37,6 +56,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "MaintenanceWindow",
+    "ProbeSpec",
+    "Probes",
     "ReachabilitySpec",
     "StreamingSpec",
     "Target",
@@ -48,49 +69,6 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------
-# Durations
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Return `value` ("500ms", "60s", "2m", "1h", "30d" or a number) in seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    else:
-        raise ValueError(
-            f"not a duration: {value!r} (use 500ms, 60s, 2m, 1h, 30d or a number of seconds)"
-        )
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative: {value!r}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """Return the shortest exact spelling of `seconds` ("60s", "2m", "500ms")."""
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{int(seconds / size)}{unit}"
-    if seconds == 0:
-        return "0s"
-    if (seconds * 1000).is_integer():
-        return f"{int(seconds * 1000)}ms"
-    return f"{seconds}s"
-
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
-
-
-# ---------------------------------------------------------------------------
 # Models
 
 
@@ -98,82 +76,99 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
-class _ProbeSpec(_Strict):
-    interval: Duration = 60.0
-    timeout: Duration
-    degraded_after: Duration
+class Probes(Mapping[str, ProbeSpec]):
+    """Which probes a target runs, by probe kind; an omitted probe is not run.
 
-    @field_validator("interval")
+    Each entry is validated against the spec of its kind in the probe registry,
+    so a kind from a plugin is configured like a built-in one.
+    """
+
+    __slots__ = ("_specs",)
+
+    def __init__(self, specs: Mapping[str, ProbeSpec] | None = None) -> None:
+        order = list(probe_types())
+        given = dict(specs or {})
+        self._specs = {k: given[k] for k in sorted(given, key=order.index)}
+
+    def __getitem__(self, kind: str) -> ProbeSpec:
+        return self._specs[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __repr__(self) -> str:
+        return f"Probes({self._specs!r})"
+
+    def __getattr__(self, kind: str) -> Any:
+        # `target.probes.<kind>` reads like the fields it replaces: None when not configured.
+        if kind.startswith("_") or kind not in probe_types():
+            raise AttributeError(kind)
+        return self._specs.get(kind)
+
+    def enabled(self) -> dict[str, ProbeSpec]:
+        """Return the configured probe specs by probe name, in the registry's order."""
+        return dict(self._specs)
+
     @classmethod
-    def _interval_positive(cls, v: float) -> float:
-        if v < 1:
-            raise ValueError("interval must be at least 1s")
-        return v
+    def defaults(cls, provider_name: str) -> Probes:
+        """Return the probes a target of `provider_name` runs when it configures none."""
+        kinds = [k for k in provider(provider_name).probes if k.default_enabled]
+        return cls({k.name: k.spec() for k in kinds})
 
-    @field_validator("timeout")
     @classmethod
-    def _timeout_positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("timeout must be greater than 0")
-        return v
+    def validate(cls, raw: Any) -> Probes:
+        """Return `raw` (a mapping of kind to settings or specs) as Probes, or raise ValueError."""
+        if isinstance(raw, Probes):
+            return raw
+        problems = probe_problems(raw, "")
+        if problems:
+            raise ValueError("; ".join(f"{path}: {msg}" if path else msg for path, msg in problems))
+        assert isinstance(raw, Mapping)
+        return cls({k: _probe_spec(k, v) for k, v in raw.items()})
 
-
-class ReachabilitySpec(_ProbeSpec):
-    """The authenticated GET of the transcript list, timed by phase."""
-
-    timeout: Duration = 10.0
-    degraded_after: Duration = 2.0
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-
-
-class TranscriptionSpec(_ProbeSpec):
-    """Upload, transcribe, verify, delete and confirm the deletion of the probe clip."""
-
-    # 55 s, not the 120 s of the first sketch: a run must end before the next one is due.
-    timeout: Duration = 55.0
-    degraded_after: Duration = 30.0
-    max_wer: float = Field(default=0.25, ge=0.0, le=1.0)
-    speech_models: list[str] = Field(default_factory=lambda: ["universal-2"], min_length=1)
-    language_code: str = "en_us"
-    audio_url: str | None = None
-    reference_text: str | None = None
-    poll_interval: Duration = 0.5
-    poll_max_interval: Duration = 3.0
-
-    @field_validator("audio_url")
     @classmethod
-    def _audio_url_http(cls, v: str | None) -> str | None:
-        if v is not None and urlsplit(v).scheme not in ("http", "https"):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
-        return v
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls.validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _dump_probes, info_arg=True
+            ),
+        )
 
 
-class StreamingSpec(_ProbeSpec):
-    """One v3 streaming session with the probe clip sent at real-time pace."""
-
-    timeout: Duration = 30.0
-    degraded_after: Duration = 2.0
-    max_wer: float = Field(default=0.35, ge=0.0, le=1.0)
-    speech_model: str = "universal-streaming-english"
-    auth: Literal["key", "token"] = "key"
-    frame_ms: int = Field(default=50, ge=50, le=100)
+def _dump_probes(probes: Probes, info: SerializationInfo) -> dict[str, Any]:
+    mode = "json" if info.mode_is_json() else "python"
+    return {k: v.model_dump(mode=mode, exclude_none=info.exclude_none) for k, v in probes.items()}
 
 
-class Probes(_Strict):
-    """Which probes a target runs; an omitted probe is not run."""
+def _probe_spec(kind: str, value: Any) -> ProbeSpec:
+    spec: type[ProbeSpec] = probe_type(kind).spec
+    if isinstance(value, spec):
+        return value
+    # `probes: {<kind>: }` (YAML null) means "this probe, with defaults".
+    return spec.model_validate({} if value is None else value)
 
-    reachability: ReachabilitySpec | None = None
-    transcription: TranscriptionSpec | None = None
-    streaming: StreamingSpec | None = None
 
-    def enabled(self) -> dict[str, ReachabilitySpec | TranscriptionSpec | StreamingSpec]:
-        """Return the configured probe specs by probe name, in a fixed order."""
-        out: dict[str, ReachabilitySpec | TranscriptionSpec | StreamingSpec] = {}
-        for name in ("reachability", "transcription", "streaming"):
-            spec = getattr(self, name)
-            if spec is not None:
-                out[name] = spec
-        return out
+def probe_problems(raw: Any, base: str) -> list[tuple[str, str]]:
+    """Return (path, message) for each unknown kind or bad setting of a `probes:` mapping."""
+    if not isinstance(raw, Mapping):
+        return [(base, "must be a mapping of probe kind to its settings")]
+    kinds = list(probe_types())
+    problems: list[tuple[str, str]] = []
+    for kind, value in raw.items():
+        path = f"{base}.{kind}" if base else str(kind)
+        if kind not in kinds:
+            problems.append((path, f"unknown probe kind{did_you_mean(str(kind), kinds)}"))
+            continue
+        try:
+            _probe_spec(kind, value)
+        except ValidationError as exc:
+            spec = probe_type(kind).spec
+            problems.extend(_friendly(e, spec, path) for e in exc.errors())
+    return problems
 
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -198,17 +193,37 @@ class Target(_Strict):
 
     name: str
     display_name: str | None = None
-    provider: Literal["assemblyai"] = "assemblyai"
-    api_base: Annotated[str, _base_url(("http", "https"))] = "https://api.assemblyai.com"
-    streaming_base: Annotated[str, _base_url(("ws", "wss"))] = "wss://streaming.assemblyai.com"
+    provider: str = "assemblyai"
+    # The provider's endpoints of its default region when not given (`_provider_defaults`).
+    api_base: Annotated[str, _base_url(("http", "https"))]
+    streaming_base: Annotated[str, _base_url(("ws", "wss"))]
     api_key: SecretStr
-    probes: Probes = Field(
-        default_factory=lambda: Probes(
-            reachability=ReachabilitySpec(),
-            transcription=TranscriptionSpec(),
-            streaming=StreamingSpec(),
-        )
-    )
+    probes: Probes
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("provider", "assemblyai")
+        if not isinstance(name, str) or name not in providers():
+            # `_known_provider` names the problem; the first provider's defaults keep
+            # it from showing up again as missing endpoints.
+            name = next(iter(providers()))
+        found = provider(name)
+        data = dict(data)
+        data.setdefault("api_base", found.endpoints.api_base)
+        data.setdefault("streaming_base", found.endpoints.streaming_base)
+        if "probes" not in data:
+            data["probes"] = Probes.defaults(name)
+        return data
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, v: str) -> str:
+        if v not in providers():
+            raise ValueError(f"unknown provider {v!r}{did_you_mean(v, list(providers()))}")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -254,7 +269,7 @@ class MaintenanceWindow(_Strict):
 
     title: str = "Scheduled maintenance"
     targets: list[str] | None = None
-    probes: list[Literal["reachability", "transcription", "streaming"]] | None = None
+    probes: list[str] | None = None  # probe kinds of the registry (`_semantic_checks`)
     start: datetime | None = None
     end: datetime | None = None
     every: (
@@ -457,11 +472,11 @@ def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """Return the model class that owns the last key of `loc`, for did-you-mean hints."""
+def _model_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """Return the model class under `root` that owns the last key of `loc`, for hints."""
     import typing
 
-    model: Any = Config
+    model: Any = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -481,12 +496,15 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _friendly(err: Any) -> tuple[str, str]:
+def _friendly(err: Any, root: type[BaseModel] | None = None, base: str = "") -> tuple[str, str]:
+    """Return (path, message) of one pydantic error of a `root` model found at path `base`."""
     loc = tuple(err["loc"])
     path = _loc_to_path(loc)
+    if base:
+        path = f"{base}.{path}" if path and not path.startswith("[") else base + path
     kind = err["type"]
     if kind == "extra_forbidden":
-        owner = _model_at(loc)
+        owner = _model_at(loc, root or Config)
         msg = "unknown key"
         if owner is not None:
             allowed = list(owner.model_fields)
@@ -527,36 +545,9 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
         seen.setdefault(t.name, i)
         for pname, spec in t.probes.enabled().items():
             base = f"targets[{i}].probes.{pname}"
-            if spec.timeout >= spec.interval:
-                problems.append(
-                    (
-                        f"{base}.timeout",
-                        f"timeout ({format_duration(spec.timeout)}) must be shorter than "
-                        f"interval ({format_duration(spec.interval)}): a run must end before the "
-                        "next one is due",
-                    )
-                )
-            if spec.degraded_after >= spec.timeout:
-                problems.append(
-                    (
-                        f"{base}.degraded_after",
-                        f"degraded_after ({format_duration(spec.degraded_after)}) must be "
-                        f"shorter than timeout ({format_duration(spec.timeout)})",
-                    )
-                )
-            if isinstance(spec, TranscriptionSpec):
-                if spec.audio_url and not spec.reference_text:
-                    problems.append(
-                        (
-                            f"{base}.reference_text",
-                            "required when audio_url is set "
-                            "(the words spoken in your clip, to compute the word error rate)",
-                        )
-                    )
-                if spec.poll_max_interval < spec.poll_interval:
-                    problems.append(
-                        (f"{base}.poll_max_interval", "must not be shorter than poll_interval")
-                    )
+            problems.extend((f"{base}.{key}", msg) for key, msg in spec.problems())
+            if pname not in supported(t.provider):
+                problems.append((base, f"provider {t.provider!r} has no probe kind {pname!r}"))
         if not t.probes.enabled():
             problems.append((f"targets[{i}].probes", "no probe configured for this target"))
     names = set(seen)
@@ -565,6 +556,14 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
         for j, name in enumerate(w.targets or []):
             if name not in names:
                 problems.append((f"{base}.targets[{j}]", f"no target named {name!r}"))
+        for j, kind in enumerate(w.probes or []):
+            if kind not in probe_types():
+                problems.append(
+                    (
+                        f"{base}.probes[{j}]",
+                        f"unknown probe kind{did_you_mean(kind, list(probe_types()))}",
+                    )
+                )
         if w.every is None:
             if w.start is None:
                 problems.append(
@@ -587,16 +586,18 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
     return problems
 
 
-def _fix_enabled_nulls(raw: Any) -> Any:
-    """Let ``probes: {reachability: }`` (YAML null) mean "this probe, with defaults"."""
-    if isinstance(raw, dict):
-        for t in raw.get("targets") or []:
-            probes = t.get("probes") if isinstance(t, dict) else None
-            if isinstance(probes, dict):
-                for k in ("reachability", "transcription", "streaming"):
-                    if k in probes and probes[k] is None:
-                        probes[k] = {}
-    return raw
+def _probe_problems(raw: Any) -> tuple[list[tuple[str, str]], set[int]]:
+    """Return the problems of every target's `probes:` and the indexes of those targets."""
+    problems: list[tuple[str, str]] = []
+    bad: set[int] = set()
+    targets = raw.get("targets") if isinstance(raw, dict) else None
+    for i, t in enumerate(targets if isinstance(targets, list) else []):
+        if isinstance(t, dict) and "probes" in t:
+            found = probe_problems(t["probes"], f"targets[{i}].probes")
+            if found:
+                problems.extend(found)
+                bad.add(i)
+    return problems, bad
 
 
 def parse_config(raw: Any, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
@@ -607,11 +608,20 @@ def parse_config(raw: Any, source: str = "<config>", env: dict[str, str] | None 
     expanded = _expand_env(raw, "", dict(os.environ) if env is None else env, problems)
     if problems:
         raise ConfigError(source, problems)
-    expanded = _fix_enabled_nulls(expanded)
+    # Each `probes:` entry is checked against its kind's spec here, where the path of a
+    # bad key is known; the Target model then reports those targets' probes no more.
+    problems, bad = _probe_problems(expanded)
     try:
         cfg = Config.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(source, [_friendly(e) for e in exc.errors()]) from None
+        problems.extend(
+            _friendly(e)
+            for e in exc.errors()
+            if tuple(e["loc"][:3]) not in {("targets", i, "probes") for i in bad}
+        )
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
     problems = _semantic_checks(cfg)
     if problems:
         raise ConfigError(source, problems)

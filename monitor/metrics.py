@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,7 +26,8 @@ from prometheus_client import (
 )
 
 from monitor import __version__
-from monitor.models import ErrorKind, ProbeKind, ProbeResult, Status
+from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.probes.registry import ProbeType, probe_types
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -42,52 +43,29 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 AlertResult = Literal["sent", "failed", "gave_up"]
 _ALERT_RESULTS: tuple[AlertResult, ...] = ("sent", "failed", "gave_up")
 
-PHASES: Mapping[str, tuple[str, ...]] = {
-    ProbeKind.REACHABILITY: ("dns", "connect", "ttfb", "transfer", "total"),
-    ProbeKind.TRANSCRIPTION: (
-        "upload",
-        "submit",
-        "queued",
-        "processing",
-        "verify",
-        "delete",
-        "confirm",
-    ),
-    ProbeKind.STREAMING: ("token", "connect", "begin", "first_transcript", "final", "terminate"),
-}
+_V = TypeVar("_V")
+
+
+class _KindTable(Mapping[str, _V]):
+    """A read-only view of one field of every registered probe kind, by kind name."""
+
+    def __init__(self, read: Callable[[ProbeType[Any]], _V]) -> None:
+        self._read = read
+
+    def __getitem__(self, kind: str) -> _V:
+        return self._read(probe_types()[kind])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(probe_types())
+
+    def __len__(self) -> int:
+        return len(probe_types())
+
+
+PHASES: Mapping[str, tuple[str, ...]] = _KindTable(lambda kind: kind.phases)
 """The phase names each probe may report; anything else is dropped from the metrics."""
 
-_ANY_PROBE = (
-    ErrorKind.DNS,
-    ErrorKind.CONNECT,
-    ErrorKind.TLS,
-    ErrorKind.TIMEOUT,
-    ErrorKind.INTERNAL,
-    ErrorKind.AUTH,
-    ErrorKind.RATE_LIMITED,
-    ErrorKind.SERVER_ERROR,
-    ErrorKind.BAD_RESPONSE,
-)
-ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = {
-    ProbeKind.REACHABILITY: frozenset(_ANY_PROBE),
-    ProbeKind.TRANSCRIPTION: frozenset(
-        (
-            *_ANY_PROBE,
-            ErrorKind.TRANSCRIPTION_FAILED,
-            ErrorKind.JOB_TIMEOUT,
-            ErrorKind.INACCURATE,
-            ErrorKind.DELETION_FAILED,
-        )
-    ),
-    ProbeKind.STREAMING: frozenset(
-        (
-            *_ANY_PROBE,
-            ErrorKind.STREAM_CLOSED,
-            ErrorKind.STREAM_NO_TRANSCRIPT,
-            ErrorKind.INACCURATE,
-        )
-    ),
-}
+ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = _KindTable(lambda kind: kind.error_kinds)
 """The error kinds each probe can report, whose zero-valued error series are pre-created.
 
 Pre-creating every kind for every probe cost a third of the exposition at scale
@@ -239,7 +217,7 @@ class Metrics:
                 self._duration(job)
                 self.probe_skipped.labels(**labels)
                 self._lateness(job)
-                if probe == ProbeKind.STREAMING:
+                if probe in probe_types() and probe_types()[probe].histogram_phase:
                     self.stream_first_transcript.labels(**labels)
 
     async def observe(self, result: ProbeResult) -> None:
@@ -294,9 +272,11 @@ class Metrics:
         wer = result.details.get("wer")
         if isinstance(wer, int | float) and not isinstance(wer, bool) and math.isfinite(wer):
             self.transcription_wer.labels(**labels).set(wer)
-        first = result.phases.get("first_transcript")
-        if result.probe == ProbeKind.STREAMING and first is not None and first >= 0:
-            self.stream_first_transcript.labels(**labels).observe(first)
+        kind = probe_types().get(result.probe)
+        if kind is not None and kind.histogram_phase is not None:
+            first = result.phases.get(kind.histogram_phase)
+            if first is not None and first >= 0:
+                self.stream_first_transcript.labels(**labels).observe(first)
 
     def _record_phases(self, result: ProbeResult) -> None:
         known = PHASES.get(result.probe, ())

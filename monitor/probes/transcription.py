@@ -31,8 +31,7 @@ from typing import Any, TypeGuard
 import aiohttp
 
 from monitor.accuracy import word_error_rate
-from monitor.config import Target, TranscriptionSpec
-from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult
+from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
@@ -45,6 +44,7 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.providers.assemblyai.specs import TranscriptionSpec
 
 NAME = "transcription"
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def plausible_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _TRANSCRIPT_ID.fullmatch(value) is not None
 
 
-def _headers(target: Target, ctx_user_agent: str) -> dict[str, str]:
+def _headers(target: ProbeTarget, ctx_user_agent: str) -> dict[str, str]:
     return {"Authorization": target.api_key.get_secret_value(), "User-Agent": ctx_user_agent}
 
 
@@ -169,7 +169,7 @@ def _is_scrubbed(body: dict[str, Any]) -> bool:
 
 
 async def lookup_transcript(
-    session: aiohttp.ClientSession, target: Target, transcript_id: str, user_agent: str
+    session: aiohttp.ClientSession, target: ProbeTarget, transcript_id: str, user_agent: str
 ) -> Lookup:
     """Return what ``GET /v2/transcript/{id}`` shows: status, gone, scrubbed, or a failure."""
     url = f"{target.api_base}/v2/transcript/{transcript_id}"
@@ -204,7 +204,7 @@ class DeletionOutcome:
 
 async def delete_and_confirm(
     session: aiohttp.ClientSession,
-    target: Target,
+    target: ProbeTarget,
     transcript_id: str,
     clock: Clock,
     user_agent: str,
@@ -259,7 +259,7 @@ async def delete_and_confirm(
 
 async def remove_transcript(
     session: aiohttp.ClientSession,
-    target: Target,
+    target: ProbeTarget,
     transcript_id: str,
     clock: Clock,
     user_agent: str,
@@ -300,7 +300,7 @@ class Search:
 
 async def find_by_audio_url(
     session: aiohttp.ClientSession,
-    target: Target,
+    target: ProbeTarget,
     audio_url: str,
     user_agent: str,
     *,
@@ -366,7 +366,7 @@ class _Run:
     """One run of the probe; its methods are the phases."""
 
     def __init__(
-        self, target: Target, spec: TranscriptionSpec, ctx: ProbeContext, rec: RunRecorder
+        self, target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext, rec: RunRecorder
     ) -> None:
         self.target = target
         self.spec = spec
@@ -645,7 +645,7 @@ def _during(rec: RunRecorder) -> str:
     }.get(rec.current or "", "")
 
 
-async def run(target: Target, spec: TranscriptionSpec, ctx: ProbeContext) -> ProbeResult:
+async def run(target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext) -> ProbeResult:
     """Return the result of one transcribe-verify-delete round trip against `target`."""
     rec = RunRecorder(target, NAME, ctx)
     probe = _Run(target, spec, ctx, rec)
