@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,7 +27,7 @@ from prometheus_client import (
 
 from monitor import __version__
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.probes.registry import ProbeType, probe_types
+from monitor.probes.registry import KindTable
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -43,35 +43,20 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 AlertResult = Literal["sent", "failed", "gave_up"]
 _ALERT_RESULTS: tuple[AlertResult, ...] = ("sent", "failed", "gave_up")
 
-_V = TypeVar("_V")
 
-
-class _KindTable(Mapping[str, _V]):
-    """A read-only view of one field of every registered probe kind, by kind name."""
-
-    def __init__(self, read: Callable[[ProbeType[Any]], _V]) -> None:
-        self._read = read
-
-    def __getitem__(self, kind: str) -> _V:
-        return self._read(probe_types()[kind])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(probe_types())
-
-    def __len__(self) -> int:
-        return len(probe_types())
-
-
-PHASES: Mapping[str, tuple[str, ...]] = _KindTable(lambda kind: kind.phases)
+PHASES: Mapping[str, tuple[str, ...]] = KindTable(lambda kind: kind.phases)
 """The phase names each probe may report; anything else is dropped from the metrics."""
 
-ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = _KindTable(lambda kind: kind.error_kinds)
+ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = KindTable(lambda kind: kind.error_kinds)
 """The error kinds each probe can report, whose zero-valued error series are pre-created.
 
 Pre-creating every kind for every probe cost a third of the exposition at scale
 (BENCHMARKS.md F2) for series that can never move; a kind outside its probe's set
 is still counted, its series just appears on first use.
 """
+
+# The phase each kind observes into sttwatch_stream_first_transcript_seconds, if any.
+_HISTOGRAM_PHASE: Mapping[str, str] = KindTable(lambda kind: kind.histogram_phase)
 
 # Probe runs take from ~50 ms (a warm GET) to the 120 s ceiling of a slow transcription.
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
@@ -217,7 +202,7 @@ class Metrics:
                 self._duration(job)
                 self.probe_skipped.labels(**labels)
                 self._lateness(job)
-                if probe in probe_types() and probe_types()[probe].histogram_phase:
+                if probe in _HISTOGRAM_PHASE:
                     self.stream_first_transcript.labels(**labels)
 
     async def observe(self, result: ProbeResult) -> None:
@@ -272,11 +257,10 @@ class Metrics:
         wer = result.details.get("wer")
         if isinstance(wer, int | float) and not isinstance(wer, bool) and math.isfinite(wer):
             self.transcription_wer.labels(**labels).set(wer)
-        kind = probe_types().get(result.probe)
-        if kind is not None and kind.histogram_phase is not None:
-            first = result.phases.get(kind.histogram_phase)
-            if first is not None and first >= 0:
-                self.stream_first_transcript.labels(**labels).observe(first)
+        phase = _HISTOGRAM_PHASE.get(result.probe)
+        first = result.phases.get(phase) if phase is not None else None
+        if first is not None and first >= 0:
+            self.stream_first_transcript.labels(**labels).observe(first)
 
     def _record_phases(self, result: ProbeResult) -> None:
         known = PHASES.get(result.probe, ())

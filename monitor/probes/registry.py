@@ -17,9 +17,8 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, Literal, TypeVar
 
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
@@ -30,6 +29,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "NETWORK_ERRORS",
     "Endpoints",
+    "KindTable",
     "PageFact",
     "ProbeType",
     "Provider",
@@ -52,6 +52,7 @@ BUILTIN_PROVIDERS: tuple[str, ...] = ("monitor.providers.assemblyai:PROVIDER",)
 """The providers shipped with sttwatch, as ``module:attribute`` references (one line each)."""
 
 S = TypeVar("S", bound=ProbeSpec)
+V = TypeVar("V")
 
 NETWORK_ERRORS: frozenset[ErrorKind] = frozenset(
     (
@@ -189,6 +190,8 @@ def did_you_mean(word: str, choices: list[str]) -> str:
 
 
 def _load(ref: str, group: str) -> Any:
+    from importlib.metadata import EntryPoint  # ~10 ms of imports, only when the registry loads
+
     name, _, _ = ref.partition(":")
     return EntryPoint(name=name, value=ref, group=group).load()
 
@@ -216,6 +219,8 @@ def provider(name: str) -> Provider:
 @functools.cache
 def probe_types() -> Mapping[str, ProbeType[Any]]:
     """Return every probe kind by name: the built-in providers' first, then entry points."""
+    from importlib.metadata import entry_points
+
     out: dict[str, ProbeType[Any]] = {}
     for p in providers().values():
         for kind in p.probes:
@@ -233,6 +238,42 @@ def probe_types() -> Mapping[str, ProbeType[Any]]:
             continue
         out[kind.name] = kind
     return out
+
+
+class KindTable(Mapping[str, V]):
+    """One field of every registered probe kind, by kind name, read on first use.
+
+    Kinds whose field is None are left out. The registry does not change once
+    loaded, so the table is built from it once.
+    """
+
+    __slots__ = ("_read", "_table")
+
+    def __init__(self, read: Callable[[ProbeType[Any]], V | None]) -> None:
+        self._read = read
+        self._table: dict[str, V] | None = None
+
+    def _values(self) -> dict[str, V]:
+        if self._table is None:
+            found = {name: self._read(kind) for name, kind in probe_types().items()}
+            self._table = {name: v for name, v in found.items() if v is not None}
+        return self._table
+
+    def __getitem__(self, kind: str) -> V:
+        return self._values()[kind]
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        """Return the field of `kind`, or `default` when it has none."""
+        return self._values().get(kind, default)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._values()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
 
 
 def probe_type(name: str) -> ProbeType[Any]:

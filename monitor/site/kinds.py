@@ -6,30 +6,16 @@ and a component's figures are its kind's page facts; no kind is named here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from monitor.models import ProbeResult
-from monitor.probes.registry import PageFact, probe_types
+from monitor.probes.registry import KindTable, PageFact, probe_types
 from monitor.site.format import seconds_text, wer_text
 from monitor.site.model import Fact
 from monitor.store.records import Rollup
 
-
-class _ComponentNames(Mapping[str, str]):
-    """The component each registered probe kind is shown as (its label)."""
-
-    def __getitem__(self, probe: str) -> str:
-        return probe_types()[probe].label
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(probe_types())
-
-    def __len__(self) -> int:
-        return len(probe_types())
-
-
-COMPONENT_NAMES: Mapping[str, str] = _ComponentNames()
+COMPONENT_NAMES: Mapping[str, str] = KindTable(lambda kind: kind.label)
 """The component each probe is shown as."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from monitor.durations import seconds_text
 from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.probes.registry import KindTable, probe_types
 
 __all__ = [
     "DAY_MS",
@@ -103,22 +104,18 @@ def histogram_index(seconds: float) -> int:
 def key_latency(result: ProbeResult) -> float:
     """Return the latency that decides `degraded` for this probe kind (DESIGN.md §3).
 
-    reachability: the ``total`` phase; transcription: ``turnaround`` if the probe
-    recorded it, else submit + queued + processing; streaming: ``first_transcript``.
-    Anything missing falls back to the run's whole duration.
+    The kind's key phase if the run recorded it, else the sum of its key parts
+    (a transcription's submit + queued + processing). Anything missing falls
+    back to the run's whole duration.
     """
     phases = result.phases
-    if result.probe == "reachability" and "total" in phases:
-        return phases["total"]
-    if result.probe == "transcription":
-        if "turnaround" in phases:
-            return phases["turnaround"]
-        parts = [phases[p] for p in ("submit", "queued", "processing") if p in phases]
-        if parts:
-            return sum(parts)
-    if result.probe == "streaming" and "first_transcript" in phases:
-        return phases["first_transcript"]
-    return result.duration_s
+    kind = probe_types().get(result.probe)
+    if kind is None:
+        return result.duration_s
+    if kind.key_phase in phases:
+        return phases[kind.key_phase]
+    parts = [phases[p] for p in kind.key_parts if p in phases]
+    return sum(parts) if parts else result.duration_s
 
 
 # ---------------------------------------------------------------------------
@@ -144,15 +141,14 @@ def compact_json(obj: Any) -> str:
 # the values every good run of that probe kind reports.
 #
 # Everything below is part of the stored format: rows already written decode
-# with these tables, so they are frozen copies (not `metrics.PHASES` nor the
-# probes' strings) and a change means a new encoding version. The encoder checks
-# that its row decodes to the result it was given and writes v0 when it would not,
-# so a probe whose wording or details change is stored bigger, never wrong.
-_V1_PHASES: dict[str, tuple[str, ...]] = {
-    "reachability": ("dns", "connect", "ttfb", "transfer", "total"),
-    "transcription": ("upload", "submit", "queued", "processing", "verify", "delete", "confirm"),
-    "streaming": ("token", "connect", "begin", "first_transcript", "final", "terminate"),
-}
+# with these tables, so they are frozen copies (the probe kinds' `StoredForm`,
+# not their phases nor the probes' strings) and a change means a new encoding
+# version. The encoder checks that its row decodes to the result it was given
+# and writes v0 when it would not, so a probe whose wording or details change is
+# stored bigger, never wrong.
+_V1_PHASES: Mapping[str, tuple[str, ...]] = KindTable(
+    lambda kind: kind.stored.phases if kind.stored else None
+)
 # Details that repeat a phase, rounded as the probes round them.
 _V1_FROM_PHASES: tuple[tuple[str, str], ...] = (
     ("queue_s", "queued"),
@@ -160,75 +156,40 @@ _V1_FROM_PHASES: tuple[tuple[str, str], ...] = (
     ("first_transcript_s", "first_transcript"),
 )
 # The transcript of the probe clip as each probe kind receives it when it is exact.
-_V1_TEXTS: dict[str, str] = {
-    "transcription": "The quick brown fox jumps over the lazy dog.",
-    "streaming": "the quick brown fox jumps over the lazy dog",
-}
+_V1_TEXTS: Mapping[str, str] = KindTable(lambda kind: kind.stored.text if kind.stored else None)
 # Details of every good (up or degraded) run of a probe kind, unless they differ.
-_V1_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reachability": {"http_status": 200},
-    "transcription": {"http_status": 200},
-    "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.281, "frames": 46},
-}
-# Encoding v2 (what is written now): v1's details rules with these defaults — the
-# streaming probe sends the clip from 50 ms before its first word since 14df1a5,
-# 2.2 s in 44 frames of 50 ms — and `phases` as a BLOB, which tells a v2 row from
-# a v1 one (text): the phases' µs values as `encode_phases` writes a bucket of one
-# good run (`_raw_phases_blob`). Frozen like the tables above.
-_V2_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reachability": {"http_status": 200},
-    "transcription": {"http_status": 200},
-    "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.2, "frames": 44},
-}
+_V1_GOOD_DEFAULTS: Mapping[str, Mapping[str, Any]] = KindTable(
+    lambda kind: kind.stored.good_details_v1 if kind.stored else None
+)
+# Encoding v2 (what is written now): v1's details rules with the kinds' v2 defaults
+# and `phases` as a BLOB, which tells a v2 row from a v1 one (text): the phases' µs
+# values as `encode_phases` writes a bucket of one good run (`_raw_phases_blob`).
+_V2_GOOD_DEFAULTS: Mapping[str, Mapping[str, Any]] = KindTable(
+    lambda kind: kind.stored.good_details_v2 if kind.stored else None
+)
 # The order in which each probe writes its details.
-_V1_DETAIL_RANK: dict[str, dict[str, int]] = {
-    probe: {key: i for i, key in enumerate(keys)}
-    for probe, keys in {
-        "reachability": ("http_status", "body_bytes"),
-        "transcription": (
-            "http_status",
-            "transcript_id",
-            "queue_s",
-            "processing_s",
-            "turnaround_s",
-            "speech_model_used",
-            "wer",
-            "text",
-        ),
-        "streaming": (
-            "http_status",
-            "audio_s",
-            "frames",
-            "wer",
-            "text",
-            "first_transcript_s",
-            "session_id",
-            "close_code",
-            "close_reason",
-        ),
-    }.items()
-}
-# What an up run's message says before "in <key latency>" (RunRecorder.passed).
-_V1_UP_WORDING: dict[str, str] = {
-    "reachability": "API reachable: transcript list answered",
-    "transcription": "Transcribed, verified and deleted the probe clip",
-    "streaming": (
-        "Streamed the probe clip, verified the text and terminated the session; first transcript"
-    ),
-}
+_V1_DETAIL_RANK: Mapping[str, dict[str, int]] = KindTable(
+    lambda kind: {key: i for i, key in enumerate(kind.stored.detail_order)} if kind.stored else None
+)
+# What an up run's message says before "in <key latency>" (RunRecorder.passed), and
+# where that latency is read from.
+_V1_UP_WORDING: Mapping[str, tuple[str, tuple[str, str]]] = KindTable(
+    lambda kind: (kind.stored.up_wording, kind.stored.up_latency) if kind.stored else None
+)
 
 
 def _up_message(probe: str, phases_us: Mapping[str, int], details: Mapping[str, Any]) -> str | None:
     """Return the standard message of an up run, or None when it cannot be rebuilt."""
-    what = _V1_UP_WORDING.get(probe)
-    if what is None:
+    wording = _V1_UP_WORDING.get(probe)
+    if wording is None:
         return None
-    if probe == "transcription":
-        latency = details.get("turnaround_s")
+    what, (source, key) = wording
+    if source == "detail":
+        latency = details.get(key)
         if type(latency) is not float:
             return None
     else:
-        us = phases_us.get("total" if probe == "reachability" else "first_transcript")
+        us = phases_us.get(key)
         if us is None:
             return None
         latency = us / 1_000_000
