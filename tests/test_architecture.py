@@ -203,7 +203,7 @@ def test_checker_catches_a_violation(module: str, is_package: bool, source: str,
         ("monitor.demo", "from monitor.simulator import start_simulator"),
         ("monitor.store.api", "import sqlite3\nfrom sqlite_utils import Database"),
         ("monitor.server", "from prometheus_client.aiohttp import make_aiohttp_handler"),
-        ("monitor.probes.streaming", "from monitor.config import Target"),
+        ("monitor.providers.assemblyai.streaming", "from monitor.models import ProbeTarget"),
     ],
     ids=["simulator-own", "cli-simulate", "demo", "store-sqlite", "server-exposition", "probe"],
 )

@@ -25,7 +25,7 @@ __all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION"]
 async def _reachability(
     target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext
 ) -> ProbeResult:
-    from monitor.probes import reachability
+    from monitor.providers.assemblyai import reachability
 
     return await reachability.run(target, spec, ctx)
 
@@ -33,13 +33,13 @@ async def _reachability(
 async def _transcription(
     target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext
 ) -> ProbeResult:
-    from monitor.probes import transcription
+    from monitor.providers.assemblyai import transcription
 
     return await transcription.run(target, spec, ctx)
 
 
 async def _streaming(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
-    from monitor.probes import streaming
+    from monitor.providers.assemblyai import streaming
 
     return await streaming.run(target, spec, ctx)
 
