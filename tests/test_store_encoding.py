@@ -27,11 +27,8 @@ from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.providers.assemblyai import reachability, streaming, transcription
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
+from monitor.store.codec import decode_result, encode_result, encode_v0, encode_v1
 from monitor.store.records import (
-    decode_result,
-    encode_result,
-    encode_v0,
-    encode_v1,
     from_ms,
     to_ms,
 )

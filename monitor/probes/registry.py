@@ -86,7 +86,7 @@ class StoredForm:
 
     Part of the stored format: rows already written decode with these values,
     so they are frozen — a change means a new encoding version in
-    store/records.py, never an edit here. A kind without one is stored verbatim.
+    store/codec.py, never an edit here. A kind without one is stored verbatim.
     """
 
     phases: tuple[str, ...]  # the positional phase order of v1 rows and v1/v2 phase blobs

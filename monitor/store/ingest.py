@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.config import AlertsConfig
 from monitor.models import ProbeResult, Status
+from monitor.store.codec import encode_result, phases_in_us
 from monitor.store.records import (
     DAY_MS,
     HISTOGRAM_SIZE,
@@ -24,10 +25,8 @@ from monitor.store.records import (
     decode_phases,
     encode_histogram,
     encode_phases,
-    encode_result,
     histogram_index,
     key_latency,
-    phases_in_us,
 )
 from monitor.store.schema import ROLLUP_TABLES
 
