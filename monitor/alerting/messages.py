@@ -23,9 +23,8 @@ from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
 from monitor.config import Config
 from monitor.durations import duration_text, seconds_text
 from monitor.models import ProbeResult
-from monitor.probes.registry import KindTable
+from monitor.probes.registry import KindTable, key_latency
 from monitor.redaction import redact
-from monitor.store.records import key_latency
 
 __all__ = [
     "Message",

@@ -37,6 +37,7 @@ __all__ = [
     "UnknownProbeKind",
     "UnknownProvider",
     "did_you_mean",
+    "key_latency",
     "probe_type",
     "probe_types",
     "provider",
@@ -282,6 +283,23 @@ def probe_type(name: str) -> ProbeType[Any]:
     if found is None:
         raise UnknownProbeKind(name, list(probe_types()))
     return found
+
+
+def key_latency(result: ProbeResult) -> float:
+    """Return the latency that decides `degraded` for the result's probe kind (DESIGN.md §3).
+
+    The kind's key phase if the run recorded it, else the sum of its key parts
+    (a transcription's submit + queued + processing). Anything missing falls
+    back to the run's whole duration.
+    """
+    phases = result.phases
+    kind = probe_types().get(result.probe)
+    if kind is None:
+        return result.duration_s
+    if kind.key_phase in phases:
+        return phases[kind.key_phase]
+    parts = [phases[p] for p in kind.key_parts if p in phases]
+    return sum(parts) if parts else result.duration_s
 
 
 def supported(provider_name: str) -> list[str]:

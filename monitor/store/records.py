@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.models import ProbeResult, Status
-from monitor.probes.registry import KindTable, probe_types
+from monitor.probes.registry import KindTable, key_latency
 
 __all__ = [
     "DAY_MS",
@@ -98,23 +98,6 @@ def from_ms(ms: int) -> datetime:
 def histogram_index(seconds: float) -> int:
     """Return the histogram bucket `seconds` falls in (upper bounds are inclusive)."""
     return bisect.bisect_left(LATENCY_BUCKETS, seconds)
-
-
-def key_latency(result: ProbeResult) -> float:
-    """Return the latency that decides `degraded` for this probe kind (DESIGN.md §3).
-
-    The kind's key phase if the run recorded it, else the sum of its key parts
-    (a transcription's submit + queued + processing). Anything missing falls
-    back to the run's whole duration.
-    """
-    phases = result.phases
-    kind = probe_types().get(result.probe)
-    if kind is None:
-        return result.duration_s
-    if kind.key_phase in phases:
-        return phases[kind.key_phase]
-    parts = [phases[p] for p in kind.key_parts if p in phases]
-    return sum(parts) if parts else result.duration_s
 
 
 # ---------------------------------------------------------------------------
