@@ -37,6 +37,7 @@ __all__ = [
     "UnknownProbeKind",
     "UnknownProvider",
     "did_you_mean",
+    "implementation",
     "key_latency",
     "probe_type",
     "probe_types",
@@ -300,6 +301,17 @@ def key_latency(result: ProbeResult) -> float:
         return phases[kind.key_phase]
     parts = [phases[p] for p in kind.key_parts if p in phases]
     return sum(parts) if parts else result.duration_s
+
+
+def implementation(provider_name: str, kind: str) -> Callable[..., Awaitable[ProbeResult]]:
+    """Return the run of probe kind `kind` for a target of `provider_name`.
+
+    A provider's own kind of that name, else the registered kind (a plugin's).
+    """
+    for own in provider(provider_name).probes:
+        if own.name == kind:
+            return own.run
+    return probe_type(kind).run
 
 
 def supported(provider_name: str) -> list[str]:
