@@ -34,8 +34,7 @@ __all__ = [
     "ProbeType",
     "Provider",
     "StoredForm",
-    "UnknownProbeKind",
-    "UnknownProvider",
+    "Unknown",
     "did_you_mean",
     "implementation",
     "key_latency",
@@ -162,26 +161,15 @@ class Provider:
         return self.regions[self.default_region]
 
 
-class UnknownProbeKind(KeyError):
-    """No probe kind of that name is registered."""
+class Unknown(KeyError):
+    """No probe kind or provider of that name is registered; says which are."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, what: str, name: str, known: list[str]) -> None:
         super().__init__(name)
-        self.name, self.known = name, known
+        self.what, self.name, self.known = what, name, known
 
     def __str__(self) -> str:
-        return f"unknown probe kind {self.name!r}{did_you_mean(self.name, self.known)}"
-
-
-class UnknownProvider(KeyError):
-    """No provider of that name is registered."""
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(name)
-        self.name, self.known = name, known
-
-    def __str__(self) -> str:
-        return f"unknown provider {self.name!r}{did_you_mean(self.name, self.known)}"
+        return f"unknown {self.what} {self.name!r}{did_you_mean(self.name, self.known)}"
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
@@ -211,10 +199,10 @@ def providers() -> Mapping[str, Provider]:
 
 
 def provider(name: str) -> Provider:
-    """Return the provider called `name` (UnknownProvider if there is none)."""
+    """Return the provider called `name` (Unknown if there is none)."""
     found = providers().get(name)
     if found is None:
-        raise UnknownProvider(name, list(providers()))
+        raise Unknown("provider", name, list(providers()))
     return found
 
 
@@ -279,10 +267,10 @@ class KindTable(Mapping[str, V]):
 
 
 def probe_type(name: str) -> ProbeType[Any]:
-    """Return the probe kind called `name` (UnknownProbeKind if there is none)."""
+    """Return the probe kind called `name` (Unknown if there is none)."""
     found = probe_types().get(name)
     if found is None:
-        raise UnknownProbeKind(name, list(probe_types()))
+        raise Unknown("probe kind", name, list(probe_types()))
     return found
 
 
