@@ -275,7 +275,7 @@ def probe_type(name: str) -> ProbeType[Any]:
 
 
 def key_latency(result: ProbeResult) -> float:
-    """Return the latency that decides `degraded` for the result's probe kind (DESIGN.md §3).
+    """Return the latency that decides `degraded` for the result's probe kind (docs/design.md §3).
 
     The kind's key phase if the run recorded it, else the sum of its key parts
     (a transcription's submit + queued + processing). Anything missing falls

@@ -1,7 +1,8 @@
 """AssemblyAI's transcript REST API as the transcription probe and the janitor use it.
 
 Calls with their failure classification, transcript look-up, deletion and its
-confirmation (PROTOCOL.md §1.2: a deleted transcript reads "Deleted by user."),
+confirmation (a deleted transcript reads "Deleted by user.",
+docs/protocol-assemblyai.md §1.2),
 the search of the transcript list by upload URL, and the deletion ledger's
 submission markers.
 """
@@ -32,7 +33,8 @@ DELETED_TEXT = "Deleted by user."
 DELETED_URL = "http://deleted_by_user"
 TERMINAL = frozenset({"completed", "error"})
 RUNNING = frozenset({"queued", "processing"})
-# Statuses with which the API says "no such transcript" (PROTOCOL.md §1.2: 400 or 404).
+# Statuses with which the API says "no such transcript": 400 or 404
+# (docs/protocol-assemblyai.md §1.2).
 GONE_STATUSES = frozenset({400, 404})
 MAX_BODY_BYTES = 4 * 1024 * 1024
 BACKOFF = 1.5
@@ -199,7 +201,7 @@ async def delete_and_confirm(
         delete_error = from_exception(exc, during="deleting the transcript").message
     t1 = clock.monotonic()
     # The read-back decides: a DELETE that answered 500 may still have worked,
-    # and one that answered 200 may not have (PROTOCOL.md §1.6 scrubbed object).
+    # and one that answered 200 may not have (docs/protocol-assemblyai.md §1.6 scrubbed object).
     seen = await lookup_transcript(session, target, transcript_id, user_agent)
     t2 = clock.monotonic()
 
