@@ -69,7 +69,7 @@ async def _measure(
 ) -> dict[str, list[float]]:
     from monitor.config import ReachabilitySpec, Target
     from monitor.models import ProbeContext, SystemClock
-    from monitor.probes import reachability
+    from monitor.providers.assemblyai import reachability
 
     api_base = f"{base}/d{delay_ms}"
     target = Target.model_validate(
@@ -150,7 +150,7 @@ async def _cpu_per_probe(base: str, n: int, concurrency: int, reps: int) -> dict
     """Return CPU ms per reachability run (this process's own, probe and event loop)."""
     from monitor.config import ReachabilitySpec, Target
     from monitor.models import ProbeContext, SystemClock
-    from monitor.probes import reachability
+    from monitor.providers.assemblyai import reachability
     from monitor.runtime import session_factory
 
     target = Target.model_validate(

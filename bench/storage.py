@@ -54,7 +54,7 @@ def breakdown(db: Path) -> dict[str, Any]:
 # Detail keys that repeat a phase, and defaults a reader can put back.
 _REPEATS_PHASES = ("queue_s", "processing_s", "turnaround_s", "first_transcript_s")
 # The first four re-encode the v0 columns (the encoding before F5) step by step;
-# "v2" is the rows as the store now writes them (monitor/store/records.py).
+# "v2" is the rows as the store now writes them (monitor/store/codec.py).
 _ENCODINGS = ("v0", "no_up_messages", "plus_trimmed_details", "plus_positional_phases", "v2")
 
 
@@ -89,7 +89,7 @@ def reencoded_sizes(db: Path, workdir: Path, sample: int) -> dict[str, float]:
     """Return bytes per result (results table + index, VACUUMed) of `sample` stored rows
     copied under each candidate encoding of Findings F5 — the gain of a store change,
     measured without making it."""
-    from monitor.store.records import RESULT_COLUMNS, decode_result, encode_v0
+    from monitor.store.codec import RESULT_COLUMNS, decode_result, encode_v0
 
     src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:

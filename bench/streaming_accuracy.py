@@ -36,7 +36,7 @@ def _set_faults(sim: Simulator, faults: list[dict[str, Any]]) -> None:
 async def _sessions(sim: Simulator, n: int) -> tuple[list[float], list[str]]:
     from monitor.config import StreamingSpec, Target
     from monitor.models import ProbeContext, SystemClock
-    from monitor.probes import streaming
+    from monitor.providers.assemblyai import streaming
 
     target = Target.model_validate(
         {

@@ -11,32 +11,46 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
-    SecretStr,
     ValidationError,
     field_validator,
 )
 
+from monitor.durations import format_duration, parse_duration
+from monitor.probes.registry import (
+    did_you_mean,
+    probe_type,
+    probe_types,
+    supported,
+)
+from monitor.probes.spec import Duration, ProbeSpec
+
+# Main-compatible names: the AssemblyAI kinds' specs live with their provider now.
+from monitor.providers.assemblyai.specs import (
+    ReachabilitySpec,
+    StreamingSpec,
+    TranscriptionSpec,
+)
 from monitor.redaction import MASK
+from monitor.targets import Probes, StrictModel, Target, probe_spec
 
 __all__ = [
     "AlertsConfig",
     "Config",
     "ConfigError",
     "MaintenanceWindow",
+    "ProbeSpec",
+    "Probes",
     "ReachabilitySpec",
     "StreamingSpec",
     "Target",
@@ -50,186 +64,10 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------
-# Durations
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Return `value` ("500ms", "60s", "2m", "1h", "30d" or a number) in seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    else:
-        raise ValueError(
-            f"not a duration: {value!r} (use 500ms, 60s, 2m, 1h, 30d or a number of seconds)"
-        )
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative: {value!r}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """Return the shortest exact spelling of `seconds` ("60s", "2m", "500ms")."""
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{int(seconds / size)}{unit}"
-    if seconds == 0:
-        return "0s"
-    if (seconds * 1000).is_integer():
-        return f"{int(seconds * 1000)}ms"
-    return f"{seconds}s"
-
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
-
-
-# ---------------------------------------------------------------------------
 # Models
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class _ProbeSpec(_Strict):
-    interval: Duration = 60.0
-    timeout: Duration
-    degraded_after: Duration
-
-    @field_validator("interval")
-    @classmethod
-    def _interval_positive(cls, v: float) -> float:
-        if v < 1:
-            raise ValueError("interval must be at least 1s")
-        return v
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout_positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("timeout must be greater than 0")
-        return v
-
-
-class ReachabilitySpec(_ProbeSpec):
-    """The authenticated GET of the transcript list, timed by phase."""
-
-    timeout: Duration = 10.0
-    degraded_after: Duration = 2.0
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-
-
-class TranscriptionSpec(_ProbeSpec):
-    """Upload, transcribe, verify, delete and confirm the deletion of the probe clip."""
-
-    # 55 s, not the 120 s of the first sketch: a run must end before the next one is due.
-    timeout: Duration = 55.0
-    degraded_after: Duration = 30.0
-    max_wer: float = Field(default=0.25, ge=0.0, le=1.0)
-    speech_models: list[str] = Field(default_factory=lambda: ["universal-2"], min_length=1)
-    language_code: str = "en_us"
-    audio_url: str | None = None
-    reference_text: str | None = None
-    poll_interval: Duration = 0.5
-    poll_max_interval: Duration = 3.0
-
-    @field_validator("audio_url")
-    @classmethod
-    def _audio_url_http(cls, v: str | None) -> str | None:
-        if v is not None and urlsplit(v).scheme not in ("http", "https"):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
-        return v
-
-
-class StreamingSpec(_ProbeSpec):
-    """One v3 streaming session with the probe clip sent at real-time pace."""
-
-    timeout: Duration = 30.0
-    degraded_after: Duration = 2.0
-    max_wer: float = Field(default=0.35, ge=0.0, le=1.0)
-    speech_model: str = "universal-streaming-english"
-    auth: Literal["key", "token"] = "key"
-    frame_ms: int = Field(default=50, ge=50, le=100)
-
-
-class Probes(_Strict):
-    """Which probes a target runs; an omitted probe is not run."""
-
-    reachability: ReachabilitySpec | None = None
-    transcription: TranscriptionSpec | None = None
-    streaming: StreamingSpec | None = None
-
-    def enabled(self) -> dict[str, ReachabilitySpec | TranscriptionSpec | StreamingSpec]:
-        """Return the configured probe specs by probe name, in a fixed order."""
-        out: dict[str, ReachabilitySpec | TranscriptionSpec | StreamingSpec] = {}
-        for name in ("reachability", "transcription", "streaming"):
-            spec = getattr(self, name)
-            if spec is not None:
-                out[name] = spec
-        return out
-
-
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-
-
-def _base_url(schemes: tuple[str, ...]) -> Any:
-    def check(v: Any) -> Any:
-        if not isinstance(v, str):
-            return v
-        parts = urlsplit(v)
-        if parts.scheme not in schemes or not parts.hostname:
-            raise ValueError(f"must be a {'/'.join(schemes)} URL with a host, got {v!r}")
-        if parts.query or parts.fragment:
-            raise ValueError(f"must not carry a query or fragment, got {v!r}")
-        return v.rstrip("/")
-
-    return BeforeValidator(check)
-
-
-class Target(_Strict):
-    """One speech API endpoint set (a provider in one region, with one key)."""
-
-    name: str
-    display_name: str | None = None
-    provider: Literal["assemblyai"] = "assemblyai"
-    api_base: Annotated[str, _base_url(("http", "https"))] = "https://api.assemblyai.com"
-    streaming_base: Annotated[str, _base_url(("ws", "wss"))] = "wss://streaming.assemblyai.com"
-    api_key: SecretStr
-    probes: Probes = Field(
-        default_factory=lambda: Probes(
-            reachability=ReachabilitySpec(),
-            transcription=TranscriptionSpec(),
-            streaming=StreamingSpec(),
-        )
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _slug(cls, v: str) -> str:
-        if not _SLUG.match(v):
-            raise ValueError(f"must be a slug of lower-case letters, digits and dashes, got {v!r}")
-        return v
-
-    @field_validator("api_key")
-    @classmethod
-    def _key_present(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().strip():
-            raise ValueError("must not be empty")
-        return v
-
-    @property
-    def label(self) -> str:
-        """Return the human name of the target."""
-        return self.display_name or self.name
+_Strict = StrictModel  # the base of every model here (monitor/targets.py)
 
 
 class AlertsConfig(_Strict):
@@ -256,7 +94,7 @@ class MaintenanceWindow(_Strict):
 
     title: str = "Scheduled maintenance"
     targets: list[str] | None = None
-    probes: list[Literal["reachability", "transcription", "streaming"]] | None = None
+    probes: list[str] | None = None  # probe kinds of the registry (`_semantic_checks`)
     start: datetime | None = None
     end: datetime | None = None
     every: (
@@ -551,11 +389,11 @@ def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """Return the model class that owns the last key of `loc`, for did-you-mean hints."""
+def _model_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """Return the model class under `root` that owns the last key of `loc`, for hints."""
     import typing
 
-    model: Any = Config
+    model: Any = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -575,12 +413,15 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _friendly(err: Any) -> tuple[str, str]:
+def _friendly(err: Any, root: type[BaseModel] | None = None, base: str = "") -> tuple[str, str]:
+    """Return (path, message) of one pydantic error of a `root` model found at path `base`."""
     loc = tuple(err["loc"])
     path = _loc_to_path(loc)
+    if base:
+        path = f"{base}.{path}" if path and not path.startswith("[") else base + path
     kind = err["type"]
     if kind == "extra_forbidden":
-        owner = _model_at(loc)
+        owner = _model_at(loc, root or Config)
         msg = "unknown key"
         if owner is not None:
             allowed = list(owner.model_fields)
@@ -621,36 +462,9 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
         seen.setdefault(t.name, i)
         for pname, spec in t.probes.enabled().items():
             base = f"targets[{i}].probes.{pname}"
-            if spec.timeout >= spec.interval:
-                problems.append(
-                    (
-                        f"{base}.timeout",
-                        f"timeout ({format_duration(spec.timeout)}) must be shorter than "
-                        f"interval ({format_duration(spec.interval)}): a run must end before the "
-                        "next one is due",
-                    )
-                )
-            if spec.degraded_after >= spec.timeout:
-                problems.append(
-                    (
-                        f"{base}.degraded_after",
-                        f"degraded_after ({format_duration(spec.degraded_after)}) must be "
-                        f"shorter than timeout ({format_duration(spec.timeout)})",
-                    )
-                )
-            if isinstance(spec, TranscriptionSpec):
-                if spec.audio_url and not spec.reference_text:
-                    problems.append(
-                        (
-                            f"{base}.reference_text",
-                            "required when audio_url is set "
-                            "(the words spoken in your clip, to compute the word error rate)",
-                        )
-                    )
-                if spec.poll_max_interval < spec.poll_interval:
-                    problems.append(
-                        (f"{base}.poll_max_interval", "must not be shorter than poll_interval")
-                    )
+            problems.extend((f"{base}.{key}", msg) for key, msg in spec.problems())
+            if pname not in supported(t.provider):
+                problems.append((base, f"provider {t.provider!r} has no probe kind {pname!r}"))
         if not t.probes.enabled():
             problems.append((f"targets[{i}].probes", "no probe configured for this target"))
     names = set(seen)
@@ -659,6 +473,14 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
         for j, name in enumerate(w.targets or []):
             if name not in names:
                 problems.append((f"{base}.targets[{j}]", f"no target named {name!r}"))
+        for j, kind in enumerate(w.probes or []):
+            if kind not in probe_types():
+                problems.append(
+                    (
+                        f"{base}.probes[{j}]",
+                        f"unknown probe kind{did_you_mean(kind, list(probe_types()))}",
+                    )
+                )
         if w.every is None:
             if w.start is None:
                 problems.append(
@@ -682,16 +504,37 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
     return problems
 
 
-def _fix_enabled_nulls(raw: Any) -> Any:
-    """Let ``probes: {reachability: }`` (YAML null) mean "this probe, with defaults"."""
-    if isinstance(raw, dict):
-        for t in raw.get("targets") or []:
-            probes = t.get("probes") if isinstance(t, dict) else None
-            if isinstance(probes, dict):
-                for k in ("reachability", "transcription", "streaming"):
-                    if k in probes and probes[k] is None:
-                        probes[k] = {}
-    return raw
+def probe_problems(raw: Any, base: str) -> list[tuple[str, str]]:
+    """Return (path, message) for each unknown kind or bad setting of a `probes:` mapping."""
+    if not isinstance(raw, Mapping):
+        return [(base, "must be a mapping of probe kind to its settings")]
+    kinds = list(probe_types())
+    problems: list[tuple[str, str]] = []
+    for kind, value in raw.items():
+        path = f"{base}.{kind}" if base else str(kind)
+        if kind not in kinds:
+            problems.append((path, f"unknown probe kind{did_you_mean(str(kind), kinds)}"))
+            continue
+        try:
+            probe_spec(kind, value)
+        except ValidationError as exc:
+            spec = probe_type(kind).spec
+            problems.extend(_friendly(e, spec, path) for e in exc.errors())
+    return problems
+
+
+def _probe_problems(raw: Any) -> tuple[list[tuple[str, str]], set[int]]:
+    """Return the problems of every target's `probes:` and the indexes of those targets."""
+    problems: list[tuple[str, str]] = []
+    bad: set[int] = set()
+    targets = raw.get("targets") if isinstance(raw, dict) else None
+    for i, t in enumerate(targets if isinstance(targets, list) else []):
+        if isinstance(t, dict) and "probes" in t:
+            found = probe_problems(t["probes"], f"targets[{i}].probes")
+            if found:
+                problems.extend(found)
+                bad.add(i)
+    return problems, bad
 
 
 def parse_config(
@@ -716,11 +559,20 @@ def parse_config(
     }
     if problems:
         raise ConfigError(source, problems)
-    expanded = _fix_enabled_nulls(expanded)
+    # Each `probes:` entry is checked against its kind's spec here, where the path of a
+    # bad key is known; the Target model then reports those targets' probes no more.
+    problems, bad = _probe_problems(expanded)
     try:
         cfg = Config.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(source, [_friendly(e) for e in exc.errors()]) from None
+        problems.extend(
+            _friendly(e)
+            for e in exc.errors()
+            if tuple(e["loc"][:3]) not in {("targets", i, "probes") for i in bad}
+        )
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
     problems = _semantic_checks(cfg)
     if problems:
         raise ConfigError(source, problems)

@@ -1,6 +1,10 @@
-"""How sttwatch writes a number of seconds for a person: one spelling everywhere.
+"""Durations: how the configuration spells them, and how sttwatch writes them for a person.
 
-Probe messages, the status page, the Atom feed and alerts all use these two:
+Settings are read with :func:`parse_duration` ("500ms", "60s", "2m", "1h",
+"30d" or a number of seconds) and written back by :func:`format_duration` in
+the shortest spelling that reads back as the same number ("60s", "2m").
+
+Probe messages, the status page, the Atom feed and alerts use these two:
 
 - :func:`seconds_text` for a measured latency (sub-second precision):
   ``850 ms`` below one second, else ``1.33 s``;
@@ -8,15 +12,48 @@ Probe messages, the status page, the Atom feed and alerts all use these two:
   ``42 s``, ``7 min``, ``2 min 5 s``, ``1 h 5 min``, ``2 d 3 h``.
 
 A probe's message is rebuilt from its phases when a stored row is read back
-(``monitor.store.records``), so `seconds_text` is also part of the storage
-format: its output for a value must never change. Config values are spelled
-by ``monitor.config.format_duration`` instead ("60s", "2m"): that one must
-read back as the same number, these are for reading.
+(``monitor.store.codec``), so `seconds_text` is also part of the storage
+format: its output for a value must never change.
 """
 
 from __future__ import annotations
 
-__all__ = ["duration_text", "seconds_text"]
+import re
+from typing import Any
+
+__all__ = ["duration_text", "format_duration", "parse_duration", "seconds_text"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Return `value` ("500ms", "60s", "2m", "1h", "30d" or a number) in seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        raise ValueError(
+            f"not a duration: {value!r} (use 500ms, 60s, 2m, 1h, 30d or a number of seconds)"
+        )
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Return the shortest exact spelling of `seconds` ("60s", "2m", "500ms")."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    if seconds == 0:
+        return "0s"
+    if (seconds * 1000).is_integer():
+        return f"{int(seconds * 1000)}ms"
+    return f"{seconds}s"
 
 
 def seconds_text(value: float | None) -> str:

@@ -11,7 +11,7 @@ ledger entry it reads the transcript:
   and its failure recorded, so a job stuck for an hour cannot hide;
 - terminal → DELETE and a read-back GET (text ``Deleted by user.``, audio URL
   ``http://deleted_by_user``), with the very function the transcription probe
-  uses (:func:`monitor.probes.transcription.remove_transcript`); success is
+  uses (:func:`monitor.providers.assemblyai.transcripts.remove_transcript`); success is
   ``mark_deleted``, anything else ``mark_attempt(error)``.
 
 A *submission marker* (``submitted:<upload URL>``, written by the probe
@@ -40,7 +40,7 @@ import aiohttp
 from monitor.config import Target
 from monitor.models import LedgerEntry, ProbeContext
 from monitor.probes.failures import EXPECTED_ERRORS, from_exception
-from monitor.probes.transcription import (
+from monitor.providers.assemblyai.transcripts import (
     DeletionOutcome,
     find_by_audio_url,
     marked_upload,

@@ -26,7 +26,8 @@ from prometheus_client import (
 )
 
 from monitor import __version__
-from monitor.models import ErrorKind, ProbeKind, ProbeResult, Status
+from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.probes.registry import KindTable
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -42,58 +43,20 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 AlertResult = Literal["sent", "failed", "gave_up"]
 _ALERT_RESULTS: tuple[AlertResult, ...] = ("sent", "failed", "gave_up")
 
-PHASES: Mapping[str, tuple[str, ...]] = {
-    ProbeKind.REACHABILITY: ("dns", "connect", "ttfb", "transfer", "total"),
-    ProbeKind.TRANSCRIPTION: (
-        "upload",
-        "submit",
-        "queued",
-        "processing",
-        "verify",
-        "delete",
-        "confirm",
-    ),
-    ProbeKind.STREAMING: ("token", "connect", "begin", "first_transcript", "final", "terminate"),
-}
+
+PHASES: Mapping[str, tuple[str, ...]] = KindTable(lambda kind: kind.phases)
 """The phase names each probe may report; anything else is dropped from the metrics."""
 
-_ANY_PROBE = (
-    ErrorKind.DNS,
-    ErrorKind.CONNECT,
-    ErrorKind.TLS,
-    ErrorKind.TIMEOUT,
-    ErrorKind.INTERNAL,
-    ErrorKind.AUTH,
-    ErrorKind.RATE_LIMITED,
-    ErrorKind.SERVER_ERROR,
-    ErrorKind.BAD_RESPONSE,
-)
-ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = {
-    ProbeKind.REACHABILITY: frozenset(_ANY_PROBE),
-    ProbeKind.TRANSCRIPTION: frozenset(
-        (
-            *_ANY_PROBE,
-            ErrorKind.TRANSCRIPTION_FAILED,
-            ErrorKind.JOB_TIMEOUT,
-            ErrorKind.INACCURATE,
-            ErrorKind.DELETION_FAILED,
-        )
-    ),
-    ProbeKind.STREAMING: frozenset(
-        (
-            *_ANY_PROBE,
-            ErrorKind.STREAM_CLOSED,
-            ErrorKind.STREAM_NO_TRANSCRIPT,
-            ErrorKind.INACCURATE,
-        )
-    ),
-}
+ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = KindTable(lambda kind: kind.error_kinds)
 """The error kinds each probe can report, whose zero-valued error series are pre-created.
 
 Pre-creating every kind for every probe cost a third of the exposition at scale
 (BENCHMARKS.md F2) for series that can never move; a kind outside its probe's set
 is still counted, its series just appears on first use.
 """
+
+# The phase each kind observes into sttwatch_stream_first_transcript_seconds, if any.
+_HISTOGRAM_PHASE: Mapping[str, str] = KindTable(lambda kind: kind.histogram_phase)
 
 # Probe runs take from ~50 ms (a warm GET) to the 120 s ceiling of a slow transcription.
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
@@ -239,7 +202,7 @@ class Metrics:
                 self._duration(job)
                 self.probe_skipped.labels(**labels)
                 self._lateness(job)
-                if probe == ProbeKind.STREAMING:
+                if probe in _HISTOGRAM_PHASE:
                     self.stream_first_transcript.labels(**labels)
 
     async def observe(self, result: ProbeResult) -> None:
@@ -294,8 +257,9 @@ class Metrics:
         wer = result.details.get("wer")
         if isinstance(wer, int | float) and not isinstance(wer, bool) and math.isfinite(wer):
             self.transcription_wer.labels(**labels).set(wer)
-        first = result.phases.get("first_transcript")
-        if result.probe == ProbeKind.STREAMING and first is not None and first >= 0:
+        phase = _HISTOGRAM_PHASE.get(result.probe)
+        first = result.phases.get(phase) if phase is not None else None
+        if first is not None and first >= 0:
             self.stream_first_transcript.labels(**labels).observe(first)
 
     def _record_phases(self, result: ProbeResult) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import aiohttp
+    from pydantic import SecretStr
 
 
 class Status(StrEnum):
@@ -51,14 +52,6 @@ class ErrorKind(StrEnum):
     STREAM_CLOSED = "stream_closed"
     STREAM_NO_TRANSCRIPT = "stream_no_transcript"
     INTERNAL = "internal"
-
-
-class ProbeKind(StrEnum):
-    """The three probes every target can run."""
-
-    REACHABILITY = "reachability"
-    TRANSCRIPTION = "transcription"
-    STREAMING = "streaming"
 
 
 def utcnow() -> datetime:
@@ -206,4 +199,43 @@ class ProbeContext:
     user_agent: str = "sttwatch"
 
 
-ProbeFn = Callable[[Any, Any, ProbeContext], Awaitable[ProbeResult]]
+class ProbeTarget(Protocol):
+    """What a probe may read of its target (monitor.config.Target is one)."""
+
+    @property
+    def name(self) -> str:
+        """Return the target's slug."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """Return the target's human name."""
+        ...
+
+    @property
+    def provider(self) -> str:
+        """Return the name of the target's provider ("assemblyai")."""
+        ...
+
+    @property
+    def api_base(self) -> str:
+        """Return the REST base URL, without a trailing slash."""
+        ...
+
+    @property
+    def streaming_base(self) -> str:
+        """Return the streaming base URL (ws:// or wss://), without a trailing slash."""
+        ...
+
+    @property
+    def api_key(self) -> SecretStr:
+        """Return the API key."""
+        ...
+
+
+ProbeFn = Callable[[ProbeTarget, Any, ProbeContext], Awaitable[ProbeResult]]
+"""A probe kind's run coroutine; its spec is the kind's own ProbeSpec subclass.
+
+The spec is ``Any`` here because a table of every kind's run holds functions of
+different spec types; monitor.probes.ProbeType ties each run to its spec.
+"""

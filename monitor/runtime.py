@@ -22,6 +22,7 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.isolation import DEFAULT_GRACE, run_probe
 from monitor.models import ProbeContext, ProbeFn, ProbeResult, SessionFactory
+from monitor.probes.registry import probe_types
 from monitor.scheduler import ResultSink, Scheduler
 from monitor.store import Store, StoreWriteError, key_latency
 
@@ -128,16 +129,9 @@ class Runtime:
         return [task.result() for task in tasks]
 
 
-# Which phases make up each probe's key latency, and what the table calls it.
-_KEY_LATENCY = {
-    "reachability": ("total", ("total",)),
-    "transcription": ("turnaround", ("turnaround", "submit", "queued", "processing")),
-    "streaming": ("first text", ("first_transcript",)),
-}
-
-
 def _latency_cell(result: ProbeResult) -> str:
-    name, phases = _KEY_LATENCY.get(result.probe, ("run", ()))
+    kind = probe_types().get(result.probe)
+    name, phases = (kind.key_name, (kind.key_phase, *kind.key_parts)) if kind else ("run", ())
     if not any(p in result.phases for p in phases):
         name = "run"  # the run failed before its key latency was measured
     return f"{key_latency(result):.3f}s {name}"

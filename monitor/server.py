@@ -35,7 +35,8 @@ from prometheus_client.exposition import choose_encoder
 from monitor.alerting import Alerter
 from monitor.config import Config, parse_duration
 from monitor.health import Health
-from monitor.models import Clock, ProbeKind
+from monitor.models import Clock
+from monitor.probes.registry import probe_types
 from monitor.renderer import SiteRenderer
 from monitor.runtime import Runtime
 from monitor.scheduler import Scheduler
@@ -224,7 +225,7 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
         if target is not None and target not in names:
             raise _BadRequest(f"no target named {_shown(target)}; targets: {', '.join(names)}")
         probe = query.get("probe") or None
-        probes = tuple(kind.value for kind in ProbeKind)
+        probes = tuple(probe_types())
         if probe is not None and probe not in probes:
             raise _BadRequest(f"probe must be one of {', '.join(probes)}, got {_shown(probe)}")
         since = _parse_time("since", query["since"], now) if query.get("since") else None

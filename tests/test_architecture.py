@@ -29,9 +29,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from monitor.config import Config, Probes
-from monitor.models import ProbeKind
-from monitor.probes import PROBES
+from monitor.config import Config
+from monitor.probes import PROBES, probe_types, providers
+from monitor.probes.registry import BUILTIN_PROVIDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITOR = ROOT / "monitor"
@@ -97,7 +97,7 @@ def violations(module: str, imp: Import) -> list[str]:
     def loads(prefix: str) -> bool:
         return any(within(m, prefix) for m in loaded)
 
-    if within(module, "monitor.probes"):
+    if within(module, "monitor.probes") or within(module, "monitor.providers"):
         for forbidden in (
             "monitor.store",
             "monitor.metrics",
@@ -204,7 +204,7 @@ def test_checker_catches_a_violation(module: str, is_package: bool, source: str,
         ("monitor.demo", "from monitor.simulator import start_simulator"),
         ("monitor.store.api", "import sqlite3\nfrom sqlite_utils import Database"),
         ("monitor.server", "from prometheus_client.aiohttp import make_aiohttp_handler"),
-        ("monitor.probes.streaming", "from monitor.config import Target"),
+        ("monitor.providers.assemblyai.streaming", "from monitor.models import ProbeTarget"),
     ],
     ids=["simulator-own", "cli-simulate", "demo", "store-sqlite", "server-exposition", "probe"],
 )
@@ -216,11 +216,11 @@ def test_checker_allows_what_the_design_allows(module: str, source: str) -> None
 # Rule 1: one probe, one registry entry, documented.
 
 
-PROBE_KINDS = list(Probes.model_fields)
+PROBE_KINDS = [kind.name for p in providers().values() for kind in p.probes]
 
 
 def test_the_registry_holds_exactly_the_configurable_probes() -> None:
-    assert set(PROBES) == set(PROBE_KINDS) == {k.value for k in ProbeKind}
+    assert set(PROBES) == set(PROBE_KINDS) == set(probe_types())
 
 
 @pytest.mark.parametrize("kind", PROBE_KINDS, ids=PROBE_KINDS)
@@ -249,6 +249,13 @@ def config_keys() -> list[str]:
         for path, model in _models(Config, "")
         for name in model.model_fields
     }
+    # A target's probes are validated against the registry, not a model of fields.
+    keys.update(f"targets.probes.{kind}" for kind in PROBE_KINDS)
+    keys.update(
+        f"targets.probes.{kind}.{name}"
+        for kind in PROBE_KINDS
+        for name in probe_types()[kind].spec.model_fields
+    )
     return sorted(keys)
 
 
@@ -341,3 +348,156 @@ def test_store_imports_nothing_from_alerting() -> None:
         if (why := crosses_layers(module_name(path, MONITOR), imp)) is not None
     ]
     assert found == []
+
+
+# ---------------------------------------------------------------------------
+# Issue 13: small modules, no cycles between packages, no probe kind named outside its place.
+
+MAX_LINES = 600
+
+# Known offenders, each with the engineer whose branch shrinks it (none left).
+LONG_MODULES: dict[str, str] = {}
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_no_module_outside_the_simulator_is_longer_than_600_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): line_count(p)
+        for p in source_files()
+        if not within(module_name(p, MONITOR), "monitor.simulator") and line_count(p) > MAX_LINES
+    }
+    assert set(long) <= set(LONG_MODULES), f"longer than {MAX_LINES} lines: {long}"
+
+
+def unit(module: str) -> str | None:
+    """Return the node of the package graph `module` belongs to, or None outside monitor/.
+
+    A subpackage of monitor (monitor.store) is one node; a top-level module
+    (monitor.config) is a node of its own.
+    """
+    parts = module.split(".")
+    if parts[0] != "monitor":
+        return None
+    if len(parts) == 1:
+        return "monitor"
+    head = MONITOR / parts[1]
+    if head.is_dir() or head.with_suffix(".py").is_file():
+        return f"monitor.{parts[1]}"
+    return None  # a name imported from a module (`from monitor import __version__`)
+
+
+def package_graph(files: list[tuple[str, str, bool]]) -> dict[str, set[str]]:
+    """Return unit -> the units it imports, from (module, source, is_package) triples."""
+    graph: dict[str, set[str]] = {}
+    for module, source, is_package in files:
+        src = unit(module)
+        assert src is not None
+        for imp in imports_of(source, module, is_package):
+            for dst in {unit(m) for m in targets(imp)} - {None, src}:
+                assert dst is not None
+                graph.setdefault(src, set()).add(dst)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """Return the strongly connected components of `graph` with more than one node."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[frozenset[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(frozenset(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+# store/ and alerting/ import each other until the one outcome machine lands
+# (owner: outcome, issue 13 item 3); the lead empties this.
+KNOWN_CYCLES = {frozenset({"monitor.store", "monitor.alerting"})}
+
+
+def test_no_import_cycle_between_monitor_packages() -> None:
+    files = [
+        (module_name(p, MONITOR), p.read_text(encoding="utf-8"), p.name == "__init__.py")
+        for p in source_files()
+    ]
+    assert set(cycles(package_graph(files))) <= KNOWN_CYCLES
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph = package_graph(
+        [
+            ("monitor.store.api", "from monitor.alerting import rules", False),
+            ("monitor.alerting.rules", "def f():\n    from monitor.store import Store\n", False),
+            ("monitor.config", "from monitor.probes import registry", False),
+            ("monitor.probes.registry", "from monitor import models", False),
+        ]
+    )
+    assert cycles(graph) == [frozenset({"monitor.store", "monitor.alerting"})]
+
+
+KIND_NAMES = frozenset(PROBE_KINDS)
+
+
+def kind_literals(source: str) -> list[tuple[int, str]]:
+    """Return (line, kind) for each string literal of `source` that is a probe kind's name."""
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and node.value in KIND_NAMES
+    ]
+
+
+def kinds_homes() -> list[str]:
+    """Return the packages where kinds may be named: each provider's own and its simulator's."""
+    homes = [ref.partition(":")[0] for ref in BUILTIN_PROVIDERS]
+    return homes + [p.simulator for p in providers().values() if p.simulator]
+
+
+# Modules that still name a kind, with the engineer whose branch moves the fact to the
+# registry; the lead empties this.
+KIND_LITERALS_LEFT = {
+    "monitor/demo.py": "root (the demo's scripted history per kind)",
+    "monitor/alerting/__init__.py": "outcome (the deletion backlog's maintenance window)",
+}
+
+
+def test_no_probe_kind_is_named_outside_its_provider() -> None:
+    homes = kinds_homes()
+    assert "monitor.providers.assemblyai" in homes
+    found = {
+        f"{p.relative_to(ROOT)}:{line}: {kind!r}"
+        for p in source_files()
+        if not any(within(module_name(p, MONITOR), home) for home in homes)
+        and str(p.relative_to(ROOT)) not in KIND_LITERALS_LEFT
+        for line, kind in kind_literals(p.read_text(encoding="utf-8"))
+    }
+    assert found == set()
+
+
+def test_the_literal_check_sees_a_kind_name() -> None:
+    source = 'NAME = "streaming"\n"""a docstring about streaming"""\nx = f"{y}reachability"\n'
+    assert kind_literals(source) == [(1, "streaming"), (3, "reachability")]

@@ -19,7 +19,7 @@ from probe_fixtures import (
 from monitor import janitor
 from monitor.config import TranscriptionSpec
 from monitor.models import ErrorKind
-from monitor.probes import transcription
+from monitor.providers.assemblyai import transcription, transcripts
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
 
@@ -176,7 +176,7 @@ async def test_a_job_whose_submit_answer_was_lost_is_found_by_its_upload_and_del
     result = await transcription.run(target_for(sim), spec, context(ledger))
     assert result.error_kind is ErrorKind.BAD_RESPONSE
     [marker] = await ledger.pending()
-    assert transcription.marked_upload(marker.transcript_id) is not None
+    assert transcripts.marked_upload(marker.transcript_id) is not None
     assert len(leftovers(sim)["undeleted"]) == 1
 
     sim.clear_faults()
@@ -190,7 +190,7 @@ async def test_a_job_whose_submit_answer_was_lost_is_found_by_its_upload_and_del
 async def test_a_marker_without_a_job_is_dropped_once_settled(
     sim: SimulatorHandle, ledger: Store
 ) -> None:
-    marker = transcription.submission_marker(f"{sim.base_url}/upload/never-submitted")
+    marker = transcripts.submission_marker(f"{sim.base_url}/upload/never-submitted")
     await ledger.record("sim", marker)
     targets = {"sim": target_for(sim)}
     young = await janitor.sweep(targets, context(ledger))

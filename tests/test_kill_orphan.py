@@ -14,7 +14,7 @@ import pytest
 import yaml
 from polling import eventually
 
-from monitor.probes.transcription import SUBMISSION_PREFIX
+from monitor.providers.assemblyai.transcripts import SUBMISSION_PREFIX
 from monitor.simulator import SimulatorHandle
 
 if TYPE_CHECKING:

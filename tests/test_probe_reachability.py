@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from monitor.config import ReachabilitySpec, Target
 from monitor.models import ErrorKind, Status
-from monitor.probes import reachability
+from monitor.providers.assemblyai import reachability
 from monitor.simulator import SimulatorHandle
 
 __all__ = ["ledger", "make_sim", "sim"]

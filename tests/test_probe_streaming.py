@@ -21,7 +21,7 @@ from probe_fixtures import (
 from monitor.config import StreamingSpec
 from monitor.models import ErrorKind, Status
 from monitor.probeclip import load_clip
-from monitor.probes import streaming
+from monitor.providers.assemblyai import streaming
 
 __all__ = ["ledger", "make_sim", "sim"]
 

@@ -24,7 +24,7 @@ from probe_fixtures import (
 from monitor.config import TranscriptionSpec
 from monitor.models import ErrorKind, Status
 from monitor.probeclip import load_clip
-from monitor.probes import transcription
+from monitor.providers.assemblyai import transcription, transcripts
 from monitor.simulator import SimulatorHandle
 
 __all__ = ["ledger", "make_sim", "sim"]
@@ -84,7 +84,7 @@ async def test_the_id_is_in_the_ledger_before_the_first_poll(
         async def record(self, target: str, transcript_id: str) -> None:
             # How many creates and GETs the simulator had served at record time.
             requests = handle.state()["requests"]
-            kind = "marker" if transcript_id.startswith(transcription.SUBMISSION_PREFIX) else "id"
+            kind = "marker" if transcript_id.startswith(transcripts.SUBMISSION_PREFIX) else "id"
             at_record.append(
                 (kind, requests.get("transcript.create", 0), requests.get("transcript.get", 0))
             )
@@ -95,7 +95,7 @@ async def test_the_id_is_in_the_ledger_before_the_first_poll(
     assert result.status is Status.UP, result.message
     # The submission marker before the create, the id before the first poll.
     assert at_record == [("marker", 0, 0), ("id", 1, 0)]
-    marker = next(t for _, t in spy.deleted if t.startswith(transcription.SUBMISSION_PREFIX))
+    marker = next(t for _, t in spy.deleted if t.startswith(transcripts.SUBMISSION_PREFIX))
     assert spy.deleted == {("sim", result.details["transcript_id"]), ("sim", marker)}
 
 

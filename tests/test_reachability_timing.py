@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from monitor.config import ReachabilitySpec, Target
 from monitor.models import Status
-from monitor.probes import reachability
+from monitor.providers.assemblyai import reachability
 from monitor.simulator import SimulatorHandle
 
 __all__ = ["ledger", "make_sim", "sim"]
@@ -180,7 +180,7 @@ TLS_CHILD = textwrap.dedent(
     from pydantic import SecretStr
     from monitor.config import ReachabilitySpec, Target
     from monitor.models import ProbeContext, SystemClock
-    from monitor.probes import reachability
+    from monitor.providers.assemblyai import reachability
     from monitor.runtime import session_factory
 
     class NoLedger:

@@ -24,14 +24,11 @@ from probe_fixtures import MemoryLedger, context, make_sim, sim, target_for
 
 from monitor.config import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.probes import reachability, streaming, transcription
+from monitor.providers.assemblyai import reachability, streaming, transcription
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
+from monitor.store.codec import decode_result, encode_result, encode_v0, encode_v1
 from monitor.store.records import (
-    decode_result,
-    encode_result,
-    encode_v0,
-    encode_v1,
     from_ms,
     to_ms,
 )

@@ -25,6 +25,7 @@ from test_store import T0, FakeClock, history, make
 
 from monitor.models import ProbeResult
 from monitor.store import MIGRATIONS, Rollup, Store
+from monitor.store.codec import encode_result
 from monitor.store.records import (
     DAY_MS,
     HISTOGRAM_SIZE,
@@ -34,7 +35,6 @@ from monitor.store.records import (
     decode_phases,
     encode_histogram,
     encode_phases,
-    encode_result,
     from_ms,
     histogram_index,
     key_latency,

@@ -15,6 +15,7 @@ out of the final text as a last line of defence (docs/design.md rule 4).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -22,8 +23,8 @@ from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
 from monitor.config import Config
 from monitor.durations import duration_text, seconds_text
 from monitor.models import ProbeResult
+from monitor.probes.registry import KindTable, key_latency
 from monitor.redaction import redact
-from monitor.store.records import key_latency
 
 __all__ = [
     "Message",
@@ -37,12 +38,8 @@ __all__ = [
     "with_alert_id",
 ]
 
-PROBE_LABELS = {
-    "reachability": "REST API",
-    "transcription": "Transcription",
-    "streaming": "Streaming",
-    DELETION_PROBE: "Test data deletion",
-}
+# The kinds' labels, as the status page shows them.
+PROBE_LABELS: Mapping[str, str] = KindTable(lambda kind: kind.label)
 
 SEVERITY = {Level.DOWN: "critical", Level.DEGRADED: "warning", Level.BACKLOG: "warning"}
 
@@ -65,6 +62,8 @@ class Message:
 
 def probe_label(probe: str) -> str:
     """Return the human name of a probe ("Streaming"), as the status page shows it."""
+    if probe == DELETION_PROBE:
+        return "Test data deletion"
     return PROBE_LABELS.get(probe, probe.capitalize())
 
 
@@ -95,11 +94,7 @@ def remote_text(text: object, limit: int = REMOTE_TEXT_LIMIT) -> str:
     return md_escape(flat) if flat else "(no message)"
 
 
-_KEY_LABEL = {
-    "reachability": "Response time",
-    "transcription": "Turnaround",
-    "streaming": "Time to first transcript",
-}
+_KEY_LABEL: Mapping[str, str] = KindTable(lambda kind: kind.key_label)
 
 
 def _grown_phase(

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import Target
 from monitor.durations import seconds_text
-from monitor.models import Clock, ProbeContext, ProbeResult, Status
-from monitor.probes.failures import Failure
+from monitor.models import Clock, ProbeContext, ProbeResult, ProbeTarget, Status
+
+if TYPE_CHECKING:
+    # failures.py imports aiohttp; the recorder stays light so that the registry is.
+    from monitor.probes.failures import Failure
 
 
 class RunRecorder:
     """Collects what one probe run measured, then turns it into a ProbeResult."""
 
-    def __init__(self, target: Target, probe: str, ctx: ProbeContext) -> None:
+    def __init__(self, target: ProbeTarget, probe: str, ctx: ProbeContext) -> None:
         self.target = target.name
         self.probe = probe
         self.clock: Clock = ctx.clock

@@ -1,7 +1,7 @@
-"""What the site knows about each probe kind: its component name, incident impact, facts.
+"""What the site knows about each probe kind, read from the probe registry.
 
-The one place of the site that names probe kinds; the probe registry's
-descriptors can take its place.
+A component's name is its kind's label, an incident's impact is its kind's,
+and a component's figures are its kind's page facts; no kind is named here.
 """
 
 from __future__ import annotations
@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
-from monitor.models import ProbeKind, ProbeResult
+from monitor.models import ProbeResult
+from monitor.probes.registry import KindTable, PageFact, probe_types
 from monitor.site.format import seconds_text, wer_text
 from monitor.site.model import Fact
 from monitor.store.records import Rollup
 
-COMPONENT_NAMES: Mapping[str, str] = {
-    ProbeKind.REACHABILITY: "REST API",
-    ProbeKind.TRANSCRIPTION: "Transcription",
-    ProbeKind.STREAMING: "Streaming",
-}
+COMPONENT_NAMES: Mapping[str, str] = KindTable(lambda kind: kind.label)
 """The component each probe is shown as."""
 
 
@@ -29,31 +26,31 @@ def component_name(probe: str) -> str:
 
 def incident_impact(probe: str) -> Literal["major", "critical"]:
     """Return the Statuspage impact of an incident of `probe`."""
-    # The REST API failing means nothing works; a failing transcription or streaming
-    # path leaves the rest of the API usable.
-    return "critical" if probe == ProbeKind.REACHABILITY else "major"
+    kind = probe_types().get(probe)
+    return kind.impact if kind is not None else "major"
 
 
 def tracks_deletions(probes: Iterable[str]) -> bool:
     """Return True when one of `probes` uploads test data that must be deleted."""
-    return ProbeKind.TRANSCRIPTION in probes
+    kinds = probe_types()
+    return any(p in kinds and kinds[p].creates_test_data for p in probes)
+
+
+def _fact(fact: PageFact, last24h: Rollup | None) -> Fact | None:
+    if fact.measure == "median":
+        # A percentile of nothing is not "—" but no figure at all.
+        if last24h is None:
+            return None
+        return Fact(fact.label, seconds_text(last24h.percentile(0.5)), fact.key)
+    if fact.measure == "wer_mean":
+        return Fact(fact.label, wer_text(last24h.wer_mean if last24h else None), fact.key)
+    mean = last24h.phase_mean(fact.phase) if last24h and fact.phase else None
+    return Fact(fact.label, seconds_text(mean), fact.key)
 
 
 def facts(probe: str, last24h: Rollup | None, latest: ProbeResult | None) -> list[Fact]:
     """Return the probe-specific figures of a component: its last 24 h means."""
-    found: list[Fact] = []
-    wer = last24h.wer_mean if last24h else None
-    if probe == ProbeKind.TRANSCRIPTION:
-        queue = last24h.phase_mean("queued") if last24h else None
-        processing = last24h.phase_mean("processing") if last24h else None
-        found.append(Fact("Queue, 24 h mean", seconds_text(queue), "queue"))
-        found.append(Fact("Processing, 24 h mean", seconds_text(processing), "processing"))
-        found.append(Fact("Word error rate, 24 h", wer_text(wer), "wer"))
-    elif probe == ProbeKind.STREAMING:
-        first = last24h.phase_mean("first_transcript") if last24h else None
-        found.append(Fact("First transcript, 24 h mean", seconds_text(first), "first_transcript"))
-        found.append(Fact("Word error rate, 24 h", wer_text(wer), "wer"))
-    elif probe == ProbeKind.REACHABILITY and last24h is not None:
-        found.append(Fact("Median, 24 h", seconds_text(last24h.percentile(0.5)), "median"))
     del latest
-    return found
+    kind = probe_types().get(probe)
+    found = [_fact(f, last24h) for f in kind.page_facts] if kind is not None else []
+    return [f for f in found if f is not None]

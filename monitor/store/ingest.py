@@ -17,6 +17,7 @@ from typing import Any
 
 from monitor.models import ProbeResult, Status
 from monitor.outcome import Streak, Thresholds, step
+from monitor.store.codec import encode_result, phases_in_us
 from monitor.store.records import (
     CODE_STATUS,
     DAY_MS,
@@ -28,11 +29,9 @@ from monitor.store.records import (
     decode_phases,
     encode_histogram,
     encode_phases,
-    encode_result,
     from_ms,
     histogram_index,
     key_latency,
-    phases_in_us,
     to_ms,
 )
 from monitor.store.schema import ROLLUP_TABLES

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from monitor.models import LedgerEntry, ProbeResult
+from monitor.store.codec import RESULT_COLUMNS, decode_result
 from monitor.store.records import (
     CODE_STATUS,
     DAY_MS,
     HOUR_MS,
-    RESULT_COLUMNS,
     ComponentState,
     Incident,
     IncidentUpdate,
@@ -27,7 +27,6 @@ from monitor.store.records import (
     Rollup,
     StoredResult,
     decode_histogram,
-    decode_result,
     from_ms,
 )
 

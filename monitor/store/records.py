@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.durations import seconds_text
-from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.models import ProbeResult, Status
+from monitor.probes.registry import KindTable, key_latency
 
 __all__ = [
     "DAY_MS",
     "HOUR_MS",
     "LATENCY_BUCKETS",
+    "PHASE_ORDER",
     "ComponentState",
     "Incident",
     "IncidentUpdate",
@@ -38,7 +39,6 @@ __all__ = [
     "from_ms",
     "histogram_index",
     "key_latency",
-    "phases_in_us",
     "to_ms",
 ]
 
@@ -100,27 +100,6 @@ def histogram_index(seconds: float) -> int:
     return bisect.bisect_left(LATENCY_BUCKETS, seconds)
 
 
-def key_latency(result: ProbeResult) -> float:
-    """Return the latency that decides `degraded` for this probe kind (docs/design.md §3).
-
-    reachability: the ``total`` phase; transcription: ``turnaround`` if the probe
-    recorded it, else submit + queued + processing; streaming: ``first_transcript``.
-    Anything missing falls back to the run's whole duration.
-    """
-    phases = result.phases
-    if result.probe == "reachability" and "total" in phases:
-        return phases["total"]
-    if result.probe == "transcription":
-        if "turnaround" in phases:
-            return phases["turnaround"]
-        parts = [phases[p] for p in ("submit", "queued", "processing") if p in phases]
-        if parts:
-            return sum(parts)
-    if result.probe == "streaming" and "first_transcript" in phases:
-        return phases["first_transcript"]
-    return result.duration_s
-
-
 # ---------------------------------------------------------------------------
 # Raw result codec
 
@@ -134,340 +113,11 @@ def compact_json(obj: Any) -> str:
     return _ENCODER.encode(obj)
 
 
-# Encoding v1 (Findings F5 of BENCHMARKS.md): a raw row keeps only what cannot be
-# rebuilt. `phases` is a JSON array — microseconds in the probe kind's order below,
-# null for a phase the run did not reach, trailing nulls dropped, and an object of
-# {name: µs} last for phases outside that order. It always starts with "[", which
-# is what tells a v1 row from a v0 one (`phases` a JSON object or NULL), so rows
-# written before stay readable. `message` is NULL for an up run whose message is
-# the probe's standard wording, and `details` leaves out what repeats a phase and
-# the values every good run of that probe kind reports.
-#
-# Everything below is part of the stored format: rows already written decode
-# with these tables, so they are frozen copies (not `metrics.PHASES` nor the
-# probes' strings) and a change means a new encoding version. The encoder checks
-# that its row decodes to the result it was given and writes v0 when it would not,
-# so a probe whose wording or details change is stored bigger, never wrong.
-_V1_PHASES: dict[str, tuple[str, ...]] = {
-    "reachability": ("dns", "connect", "ttfb", "transfer", "total"),
-    "transcription": ("upload", "submit", "queued", "processing", "verify", "delete", "confirm"),
-    "streaming": ("token", "connect", "begin", "first_transcript", "final", "terminate"),
-}
-# Details that repeat a phase, rounded as the probes round them.
-_V1_FROM_PHASES: tuple[tuple[str, str], ...] = (
-    ("queue_s", "queued"),
-    ("processing_s", "processing"),
-    ("first_transcript_s", "first_transcript"),
+# The positional phase order of each kind's v1 rows and of the v1/v2 phase blobs
+# (`encode_phases`): part of the stored format, frozen (monitor.probes.StoredForm).
+PHASE_ORDER: Mapping[str, tuple[str, ...]] = KindTable(
+    lambda kind: kind.stored.phases if kind.stored else None
 )
-# The transcript of the probe clip as each probe kind receives it when it is exact.
-_V1_TEXTS: dict[str, str] = {
-    "transcription": "The quick brown fox jumps over the lazy dog.",
-    "streaming": "the quick brown fox jumps over the lazy dog",
-}
-# Details of every good (up or degraded) run of a probe kind, unless they differ.
-_V1_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reachability": {"http_status": 200},
-    "transcription": {"http_status": 200},
-    "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.281, "frames": 46},
-}
-# Encoding v2 (what is written now): v1's details rules with these defaults — the
-# streaming probe sends the clip from 50 ms before its first word since 14df1a5,
-# 2.2 s in 44 frames of 50 ms — and `phases` as a BLOB, which tells a v2 row from
-# a v1 one (text): the phases' µs values as `encode_phases` writes a bucket of one
-# good run (`_raw_phases_blob`). Frozen like the tables above.
-_V2_GOOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reachability": {"http_status": 200},
-    "transcription": {"http_status": 200},
-    "streaming": {"close_code": 1000, "close_reason": "", "audio_s": 2.2, "frames": 44},
-}
-# The order in which each probe writes its details.
-_V1_DETAIL_RANK: dict[str, dict[str, int]] = {
-    probe: {key: i for i, key in enumerate(keys)}
-    for probe, keys in {
-        "reachability": ("http_status", "body_bytes"),
-        "transcription": (
-            "http_status",
-            "transcript_id",
-            "queue_s",
-            "processing_s",
-            "turnaround_s",
-            "speech_model_used",
-            "wer",
-            "text",
-        ),
-        "streaming": (
-            "http_status",
-            "audio_s",
-            "frames",
-            "wer",
-            "text",
-            "first_transcript_s",
-            "session_id",
-            "close_code",
-            "close_reason",
-        ),
-    }.items()
-}
-# What an up run's message says before "in <key latency>" (RunRecorder.passed).
-_V1_UP_WORDING: dict[str, str] = {
-    "reachability": "API reachable: transcript list answered",
-    "transcription": "Transcribed, verified and deleted the probe clip",
-    "streaming": (
-        "Streamed the probe clip, verified the text and terminated the session; first transcript"
-    ),
-}
-
-
-def _up_message(probe: str, phases_us: Mapping[str, int], details: Mapping[str, Any]) -> str | None:
-    """Return the standard message of an up run, or None when it cannot be rebuilt."""
-    what = _V1_UP_WORDING.get(probe)
-    if what is None:
-        return None
-    if probe == "transcription":
-        latency = details.get("turnaround_s")
-        if type(latency) is not float:
-            return None
-    else:
-        us = phases_us.get("total" if probe == "reachability" else "first_transcript")
-        if us is None:
-            return None
-        latency = us / 1_000_000
-    return f"{what} in {seconds_text(latency)}"
-
-
-def _slim_details(
-    probe: str,
-    good: bool,
-    phases_us: Mapping[str, int],
-    details: Mapping[str, Any],
-    defaults: Mapping[str, Mapping[str, Any]],
-) -> dict[str, Any]:
-    """Return `details` without what `_restore_details` puts back."""
-    d = dict(details)
-    for key, phase in _V1_FROM_PHASES:
-        us = phases_us.get(phase)
-        value = d.get(key)
-        if us is not None and type(value) is float and value == round(us / 1_000_000, 6):
-            del d[key]
-    text = _V1_TEXTS.get(probe)
-    if text is not None and "wer" in d and d.get("text") == text:
-        del d["text"]
-    if good:
-        for key, default in defaults.get(probe, {}).items():
-            value = d.get(key, _MISSING)
-            if type(value) is type(default) and value == default:
-                del d[key]
-    return d
-
-
-def _restore_details(
-    probe: str,
-    good: bool,
-    phases_us: Mapping[str, int],
-    d: dict[str, Any],
-    defaults: Mapping[str, Mapping[str, Any]],
-) -> dict[str, Any]:
-    """Return a v1/v2 row's details `d` with what was left out put back, in the probe's order."""
-    restored: dict[str, Any] = {}
-    for key, phase in _V1_FROM_PHASES:
-        us = phases_us.get(phase)
-        if us is not None and key not in d:
-            restored[key] = round(us / 1_000_000, 6)
-    text = _V1_TEXTS.get(probe)
-    if text is not None and "wer" in d and "text" not in d:
-        restored["text"] = text
-    if good:
-        for key, default in defaults.get(probe, {}).items():
-            if key not in d:
-                restored[key] = default
-    if not restored:
-        return d
-    # Each restored key goes back before the first stored key the probe writes after
-    # it, so the JSON a reader prints lists them where the probe did.
-    rank = _V1_DETAIL_RANK.get(probe, {})
-    last = len(rank)
-    pending = sorted(restored, key=lambda k: rank.get(k, last))
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        i = rank.get(key)
-        if i is not None:
-            while pending and rank.get(pending[0], last) < i:
-                p = pending.pop(0)
-                out[p] = restored[p]
-        out[key] = value
-    for p in pending:
-        out[p] = restored[p]
-    return out
-
-
-_MISSING = object()
-
-
-def _raw_phases_blob(probe: str, phases_us: Mapping[str, int]) -> bytes:
-    """Return a v2 row's `phases` BLOB (never empty: a run without phases is b"\\0\\0")."""
-    return encode_phases(probe, 1, {k: (v, 1) for k, v in phases_us.items()}) or b"\0\0"
-
-
-def _text_columns(
-    result: ProbeResult, phases_us: Mapping[str, int], defaults: Mapping[str, Mapping[str, Any]]
-) -> tuple[str | None, str | None] | None:
-    """Return the v1/v2 (message, details) columns, or None if the row cannot be rebuilt.
-
-    `defaults` is the encoding's table of good-run details.
-    """
-    probe, status = result.probe, result.status
-    good = status is not Status.DOWN
-    slim = _slim_details(probe, good, phases_us, result.details, defaults)
-    back = _restore_details(probe, good, phases_us, dict(slim), defaults)
-    if back != result.details or list(back) != list(result.details):
-        return None  # a detail the decoder would add, alter or move: keep the row verbatim
-    message: str | None = result.message
-    if status is Status.UP:
-        if message == _up_message(probe, phases_us, result.details):
-            message = None
-    elif not message:
-        message = None
-    return message, compact_json(slim) if slim else None
-
-
-def _encode_v2(
-    result: ProbeResult, phases_us: dict[str, int]
-) -> tuple[str | None, bytes, str | None] | None:
-    """Return the v2 (message, phases, details) columns, or None if v2 cannot hold `result`."""
-    text = _text_columns(result, phases_us, _V2_GOOD_DEFAULTS)
-    if text is None:
-        return None
-    message, details = text
-    return message, _raw_phases_blob(result.probe, phases_us), details
-
-
-def phases_in_us(result: ProbeResult) -> dict[str, int]:
-    """Return the result's phases in integer microseconds, as rows store them."""
-    return {k: round(v * 1_000_000) for k, v in result.phases.items()}
-
-
-def encode_result(result: ProbeResult, phases_us: dict[str, int] | None = None) -> tuple[Any, ...]:
-    """Return (started_at, status, error_kind, duration_us, message, phases, details).
-
-    `phases_us` is `phases_in_us(result)` when the caller already has it.
-    """
-    if phases_us is None:
-        phases_us = phases_in_us(result)
-    head = (
-        to_ms(result.started_at),
-        STATUS_CODE[result.status],
-        result.error_kind.value if result.error_kind else None,
-        round(result.duration_s * 1_000_000),
-    )
-    v2 = _encode_v2(result, phases_us)
-    if v2 is not None:
-        return (*head, *v2)
-    return (*head, *encode_v0(result, phases_us))
-
-
-def encode_v1(result: ProbeResult) -> tuple[str | None, str, str | None] | None:
-    """Return the (message, phases, details) columns of encoding v1, or None if it cannot hold it.
-
-    Written by sttwatch before v2; kept so that tests can write such rows.
-    """
-    phases_us = phases_in_us(result)
-    text = _text_columns(result, phases_us, _V1_GOOD_DEFAULTS)
-    if text is None:
-        return None
-    order = _V1_PHASES.get(result.probe, ())
-    positional: list[Any] = [phases_us.get(name) for name in order]
-    while positional and positional[-1] is None:
-        positional.pop()
-    extra = {k: v for k, v in phases_us.items() if k not in set(order)}
-    if extra:
-        positional.append(extra)
-    message, details = text
-    return message, compact_json(positional), details
-
-
-def encode_v0(
-    result: ProbeResult, phases_us: dict[str, int] | None = None
-) -> tuple[str | None, str | None, str | None]:
-    """Return the (message, phases, details) columns of the original encoding (v0)."""
-    if phases_us is None:
-        phases_us = {k: round(v * 1_000_000) for k, v in result.phases.items()}
-    return (
-        result.message or None,
-        compact_json(phases_us) if phases_us else None,
-        compact_json(result.details) if result.details else None,
-    )
-
-
-RESULT_COLUMNS = (
-    "r.id, c.target, c.probe, r.started_at, r.status, r.error_kind, r.duration_us,"
-    " r.message, r.phases, r.details"
-)
-
-
-def _decode_v1(
-    probe: str, status: Status, message: str | None, phases: str, details: str | None
-) -> tuple[str, dict[str, float], dict[str, Any]]:
-    """Return (message, phases in seconds, details) of a v1 row's text columns."""
-    values: list[Any] = json.loads(phases)
-    extra: dict[str, int] = values.pop() if values and isinstance(values[-1], dict) else {}
-    phases_us = {
-        name: us
-        for name, us in zip(_V1_PHASES.get(probe, ()), values, strict=False)
-        if us is not None
-    }
-    phases_us.update(extra)
-    return _decode_rest(probe, status, message, phases_us, details, _V1_GOOD_DEFAULTS)
-
-
-def _decode_v2(
-    probe: str, status: Status, message: str | None, phases: bytes, details: str | None
-) -> tuple[str, dict[str, float], dict[str, Any]]:
-    """Return (message, phases in seconds, details) of a v2 row's columns."""
-    phases_us = {k: s for k, (s, _) in decode_phases(probe, 1, phases).items()}
-    return _decode_rest(probe, status, message, phases_us, details, _V2_GOOD_DEFAULTS)
-
-
-def _decode_rest(
-    probe: str,
-    status: Status,
-    message: str | None,
-    phases_us: dict[str, int],
-    details: str | None,
-    defaults: Mapping[str, Mapping[str, Any]],
-) -> tuple[str, dict[str, float], dict[str, Any]]:
-    good = status is not Status.DOWN
-    d = _restore_details(probe, good, phases_us, json.loads(details) if details else {}, defaults)
-    if message is None:
-        message = (_up_message(probe, phases_us, d) if status is Status.UP else None) or ""
-    return message, {k: v / 1_000_000 for k, v in phases_us.items()}, d
-
-
-def decode_result(row: tuple[Any, ...]) -> StoredResult:
-    """Return the stored result of one row selected with `RESULT_COLUMNS` (v0, v1 or v2)."""
-    rid, target, probe, started, status, kind, dur_us, message, phases, details = row
-    st = CODE_STATUS[status]
-    if isinstance(phases, bytes):
-        message, phase_s, detail = _decode_v2(probe, st, message, phases, details)
-    elif phases is not None and phases[:1] == "[":
-        message, phase_s, detail = _decode_v1(probe, st, message, phases, details)
-    else:
-        message = message or ""
-        phase_s = {k: v / 1_000_000 for k, v in json.loads(phases).items()} if phases else {}
-        detail = json.loads(details) if details else {}
-    return StoredResult(
-        id=rid,
-        result=ProbeResult(
-            target=target,
-            probe=probe,
-            started_at=from_ms(started),
-            duration_s=dur_us / 1_000_000,
-            status=st,
-            error_kind=ErrorKind(kind) if kind else None,
-            message=message,
-            phases=phase_s,
-            details=detail,
-        ),
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -477,7 +127,7 @@ def decode_result(row: tuple[Any, ...]) -> StoredResult:
 # raw rows it sums — so sums are exact integers, whatever order runs are added
 # in. The histogram and the phase sums are BLOBs of LEB128 varints (most values
 # take one to four bytes). The histogram: (gap, count) for each non-empty bucket.
-# The phases, over the probe kind's frozen order (`_V1_PHASES`): a bit mask of
+# The phases, over the probe kind's frozen order (`PHASE_ORDER`): a bit mask of
 # the phases every good run had, a bit mask of those only some had, then for
 # each phase in either mask (in order) its run count if partial and its sum in
 # µs (zigzag, so a negative sum survives); phases outside that order follow
@@ -542,7 +192,7 @@ def encode_phases(probe: str, good: int, phases: Mapping[str, Sequence[int]]) ->
     """Return the BLOB of {phase: (sum µs, runs)} of a bucket with `good` good runs, or None."""
     if not phases:
         return None
-    order = _V1_PHASES.get(probe, ())
+    order = PHASE_ORDER.get(probe, ())
     full = part = 0
     for bit, name in enumerate(order):
         acc = phases.get(name)
@@ -577,7 +227,7 @@ def decode_phases(probe: str, good: int, blob: bytes) -> dict[str, tuple[int, in
     full, part = values[0], values[1]
     out: dict[str, tuple[int, int]] = {}
     i = 2
-    for bit, name in enumerate(_V1_PHASES.get(probe, ())):
+    for bit, name in enumerate(PHASE_ORDER.get(probe, ())):
         if part >> bit & 1:
             out[name] = (_unzigzag(values[i + 1]), values[i])
             i += 2

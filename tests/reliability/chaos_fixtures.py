@@ -37,7 +37,7 @@ import yaml
 from monitor.app import open_runtime
 from monitor.config import load_config
 from monitor.janitor import SweepReport, sweep
-from monitor.probes.transcription import marked_upload
+from monitor.providers.assemblyai.transcripts import marked_upload
 from monitor.simulator import SimulatorHandle
 from monitor.simulator.scenario import WEBHOOK_ACTIONS, Action
 

@@ -31,9 +31,9 @@ from pydantic import SecretStr
 
 from monitor.config import ReachabilitySpec, StreamingSpec, Target, TranscriptionSpec
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, Status, SystemClock
-from monitor.probes import reachability, streaming, transcription
-from monitor.probes.streaming import CLOSE_GRACE_S
-from monitor.probes.transcription import cleanup_budget
+from monitor.providers.assemblyai import reachability, streaming, transcription
+from monitor.providers.assemblyai.streaming import CLOSE_GRACE_S
+from monitor.providers.assemblyai.transcription import cleanup_budget
 
 from .hostile import (
     BEGIN,

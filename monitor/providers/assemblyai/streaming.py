@@ -31,8 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from monitor.accuracy import word_error_rate
-from monitor.config import StreamingSpec, Target
-from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult
+from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import ProbeClip, load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
@@ -46,6 +45,7 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.providers.assemblyai.specs import StreamingSpec
 from monitor.tasks import cancel_and_wait
 
 NAME = "streaming"
@@ -227,7 +227,7 @@ class _Run:
     """One streaming session; `converse` is its happy path, `close` its cleanup."""
 
     def __init__(
-        self, target: Target, spec: StreamingSpec, ctx: ProbeContext, rec: RunRecorder
+        self, target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext, rec: RunRecorder
     ) -> None:
         self.target, self.spec, self.ctx, self.rec = target, spec, ctx, rec
         self.clip = load_clip()
@@ -439,7 +439,7 @@ def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
     return timed_out(spec.timeout, during=run.stage)
 
 
-async def run(target: Target, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
+async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
     """Return the result of one streaming session with the probe clip against `target`."""
     rec = RunRecorder(target, NAME, ctx)
     probe = _Run(target, spec, ctx, rec)

@@ -14,8 +14,7 @@ import json
 
 import aiohttp
 
-from monitor.config import ReachabilitySpec, Target
-from monitor.models import ProbeContext, ProbeResult
+from monitor.models import ProbeContext, ProbeResult, ProbeTarget
 from monitor.probes.aiohttp_timing import ConnectionTimes, TimedResolver, TimingConnector
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
@@ -28,6 +27,7 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.providers.assemblyai.specs import ReachabilitySpec
 
 NAME = "reachability"
 CHUNK_BYTES = 64 * 1024
@@ -91,7 +91,7 @@ def _during(times: ConnectionTimes, headers_at: float | None) -> str:
     return "reading the response body"
 
 
-async def run(target: Target, spec: ReachabilitySpec, ctx: ProbeContext) -> ProbeResult:
+async def run(target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext) -> ProbeResult:
     """Return the result of one authenticated transcript-list GET against `target`."""
     rec = RunRecorder(target, NAME, ctx)
     times = ConnectionTimes(ctx.clock)

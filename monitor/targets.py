@@ -1,0 +1,189 @@
+"""A target of the configuration: its provider, endpoints, API key and probes.
+
+A target's probes are validated against the probe registry (each kind's own
+spec), and its endpoints default to its provider's, so neither names a kind
+nor a provider.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SecretStr,
+    SerializationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import CoreSchema, core_schema
+
+from monitor.probes.registry import did_you_mean, probe_type, probe_types, provider, providers
+from monitor.probes.spec import ProbeSpec
+
+__all__ = ["Probes", "StrictModel", "Target", "probe_spec"]
+
+
+class StrictModel(BaseModel):
+    """The base of every configuration model: unknown keys refused, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Probes(Mapping[str, ProbeSpec]):
+    """Which probes a target runs, by probe kind; an omitted probe is not run.
+
+    Each entry is validated against the spec of its kind in the probe registry,
+    so a kind from a plugin is configured like a built-in one.
+    """
+
+    __slots__ = ("_specs",)
+
+    def __init__(self, specs: Mapping[str, ProbeSpec] | None = None) -> None:
+        order = list(probe_types())
+        given = dict(specs or {})
+        self._specs = {k: given[k] for k in sorted(given, key=order.index)}
+
+    def __getitem__(self, kind: str) -> ProbeSpec:
+        return self._specs[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __repr__(self) -> str:
+        return f"Probes({self._specs!r})"
+
+    def __getattr__(self, kind: str) -> Any:
+        # `target.probes.<kind>` reads like the fields it replaces: None when not configured.
+        if kind.startswith("_") or kind not in probe_types():
+            raise AttributeError(kind)
+        return self._specs.get(kind)
+
+    def enabled(self) -> dict[str, ProbeSpec]:
+        """Return the configured probe specs by probe name, in the registry's order."""
+        return dict(self._specs)
+
+    @classmethod
+    def defaults(cls, provider_name: str) -> Probes:
+        """Return the probes a target of `provider_name` runs when it configures none."""
+        kinds = [k for k in provider(provider_name).probes if k.default_enabled]
+        return cls({k.name: k.spec() for k in kinds})
+
+    @classmethod
+    def validate(cls, raw: Any) -> Probes:
+        """Return `raw` (a mapping of kind to settings or specs) as Probes, or raise ValueError."""
+        if isinstance(raw, Probes):
+            return raw
+        if not isinstance(raw, Mapping):
+            raise ValueError("must be a mapping of probe kind to its settings")
+        kinds = list(probe_types())
+        for kind in raw:
+            if kind not in kinds:
+                raise ValueError(f"unknown probe kind {kind!r}{did_you_mean(str(kind), kinds)}")
+        # parse_config reports a bad setting with its path first (config.probe_problems).
+        return cls({k: probe_spec(k, v) for k, v in raw.items()})
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls.validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _dump_probes, info_arg=True
+            ),
+        )
+
+
+def _dump_probes(probes: Probes, info: SerializationInfo) -> dict[str, Any]:
+    mode = "json" if info.mode_is_json() else "python"
+    return {k: v.model_dump(mode=mode, exclude_none=info.exclude_none) for k, v in probes.items()}
+
+
+def probe_spec(kind: str, value: Any) -> ProbeSpec:
+    """Return `value` validated as the spec of probe kind `kind` (None: its defaults)."""
+    spec: type[ProbeSpec] = probe_type(kind).spec
+    if isinstance(value, spec):
+        return value
+    # `probes: {<kind>: }` (YAML null) means "this probe, with defaults".
+    return spec.model_validate({} if value is None else value)
+
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def _base_url(schemes: tuple[str, ...]) -> Any:
+    def check(v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"must be a {'/'.join(schemes)} URL with a host, got {v!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"must not carry a query or fragment, got {v!r}")
+        return v.rstrip("/")
+
+    return BeforeValidator(check)
+
+
+class Target(StrictModel):
+    """One speech API endpoint set (a provider in one region, with one key)."""
+
+    name: str
+    display_name: str | None = None
+    provider: str = "assemblyai"
+    # The provider's endpoints of its default region when not given (`_provider_defaults`).
+    api_base: Annotated[str, _base_url(("http", "https"))]
+    streaming_base: Annotated[str, _base_url(("ws", "wss"))]
+    api_key: SecretStr
+    probes: Probes
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("provider", "assemblyai")
+        if not isinstance(name, str) or name not in providers():
+            # `_known_provider` names the problem; the first provider's defaults keep
+            # it from showing up again as missing endpoints.
+            name = next(iter(providers()))
+        found = provider(name)
+        data = dict(data)
+        data.setdefault("api_base", found.endpoints.api_base)
+        data.setdefault("streaming_base", found.endpoints.streaming_base)
+        if "probes" not in data:
+            data["probes"] = Probes.defaults(name)
+        return data
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, v: str) -> str:
+        if v not in providers():
+            raise ValueError(f"unknown provider {v!r}{did_you_mean(v, list(providers()))}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError(f"must be a slug of lower-case letters, digits and dashes, got {v!r}")
+        return v
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_present(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @property
+    def label(self) -> str:
+        """Return the human name of the target."""
+        return self.display_name or self.name

@@ -1,0 +1,96 @@
+"""The probe registry: built-in kinds come from their provider, lookups say what exists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import BaseModel
+
+from monitor.models import ProbeResult, Status
+from monitor.probes import ProbeSpec, ProbeType, probe_type, probe_types, provider
+from monitor.probes.registry import KindTable, Unknown, implementation, key_latency, supported
+
+BUILTIN = [kind.name for kind in provider("assemblyai").probes]
+
+
+async def _run(target: object, spec: object, ctx: object) -> ProbeResult:
+    raise AssertionError("not run")
+
+
+def test_the_built_in_kinds_are_the_providers_in_its_order() -> None:
+    assert list(probe_types())[: len(BUILTIN)] == BUILTIN
+    assert all(probe_type(name).name == name for name in BUILTIN)
+
+
+@pytest.mark.parametrize(
+    ("lookup", "message"),
+    [
+        (lambda: probe_type(BUILTIN[0][:-1] + "x"), f"(did you mean {BUILTIN[0]!r}?)"),
+        (lambda: provider("assemblyia"), "unknown provider 'assemblyia' (did you mean"),
+    ],
+    ids=["kind", "provider"],
+)
+def test_an_unknown_name_is_a_key_error_with_a_did_you_mean(lookup: object, message: str) -> None:
+    with pytest.raises(Unknown) as err:
+        lookup()  # type: ignore[operator]
+    assert isinstance(err.value, KeyError)
+    assert message in str(err.value)
+
+
+def test_a_kind_needs_a_probe_spec_and_a_key_phase_among_its_phases() -> None:
+    class NotASpec(BaseModel):
+        pass
+
+    with pytest.raises(TypeError, match="ProbeSpec subclass"):
+        ProbeType(name="x", label="X", spec=NotASpec, run=_run, phases=("a",), key_phase="a")  # type: ignore[type-var]
+    with pytest.raises(ValueError, match="key_phase"):
+        ProbeType(name="x", label="X", spec=ProbeSpec, run=_run, phases=("a",), key_phase="b")
+    kind = ProbeType(name="x", label="X", spec=ProbeSpec, run=_run, phases=("a",), key_phase="a")
+    assert kind.key_name == "a" and kind.stored is None and not kind.default_enabled
+
+
+def result(probe: str, phases: dict[str, float]) -> ProbeResult:
+    return ProbeResult(
+        target="t",
+        probe=probe,
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        duration_s=9.0,
+        status=Status.UP,
+        phases=phases,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "phases", "want"),
+    [
+        # Each built-in kind's key phase, when the run recorded it.
+        *[(k, {probe_type(k).key_phase: 0.25, "other": 5.0}, 0.25) for k in BUILTIN],
+        # A kind whose key latency is a sum of parts, when the run did not record the sum.
+        *[
+            (k, dict.fromkeys(probe_type(k).key_parts, 0.5), 0.5 * len(probe_type(k).key_parts))
+            for k in BUILTIN
+            if probe_type(k).key_parts
+        ],
+        # Nothing measured, or a kind nobody registered: the run's whole duration.
+        (BUILTIN[0], {}, 9.0),
+        ("no-such-kind", {"total": 1.0}, 9.0),
+    ],
+)
+def test_key_latency_reads_the_kind(kind: str, phases: dict[str, float], want: float) -> None:
+    assert key_latency(result(kind, phases)) == pytest.approx(want)
+
+
+def test_a_kind_table_leaves_out_the_kinds_without_the_field() -> None:
+    stored = KindTable(lambda kind: kind.stored)
+    assert set(stored) <= set(probe_types())
+    assert stored.get("no-such-kind", "absent") == "absent"
+    assert dict(KindTable(lambda kind: kind.label)) == {
+        n: k.label for n, k in probe_types().items()
+    }
+
+
+def test_a_target_runs_its_providers_implementation() -> None:
+    assert supported("assemblyai")[: len(BUILTIN)] == BUILTIN
+    for kind in provider("assemblyai").probes:
+        assert implementation("assemblyai", kind.name) is kind.run
