@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from monitor.alert_urls import apprise_url_problem, mask_url, split_tags, url_secrets
 from monitor.durations import format_duration, parse_duration
 from monitor.probes.registry import (
     did_you_mean,
@@ -187,7 +188,7 @@ class Config(_Strict):
         """Return every secret value in the config (for leak scans and log redaction)."""
         out = [t.api_key.get_secret_value() for t in self.targets]
         for url in self.alerts.urls:
-            out.extend(_url_secrets(url))
+            out.extend(url_secrets(url))
         return [s for s in out if s]
 
     def masked(self) -> dict[str, Any]:
@@ -197,125 +198,6 @@ class Config(_Strict):
             t["api_key"] = MASK
         data["alerts"]["urls"] = [mask_url(u) for u in self.alerts.urls]
         return data
-
-
-# ---------------------------------------------------------------------------
-# Secrets in URLs
-
-
-def _url_secrets(url: str) -> list[str]:
-    """Return the parts of an Apprise URL that are secret (password, tokens, query keys)."""
-    parts = urlsplit(url)
-    found: list[str] = []
-    if parts.password:
-        found.append(parts.password)
-    if parts.username and parts.password is None and parts.scheme not in ("mailto", "mailtos"):
-        found.append(parts.username)
-    for seg in parts.path.split("/"):
-        if len(seg) >= 8:
-            found.append(seg)
-    token_hosts = ("slack", "discord", "msteams", "tgram", "pushover", "ntfy", "gotify")
-    if parts.scheme in token_hosts and parts.hostname and len(parts.hostname) >= 8:
-        found.append(parts.hostname)
-    for pair in parts.query.split("&"):
-        key, _, val = pair.partition("=")
-        if val and any(w in key.lower() for w in ("pass", "token", "key", "secret", "pw")):
-            found.append(val)
-    return found
-
-
-def mask_url(url: str) -> str:
-    """Return `url` with its credentials masked, as Apprise's privacy mode would show it."""
-    try:
-        import apprise
-
-        obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-        masked = str(obj.url(privacy=True)) if obj is not None else url  # type: ignore[no-untyped-call]
-    except Exception:  # masking must never fail: fall back to our own below
-        masked = url
-    # Apprise's privacy mode leaves some secrets readable (a json:// URL's
-    # "-token=..." GET parameter), so ours are masked as well, raw or encoded.
-    for secret in sorted(_url_secrets(url), key=len, reverse=True):
-        for form in {secret, quote(secret, safe="")}:
-            masked = masked.replace(form, MASK)
-    return masked
-
-
-# ---------------------------------------------------------------------------
-# Alert URLs, as Apprise reads them
-
-# "critical, pager=pagerduty://…": Apprise's own TEXT-config spelling of tags.
-_TAGGED = re.compile(
-    r"^\s*(?P<tags>[A-Za-z0-9][A-Za-z0-9_\-, ]*?)\s*=\s*(?P<url>[A-Za-z0-9+.\-]+://.*)$"
-)
-# The pieces of a URL an Apprise error message may repeat (tokens, user names, hosts).
-_URL_PIECE = re.compile(r"[^/:@?&=#,;%+\s.()]{3,}")
-
-
-def split_tags(entry: str) -> tuple[frozenset[str], str]:
-    """Return (tags, url) for an ``alerts.urls`` entry: ``"tag1, tag2=scheme://…"`` or a URL."""
-    m = _TAGGED.match(entry)
-    if m is None:
-        return frozenset(), entry.strip()
-    tags = frozenset(t.strip().lower() for t in m.group("tags").split(",") if t.strip())
-    return tags, m.group("url").strip()
-
-
-def _masked_reason(reason: str, url: str) -> str:
-    """Return Apprise's `reason` with every piece of `url` after its scheme masked."""
-    for piece in sorted(set(_URL_PIECE.findall(url.partition("://")[2])), key=len, reverse=True):
-        reason = reason.replace(piece, MASK)
-    return reason
-
-
-def apprise_url_problem(url: str) -> str | None:
-    """Return why Apprise cannot use `url`, or None when it can.
-
-    Offline: Apprise's own parsing and its service's constructor, exactly what
-    sending will do first, without sending anything. The URL itself is not
-    repeated (the caller names its place) and Apprise's reason has every piece
-    of it masked, so no secret is echoed.
-    """
-    if "://" not in url:
-        return "not an Apprise URL (expected scheme://...)"
-    import logging
-
-    from apprise import AppriseAsset
-    from apprise.manager_plugins import NotificationManager
-    from apprise.plugins import url_to_dict
-
-    # Apprise's registry of its services (one shared instance).
-    services = NotificationManager()  # type: ignore[no-untyped-call]
-    scheme = url.partition("://")[0].strip().lower()
-    quiet = logging.getLogger("apprise")
-    was_disabled, quiet.disabled = quiet.disabled, True  # its ERROR lines would repeat ours
-    try:
-        # Also the services' own URLs (https://hooks.slack.com/…), as Apprise accepts them.
-        parsed = url_to_dict(url)  # type: ignore[no-untyped-call]
-        if parsed is None:
-            if scheme not in services:
-                known = list(services.schemas())  # type: ignore[no-untyped-call]
-                hint = difflib.get_close_matches(scheme, known, n=1)
-                mean = f" (did you mean {hint[0]!r}?)" if hint else ""
-                if scheme in ("http", "https"):  # a plain webhook is json://, form:// or xml://
-                    mean = " (for a plain webhook use json://, form:// or xml://)"
-                return f"Apprise does not know the scheme {scheme!r}{mean}"
-            name = services[scheme].service_name
-            return f"Apprise cannot parse this {name} URL (missing or malformed parts)"
-        service = services[parsed["schema"]]
-        name = service.service_name
-        if not service.enabled:
-            return f"Apprise's {name} service ({parsed['schema']}://) is disabled on this system"
-        try:
-            # The constructor checks the parts (token lengths, required fields); a memory-only
-            # asset, so checking a URL writes nothing to disk.
-            service(**parsed, asset=AppriseAsset(storage_mode="memory"))
-        except Exception as exc:  # Apprise raises TypeError or its own error types
-            reason = _masked_reason(str(exc).strip() or type(exc).__name__, url)
-            return f"Apprise cannot use this {name} URL: {reason}"
-    finally:
-        quiet.disabled = was_disabled
-    return None
 
 
 # ---------------------------------------------------------------------------
@@ -601,7 +483,7 @@ def _literal_secret_paths(raw: Any) -> list[str]:
     alerts = raw.get("alerts")
     urls = alerts.get("urls") if isinstance(alerts, dict) else None
     for i, url in enumerate(urls or []):
-        if isinstance(url, str) and "${" not in url and _url_secrets(url):
+        if isinstance(url, str) and "${" not in url and url_secrets(url):
             found.append(f"alerts.urls[{i}]")
     return found
 

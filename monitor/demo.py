@@ -38,7 +38,8 @@ from aiohttp import web
 from monitor.alerting.console import ConsoleSink
 from monitor.app import open_runtime, serve
 from monitor.config import Config, load_config
-from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.models import ProbeResult, Status
+from monitor.providers.assemblyai import demo as demo_profile
 from monitor.runtime import Runtime
 from monitor.server import bound_port
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
@@ -115,25 +116,7 @@ def demo_config(
                 "api_base": sim.base_url,
                 "streaming_base": sim.ws_base,
                 "api_key": "sim-key",
-                "probes": {
-                    "reachability": {
-                        "interval": f"{interval}s",
-                        "timeout": timeout,
-                        "degraded_after": "1s",
-                    },
-                    "transcription": {
-                        "interval": f"{interval}s",
-                        "timeout": timeout,
-                        "degraded_after": "2500ms",
-                        "poll_interval": "200ms",
-                        "poll_max_interval": "500ms",
-                    },
-                    "streaming": {
-                        "interval": f"{interval}s",
-                        "timeout": timeout,
-                        "degraded_after": "2s",
-                    },
-                },
+                "probes": demo_profile.probes(interval, timeout),
             }
         ],
     }
@@ -141,9 +124,6 @@ def demo_config(
 
 # ---------------------------------------------------------------------------
 # Synthetic history
-
-
-_BASE_LATENCY = {"reachability": 0.08, "transcription": 1.2, "streaming": 0.45}
 
 
 def synthetic_history(
@@ -156,59 +136,43 @@ def synthetic_history(
 ) -> Iterator[ProbeResult]:
     """Yield plausible past results for every configured probe, oldest first.
 
-    Latency follows a daily rhythm with noise; a slow hour of transcriptions
-    yesterday, a short streaming outage and a transcription outage a few days
-    back, so the bars, charts and incident history all have something to show.
+    Latency follows a daily rhythm with noise; the provider's demo profile adds a
+    slow hour and a few outages, so the bars, charts and incident history all have
+    something to show.
     """
     rng = random.Random(seed)
     start = until - timedelta(days=days)
-    outages = [
-        ("streaming", until - timedelta(days=2, hours=5), timedelta(minutes=25)),
-        ("transcription", until - timedelta(days=3, hours=11), timedelta(minutes=40)),
-    ]
-    slow = [("transcription", until - timedelta(days=1, hours=3), timedelta(minutes=50))]
+    outages = [(f, until - f.ago) for f in demo_profile.OUTAGES]
+    slow = [(p, until - ago, span) for p, ago, span in demo_profile.SLOW]
     t = start
     while t < until:
         hour = t.hour + t.minute / 60
         rhythm = 1.0 + 0.35 * max(0.0, 1 - abs(hour - 15) / 6)  # busier afternoons
         for target in config.targets:
             for probe, spec in target.probes.enabled().items():
-                base = _BASE_LATENCY[probe] * rhythm
+                base = demo_profile.base_latency(probe) * rhythm
                 latency = base * rng.lognormvariate(0, 0.18)
-                failing = any(p == probe and s <= t < s + span for p, s, span in outages)
-                if failing:
-                    kind = (
-                        ErrorKind.STREAM_CLOSED if probe == "streaming" else ErrorKind.SERVER_ERROR
+                failing = next(
+                    (f for f, s in outages if f.probe == probe and s <= t < s + f.span), None
+                )
+                if failing is not None:
+                    yield ProbeResult(
+                        target.name, probe, t, latency, Status.DOWN, failing.kind, failing.message
                     )
-                    message = (
-                        "Session closed with 3005: Internal server error"
-                        if probe == "streaming"
-                        else "HTTP 503 from the API"
-                    )
-                    yield ProbeResult(target.name, probe, t, latency, Status.DOWN, kind, message)
                     continue
                 if any(p == probe and s <= t < s + span for p, s, span in slow):
                     latency = float(spec.degraded_after) * rng.uniform(1.05, 1.6)
                 status = Status.DEGRADED if latency > float(spec.degraded_after) else Status.UP
-                wer = round(rng.uniform(0.0, 0.12), 3)
                 yield ProbeResult(
                     target.name,
                     probe,
                     t,
                     latency,
                     status,
-                    phases=_phases(probe, latency),
-                    details={} if probe == "reachability" else {"wer": wer},
+                    phases=demo_profile.phases(probe, latency),
+                    details=demo_profile.details(probe, rng),
                 )
         t += step
-
-
-def _phases(probe: str, latency: float) -> dict[str, float]:
-    if probe == "reachability":
-        return {"connect": latency * 0.3, "ttfb": latency * 0.6, "total": latency}
-    if probe == "transcription":
-        return {"submit": 0.05, "queued": latency * 0.3, "processing": latency * 0.7 - 0.05}
-    return {"connect": 0.02, "begin": 0.05, "first_transcript": latency}
 
 
 async def seed_history(config: Config, until: datetime, days: float = 4.0) -> int:

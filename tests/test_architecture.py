@@ -436,7 +436,7 @@ def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 
 # store/ and alerting/ import each other until the one outcome machine lands
 # (owner: outcome, issue 13 item 3); the lead empties this.
-KNOWN_CYCLES = {frozenset({"monitor.store", "monitor.alerting"})}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def test_no_import_cycle_between_monitor_packages() -> None:
@@ -477,14 +477,6 @@ def kinds_homes() -> list[str]:
     return homes + [p.simulator for p in providers().values() if p.simulator]
 
 
-# Modules that still name a kind, with the engineer whose branch moves the fact to the
-# registry; the lead empties this.
-KIND_LITERALS_LEFT = {
-    "monitor/demo.py": "root (the demo's scripted history per kind)",
-    "monitor/alerting/__init__.py": "outcome (the deletion backlog's maintenance window)",
-}
-
-
 def test_no_probe_kind_is_named_outside_its_provider() -> None:
     homes = kinds_homes()
     assert "monitor.providers.assemblyai" in homes
@@ -492,7 +484,6 @@ def test_no_probe_kind_is_named_outside_its_provider() -> None:
         f"{p.relative_to(ROOT)}:{line}: {kind!r}"
         for p in source_files()
         if not any(within(module_name(p, MONITOR), home) for home in homes)
-        and str(p.relative_to(ROOT)) not in KIND_LITERALS_LEFT
         for line, kind in kind_literals(p.read_text(encoding="utf-8"))
     }
     assert found == set()

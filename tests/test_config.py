@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from monitor.alert_urls import mask_url
 from monitor.config import (
     ConfigError,
     TranscriptionSpec,
     format_duration,
     load_config,
-    mask_url,
     parse_config,
     parse_duration,
 )

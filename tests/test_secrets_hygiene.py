@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import mask_url, parse_config, permission_warnings
+from monitor.alert_urls import mask_url
+from monitor.config import parse_config, permission_warnings
 from monitor.isolation import without_secrets
 from monitor.logs import RedactSecrets
 from monitor.models import ErrorKind, ProbeResult, Status

@@ -53,6 +53,7 @@ from monitor.alerting.rules import (
 )
 from monitor.config import Config
 from monitor.models import Clock, ProbeResult, SystemClock
+from monitor.probes import probe_type
 from monitor.redaction import redact
 from monitor.store.writer import StoreWriteError
 from monitor.tasks import cancel_and_wait
@@ -224,15 +225,24 @@ class Alerter:
         now = self._clock.now()
         for target in self.config.targets:
             key = (target.name, DELETION_PROBE)
+            # The kinds whose runs leave test data behind for the ledger to delete.
+            creators = [k for k in target.probes if probe_type(k).creates_test_data]
             if (
-                target.probes.transcription is None
+                not creators
                 and key not in self._states
                 and not any(e.target == target.name for e in pending)
             ):
                 continue  # a target that never creates transcripts has no backlog
             async with self._locks.setdefault(key, asyncio.Lock()):
                 state = self._states.get(key) or AlertState(target.name, DELETION_PROBE)
-                window = maintenance.active(self.config, target.name, "transcription", now)
+                window = next(
+                    (
+                        w
+                        for k in creators
+                        if (w := maintenance.active(self.config, target.name, k, now))
+                    ),
+                    None,
+                )
                 new, events = backlog_step(state, pending, now, self.rules, window is not None)
                 if events or new.open_level != state.open_level or key not in self._states:
                     await self._commit(key, new, events)

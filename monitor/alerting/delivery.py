@@ -29,8 +29,9 @@ import apprise
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
+from monitor.alert_urls import apprise_url_problem, mask_url, split_tags
 from monitor.alerting.messages import Message
-from monitor.config import AlertsConfig, apprise_url_problem, mask_url, split_tags
+from monitor.config import AlertsConfig
 from monitor.redaction import redact
 
 __all__ = [

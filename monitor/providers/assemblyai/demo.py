@@ -1,0 +1,89 @@
+"""What ``sttwatch demo`` shows of AssemblyAI: its probes' settings and a plausible past.
+
+The demo itself (monitor/demo.py) is provider-neutral: it asks this module for
+the probes block of its one target and for the shape of the synthetic history
+(latency of each kind, the outages and the slow hour it draws), so the names of
+AssemblyAI's probe kinds live here, with the provider.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from monitor.models import ErrorKind
+
+__all__ = ["OUTAGES", "SLOW", "Failure", "base_latency", "details", "phases", "probes"]
+
+
+def probes(interval: float, timeout: str) -> dict[str, Any]:
+    """Return the demo target's ``probes:`` block: every kind every `interval` seconds."""
+    every = {"interval": f"{interval}s", "timeout": timeout}
+    return {
+        "reachability": {**every, "degraded_after": "1s"},
+        "transcription": {
+            **every,
+            "degraded_after": "2500ms",
+            "poll_interval": "200ms",
+            "poll_max_interval": "500ms",
+        },
+        "streaming": {**every, "degraded_after": "2s"},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A span of the synthetic past in which one kind failed, and how it failed."""
+
+    probe: str
+    ago: timedelta  # how long before the end of the history it started
+    span: timedelta
+    kind: ErrorKind
+    message: str
+
+
+# A short streaming outage and a transcription outage a few days back.
+OUTAGES = (
+    Failure(
+        "streaming",
+        timedelta(days=2, hours=5),
+        timedelta(minutes=25),
+        ErrorKind.STREAM_CLOSED,
+        "Session closed with 3005: Internal server error",
+    ),
+    Failure(
+        "transcription",
+        timedelta(days=3, hours=11),
+        timedelta(minutes=40),
+        ErrorKind.SERVER_ERROR,
+        "HTTP 503 from the API",
+    ),
+)
+# A slow hour of transcriptions yesterday: (kind, how long ago it started, span).
+SLOW = (("transcription", timedelta(days=1, hours=3), timedelta(minutes=50)),)
+
+_BASE_LATENCY = {"reachability": 0.08, "transcription": 1.2, "streaming": 0.45}
+
+
+def base_latency(probe: str) -> float:
+    """Return the typical key latency of `probe`, in seconds (0.5 s for a kind not drawn)."""
+    return _BASE_LATENCY.get(probe, 0.5)
+
+
+def phases(probe: str, latency: float) -> dict[str, float]:
+    """Return plausible phase timings of a run of `probe` whose key latency is `latency`."""
+    if probe == "reachability":
+        return {"connect": latency * 0.3, "ttfb": latency * 0.6, "total": latency}
+    if probe == "transcription":
+        return {"submit": 0.05, "queued": latency * 0.3, "processing": latency * 0.7 - 0.05}
+    if probe == "streaming":
+        return {"connect": 0.02, "begin": 0.05, "first_transcript": latency}
+    return {}
+
+
+def details(probe: str, rng: random.Random) -> dict[str, Any]:
+    """Return a passing run's details: a small word error rate where the kind checks text."""
+    wer = round(rng.uniform(0.0, 0.12), 3)
+    return {} if probe == "reachability" else {"wer": wer}
