@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from monitor.config import Config
 from monitor.models import Clock, ProbeContext, ProbeFn, SystemClock
 from monitor.probeclip import load_clip
-from monitor.probes import PROBES
 from monitor.runtime import USER_AGENT, Runtime, session_factory
 from monitor.store import Store
 
@@ -82,7 +81,7 @@ class Root:
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.probes = PROBES if probes is None else probes
+        self.probes = probes
         self.user_agent = user_agent
         self.keep_metrics = metrics
         self.record = record

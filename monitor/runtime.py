@@ -23,7 +23,7 @@ from monitor.config import Config
 from monitor.isolation import DEFAULT_GRACE, run_probe
 from monitor.models import ProbeContext, ProbeFn, ProbeResult, SessionFactory
 from monitor.probes.registry import probe_types
-from monitor.scheduler import ResultSink, Scheduler
+from monitor.scheduler import ResultSink, Scheduler, probe_fn
 from monitor.store import Store, StoreWriteError, key_latency
 
 if TYPE_CHECKING:  # imported by monitor.app only when it keeps metrics: see there
@@ -63,7 +63,7 @@ class Runtime:
     config: Config
     store: Store
     ctx: ProbeContext
-    probes: Mapping[str, ProbeFn]
+    probes: Mapping[str, ProbeFn] | None  # kind -> run overrides; None: each target's provider
     _metrics: Metrics | None = None
     sinks: list[ResultSink] = field(default_factory=list)
     store_write_errors: int = 0
@@ -114,7 +114,13 @@ class Runtime:
 
         async def one(target: Any, name: str, spec: Any) -> ProbeResult:
             result = await run_probe(
-                self.probes[name], target, name, spec, self.ctx, grace=grace, secrets=secrets
+                probe_fn(target, name, self.probes),
+                target,
+                name,
+                spec,
+                self.ctx,
+                grace=grace,
+                secrets=secrets,
             )
             await sched.deliver(result)
             return result

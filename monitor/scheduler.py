@@ -95,10 +95,16 @@ class _Job:
         return (self.target.name, self.probe)
 
 
-def _default_probes() -> Mapping[str, ProbeFn]:
-    from monitor.probes import PROBES
+def probe_fn(target: Target, kind: str, probes: Mapping[str, ProbeFn] | None = None) -> ProbeFn:
+    """Return the run of `kind` for `target`: its provider's (or a plugin's), unless overridden.
 
-    return PROBES
+    `probes` (kind -> run) replaces the registry for every target, as tests do.
+    """
+    if probes is not None:
+        return probes[kind]
+    from monitor.probes.registry import implementation
+
+    return implementation(target.provider, kind)
 
 
 class Scheduler:
@@ -130,7 +136,7 @@ class Scheduler:
         )
         self._ctx = ctx
         self._sinks = list(sinks)
-        self._probes = _default_probes() if probes is None else probes
+        self._probes = probes
         self._clock = clock or ctx.clock
         self._metrics = metrics
         self._grace = grace
@@ -161,7 +167,9 @@ class Scheduler:
 
     def _plan(self) -> list[_Job]:
         pairs = [(t, name, spec) for t in self._config.targets for name, spec in _enabled(t)]
-        missing = sorted({name for _, name, _ in pairs if name not in self._probes})
+        missing = sorted(
+            {name for _, name, _ in pairs if self._probes is not None and name not in self._probes}
+        )
         if missing:
             raise ValueError(f"no probe registered for {', '.join(missing)}")
         n = len(pairs)
@@ -170,7 +178,7 @@ class Scheduler:
                 target=t,
                 probe=name,
                 spec=spec,
-                fn=self._probes[name],
+                fn=probe_fn(t, name, self._probes),
                 offset=min(float(spec.interval), FIRST_RUN_WINDOW) * i / n,
                 phase=float(spec.interval) * i / n,
             )
