@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     SecretStr,
     SerializationInfo,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -138,7 +139,9 @@ class Target(StrictModel):
     name: str
     display_name: str | None = None
     provider: str = "assemblyai"
-    # The provider's endpoints of its default region when not given (`_provider_defaults`).
+    # Which of the provider's regions the default endpoints are (its default region if None).
+    region: str | None = None
+    # The provider's endpoints of `region` when not given (`_provider_defaults`).
     api_base: Annotated[str, _base_url(("http", "https"))]
     streaming_base: Annotated[str, _base_url(("ws", "wss"))]
     api_key: SecretStr
@@ -155,9 +158,14 @@ class Target(StrictModel):
             # it from showing up again as missing endpoints.
             name = next(iter(providers()))
         found = provider(name)
+        region = data.get("region")
+        # An unknown region is `_known_region`'s to name; the default region's endpoints
+        # keep it from showing up again as missing endpoints.
+        endpoints = found.regions.get(region, found.endpoints) if isinstance(region, str) else None
+        endpoints = endpoints or found.endpoints
         data = dict(data)
-        data.setdefault("api_base", found.endpoints.api_base)
-        data.setdefault("streaming_base", found.endpoints.streaming_base)
+        data.setdefault("api_base", endpoints.api_base)
+        data.setdefault("streaming_base", endpoints.streaming_base)
         if "probes" not in data:
             data["probes"] = Probes.defaults(name)
         return data
@@ -167,6 +175,17 @@ class Target(StrictModel):
     def _known_provider(cls, v: str) -> str:
         if v not in providers():
             raise ValueError(f"unknown provider {v!r}{did_you_mean(v, list(providers()))}")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, v: str | None, info: ValidationInfo) -> str | None:
+        name = info.data.get("provider")
+        if v is None or name is None:  # an unknown provider is named by `_known_provider`
+            return v
+        regions = list(provider(name).regions)
+        if v not in regions:
+            raise ValueError(f"unknown region {v!r} of {name}{did_you_mean(v, regions)}")
         return v
 
     @field_validator("name")
