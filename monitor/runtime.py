@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from monitor import __version__
 from monitor.config import Config
 from monitor.isolation import DEFAULT_GRACE, run_probe
@@ -27,6 +25,8 @@ from monitor.scheduler import ResultSink, Scheduler, probe_fn
 from monitor.store import Store, StoreWriteError, key_latency
 
 if TYPE_CHECKING:  # imported by monitor.app only when it keeps metrics: see there
+    import aiohttp
+
     from monitor.metrics import Metrics
 
 __all__ = [
@@ -50,6 +50,8 @@ def session_factory(user_agent: str = USER_AGENT) -> SessionFactory:
     """
 
     def make(**kwargs: Any) -> aiohttp.ClientSession:
+        import aiohttp  # here, not at import: `render` opens a runtime and sends nothing
+
         headers = {"User-Agent": user_agent, **dict(kwargs.pop("headers", None) or {})}
         return aiohttp.ClientSession(headers=headers, **kwargs)
 
