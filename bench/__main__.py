@@ -61,7 +61,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "storage": {"days": 2, "raw_days": 1},
         "startup": {"n": 2},
     },
-    # Proves the harness end to end in the test suite (tests/test_bench_smoke.py).
+    # Proves the harness end to end in the test suite (tests/packaging/test_bench_smoke.py).
     "tiny": {
         "overhead": {"n": 3},
         "streaming": {"n": 1, "delays_ms": (300,)},

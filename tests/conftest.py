@@ -1,34 +1,37 @@
 """Fixtures every test module can use without importing them.
 
 - ``start_sim``: starts real simulators on loopback (port 0) and closes every
-  one it started when the test ends; the per-area ``make_sim``/``sim``
-  fixtures (simulator_fixtures.py, probe_fixtures.py) and the test modules'
-  own ``sim`` fixtures build their scenario and start it through this one.
+  one it started when the test ends; ``make_sim``/``sim`` (here, for the probe,
+  janitor and store tests: scenario overrides as keywords) and the simulator
+  area's own (tests/simulator/conftest.py: a whole scenario) build on it, as do
+  the test modules' own ``sim`` fixtures.
+- ``ledger``: the real SQLite store as the deletion ledger.
 - ``http``: one aiohttp client session, closed afterwards.
 - ``smtp_sink``, ``webhook``, ``slack_stub``, ``refused_port``: the real
-  notification receivers of alert_fixtures.py.
+  notification receivers of tests/support/receivers.py.
 - ``demo``: a running ``sttwatch demo`` whose storyline stands still.
-- ``browser``: the headless Chromium of chromium.py, launched through Playwright.
+- ``browser``: the headless Chromium of tests/support/chromium.py, launched through Playwright.
+
+Plain helpers live in the tests.support package; no test module imports another.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from alert_fixtures import refused_port, slack_stub, smtp_sink, webhook
-from chromium import ARGS, CHROMIUM
 
 from monitor.demo import Chapter, DemoHandle, run_demo
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
-
-__all__ = ["refused_port", "slack_stub", "smtp_sink", "webhook"]
-
-SimStarter = Callable[["dict[str, Any] | Scenario | None"], Awaitable[SimulatorHandle]]
+from monitor.store import Store
+from tests.support.chromium import ARGS, CHROMIUM
+from tests.support.fixture_types import SimFactory, SimStarter
+from tests.support.probes import make_scenario
+from tests.support.receivers import SmtpSink, Webhook
 
 
 @pytest.fixture
@@ -93,3 +96,75 @@ async def browser() -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+def make_sim(start_sim: SimStarter) -> SimFactory:
+    """Return a factory of simulators (scenario overrides as keywords), all closed afterwards."""
+
+    async def make(**overrides: Any) -> SimulatorHandle:
+        return await start_sim(make_scenario(**overrides))
+
+    return make
+
+
+@pytest.fixture
+async def sim(make_sim: SimFactory) -> SimulatorHandle:
+    """Return a healthy simulator with fast jobs."""
+    return await make_sim()
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Store]:
+    """Yield the real SQLite store (the deletion ledger) in a temporary file, closed afterwards."""
+    store = await Store.open(str(tmp_path / "ledger.db"))
+    yield store
+    await store.close()
+
+
+# -- notification receivers -----------------------------------------------------
+
+
+@pytest.fixture
+async def smtp_sink() -> AsyncIterator[SmtpSink]:
+    sink = SmtpSink()
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.stop()
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[Webhook]:
+    hook = Webhook()
+    await hook.start()
+    try:
+        yield hook
+    finally:
+        await hook.stop()
+
+
+@pytest.fixture
+async def slack_stub(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Webhook]:
+    """A Slack incoming-webhook stub; Apprise's slack plugin is pointed at it for this test."""
+    from apprise.plugins.slack import NotifySlack
+
+    hook = Webhook(reply="ok")
+    await hook.start()
+    monkeypatch.setattr(NotifySlack, "webhook_url", f"http://127.0.0.1:{hook.port}/services")
+    try:
+        yield hook
+    finally:
+        await hook.stop()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port nothing listens on (bound then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    yield port

@@ -18,7 +18,7 @@ request, hooked or not (~6 % of a run's instructions). Hence this module:
   ``connection_made`` and ``data_received``.
 
 What it relies on is pinned in pyproject.toml to the aiohttp releases it was
-proven on, and tests/test_aiohttp_timing_contract.py fails with what to check
+proven on, and tests/probes/test_aiohttp_timing_contract.py fails with what to check
 when aiohttp is upgraded past them or changes one of these internals.
 """
 

@@ -1,7 +1,7 @@
 """The create-transcript request: its fields, their types, ranges and enums, and validation.
 
 The tables mirror ``TranscriptParams`` (``audio_url`` + ``TranscriptOptionalParams``)
-of the copied OpenAPI spec; tests/test_simulator_openapi.py compares them with
+of the copied OpenAPI spec; tests/simulator/test_simulator_openapi.py compares them with
 the spec so the two cannot drift apart.
 """
 

@@ -2,7 +2,7 @@
 
 The JSON produced here is what ``GET /v2/transcript/{id}`` returns; every
 shape validates against the ``Transcript`` / ``TranscriptListItem`` schemas
-of the copied OpenAPI spec (tests/test_simulator_openapi.py checks it).
+of the copied OpenAPI spec (tests/simulator/test_simulator_openapi.py checks it).
 """
 
 from __future__ import annotations

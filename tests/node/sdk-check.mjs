@@ -1,6 +1,6 @@
 // The official AssemblyAI Node SDK, unchanged, against `sttwatch simulate --tls`.
 //
-// Environment (set by tests/test_simulator_node_sdk.py):
+// Environment (set by tests/simulator/test_simulator_node_sdk.py):
 //   SIM_BASE_URL  https://127.0.0.1:PORT      SIM_WS_BASE  wss://127.0.0.1:PORT
 //   SIM_API_KEY   a key the simulator accepts  SIM_CLIP     path of a 16 kHz mono WAV
 //   SIM_FRAME_PACE_MS  pause between 50 ms audio frames (50 = real time, the default;

@@ -14,8 +14,7 @@ import pytest
 
 from monitor.isolation import DEFAULT_GRACE
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
-
-from .chaos_fixtures import (
+from tests.support.chaos import (
     ALL_ACTIONS,
     PROBE_SPECS,
     ProcSample,

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_fixtures import Webhook
 
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
-
-from .chaos_fixtures import (
+from tests.support.chaos import (
     SttwatchProcess,
     chaos_scenario,
     final_janitor_sweep,
@@ -28,6 +26,7 @@ from .chaos_fixtures import (
     wait_for,
     write_config,
 )
+from tests.support.receivers import Webhook
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -27,8 +27,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from alert_fixtures import SmtpSink, Webhook
-from polling import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.alerting import DatabaseAlerts, load_destinations
@@ -38,6 +36,8 @@ from monitor.models import SystemClock
 from monitor.server import ALERTER
 from monitor.simulator import SimulatorHandle
 from monitor.store import StoreHealth
+from tests.support.polling import eventually
+from tests.support.receivers import SmtpSink, Webhook
 
 Client = TestClient[Any, Any]
 KEY = "sim-key"

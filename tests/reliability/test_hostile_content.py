@@ -11,7 +11,7 @@ controls:
 | ``jobfail`` | a failed job's ``error`` | simulator ``fail_job`` |
 | ``text`` | transcript text | simulator ``wrong_text`` |
 | ``close`` | close reason and ``Error`` frame | simulator ``close`` with ``error_frame`` |
-| ``ident`` | the transcript id itself | a raw hostile API (tests/reliability/hostile.py) |
+| ``ident`` | the transcript id itself | a raw hostile API (tests/support/hostile.py) |
 
 (The transcript id is the one field the probe refuses outright rather than
 shows: it goes into URLs and the deletion ledger, so an id that is not
@@ -49,13 +49,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import alert_fixtures
 import pytest
 from aiohttp import web
-from alert_fixtures import SLACK_TOKENS, Webhook
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
-from chromium import ARGS, CHROMIUM, requires_chromium
 
 from monitor.alerting.delivery import deliver, load_destinations
 from monitor.alerting.messages import render
@@ -65,11 +62,9 @@ from monitor.config import Config, parse_config
 from monitor.models import LedgerEntry, ProbeResult
 from monitor.server import bound_port
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
-
-from .hostile import RawServer, body_answer, transcription_api
-
-slack_stub = alert_fixtures.slack_stub
-webhook = alert_fixtures.webhook
+from tests.support.chromium import ARGS, CHROMIUM, requires_chromium
+from tests.support.hostile import RawServer, body_answer, transcription_api
+from tests.support.receivers import SLACK_TOKENS, Webhook
 
 playwright_api = pytest.importorskip("playwright.async_api")
 

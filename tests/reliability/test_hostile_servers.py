@@ -1,6 +1,6 @@
 """Promise 3 of issue 8: a hostile server cannot hang a probe, exhaust memory, or crash it.
 
-Each case is a real socket on loopback (tests/reliability/hostile.py) doing
+Each case is a real socket on loopback (tests/support/hostile.py) doing
 something no API should: a 100 MB body, a status line dripped one byte a
 second, a gzip bomb of 10 GiB of zeros, invalid UTF-8, JSON nested 10,000
 deep, a WebSocket that floods messages or sends a 50 MB frame, a socket that
@@ -34,8 +34,8 @@ from monitor.models import ErrorKind, ProbeContext, ProbeResult, Status, SystemC
 from monitor.providers.assemblyai import reachability, streaming, transcription
 from monitor.providers.assemblyai.streaming import CLOSE_GRACE_S
 from monitor.providers.assemblyai.transcription import cleanup_budget
-
-from .hostile import (
+from tests.support.clocks import BurstClock
+from tests.support.hostile import (
     BEGIN,
     CLOSE,
     INVALID_UTF8,
@@ -73,24 +73,6 @@ TRANS = TranscriptionSpec(timeout=1.5, degraded_after=1.0, poll_interval=0.05)
 STREAM = StreamingSpec(timeout=2.0, degraded_after=1.0, frame_ms=100)
 
 LIST_OK = b'{"page_details": {}, "transcripts": []}'
-
-
-class BurstClock(SystemClock):
-    """Real time, except that sleeping only moves the monotonic reading forward.
-
-    The streaming probe paces audio with the clock; with this one the clip
-    goes out in one burst, so a case waits for the server, not for 2.3 s of audio.
-    """
-
-    def __init__(self) -> None:
-        self.skipped = 0.0
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.skipped
-
-    async def sleep(self, seconds: float) -> None:
-        self.skipped += max(0.0, seconds)
-        await asyncio.sleep(0)
 
 
 class NoLedger:

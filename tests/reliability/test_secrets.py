@@ -33,10 +33,10 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from alert_fixtures import Webhook
 
 from monitor.redaction import MASK
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from tests.support.receivers import Webhook
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ One real ``sttwatch run`` server (:func:`monitor.server.serve`, the same code
 path as the CLI, so the same request limits) listens on a loopback port for
 the whole module; requests go over raw sockets, so the request line reaches
 the server byte for byte — no client normalises ``/../`` or re-encodes
-``%2e`` on the way. tests/test_server.py covers the site's files, their
+``%2e`` on the way. tests/web/test_server.py covers the site's files, their
 content types and caching, four methods on one file, and the first table of
 traversal and parameter cases; this module extends each promise where that
 one is thin:

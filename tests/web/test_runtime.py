@@ -1,0 +1,64 @@
+"""`monitor.app.open_runtime`: what it builds, with and without metrics, against a simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from monitor.app import open_runtime
+from monitor.config import Config, parse_config
+from monitor.simulator import SimulatorHandle
+
+if TYPE_CHECKING:
+    from tests.support.fixture_types import SimStarter
+
+
+@pytest.fixture
+async def sim(start_sim: SimStarter) -> SimulatorHandle:
+    return await start_sim({"jobs": {"queued_ms": 50, "processing_ms": 100}})
+
+
+def config(tmp_path: Path, sim: SimulatorHandle) -> Config:
+    return parse_config(
+        {
+            "database": str(tmp_path / "rt.db"),
+            "site_dir": str(tmp_path / "site"),
+            "targets": [
+                {
+                    "name": "sim",
+                    "api_base": sim.base_url,
+                    "streaming_base": sim.ws_base,
+                    "api_key": "sim-key",
+                    "probes": {"reachability": {"timeout": "5s", "degraded_after": "2s"}},
+                }
+            ],
+        }
+    )
+
+
+async def test_the_metrics_see_every_result(tmp_path: Path, sim: SimulatorHandle) -> None:
+    async with open_runtime(config(tmp_path, sim)) as rt:
+        [result] = await rt.run_once()
+        assert rt.sinks == [rt.store_result, rt.metrics.observe]
+        runs = rt.metrics.registry.get_sample_value(
+            "sttwatch_probe_runs_total",
+            {"target": "sim", "probe": "reachability", "status": result.status.value},
+        )
+    assert runs == 1.0
+
+
+async def test_without_metrics_results_are_stored_all_the_same(
+    tmp_path: Path, sim: SimulatorHandle
+) -> None:
+    async with open_runtime(config(tmp_path, sim), metrics=False) as rt:
+        [result] = await rt.run_once()
+        assert result.status.value == "up"
+        assert rt.sinks == [rt.store_result]
+        with pytest.raises(RuntimeError, match="keeps no metrics"):
+            rt.metrics  # noqa: B018
+        [stored] = await rt.store.latest()
+    # Stored at millisecond precision.
+    assert (stored.probe, stored.status) == (result.probe, result.status)
+    assert abs((stored.started_at - result.started_at).total_seconds()) < 0.001
