@@ -27,6 +27,7 @@ from monitor.server import ALERTER
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
 from tests.support.clocks import BurstClock
+from tests.support.configs import config_doc, parsed, sim_target
 from tests.support.receivers import SmtpSink, Webhook, wait_until
 
 if TYPE_CHECKING:
@@ -45,25 +46,22 @@ async def sim(start_sim: SimStarter) -> SimulatorHandle:
 
 
 def make_config(tmp_path: Path, sim: SimulatorHandle, urls: list[str], **extra: Any) -> Config:
-    return parse_config(
-        {
-            "database": str(tmp_path / "sttwatch.db"),
-            "public_url": "https://status.example.com/",
-            "targets": [
-                {
-                    "name": "sim",
-                    "display_name": "AssemblyAI (sim)",
-                    "api_base": sim.base_url,
-                    "streaming_base": sim.ws_base,
-                    "api_key": SIM_KEY,
-                    "probes": {"streaming": {"timeout": "10s", "degraded_after": "5s"}},
-                }
-            ],
-            "alerts": {"urls": urls},
-            **extra,
-        },
-        env={},
+    target = sim_target(
+        sim,
+        key=SIM_KEY,
+        display_name="AssemblyAI (sim)",
+        probes={"streaming": {"timeout": "10s", "degraded_after": "5s"}},
     )
+    doc = config_doc(
+        tmp_path,
+        [target],
+        site_dir=None,
+        listen=None,
+        alerts={"urls": urls},
+        public_url="https://status.example.com/",
+        **extra,
+    )
+    return parsed(doc)
 
 
 @asynccontextmanager

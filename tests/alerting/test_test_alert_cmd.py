@@ -8,23 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tests.support import configs
 from tests.support.receivers import API_KEY, SmtpSink, Webhook
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_config(tmp_path: Path, urls: list[str], **extra: Any) -> Path:
-    path = tmp_path / "sttwatch.yaml"
-    data = {
-        "targets": [{"name": "aai-us", "display_name": "AssemblyAI (US)", "api_key": API_KEY}],
-        "alerts": {"urls": urls},
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    path.chmod(0o600)
-    return path
+    target = {"name": "aai-us", "display_name": "AssemblyAI (US)", "api_key": API_KEY}
+    doc = {"targets": [target], "alerts": {"urls": urls}, **extra}
+    return configs.write_config(tmp_path, doc)
 
 
 async def run_cli(config: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 from aiohttp import web
 
 from monitor import __version__
 from monitor.models import ProbeResult
 from monitor.runtime import USER_AGENT, session_factory
 from monitor.simulator import SimulatorHandle
+from tests.support import configs
+from tests.support.configs import config_doc, sim_target
 
 if TYPE_CHECKING:
     from tests.support.fixture_types import SimStarter
@@ -37,29 +38,15 @@ async def sim(start_sim: SimStarter) -> SimulatorHandle:
 def write_config(
     tmp_path: Path, sim: SimulatorHandle, *, key: str = "${STTWATCH_TEST_KEY}", **extra: Any
 ) -> Path:
-    cfg = {
-        "database": str(tmp_path / "data" / "sttwatch.db"),  # parent created by once
-        "site_dir": str(tmp_path / "site"),
-        "listen": "127.0.0.1:0",
-        "targets": [
-            {
-                "name": "sim",
-                "api_base": sim.base_url,
-                "streaming_base": sim.ws_base,
-                "api_key": key,
-                "probes": {
-                    "reachability": {"timeout": "5s", "degraded_after": "2s"},
-                    "transcription": {"timeout": "20s", "degraded_after": "15s"},
-                    "streaming": {"timeout": "15s", "degraded_after": "5s"},
-                },
-            }
-        ],
-        **extra,
+    probes = {
+        "reachability": {"timeout": "5s", "degraded_after": "2s"},
+        "transcription": {"timeout": "20s", "degraded_after": "15s"},
+        "streaming": {"timeout": "15s", "degraded_after": "5s"},
     }
-    path = tmp_path / "sttwatch.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    path.chmod(0o600)
-    return path
+    # The database's parent does not exist yet: once creates it.
+    extra = {"database": "data/sttwatch.db", **extra}
+    doc = config_doc(tmp_path, [sim_target(sim, key=key, probes=probes)], **extra)
+    return configs.write_config(tmp_path, doc)
 
 
 async def sttwatch(*args: str, key: str = SIM_KEY, limit: float = 60.0) -> tuple[int, str, str]:

@@ -24,6 +24,8 @@ import aiohttp
 import pytest
 import yaml
 
+from tests.support.configs import config_doc, sim_target, write_config
+
 if TYPE_CHECKING:
     from monitor.simulator import SimulatorHandle
     from tests.support.fixture_types import SimStarter
@@ -112,24 +114,8 @@ def plugin_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(tmp_path: Path, sim: SimulatorHandle, ping: dict[str, Any]) -> Path:
-    cfg = {
-        "database": str(tmp_path / "sttwatch.db"),
-        "site_dir": str(tmp_path / "site"),
-        "listen": "127.0.0.1:0",
-        "targets": [
-            {
-                "name": "sim",
-                "api_base": sim.base_url,
-                "streaming_base": sim.ws_base,
-                "api_key": "${STTWATCH_TEST_KEY}",
-                "probes": {"ping": ping},
-            }
-        ],
-    }
-    path = tmp_path / "sttwatch.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    path.chmod(0o600)
-    return path
+    target = sim_target(sim, key="${STTWATCH_TEST_KEY}", probes={"ping": ping})
+    return write_config(tmp_path, config_doc(tmp_path, [target]))
 
 
 def sttwatch(python: Path, *args: str) -> subprocess.CompletedProcess[str]:

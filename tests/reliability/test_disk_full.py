@@ -31,11 +31,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.alerting import DatabaseAlerts, load_destinations
 from monitor.app import build_app
-from monitor.config import Config, parse_config
+from monitor.config import Config
 from monitor.models import SystemClock
 from monitor.server import ALERTER
 from monitor.simulator import SimulatorHandle
 from monitor.store import StoreHealth
+from tests.support.configs import config_doc, parsed, sim_target
 from tests.support.polling import eventually
 from tests.support.receivers import SmtpSink, Webhook
 
@@ -160,39 +161,22 @@ async def sim(start_sim: Callable[[dict[str, Any]], Awaitable[SimulatorHandle]])
 
 
 def make_config(tmp_path: Path, db_dir: Path, sim: SimulatorHandle, urls: list[str]) -> Config:
-    return parse_config(
-        {
-            "title": "Disk test",
-            "database": str(db_dir / "sttwatch.db"),
-            "site_dir": str(tmp_path / "site"),
-            "listen": "127.0.0.1:0",
-            "targets": [
-                {
-                    "name": "sim",
-                    "display_name": "Disk test",
-                    "api_base": sim.base_url,
-                    "streaming_base": sim.ws_base,
-                    "api_key": KEY,
-                    "probes": {
-                        "reachability": {
-                            "interval": "1s",
-                            "timeout": "800ms",
-                            "degraded_after": "500ms",
-                        },
-                        "transcription": {
-                            "interval": "2s",
-                            "timeout": "1500ms",
-                            "degraded_after": "1s",
-                            "poll_interval": "50ms",
-                            "poll_max_interval": "100ms",
-                        },
-                    },
-                }
-            ],
-            "alerts": {"urls": urls, "failure_threshold": 2, "success_threshold": 2},
+    probes = {
+        "reachability": {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"},
+        "transcription": {
+            "interval": "2s",
+            "timeout": "1500ms",
+            "degraded_after": "1s",
+            "poll_interval": "50ms",
+            "poll_max_interval": "100ms",
         },
-        env={},
+    }
+    target = sim_target(sim, key=KEY, display_name="Disk test", probes=probes)
+    alerts = {"urls": urls, "failure_threshold": 2, "success_threshold": 2}
+    doc = config_doc(
+        tmp_path, [target], database=db_dir / "sttwatch.db", alerts=alerts, title="Disk test"
     )
+    return parsed(doc)
 
 
 async def healthz(client: Client) -> tuple[int, dict[str, Any]]:

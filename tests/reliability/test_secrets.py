@@ -36,6 +36,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from monitor.redaction import MASK
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
+from tests.support import configs
+from tests.support.configs import config_doc, sim_target
 from tests.support.receivers import Webhook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -227,45 +229,32 @@ def write_config(tmp: Path, sim: SimulatorHandle, smtp: AuthSmtp, hook: Webhook)
         f"slack://{SLACK_A}/{SLACK_B}/{SLACK_C}/#alerts",
     ]
     fast = {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"}
-    config = {
-        "title": "Secrets test",
-        "database": str(tmp / "data" / "sttwatch.db"),
-        "site_dir": str(tmp / "site"),
-        "listen": "127.0.0.1:0",
-        "public_url": "http://status.example.test/",
-        "targets": [
-            {
-                "name": "sim",
-                "display_name": "Canary",
-                "api_base": sim.base_url,
-                "streaming_base": sim.ws_base,
-                "api_key": "${STTWATCH_TEST_KEY}",
-                "probes": {
-                    "reachability": fast,
-                    "transcription": {
-                        "interval": "2s",
-                        "timeout": "1500ms",
-                        "degraded_after": "1s",
-                        "poll_interval": "50ms",
-                        "poll_max_interval": "100ms",
-                    },
-                    "streaming": {"interval": "4s", "timeout": "3500ms", "degraded_after": "3s"},
-                },
+    canary = sim_target(
+        sim,
+        key="${STTWATCH_TEST_KEY}",
+        display_name="Canary",
+        probes={
+            "reachability": fast,
+            "transcription": {
+                "interval": "2s",
+                "timeout": "1500ms",
+                "degraded_after": "1s",
+                "poll_interval": "50ms",
+                "poll_max_interval": "100ms",
             },
-            {
-                "name": "wrongkey",
-                "api_base": sim.base_url,
-                "streaming_base": sim.ws_base,
-                "api_key": WRONG_KEY,
-                "probes": {"reachability": fast},
-            },
-        ],
-        "alerts": {"urls": urls, "failure_threshold": 1, "success_threshold": 1},
-    }
-    path = tmp / "sttwatch.yaml"
-    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-    path.chmod(0o600)
-    return path
+            "streaming": {"interval": "4s", "timeout": "3500ms", "degraded_after": "3s"},
+        },
+    )
+    wrong_key = sim_target(sim, "wrongkey", key=WRONG_KEY, probes={"reachability": fast})
+    doc = config_doc(
+        tmp,
+        [canary, wrong_key],
+        database="data/sttwatch.db",
+        alerts={"urls": urls, "failure_threshold": 1, "success_threshold": 1},
+        title="Secrets test",
+        public_url="http://status.example.test/",
+    )
+    return configs.write_config(tmp, doc)
 
 
 def child_env(tmp: Path, slack: Webhook) -> dict[str, str]:

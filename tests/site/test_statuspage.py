@@ -24,7 +24,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from monitor.config import Config, parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
@@ -36,6 +35,7 @@ from monitor.site.documents import sttwatch_document
 from monitor.site.format import pct
 from monitor.site.templates import _environment, render_index
 from monitor.store import Store
+from tests.support.configs import write_config
 
 SCHEMA = json.loads(
     (Path(__file__).parents[1] / "schemas" / "statuspage-summary.schema.json").read_text()
@@ -661,18 +661,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _write_config(tmp_path: Path, db: Path, site: Path) -> Path:
-    path = tmp_path / "sttwatch.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "database": str(db),
-                "site_dir": str(site),
-                "targets": [{"name": "aai-us", "api_key": "sk-render-test"}],
-            }
-        )
-    )
-    path.chmod(0o600)
-    return path
+    target = {"name": "aai-us", "api_key": "sk-render-test"}
+    return write_config(tmp_path, {"database": str(db), "site_dir": str(site), "targets": [target]})
 
 
 async def test_cli_render_rebuilds_the_site_from_a_database_copy(

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 import aiohttp
-import yaml
 
 from monitor.app import open_runtime
 from monitor.config import load_config
@@ -40,6 +39,8 @@ from monitor.janitor import SweepReport, sweep
 from monitor.providers.assemblyai.transcripts import marked_upload
 from monitor.simulator import SimulatorHandle
 from monitor.simulator.scenario import WEBHOOK_ACTIONS, Action
+from tests.support import configs
+from tests.support.configs import config_doc, sim_target
 
 __all__ = [
     "ALL_ACTIONS",
@@ -214,31 +215,25 @@ def write_config(
     is exercised too.
     """
     specs = probes or PROBE_SPECS
-    doc: dict[str, Any] = {
-        "title": "Chaos",
-        "database": str(tmp_path / "sttwatch.db"),
-        "site_dir": str(tmp_path / "site"),
-        "listen": "127.0.0.1:0",
-        "targets": [
-            {
-                "name": f"sim{i}",
-                "api_base": sim.base_url,
-                "streaming_base": sim.ws_base,
-                "api_key": SIM_KEY,
-                "probes": {
+    doc = config_doc(
+        tmp_path,
+        [
+            sim_target(
+                sim,
+                f"sim{i}",
+                key=SIM_KEY,
+                probes={
                     name: ({**spec, "auth": "token"} if name == "streaming" and i % 2 else spec)
                     for name, spec in specs.items()
                 },
-            }
+            )
             for i in range(targets)
         ],
-    }
+        title="Chaos",
+    )
     if alert_urls:
         doc["alerts"] = {"urls": list(alert_urls), "failure_threshold": 2, "success_threshold": 2}
-    path = tmp_path / "sttwatch.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    path.chmod(0o600)
-    return path
+    return configs.write_config(tmp_path, doc)
 
 
 async def wait_for(

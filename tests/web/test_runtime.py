@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from monitor.app import open_runtime
-from monitor.config import Config, parse_config
+from monitor.config import Config
 from monitor.simulator import SimulatorHandle
+from tests.support.configs import config_doc, parsed, sim_target
 
 if TYPE_CHECKING:
     from tests.support.fixture_types import SimStarter
@@ -21,20 +22,9 @@ async def sim(start_sim: SimStarter) -> SimulatorHandle:
 
 
 def config(tmp_path: Path, sim: SimulatorHandle) -> Config:
-    return parse_config(
-        {
-            "database": str(tmp_path / "rt.db"),
-            "site_dir": str(tmp_path / "site"),
-            "targets": [
-                {
-                    "name": "sim",
-                    "api_base": sim.base_url,
-                    "streaming_base": sim.ws_base,
-                    "api_key": "sim-key",
-                    "probes": {"reachability": {"timeout": "5s", "degraded_after": "2s"}},
-                }
-            ],
-        }
+    probes = {"reachability": {"timeout": "5s", "degraded_after": "2s"}}
+    return parsed(
+        config_doc(tmp_path, [sim_target(sim, probes=probes)], database="rt.db", listen=None)
     )
 
 

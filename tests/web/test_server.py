@@ -29,9 +29,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitor.alerting import Backoff
 from monitor.app import build_app, serve
-from monitor.config import Config, parse_config
+from monitor.config import Config
 from monitor.server import RUNTIME, SCHEDULER, SITE, locate
 from monitor.simulator import SimulatorHandle
+from tests.support.configs import config_doc, parsed, sim_target
 from tests.support.polling import eventually
 from tests.support.receivers import Webhook
 
@@ -56,25 +57,11 @@ def make_config(
     alerts: dict[str, Any] | None = None,
     **reachability: str,
 ) -> Config:
-    return parse_config(
-        {
-            "title": "Server test",
-            "database": str(tmp_path / "sttwatch.db"),
-            "site_dir": str(site_dir or tmp_path / "site"),
-            "listen": "127.0.0.1:0",
-            "targets": [
-                {
-                    "name": "sim",
-                    "api_base": sim.base_url,
-                    "streaming_base": sim.ws_base,
-                    "api_key": KEY,
-                    "probes": {"reachability": {**FAST, **reachability}},
-                }
-            ],
-            "alerts": alerts or {},
-        },
-        env={},
+    target = sim_target(sim, key=KEY, probes={"reachability": {**FAST, **reachability}})
+    doc = config_doc(
+        tmp_path, [target], site_dir=site_dir or "site", alerts=alerts or {}, title="Server test"
     )
+    return parsed(doc)
 
 
 async def start(
