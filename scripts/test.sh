@@ -47,4 +47,5 @@ fi
 # Three workers on two cores: the suite mostly waits (real-time audio, subprocesses,
 # Prometheus scrapes), so this halves the wall time without starving any test.
 # pytest's own exit code is the script's: 5 (nothing collected) fails like 1 does.
-exec "$VENV/python" -m pytest -q -p no:cacheprovider -n 3 "$@"
+# --dist loadgroup keeps the `timing` tests (pyproject.toml) together on one worker.
+exec "$VENV/python" -m pytest -q -p no:cacheprovider -n 3 --dist loadgroup "$@"

@@ -34,6 +34,13 @@ from tests.support.probes import make_scenario
 from tests.support.receivers import SmtpSink, Webhook
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every ``timing`` test in one xdist group: they run one after another, on one worker."""
+    for item in items:
+        if item.get_closest_marker("timing") is not None:
+            item.add_marker(pytest.mark.xdist_group("timing"))
+
+
 @pytest.fixture
 async def start_sim() -> AsyncIterator[SimStarter]:
     """Yield a function that starts a simulator with a scenario (a dict, a Scenario or None).

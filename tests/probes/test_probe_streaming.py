@@ -60,6 +60,7 @@ def test_frames_cover_the_clip_and_the_last_is_at_least_50_ms(frame_ms: int) -> 
     assert len(sent) - len(sent.lstrip(b"\0")) == streaming.LEAD_MS * per_ms
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("delay_ms", [600, 1200])
 async def test_first_transcript_latency_is_measured_from_the_first_frame(
     make_sim: SimFactory, delay_ms: int
@@ -73,6 +74,7 @@ async def test_first_transcript_latency_is_measured_from_the_first_frame(
     assert result.phases["first_transcript"] == pytest.approx(delay_ms / 1000, abs=0.05)
 
 
+@pytest.mark.timing
 async def test_a_partial_word_is_the_first_transcript(make_sim: SimFactory) -> None:
     # 100 ms after the first frame the simulator's forced Turn holds only the word
     # being spoken, not yet final: `transcript` is "" and `words` has it.
@@ -162,6 +164,7 @@ async def test_cancelled_mid_stream_still_terminates(make_sim: SimFactory) -> No
     assert handle.state()["streaming"]["terminated"] == 1
 
 
+@pytest.mark.timing
 async def test_never_terminating_server_is_cut_off_within_the_grace(
     make_sim: SimFactory,
 ) -> None:

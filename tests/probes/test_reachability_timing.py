@@ -28,6 +28,9 @@ from monitor.providers.assemblyai import reachability
 from monitor.simulator import SimulatorHandle
 from tests.support.probes import MemoryLedger, context, self_signed_cert, target_for
 
+# Each phase is held to bounds tens of milliseconds around the server's scripted holds.
+pytestmark = pytest.mark.timing
+
 SPEC = ReachabilitySpec(timeout=5, degraded_after=4)
 NETWORK_PHASES = ("dns", "connect", "ttfb", "transfer")
 BODY = json.dumps({"page_details": {"limit": 1}, "transcripts": []}).encode()

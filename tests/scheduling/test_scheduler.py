@@ -420,6 +420,7 @@ async def test_cycle_completes_when_every_job_has_run(tmp_path: Path, store: Sto
     assert state.last_cycle_completed_at == EPOCH + timedelta(seconds=cycles[0])
 
 
+@pytest.mark.timing
 async def test_deadline_cancels_a_probe_that_ignores_its_timeout(tmp_path: Path) -> None:
     cfg = make_config(
         tmp_path, reachability={"timeout": "100ms", "degraded_after": "50ms", "interval": "1s"}
