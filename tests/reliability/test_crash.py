@@ -194,11 +194,20 @@ async def test_kill_9_at_random_moments_loses_no_result_or_alert_and_leaks_nothi
     killed_state = sim.state()
     # One more life, without faults: the outbox drains, components recover.
     sim.clear_faults()
+    before = stored_results(db)
+    components = {(r.target, r.probe) for r in before}
+    last_id = max((r.id for r in before), default=0)
+
+    async def ran_twice() -> bool:
+        runs = Counter((r.target, r.probe) for r in stored_results(db) if r.id > last_id)
+        return all(runs[c] >= 2 for c in components)
+
     proc = SttwatchProcess(config, log)
     await proc.start()
     try:
         await proc.wait_serving()
-        await asyncio.sleep(8.0)  # every probe runs twice or more: open alerts resolve
+        # Every probe runs twice or more (the success threshold): open alerts resolve.
+        await wait_for("every probe to run twice more", ran_twice, 30.0, every=0.2)
 
         async def drained() -> bool:
             return _outbox_open(db) == 0
