@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from tests.support.configs import write_config
 
 RENDER = """
 import sys
@@ -21,25 +21,23 @@ print(code, "aiohttp" in sys.modules)
 
 
 def test_render_does_not_import_aiohttp(tmp_path: Path) -> None:
-    config = tmp_path / "sttwatch.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "database": str(tmp_path / "db.sqlite"),
-                "site_dir": str(tmp_path / "site"),
-                "targets": [{"name": "t", "api_key": "k", "api_base": "http://127.0.0.1:9"}],
-            }
-        )
+    target = {"name": "t", "api_key": "k", "api_base": "http://127.0.0.1:9"}
+    config = write_config(
+        tmp_path,
+        {
+            "database": str(tmp_path / "db.sqlite"),
+            "site_dir": str(tmp_path / "site"),
+            "targets": [target],
+        },
     )
-    config.chmod(0o600)
     # A database to render from: one made by the store, in another process.
     subprocess.run(
         [
             sys.executable,
             "-c",
             "import asyncio\nfrom monitor.store import Store\n"
-            "async def m():\n    s = await Store.open(%r)\n    await s.close()\n"
-            "asyncio.run(m())" % str(tmp_path / "db.sqlite"),
+            "async def m():\n    s = await Store.open({!r})\n    await s.close()\n"
+            "asyncio.run(m())".format(str(tmp_path / "db.sqlite")),
         ],
         check=True,
         timeout=60,
