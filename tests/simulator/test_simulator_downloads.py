@@ -1,6 +1,6 @@
 """An ``audio_url`` that is not one of the simulator's uploads is downloaded, within limits.
 
-The audio is hosted by a local aiohttp server (outbound_peer.py); what cannot
+The audio is hosted by a local aiohttp server (tests/support/outbound_peer.py); what cannot
 be had ends the job as ``error`` with the real API's download-error wording.
 """
 

@@ -1,6 +1,6 @@
 """Webhooks: the simulator POSTs to ``webhook_url`` when a job ends, retries, and misbehaves on cue.
 
-A local aiohttp receiver (outbound_peer.py) sees every delivery; each
+A local aiohttp receiver (tests/support/outbound_peer.py) sees every delivery; each
 transcript the tests read back is validated against the OpenAPI spec.
 """
 
