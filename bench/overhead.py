@@ -67,9 +67,10 @@ async def _bare(url: str) -> float:
 async def _measure(
     base: str, delay_ms: int, n: int, bb: BlackboxExporter
 ) -> dict[str, list[float]]:
-    from monitor.config import ReachabilitySpec, Target
+    from monitor.config import Target
     from monitor.models import ProbeContext, SystemClock
     from monitor.providers.assemblyai import reachability
+    from monitor.providers.assemblyai.specs import ReachabilitySpec
 
     api_base = f"{base}/d{delay_ms}"
     target = Target.model_validate(
@@ -148,9 +149,10 @@ def run(workdir: Path, *, n: int, delays: tuple[int, ...] = (0, 50)) -> dict[str
 
 async def _cpu_per_probe(base: str, n: int, concurrency: int, reps: int) -> dict[str, Any]:
     """Return CPU ms per reachability run (this process's own, probe and event loop)."""
-    from monitor.config import ReachabilitySpec, Target
+    from monitor.config import Target
     from monitor.models import ProbeContext, SystemClock
     from monitor.providers.assemblyai import reachability
+    from monitor.providers.assemblyai.specs import ReachabilitySpec
     from monitor.runtime import session_factory
 
     target = Target.model_validate(

@@ -34,9 +34,10 @@ def _set_faults(sim: Simulator, faults: list[dict[str, Any]]) -> None:
 
 
 async def _sessions(sim: Simulator, n: int) -> tuple[list[float], list[str]]:
-    from monitor.config import StreamingSpec, Target
+    from monitor.config import Target
     from monitor.models import ProbeContext, SystemClock
     from monitor.providers.assemblyai import streaming
+    from monitor.providers.assemblyai.specs import StreamingSpec
 
     target = Target.model_validate(
         {

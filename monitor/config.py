@@ -35,13 +35,6 @@ from monitor.probes.registry import (
     supported,
 )
 from monitor.probes.spec import Duration, ProbeSpec
-
-# Main-compatible names: the AssemblyAI kinds' specs live with their provider now.
-from monitor.providers.assemblyai.specs import (
-    ReachabilitySpec,
-    StreamingSpec,
-    TranscriptionSpec,
-)
 from monitor.redaction import MASK
 from monitor.targets import Probes, StrictModel, Target, probe_spec
 
@@ -52,10 +45,7 @@ __all__ = [
     "MaintenanceWindow",
     "ProbeSpec",
     "Probes",
-    "ReachabilitySpec",
-    "StreamingSpec",
     "Target",
-    "TranscriptionSpec",
     "apprise_url_problem",
     "format_duration",
     "load_config",

@@ -14,14 +14,8 @@ import pytest
 import yaml
 
 from monitor.alert_urls import mask_url
-from monitor.config import (
-    ConfigError,
-    TranscriptionSpec,
-    format_duration,
-    load_config,
-    parse_config,
-    parse_duration,
-)
+from monitor.config import ConfigError, format_duration, load_config, parse_config, parse_duration
+from monitor.providers.assemblyai.specs import TranscriptionSpec
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "sk-live-7f3a9c2e11d04b6e"

@@ -13,9 +13,10 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from monitor.config import ReachabilitySpec, Target
+from monitor.config import Target
 from monitor.models import ErrorKind, Status
 from monitor.providers.assemblyai import reachability
+from monitor.providers.assemblyai.specs import ReachabilitySpec
 from monitor.simulator import SimulatorHandle
 from tests.support.fixture_types import SimFactory
 from tests.support.probes import KEY, MemoryLedger, context, self_signed_cert, target_for

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from monitor.config import StreamingSpec
 from monitor.models import ErrorKind, Status
 from monitor.probeclip import load_clip
 from monitor.providers.assemblyai import streaming
+from monitor.providers.assemblyai.specs import StreamingSpec
 from tests.support.fixture_types import SimFactory
 from tests.support.probes import NOTHING_LEFT, MemoryLedger, context, settle, target_for
 

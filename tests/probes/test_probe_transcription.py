@@ -8,10 +8,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.config import TranscriptionSpec
 from monitor.models import ErrorKind, Status
 from monitor.probeclip import load_clip
 from monitor.providers.assemblyai import transcription, transcripts
+from monitor.providers.assemblyai.specs import TranscriptionSpec
 from monitor.simulator import SimulatorHandle
 from tests.support.fixture_types import SimFactory
 from tests.support.probes import (

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from monitor.config import ReachabilitySpec, Target
+from monitor.config import Target
 from monitor.models import Status
 from monitor.providers.assemblyai import reachability
+from monitor.providers.assemblyai.specs import ReachabilitySpec
 from monitor.simulator import SimulatorHandle
 from tests.support.probes import MemoryLedger, context, self_signed_cert, target_for
 
@@ -171,7 +172,8 @@ TLS_CHILD = textwrap.dedent(
     import asyncio, json, ssl, sys
     from aiohttp import web
     from pydantic import SecretStr
-    from monitor.config import ReachabilitySpec, Target
+    from monitor.config import Target
+    from monitor.providers.assemblyai.specs import ReachabilitySpec
     from monitor.models import ProbeContext, SystemClock
     from monitor.providers.assemblyai import reachability
     from monitor.runtime import session_factory

@@ -29,9 +29,10 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from monitor.config import ReachabilitySpec, StreamingSpec, Target, TranscriptionSpec
+from monitor.config import Target
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, Status, SystemClock
 from monitor.providers.assemblyai import reachability, streaming, transcription
+from monitor.providers.assemblyai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 from monitor.providers.assemblyai.streaming import CLOSE_GRACE_S
 from monitor.providers.assemblyai.transcription import cleanup_budget
 from tests.support.clocks import BurstClock

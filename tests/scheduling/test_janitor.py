@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from monitor import janitor
-from monitor.config import TranscriptionSpec
 from monitor.models import ErrorKind
 from monitor.providers.assemblyai import transcription, transcripts
+from monitor.providers.assemblyai.specs import TranscriptionSpec
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
 from tests.support.fixture_types import SimFactory

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.providers.assemblyai import reachability, streaming, transcription
+from monitor.providers.assemblyai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
 from monitor.store.codec import decode_result, encode_result, encode_v0, encode_v1

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.config import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 from monitor.models import ErrorKind, Status
+from monitor.providers.assemblyai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 
 DOWN, UP, DEGRADED = Status.DOWN, Status.UP, Status.DEGRADED
 K = ErrorKind
