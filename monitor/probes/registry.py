@@ -216,12 +216,22 @@ def probe_types() -> Mapping[str, ProbeType[Any]]:
         for kind in p.probes:
             out.setdefault(kind.name, kind)
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        kind = ep.load()
-        if not isinstance(kind, ProbeType):
-            raise TypeError(
-                f"entry point {ep.name} = {ep.value} of group {ENTRY_POINT_GROUP} "
-                "is not a monitor.probes.ProbeType"
+        # One broken plugin must not stop every command (even those that never use it):
+        # it is left out, with a warning naming it; a config that uses its kind is then
+        # refused as naming an unknown kind.
+        where = f"entry point {ep.name} = {ep.value} of group {ENTRY_POINT_GROUP}"
+        if ep.dist is not None:
+            where += f" (package {ep.dist.name} {ep.dist.version})"
+        try:
+            kind = ep.load()
+        except Exception as exc:  # a plugin's import may raise anything
+            log.warning(
+                "ignoring the %s: it cannot be loaded: %s: %s", where, type(exc).__name__, exc
             )
+            continue
+        if not isinstance(kind, ProbeType):
+            log.warning("ignoring the %s: it is not a monitor.probes.ProbeType", where)
+            continue
         if kind.name in out:
             # A plugin cannot replace a built-in kind: its stored rows and series would change.
             log.warning("ignoring probe kind %r of %s: the name is taken", kind.name, ep.value)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -10,7 +15,9 @@ from pydantic import BaseModel
 from monitor.models import ProbeResult, Status
 from monitor.probes import ProbeSpec, ProbeType, probe_type, probe_types, provider
 from monitor.probes.registry import KindTable, Unknown, implementation, key_latency, supported
+from tests.support.configs import config_doc, write_config
 
+REPO = Path(__file__).resolve().parents[2]
 BUILTIN = [kind.name for kind in provider("assemblyai").probes]
 
 
@@ -94,3 +101,47 @@ def test_a_target_runs_its_providers_implementation() -> None:
     assert supported("assemblyai")[: len(BUILTIN)] == BUILTIN
     for kind in provider("assemblyai").probes:
         assert implementation("assemblyai", kind.name) is kind.run
+
+
+def _broken_plugins(tmp_path: Path) -> Path:
+    """Return a sys.path entry holding two installed plugins that are broken."""
+    site = tmp_path / "site-packages"
+    info = site / "sttwatch_broken-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sttwatch-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[sttwatch.probes]\n"
+        "gone = nonexistent_module_of_sttwatch:PROBE\n"  # its module does not import
+        "notakind = os:sep\n"  # loads, but is no ProbeType
+    )
+    return site
+
+
+@pytest.mark.parametrize(
+    ("probes", "code", "said"),
+    [
+        ({}, 0, "valid"),
+        ({"gone": {}}, 2, "targets[0].probes.gone: unknown probe kind"),
+    ],
+    ids=["config-without-the-plugin", "config-using-the-plugin"],
+)
+def test_a_broken_plugin_is_left_out_with_a_warning_naming_it(
+    tmp_path: Path, probes: dict[str, Any], code: int, said: str
+) -> None:
+    target = {"name": "t", "api_key": "k", "probes": {"reachability": {}, **probes}}
+    config = write_config(tmp_path, config_doc(tmp_path, [target]))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_broken_plugins(tmp_path)), str(REPO)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == code, done.stderr
+    assert said in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    for name, why in (("gone", "cannot be loaded: ModuleNotFoundError"), ("notakind", "is not a")):
+        assert f"ignoring the entry point {name} = " in done.stderr
+        assert why in done.stderr
+    assert "(package sttwatch-broken 0.1)" in done.stderr
