@@ -29,7 +29,7 @@ import apprise
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
-from monitor.alert_urls import apprise_url_problem, mask_url, split_tags
+from monitor.alert_urls import apprise_url_problem, mask_url, split_tags, url_secrets
 from monitor.alerting.messages import Message
 from monitor.config import AlertsConfig
 from monitor.redaction import redact
@@ -114,8 +114,12 @@ def _secrets_of(full: str, masked: str, original: str | None) -> tuple[str, ...]
     """Return the URL parts that privacy masking hides: what must never be stored or shown."""
     shown = set(_TOKEN.findall(masked))
     found = {tok for tok in _TOKEN.findall(full) if tok not in shown}
+    # Apprise's privacy mode leaves some secrets readable (a json:// URL's "-token=..."):
+    # ours count too, for a URL from the config file (`full`) as for one in alerts.urls.
+    found |= set(url_secrets(full))
     if original is not None:
         found |= {tok for tok in _TOKEN.findall(original) if tok not in shown}
+        found |= set(url_secrets(original))
     return tuple(sorted(found, key=len, reverse=True))
 
 
@@ -129,9 +133,9 @@ def tidy_label(masked: str) -> str:
 
 def _destination(service: Any, original: str | None, extra_tags: frozenset[str]) -> Destination:
     full = str(service.url(privacy=False))
-    label = tidy_label(
-        mask_url(original) if original is not None else str(service.url(privacy=True))
-    )
+    # mask_url on the whole URL for one from alerts.config too: Apprise's own privacy
+    # mode alone shows a json:// URL's "-token=..." in clear.
+    label = tidy_label(mask_url(original if original is not None else full))
     tags = frozenset(str(t).lower() for t in (getattr(service, "tags", None) or ())) | extra_tags
     return Destination(
         key=hashlib.sha256(full.encode()).hexdigest()[:16],

@@ -305,6 +305,27 @@ def test_apprise_config_file_tags_route_too(tmp_path: Path) -> None:
     assert route(dests, degraded_tags) == [by_path["chat"]]
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["json://127.0.0.1:9/hook?-token=ZZSECRETTOKENZZ", "json://bob:ZZSECRETTOKENZZ@127.0.0.1:9/x"],
+    ids=["json-token-parameter", "password"],
+)
+@pytest.mark.parametrize("source", ["alerts.urls", "alerts.config"])
+def test_a_destination_label_masks_its_secret_wherever_its_url_is_written(
+    tmp_path: Path, url: str, source: str
+) -> None:
+    if source == "alerts.config":
+        conf = tmp_path / "apprise.txt"
+        conf.write_text(url + "\n", encoding="utf-8")
+        config = make_config(config=str(conf))
+    else:
+        config = make_config([url])
+    (dest,), problems = load_destinations(config.alerts)
+    assert problems == []
+    assert "ZZSECRETTOKENZZ" not in dest.label
+    assert "ZZSECRETTOKENZZ" in dest.secrets  # and the log redactor knows it
+
+
 # ---------------------------------------------------------------------------
 # Message text
 
