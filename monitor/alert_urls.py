@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from monitor.redaction import MASK
 
-__all__ = ["apprise_url_problem", "mask_url", "split_tags", "url_secrets"]
+__all__ = ["apprise_url_problem", "config_file_problems", "mask_url", "split_tags", "url_secrets"]
 
 
 # ---------------------------------------------------------------------------
@@ -132,3 +133,52 @@ def apprise_url_problem(url: str) -> str | None:
     finally:
         quiet.disabled = was_disabled
     return None
+
+
+def config_file_problems(path: str) -> list[tuple[str, str]]:
+    """Return (place, problem) for each URL of an Apprise config file Apprise cannot use.
+
+    The file's URLs get the same offline check as ``alerts.urls``; a place is the
+    file's line (TEXT format) or its ``urls[i]`` (YAML format). ``include`` lines
+    and anything Apprise reads but is not a URL are left to Apprise.
+    """
+    from apprise.common import ConfigFormat
+    from apprise.config import ConfigBase
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [("alerts.config", f"cannot read {path}: {exc}")]
+    found: list[tuple[str, str]] = []
+    fmt = ConfigBase.detect_config_format(text)
+    if fmt is None:
+        return [("alerts.config", f"Apprise cannot tell the format of {path} (TEXT or YAML)")]
+    if fmt == ConfigFormat.YAML:
+        import yaml
+
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            return [("alerts.config", f"{path} is not valid YAML: {exc}")]
+        entries = doc.get("urls") if isinstance(doc, dict) else None
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            urls = (
+                [entry]
+                if isinstance(entry, str)
+                else list(entry)
+                if isinstance(entry, dict)
+                else []
+            )
+            for url in urls:
+                problem = apprise_url_problem(str(url))
+                if problem is not None:
+                    found.append((f"alerts.config ({path}: urls[{i}])", problem))
+        return found
+    for n, line in enumerate(text.splitlines(), start=1):
+        entry = line.strip()
+        if not entry or entry[0] in "#;" or entry.lower().startswith("include "):
+            continue
+        problem = apprise_url_problem(split_tags(entry)[1])
+        if problem is not None:
+            found.append((f"alerts.config ({path}, line {n})", problem))
+    return found

@@ -26,7 +26,13 @@ from pydantic import (
     field_validator,
 )
 
-from monitor.alert_urls import apprise_url_problem, mask_url, split_tags, url_secrets
+from monitor.alert_urls import (
+    apprise_url_problem,
+    config_file_problems,
+    mask_url,
+    split_tags,
+    url_secrets,
+)
 from monitor.durations import format_duration, parse_duration
 from monitor.probes.registry import (
     did_you_mean,
@@ -367,8 +373,11 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
                 problems.append((f"{base}.at", "required with every (HH:MM)"))
             if w.duration is None:
                 problems.append((f"{base}.duration", "required with every"))
-    if cfg.alerts.config is not None and not Path(cfg.alerts.config).is_file():
-        problems.append(("alerts.config", f"file not found: {cfg.alerts.config}"))
+    if cfg.alerts.config is not None:
+        if not Path(cfg.alerts.config).is_file():
+            problems.append(("alerts.config", f"file not found: {cfg.alerts.config}"))
+        else:
+            problems.extend(config_file_problems(cfg.alerts.config))
     for i, entry in enumerate(cfg.alerts.urls):
         problem = apprise_url_problem(split_tags(entry)[1])
         if problem is not None:

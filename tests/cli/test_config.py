@@ -488,6 +488,48 @@ def test_a_mistyped_alert_url_is_refused_by_check_config_and_run(
 
 
 @pytest.mark.parametrize(
+    ("name", "body", "place"),
+    [
+        (
+            "apprise.txt",
+            "json://127.0.0.1:9/ok\n# a comment\ncritical=slakc://T000/B000/XXXX\n",
+            "line 3",
+        ),
+        (
+            "apprise.yml",
+            "urls:\n  - json://127.0.0.1:9/ok\n  - slakc://T000/B000/XXXX:\n      tag: x\n",
+            "urls[1]",
+        ),
+    ],
+    ids=["text-format", "yaml-format"],
+)
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_a_mistyped_url_in_the_apprise_config_file_is_refused_too(
+    tmp_path: Path, command: str, name: str, body: str, place: str
+) -> None:
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    conf = conf_dir / name
+    conf.write_text(body)
+    work = tmp_path / "work"
+    work.mkdir()
+    p = work / "c.yaml"
+    p.write_text(
+        f"database: {work / 'sttwatch.db'}\nsite_dir: {work / 'site'}\nlisten: 127.0.0.1:0\n"
+        f"{MINIMAL}alerts:\n  config: {conf}\n"
+    )
+    p.chmod(0o600)
+    out = _run_cli(command, "-c", str(p))
+    assert out.returncode == 2, out.stdout + out.stderr
+    sep = "," if place.startswith("line") else ":"
+    assert out.stderr.splitlines()[1:] == [
+        f"  alerts.config ({conf}{sep} {place}): "
+        "Apprise does not know the scheme 'slakc' (did you mean 'slack'?)"
+    ]
+    assert sorted(work.iterdir()) == [p]  # run refused before creating anything
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "mailto://user:hunter2hunter2@example.com",
