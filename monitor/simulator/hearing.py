@@ -4,9 +4,13 @@ Audio arrives frame by frame. Digital silence separates *segments*; each
 segment starts at its first non-silent sample and is compared with the known
 clips (their own leading silence stripped). While it keeps matching a clip it
 is heard as that clip's words, shifted to where the segment began; once it
-diverges it is unknown speech and is heard as placeholder words in the loud
-parts. So a client that sends the clip, some silence, and the clip again
-hears the sentence twice, as two turns.
+diverges, the rest of it is unknown speech, heard as placeholder words in the
+loud parts. The clip's words already heard before the divergence stay as they
+were (text and timings): what was heard, and perhaps sent as final, never
+changes, so the word stream only ever grows at its end (the turn detector
+indexes into it). So a client that sends the clip, some silence, and the clip
+again hears the sentence twice, as two turns; one that stops or pauses
+mid-clip hears the clip's words up to there, then placeholder words.
 """
 
 from __future__ import annotations
@@ -29,17 +33,23 @@ PLACEHOLDER_SEED = b"stream"
 
 @dataclass
 class Segment:
-    """A stretch of non-silent audio: a (possibly still matching) clip or unknown."""
+    """A stretch of non-silent audio: a (possibly still matching) clip or unknown.
+
+    ``clip`` is None for audio that never matched a clip. A segment that
+    matched one and then diverged keeps it, with ``diverged_byte`` set: the
+    clip's words up to there, unknown speech after.
+    """
 
     start_byte: int
     clip: KnownClip | None
     clip_lead: int = 0  # bytes of leading silence the clip itself has
     matched: int = 0  # bytes of the clip's core matched so far
     end_byte: int | None = None
+    diverged_byte: int | None = None  # absolute byte where it stopped matching its clip
 
     def is_clip(self) -> bool:
-        """Return True while the segment is (still) heard as its clip."""
-        return self.clip is not None
+        """Return True while the segment is (still) heard as its clip, all of it."""
+        return self.clip is not None and self.diverged_byte is None
 
 
 class Hearing:
@@ -99,7 +109,7 @@ class Hearing:
                 if pos >= len(data):
                     break
                 segment = self.current = self._start_segment(data[pos:], base + pos)
-            if segment.clip is None:
+            if segment.clip is None or segment.diverged_byte is not None:
                 # Unknown speech lasts until a frame of pure silence.
                 if self._silent_run(data, 0) >= len(data):
                     segment.end_byte = base
@@ -107,8 +117,11 @@ class Hearing:
                 break
             core = segment.clip.pcm[segment.clip_lead :]
             chunk = data[pos : pos + len(core) - segment.matched]
-            if core[segment.matched : segment.matched + len(chunk)] != chunk:
-                segment.clip = None  # diverged: from now on, unknown speech
+            expected = core[segment.matched : segment.matched + len(chunk)]
+            if expected != chunk:
+                # Diverged: the clip's words heard so far stay, the rest is unknown speech.
+                same = _common_prefix(expected, chunk)
+                segment.diverged_byte = base + pos + same - same % 2
                 continue
             segment.matched += len(chunk)
             pos += len(chunk)
@@ -131,28 +144,40 @@ class Hearing:
             self.loud_slots.update(range(max(0, first), last + 1))
 
     def words(self) -> list[WordTiming]:
-        """Return the words heard so far, in order; the last may still be under way."""
+        """Return the words heard so far, in order; the last may still be under way.
+
+        Each call's list starts with the previous call's: words are only ever added.
+        """
         heard = self.received_ms
         out: list[WordTiming] = []
         placed: set[int] = set()
         for segment in self.segments:
             start_ms = segment.start_byte / self.bytes_per_ms
             end_ms = heard if segment.end_byte is None else segment.end_byte / self.bytes_per_ms
+            unknown_from = start_ms
             if segment.clip is not None:
+                # A clip word is heard from its start on; after a divergence,
+                # only those that began before it (they may already be final).
+                until = heard
+                if segment.diverged_byte is not None:
+                    until = unknown_from = segment.diverged_byte / self.bytes_per_ms
                 shift = round(start_ms - segment.clip_lead / self.bytes_per_ms)
                 for word in segment.clip.words:
                     start = word.start + shift
-                    if start < heard:
+                    if start < until:
                         end = word.end + shift
                         out.append(WordTiming(word.text, start, end, word.confidence))
-                continue
-            index = max(0, int((start_ms - PLACEHOLDER_LEAD_MS) // PLACEHOLDER_SLOT_MS))
+                if segment.diverged_byte is None:
+                    continue
+            index = max(0, int((unknown_from - PLACEHOLDER_LEAD_MS) // PLACEHOLDER_SLOT_MS))
             while True:
                 word = placeholder_word(PLACEHOLDER_SEED, index)
                 # Placeholder words are heard only once their slot is complete.
                 if word.end > heard or word.start >= end_ms:
                     break
-                if index in self.loud_slots and index not in placed:
+                # Never before the last word heard: words stay in time order.
+                after = not out or word.start >= out[-1].end
+                if index in self.loud_slots and index not in placed and after:
                     placed.add(index)
                     out.append(word)
                 index += 1
@@ -160,4 +185,13 @@ class Hearing:
 
     def formatted_hint(self) -> bool:
         """Return True if every segment heard so far is a known clip (text has punctuation)."""
-        return all(segment.clip is not None for segment in self.segments)
+        return all(segment.is_clip() for segment in self.segments)
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """Return how many leading bytes ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n

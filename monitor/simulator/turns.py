@@ -58,7 +58,9 @@ class TurnDetector:
         self.settings = settings
         self.interval_s = interval_s
         self.turn_order = 0
-        self.turn_start = 0  # index into the word stream where the open turn begins
+        # Index into the word stream where the open turn begins; it stays right
+        # because the stream (hearing.py) only ever grows at its end.
+        self.turn_start = 0
         self.last_emit_at: float | None = None
         self.last_signature: tuple[int, int, int] | None = None
         self.speech_started = False  # SpeechStarted sent for the open turn (u3-rt-pro)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
@@ -13,6 +14,8 @@ import aiohttp
 import pytest
 
 from monitor.simulator import DEFAULT_API_KEY, SimulatorHandle
+from monitor.simulator.clips import ClipLibrary, WordTiming, load_known_clips
+from monitor.simulator.hearing import Hearing
 from tests.support.fixture_types import SimFactory
 from tests.support.simulator import (
     Api,
@@ -271,6 +274,69 @@ async def test_unknown_audio_gets_placeholder_words_and_silence_none(
     quiet = await open_stream(http, sim)
     rest = await _stream_clip_bytes(quiet, silence(1000))
     assert [m["type"] for m in rest] == ["Termination"]
+
+
+# The clip cut after its first second ("the quick brown" and most of "fox"), then a pause.
+CUT = {
+    "stops": clip_pcm()[:32000] + silence(2000),
+    "pauses": clip_pcm()[:32000] + silence(200) + clip_pcm()[32000:] + silence(2000),
+}
+
+
+def _assert_finals_stable(turns: list[dict[str, Any]]) -> None:
+    """Fail if a turn's final words (or its transcript) change in a later message of it."""
+    finals: dict[int, list[tuple[str, int, int]]] = {}
+    for turn in turns:
+        seen = finals.setdefault(turn["turn_order"], [])
+        words = [(w["text"], w["start"], w["end"]) for w in turn["words"]]
+        assert words[: len(seen)] == seen, (seen, turn)
+        assert all(w["word_is_final"] for w in turn["words"][: len(seen)]), turn
+        now_final = [(w["text"], w["start"], w["end"]) for w in turn["words"] if w["word_is_final"]]
+        assert turn["transcript"] == " ".join(text for text, _, _ in now_final), turn
+        finals[turn["turn_order"]] = now_final
+
+
+@pytest.mark.parametrize("cut", list(CUT), ids=list(CUT))
+async def test_words_heard_before_a_clip_diverges_stay_final(
+    make_sim: SimFactory, http: aiohttp.ClientSession, cut: str
+) -> None:
+    sim = await make_sim({"streaming": {"strict_pacing": False, "turn_interval_ms": 0}})
+    probe = await open_stream(http, sim)
+    rest = await _stream_clip_bytes(probe, CUT[cut])
+    turns = [m for m in rest if m["type"] == "Turn"]
+    # "the quick brown" was final before the audio stopped matching the clip.
+    assert any(t["transcript"] == "the quick brown" for t in turns), turns
+    _assert_finals_stable(turns)
+    end = next(t for t in turns if t["end_of_turn"])
+    assert end["transcript"].startswith("the quick brown fox"), end
+    if cut == "stops":
+        assert end["transcript"] == "the quick brown fox"
+    else:
+        # After the pause the rest is unknown speech: placeholder words, after "fox".
+        later = end["words"][4:]
+        assert later and later[0]["start"] >= end["words"][3]["end"]
+        assert not {w["text"] for w in later} & set(CLIP_WORDS)
+
+
+def test_the_heard_word_stream_only_grows() -> None:
+    library = ClipLibrary(load_known_clips())
+    clip = clip_pcm()
+    cases = {
+        **CUT,
+        "spliced-noise": clip[:32000] + _noise(1000) + silence(600),
+        "clip-twice-short-gap": clip + silence(100) + clip,
+        "noise-then-cut-clip": _noise(900) + silence(300) + clip[:40000] + silence(900),
+    }
+    for name, pcm in cases.items():
+        hearing = Hearing(library, 16000, "pcm_s16le")
+        previous: list[WordTiming] = []
+        for chunk in frames(pcm):
+            hearing.feed(chunk)
+            words = hearing.words()
+            assert words[: len(previous)] == previous, name
+            assert all(a.end <= b.start for a, b in itertools.pairwise(words)), (name, words)
+            previous = words
+        assert previous, name
 
 
 async def _stream_clip_bytes(probe: StreamProbe, pcm: bytes) -> list[dict[str, Any]]:
