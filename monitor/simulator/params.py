@@ -1,8 +1,9 @@
 """The create-transcript request: its fields, their types, ranges and enums, and validation.
 
 The tables mirror ``TranscriptParams`` (``audio_url`` + ``TranscriptOptionalParams``)
-of the copied OpenAPI spec; tests/simulator/test_simulator_openapi.py compares them with
-the spec so the two cannot drift apart.
+of the copied OpenAPI spec, down to the sub-fields of objects and the items of arrays;
+tests/simulator/test_simulator_openapi.py compares them with the spec so the two cannot
+drift apart.
 """
 
 from __future__ import annotations
@@ -72,6 +73,70 @@ FIELD_KINDS: dict[str, str] = {
     "topics": "array",
 }
 
+# The sub-fields of object fields and the items of array fields, by path: "a.b"
+# is property b of object a, "a[]" each item of array a. Kinds as in FIELD_KINDS;
+# ENUMS and RANGES take these paths too.
+_SPEAKER_ID = "speech_understanding.request.speaker_identification"
+NESTED_KINDS: dict[str, str] = {
+    "custom_spelling[]": "object",
+    "custom_spelling[].from": "array",
+    "custom_spelling[].from[]": "string",
+    "custom_spelling[].to": "string",
+    "keyterms_prompt[]": "string",
+    "language_codes[]": "string",
+    "language_detection_options.expected_languages": "array",
+    "language_detection_options.expected_languages[]": "string",
+    "language_detection_options.fallback_language": "string",
+    "language_detection_options.code_switching": "boolean",
+    "language_detection_options.code_switching_confidence_threshold": "number",
+    "redact_pii_audio_options.return_redacted_no_speech_audio": "boolean",
+    "redact_pii_audio_options.override_audio_redaction_method": "string",
+    "redact_pii_policies[]": "string",
+    "speaker_options.min_speakers_expected": "integer",
+    "speaker_options.max_speakers_expected": "integer",
+    "speech_models[]": "string",
+    "speech_understanding.request": "object",
+    "speech_understanding.request.translation": "object",
+    "speech_understanding.request.translation.target_languages": "array",
+    "speech_understanding.request.translation.target_languages[]": "string",
+    "speech_understanding.request.translation.formal": "boolean",
+    "speech_understanding.request.translation.match_original_utterance": "boolean",
+    _SPEAKER_ID: "object",
+    f"{_SPEAKER_ID}.speaker_type": "string",
+    f"{_SPEAKER_ID}.known_values": "array",
+    f"{_SPEAKER_ID}.known_values[]": "string",
+    f"{_SPEAKER_ID}.speakers": "array",
+    f"{_SPEAKER_ID}.speakers[]": "object",
+    f"{_SPEAKER_ID}.speakers[].role": "string",
+    f"{_SPEAKER_ID}.speakers[].name": "string",
+    f"{_SPEAKER_ID}.speakers[].description": "string",
+    "speech_understanding.request.custom_formatting": "object",
+    "speech_understanding.request.custom_formatting.date": "string",
+    "speech_understanding.request.custom_formatting.phone_number": "string",
+    "speech_understanding.request.custom_formatting.email": "string",
+    "topics[]": "string",
+}
+# Keys an object must have.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "custom_spelling[]": ("from", "to"),
+    "speech_understanding": ("request",),
+    "speech_understanding.request.translation": ("target_languages",),
+    _SPEAKER_ID: ("speaker_type",),
+}
+# Objects that must have exactly one of these keys (the spec's oneOf of request bodies).
+EXACTLY_ONE_OF: dict[str, tuple[str, ...]] = {
+    "speech_understanding.request": ("translation", "speaker_identification", "custom_formatting"),
+}
+# Objects with no other keys than NESTED_KINDS names (additionalProperties: false).
+CLOSED = frozenset(
+    {
+        "custom_spelling[]",
+        "language_detection_options",
+        "redact_pii_audio_options",
+        "speaker_options",
+    }
+)
+
 _KIND_NAMES = {
     "string": "a String",
     "integer": "an Integer",
@@ -80,9 +145,22 @@ _KIND_NAMES = {
     "array": "an Array",
     "object": "an Object",
 }
+_PLURALS = {"string": "Strings", "integer": "Integers", "number": "Numbers", "boolean": "Booleans"}
 
 
-# Boolean options echoed on the Transcript, with the spec's defaults.
+def _kind(path: str) -> str:
+    return FIELD_KINDS.get(path) or NESTED_KINDS[path]
+
+
+def _describe(path: str) -> str:
+    """Return what the field at ``path`` must be: "a Boolean", "an Array of Strings"..."""
+    base = _kind(path).rstrip("?")
+    items = NESTED_KINDS.get(f"{path}[]")
+    if base == "array" and items in _PLURALS:
+        return f"an Array of {_PLURALS[items]}"
+    return _KIND_NAMES[base]
+
+
 def _kind_ok(kind: str, value: Any) -> bool:
     nullable = kind.endswith("?")
     base = kind.rstrip("?")
@@ -133,6 +211,8 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "remove_audio_tags": ("all",),
     "summary_model": ("informative", "conversational", "catchy"),
     "summary_type": ("bullets", "bullets_verbose", "gist", "headline", "paragraph"),
+    "redact_pii_audio_options.override_audio_redaction_method": ("silence",),
+    "speech_understanding.request.speaker_identification.speaker_type": ("role", "name"),
 }
 # Inclusive numeric ranges.
 RANGES: dict[str, tuple[float, float]] = {
@@ -140,9 +220,14 @@ RANGES: dict[str, tuple[float, float]] = {
     "language_confidence_threshold": (0, 1),
     "speech_threshold": (0, 1),
     "temperature": (0, 1),
+    "language_detection_options.code_switching_confidence_threshold": (0, 1),
 }
-# Arrays whose items are plain strings.
-STRING_ARRAYS = ("keyterms_prompt", "topics")
+# Lower bounds the spec leaves out: a count of speakers below one means nothing.
+SIM_MINIMUMS: dict[str, int] = {
+    "speakers_expected": 1,
+    "speaker_options.min_speakers_expected": 1,
+    "speaker_options.max_speakers_expected": 1,
+}
 
 
 def validate_create_body(body: Any) -> str | None:
@@ -158,7 +243,7 @@ def validate_create_body(body: Any) -> str | None:
     for name, value in body.items():
         kind = FIELD_KINDS[name]
         if name != "speech_models" and not _kind_ok(kind, value):
-            return f"{name} must be {_KIND_NAMES[kind.rstrip('?')]}"
+            return f"{name} must be {_describe(name)}"
     if "audio_url" not in body:
         return '"audio_url" is required'
     models = body.get("speech_models")
@@ -169,23 +254,32 @@ def validate_create_body(body: Any) -> str | None:
     ):
         return SPEECH_MODELS_INVALID
     for name, value in body.items():
-        problem = _value_problem(name, value)
+        problem = _value_problem(name, name, value)
         if problem is not None:
             return problem
     return None
 
 
-def _value_problem(name: str, value: Any) -> str | None:
-    """Return the 400 message for a well-typed value outside its range or enum."""
+def _value_problem(path: str, shown: str, value: Any) -> str | None:
+    """Return the 400 message for a well-typed value outside its range or enum, or whose
+    items or sub-fields are wrong; ``shown`` is ``path`` with the array indexes filled in."""
     if value is None:
         return None
-    if name in RANGES:
-        low, high = RANGES[name]
+    if path in RANGES:
+        low, high = RANGES[path]
         if not low <= value <= high:
-            return f"{name} must be between {low} and {high} (got {json.dumps(value)})"
-    if name in STRING_ARRAYS and any(not isinstance(item, str) for item in value):
-        return f"{name} must be an Array of Strings"
-    allowed = ENUMS.get(name)
+            return f"{shown} must be between {low} and {high} (got {json.dumps(value)})"
+    if path in SIM_MINIMUMS and value < SIM_MINIMUMS[path]:
+        return f"{shown} must be at least {SIM_MINIMUMS[path]} (got {json.dumps(value)})"
+    if isinstance(value, list):
+        problem = _items_problem(path, shown, value)
+    elif isinstance(value, dict):
+        problem = _object_problem(path, shown, value)
+    else:
+        problem = None
+    if problem is not None:
+        return problem
+    allowed = ENUMS.get(path)
     if allowed is None:
         return None
     values = value if isinstance(value, list) else [value]
@@ -197,5 +291,46 @@ def _value_problem(name: str, value: Any) -> str | None:
                 if len(allowed) <= 10
                 else f"one of the {len(allowed)} values the API reference lists"
             )
-            return f"{name} must be {choices} (got {json.dumps(item)})"
+            return f"{shown} must be {choices} (got {json.dumps(item)})"
+    return None
+
+
+def _items_problem(path: str, shown: str, value: list[Any]) -> str | None:
+    item_path = f"{path}[]"
+    kind = NESTED_KINDS.get(item_path)
+    if kind is None:
+        return None
+    for index, item in enumerate(value):
+        if not _kind_ok(kind, item):
+            # An array of scalars is named whole, an array of objects by its item.
+            if kind in _PLURALS:
+                return f"{shown} must be {_describe(path)}"
+            return f"{shown}[{index}] must be {_describe(item_path)}"
+        problem = _value_problem(item_path, f"{shown}[{index}]", item)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _object_problem(path: str, shown: str, value: dict[str, Any]) -> str | None:
+    if path in CLOSED:
+        for key in value:
+            if f"{path}.{key}" not in NESTED_KINDS:
+                return f'"{shown}.{key}" is not allowed'
+    for key, item in value.items():
+        item_path = f"{path}.{key}"
+        if item_path not in NESTED_KINDS:
+            continue  # an open object's extra key
+        if not _kind_ok(NESTED_KINDS[item_path], item):
+            return f"{shown}.{key} must be {_describe(item_path)}"
+        problem = _value_problem(item_path, f"{shown}.{key}", item)
+        if problem is not None:
+            return problem
+    for key in REQUIRED.get(path, ()):
+        if key not in value:
+            return f'"{shown}.{key}" is required'
+    choices = EXACTLY_ONE_OF.get(path)
+    if choices is not None and sum(key in value for key in choices) != 1:
+        names = ", ".join(json.dumps(key) for key in choices)
+        return f"{shown} must have exactly one of: {names}"
     return None

@@ -51,6 +51,22 @@ def error_response(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def too_large(limit: int) -> web.Response:
+    """Return the JSON 413 for a request body over ``limit`` bytes."""
+    return error_response(
+        413, f"Request body too large: the simulator accepts at most {limit} bytes"
+    )
+
+
+@web.middleware
+async def body_too_large(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer a body over the limit with a JSON 413 like every other error, not aiohttp's text."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return too_large(request.app[STATE_KEY].scenario.max_upload_bytes)
+
+
 def base_url(request: web.Request) -> str:
     """Return the scheme://host the client used to reach the simulator."""
     return f"{request.scheme}://{request.host}"
@@ -210,9 +226,13 @@ async def upload(request: web.Request) -> web.StreamResponse:
     """Store raw bytes and return their ``upload_url``."""
     state = request.app[STATE_KEY]
     key = authorized_key(request, state)
-    data = await request.read()
+    # Before reading the body: a stranger must not make the simulator buffer it.
     if key is None:
         return error_response(401, AUTH_ERROR)
+    limit = state.scenario.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return too_large(limit)  # without waiting for the bytes
+    data = await request.read()  # a chunked body over the limit: 413 (body_too_large)
     upload_id = str(uuid.uuid4())
     state.uploads[upload_id] = Upload(upload_id, key, data)
     return web.json_response({"upload_url": f"{base_url(request)}/upload/{upload_id}"})

@@ -15,6 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_API_KEY = "sim-key"
+# The largest request body (an upload) the simulator takes; the real API takes
+# 2.2 GB, which a local simulator need not buffer.
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 Endpoint = Literal[
     "upload",
@@ -213,6 +216,8 @@ class Scenario(_Strict):
     api_keys: list[str] = Field(default_factory=lambda: [DEFAULT_API_KEY], min_length=1)
     jobs: JobTiming = Field(default_factory=JobTiming)
     unknown_id_status: Literal[400, 404] = 400
+    # Larger request bodies (uploads, create bodies) are answered 413.
+    max_upload_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1)
     streaming: StreamingOptions = Field(default_factory=StreamingOptions)
     audio_fetch: AudioFetch = Field(default_factory=AudioFetch)
     webhooks: WebhookOptions = Field(default_factory=WebhookOptions)

@@ -19,13 +19,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from . import rest, streaming
-from .scenario import DEFAULT_API_KEY, Scenario, parse_faults
+from .scenario import DEFAULT_API_KEY, MAX_UPLOAD_BYTES, Scenario, parse_faults
 from .state import SimState
 from .tls import TLSError, make_self_signed, server_context
 
 STATE_KEY = rest.STATE_KEY
-# Uploads are whole audio files; aiohttp's 1 MiB default would reject them.
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -73,7 +71,11 @@ async def _on_shutdown(app: web.Application) -> None:
 def create_app(scenario: Scenario | None = None) -> web.Application:
     """Return the simulator as an aiohttp application (REST v2, streaming v3, /_sim)."""
     state = SimState(scenario if scenario is not None else Scenario())
-    app = web.Application(middlewares=[rest.http_faults], client_max_size=MAX_UPLOAD_BYTES)
+    # Uploads are whole audio files; aiohttp's 1 MiB default would reject them.
+    app = web.Application(
+        middlewares=[rest.body_too_large, rest.http_faults],
+        client_max_size=state.scenario.max_upload_bytes,
+    )
     app[STATE_KEY] = state
     rest.add_routes(app)
     streaming.add_routes(app)
@@ -287,6 +289,7 @@ def run_simulator(
 
 __all__ = [
     "DEFAULT_API_KEY",
+    "MAX_UPLOAD_BYTES",
     "SimulatorHandle",
     "ThreadedSimulator",
     "create_app",

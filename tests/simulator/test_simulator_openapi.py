@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
 
-from monitor.simulator.params import ENUMS, FIELD_KINDS, RANGES
+from monitor.simulator.params import (
+    CLOSED,
+    ENUMS,
+    EXACTLY_ONE_OF,
+    FIELD_KINDS,
+    NESTED_KINDS,
+    RANGES,
+    REQUIRED,
+    SIM_MINIMUMS,
+)
 from tests.support.fixture_types import SimFactory
 from tests.support.simulator import SPECS, Api, Reply, assert_openapi, assert_stream_message
 
@@ -137,36 +147,99 @@ def test_create_fields_match_the_spec() -> None:
         assert kind.endswith("?") == ("null" in types), name
 
 
-def _enum_values(schema: dict[str, Any]) -> set[str]:
-    """Return every enum value reachable from ``schema`` (through $ref, oneOf, anyOf, items)."""
-    if "$ref" in schema:
+@dataclass
+class _Node:
+    """What the spec says of one path of the create body ("a.b", "a[]" as in params.py)."""
+
+    types: set[str] = field(default_factory=set)
+    enum: set[str] = field(default_factory=set)
+    range: tuple[float, float] | None = None
+    required: set[str] = field(default_factory=set)
+    one_of: set[str] = field(default_factory=set)
+    closed: bool = False
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
         schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    found = set(schema.get("enum", []))
-    for key in ("oneOf", "anyOf"):
-        for option in schema.get(key, []):
-            found |= _enum_values(option)
+    return schema
+
+
+def _walk(path: str, schema: dict[str, Any], tree: dict[str, _Node]) -> None:
+    """Record ``schema`` at ``path`` and everything below it (through $ref, oneOf, anyOf)."""
+    schema = _resolve(schema)
+    node = tree.setdefault(path, _Node())
+    declared = schema.get("type")
+    if declared is not None:
+        node.types |= set(declared if isinstance(declared, list) else [declared])
+    node.enum |= set(schema.get("enum", []))
+    if "minimum" in schema or "maximum" in schema:
+        node.range = (schema["minimum"], schema["maximum"])
+    if schema.get("additionalProperties") is False:
+        node.closed = True
+    branches = [_resolve(b) for key in ("oneOf", "anyOf") for b in schema.get(key, [])]
+    objects = [b for b in branches if b.get("type") == "object"]
+    if len(objects) > 1:
+        # A oneOf of request bodies, each requiring its own key: exactly one of them.
+        node.types.add("object")
+        for branch in objects:
+            node.one_of |= set(branch.get("required", []))
+            for name, sub in branch.get("properties", {}).items():
+                _walk(f"{path}.{name}", sub, tree)
+        branches = [b for b in branches if b not in objects]
+    node.required |= set(schema.get("required", []))
+    for branch in branches:
+        _walk(path, branch, tree)
+    for name, sub in schema.get("properties", {}).items():
+        _walk(f"{path}.{name}", sub, tree)
     if isinstance(schema.get("items"), dict):
-        found |= _enum_values(schema["items"])
-    return found
+        _walk(f"{path}[]", schema["items"], tree)
+
+
+def _spec_tree() -> dict[str, _Node]:
+    """Return every path of TranscriptOptionalParams, top-level fields and all below them."""
+    tree: dict[str, _Node] = {}
+    for name, schema in SPEC["components"]["schemas"]["TranscriptOptionalParams"][
+        "properties"
+    ].items():
+        _walk(name, schema, tree)
+    return tree
+
+
+def _nested(path: str) -> bool:
+    return "." in path or "[]" in path
+
+
+def test_nested_create_fields_match_the_spec() -> None:
+    tree = _spec_tree()
+    assert set(NESTED_KINDS) == {path for path in tree if _nested(path)}
+    for path, kind in NESTED_KINDS.items():
+        assert kind.rstrip("?") in tree[path].types, path
+        assert kind.endswith("?") == ("null" in tree[path].types), path
+    assert {path: set(keys) for path, keys in REQUIRED.items()} == {
+        path: node.required for path, node in tree.items() if node.required
+    }
+    assert {path: set(keys) for path, keys in EXACTLY_ONE_OF.items()} == {
+        path: node.one_of for path, node in tree.items() if node.one_of
+    }
+    assert set(CLOSED) == {path for path, node in tree.items() if node.closed}
 
 
 def test_create_enums_match_the_spec() -> None:
-    params = SPEC["components"]["schemas"]["TranscriptOptionalParams"]["properties"]
-    with_enums = {name for name, schema in params.items() if _enum_values(schema)}
-    # SpeechModel is a free string in the spec; SPEECH_MODELS holds the 2026 names.
-    assert with_enums == set(ENUMS)
-    for name, allowed in ENUMS.items():
-        assert set(allowed) == _enum_values(params[name]), name
+    # An array's enum is that of its items; SpeechModel is a free string in the
+    # spec (SPEECH_MODELS holds the 2026 names).
+    spec_enums = {
+        path.removesuffix("[]"): node.enum for path, node in _spec_tree().items() if node.enum
+    }
+    assert {path: set(values) for path, values in ENUMS.items()} == spec_enums
 
 
 def test_create_ranges_match_the_spec() -> None:
-    params = SPEC["components"]["schemas"]["TranscriptOptionalParams"]["properties"]
-    ranged = {
-        name: (schema["minimum"], schema["maximum"])
-        for name, schema in params.items()
-        if "minimum" in schema or "maximum" in schema
-    }
-    assert ranged == RANGES
+    tree = _spec_tree()
+    assert {path: node.range for path, node in tree.items() if node.range is not None} == RANGES
+    # The simulator's own lower bounds are on integer fields the spec leaves unbounded.
+    for path in SIM_MINIMUMS:
+        assert "integer" in tree[path].types and tree[path].range is None, path
 
 
 def test_spec_validation_catches_a_bad_body() -> None:

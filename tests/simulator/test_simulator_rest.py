@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,92 @@ async def test_upload_accepts_no_content_type(sim: SimulatorHandle) -> None:
     writer.close()
     assert response.startswith(b"HTTP/1.1 200")
     assert b'"upload_url"' in response
+
+
+TOO_LARGE = {"error": "Request body too large: the simulator accepts at most 1000 bytes"}
+
+
+async def _raw_headers(sim: SimulatorHandle, headers: bytes, limit_s: float = 5) -> bytes:
+    """Send a request's head only (no body) and return the answer, which must not wait for it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
+    try:
+        writer.write(headers)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), limit_s)
+        match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        assert match is not None, head
+        length = int(match[1])
+        return head + await asyncio.wait_for(reader.readexactly(length), limit_s)
+    finally:
+        writer.close()
+
+
+async def test_upload_over_the_limit_is_a_json_413(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim({"max_upload_bytes": 1000})
+    api = Api(http, sim.base_url)
+    assert (await api.call("POST", "/v2/upload", data=b"x" * 1000)).status == 200
+    # 413 is not in the spec's list for upload: check the body by hand.
+    reply = await api.call("POST", "/v2/upload", data=b"x" * 1001, validate=False)
+    assert reply.status == 413
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.json == TOO_LARGE
+
+    async def chunks() -> Any:
+        for _ in range(3):
+            yield b"x" * 400
+
+    # Chunked, so no Content-Length to judge by: the limit is hit while reading.
+    async with http.post(
+        f"{sim.base_url}/v2/upload", data=chunks(), headers={"Authorization": DEFAULT_API_KEY}
+    ) as response:
+        assert response.status == 413
+        assert await response.json() == TOO_LARGE
+    assert sim.state()["uploads"] == {"count": 1, "stored": 1}
+
+
+async def test_upload_checks_the_key_before_reading_the_body(make_sim: SimFactory) -> None:
+    sim = await make_sim({"max_upload_bytes": 1000})
+    # Neither answer waits for the 10 MB the head announces (and never come).
+    unauthenticated = await _raw_headers(
+        sim, b"POST /v2/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"
+    )
+    assert unauthenticated.startswith(b"HTTP/1.1 401")
+    assert unauthenticated.endswith(b'{"error": "Authentication error, API token missing/invalid"}')
+    too_big = await _raw_headers(
+        sim,
+        b"POST /v2/upload HTTP/1.1\r\nHost: x\r\nAuthorization: sim-key\r\n"
+        b"Content-Length: 10000000\r\n\r\n",
+    )
+    assert too_big.startswith(b"HTTP/1.1 413")
+    assert too_big.endswith(TOO_LARGE["error"].encode() + b'"}')
+    assert sim.state()["uploads"] == {"count": 0, "stored": 0}
+
+
+async def test_unauthenticated_upload_over_the_limit_is_401(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim({"max_upload_bytes": 1000})
+    reply = await Api(http, sim.base_url).call("POST", "/v2/upload", data=b"x" * 5000, key=False)
+    assert reply.status == 401
+    assert reply.json == AUTH_ERROR
+
+
+async def test_create_body_over_the_limit_is_a_json_413(
+    make_sim: SimFactory, http: aiohttp.ClientSession
+) -> None:
+    sim = await make_sim({"max_upload_bytes": 1000})
+    body = {
+        "audio_url": "https://x.test/a.wav",
+        "speech_models": ["universal-2"],
+        "prompt": "x" * 1000,
+    }
+    reply = await Api(http, sim.base_url).call(
+        "POST", "/v2/transcript", json_body=body, validate=False
+    )
+    assert reply.status == 413
+    assert reply.json == TOO_LARGE
 
 
 async def test_fetching_an_upload_directly_is_denied(api: Api, http: aiohttp.ClientSession) -> None:
