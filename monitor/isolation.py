@@ -39,6 +39,10 @@ Above the transcription probe's deletion budget (5 s after its timeout), so a
 probe that is still cleaning up as designed is never cut."""
 
 
+# (target, probe) -> the exception type its last run raised, while it keeps raising.
+_raising: dict[tuple[str, str], str] = {}
+
+
 def _internal(target: str, probe: str, started: datetime, duration: float, msg: str) -> ProbeResult:
     return ProbeResult(
         target=target,
@@ -97,7 +101,19 @@ async def run_probe(
             message=f"no result within {limit:g}s; the probe was cancelled by the scheduler",
         )
     except Exception as exc:
-        log.exception("probe %s of target %s raised", probe, target.name)
+        # The traceback once per streak of the same exception, then one line a run: a
+        # plugin that raises every run would otherwise print it every interval.
+        key, raised = (target.name, probe), type(exc).__name__
+        if _raising.get(key) == raised:
+            log.error(
+                "probe %s of target %s raised %s again (traceback at its first raise)",
+                probe,
+                target.name,
+                raised,
+            )
+        else:
+            log.exception("probe %s of target %s raised", probe, target.name)
+        _raising[key] = raised
         duration = clock.monotonic() - t0
         return _internal(
             target.name, probe, started, duration, f"internal error: {type(exc).__name__}"
@@ -108,6 +124,7 @@ async def run_probe(
         return _internal(
             target.name, probe, started, duration, "internal error: probe returned no result"
         )
+    _raising.pop((target.name, probe), None)
     if redactor is None:
         redactor = Redactor([target.api_key.get_secret_value(), *secrets])
     return without_secrets(result, redactor)

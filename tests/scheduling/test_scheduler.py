@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -532,3 +533,28 @@ async def test_every_target_key_and_config_secret_is_masked_out_of_results(
             "body": "**** **** ****",
             "headers": [r.details["body"]],
         }
+
+
+async def test_a_probe_that_keeps_raising_logs_its_traceback_once_a_streak(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = make_config(tmp_path)
+    target = cfg.targets[0]
+    spec = target.probes.reachability
+    outcome: list[Exception | None] = [ValueError("x"), ValueError("x"), None, ValueError("x")]
+
+    async def flaky(target: Any, spec: Any, ctx: ProbeContext) -> ProbeResult:
+        exc = outcome.pop(0)
+        if exc is not None:
+            raise exc
+        return ProbeResult(target.name, "reachability", ctx.clock.now(), 0.01, Status.UP)
+
+    ctx = ProbeContext(session_factory=_no_sessions, clock=SystemClock(), ledger=None)  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="monitor.isolation"):
+        kinds = [
+            (await run_probe(flaky, target, "reachability", spec, ctx)).error_kind for _ in range(4)
+        ]
+    assert kinds == [ErrorKind.INTERNAL, ErrorKind.INTERNAL, None, ErrorKind.INTERNAL]
+    # A traceback at the first raise and again after the good run, one line in between.
+    assert [r.exc_info is not None for r in caplog.records] == [True, False, True]
+    assert "raised ValueError again" in caplog.records[1].getMessage()
