@@ -1,13 +1,16 @@
 """What ``sttwatch run`` checks before it writes anything: paths it will create or write.
 
-The database and the site directory are only looked at here, never created:
-a check that fails leaves the machine as it was. The listen address is bound
+The database and the site directory are only looked at here, never created
+(writability is tried with a scratch file, removed at once): a check that fails
+leaves the machine as it was. The listen address is bound
 by :func:`monitor.server.bind` before these run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 __all__ = ["StartupError", "check_database", "check_site_dir"]
@@ -28,8 +31,22 @@ def _creatable(path: Path) -> str | None:
         parent = parent.parent
     if not parent.is_dir():
         return f"{parent} is not a directory"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{parent} is not writable"
+    return _writable(parent)
+
+
+def _writable(directory: Path) -> str | None:
+    """Return why nothing can be created in `directory`, or None: by creating a file there.
+
+    Not os.access: for root it says yes to a read-only mount or /sys, where the
+    write itself then fails.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sttwatch-check-", dir=directory)
+    except OSError as exc:
+        return f"{directory} is not writable ({exc.strerror or type(exc).__name__})"
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
     return None
 
 
@@ -40,7 +57,7 @@ def check_database(database: str) -> None:
         if not path.is_file():
             raise StartupError(f"cannot open the database {database}: it is not a file")
         # SQLite writes its journal and WAL next to the database.
-        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK):
+        if not os.access(path, os.R_OK | os.W_OK) or _writable(path.parent) is not None:
             raise StartupError(f"cannot open the database {database}: not writable")
         return
     why = _creatable(path)

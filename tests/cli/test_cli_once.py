@@ -306,8 +306,17 @@ def tree(root: Path) -> set[str]:
             "cannot create the database {tmp}/blocker/s.db: {tmp}/blocker",
         ),
         ("database-is-not-sqlite", "cannot open the database {tmp}/data/sttwatch.db: "),
+        # sysfs refuses new files even to root, for whom os.access says yes.
+        ("site-on-sysfs", "cannot write the site to /sys/fs/sttwatch-check/site: /sys/fs is not"),
     ],
-    ids=["port-taken", "site-dir-is-a-file", "site-parent", "database-parent", "database-garbage"],
+    ids=[
+        "port-taken",
+        "site-dir-is-a-file",
+        "site-parent",
+        "database-parent",
+        "database-garbage",
+        "site-on-sysfs",
+    ],
 )
 async def test_run_checks_before_it_writes_and_exits_2_with_nothing_created(
     tmp_path: Path, sim: SimulatorHandle, setup: str, message: str
@@ -324,6 +333,8 @@ async def test_run_checks_before_it_writes_and_exits_2_with_nothing_created(
         elif setup == "site-parent-is-a-file":
             (tmp_path / "blocker").write_text("a file")
             extra["site_dir"] = str(tmp_path / "blocker" / "site")
+        elif setup == "site-on-sysfs":
+            extra["site_dir"] = "/sys/fs/sttwatch-check/site"
         elif setup == "database-parent-is-a-file":
             (tmp_path / "blocker").write_text("a file")
             extra["database"] = str(tmp_path / "blocker" / "s.db")
