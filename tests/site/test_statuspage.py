@@ -816,3 +816,22 @@ def test_bar_cells_are_the_markup_of_the_template_loop() -> None:
 def test_badge_svg_bytes_are_those_the_badges_always_had(label: str, state: str, svg: str) -> None:
     # The markup lives in templates/badge.svg now; the bytes are the earlier f-string's.
     assert badge_svg(label, state) == svg
+
+
+def test_cli_render_to_an_unwritable_site_blames_the_site(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "sttwatch.db"
+    config = _write_config(tmp_path, db, tmp_path / "blocker" / "public")
+    asyncio.run(_open_store(db))
+    (tmp_path / "blocker").write_text("a file where the site's parent should be")
+    proc = run_cli("render", "-c", str(config))
+    assert proc.returncode == 2
+    assert f"sttwatch render: cannot write the site to {tmp_path / 'blocker' / 'public'}: " in (
+        proc.stderr
+    )
+    assert "cannot render from" not in proc.stderr
+
+
+async def _open_store(db: Path) -> None:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(str(db))
+    await store.close()
