@@ -128,6 +128,16 @@ async def sim(make_sim: SimFactory) -> SimulatorHandle:
 
 
 @pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """Yield a real store in a temporary file with default thresholds, closed afterwards."""
+    s = await Store.open(str(tmp_path / "sttwatch.db"))
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
 async def ledger(tmp_path: Path) -> AsyncIterator[Store]:
     """Yield the real SQLite store (the deletion ledger) in a temporary file, closed afterwards."""
     store = await Store.open(str(tmp_path / "ledger.db"))

@@ -20,6 +20,7 @@ from tests.support.chaos import (
     final_janitor_sweep,
     integrity_check,
     ledger_pending,
+    read_rows,
     sim_leftovers,
     stored_results,
     untracked,
@@ -52,41 +53,16 @@ async def chaos_sim() -> AsyncIterator[SimulatorHandle]:
         await handle.close()
 
 
-@pytest.fixture
-async def hook() -> AsyncIterator[Webhook]:
-    receiver = Webhook()
-    await receiver.start()
-    try:
-        yield receiver
-    finally:
-        await receiver.stop()
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Return the rows of `sql` read-only; none before the schema exists."""
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise
-    finally:
-        conn.close()
-
-
 def _alerts(db: Path) -> dict[int, tuple[str, str, str]]:
     return {
         i: (t, p, k)
-        for i, t, p, k in _rows(db, "SELECT id, target, probe, kind FROM alerts ORDER BY id")
+        for i, t, p, k in read_rows(db, "SELECT id, target, probe, kind FROM alerts ORDER BY id")
     }
 
 
 def _outbox_open(db: Path) -> int:
-    unrouted = _rows(db, "SELECT count(*) FROM alerts WHERE routed_at IS NULL")
-    undelivered = _rows(
+    unrouted = read_rows(db, "SELECT count(*) FROM alerts WHERE routed_at IS NULL")
+    undelivered = read_rows(
         db,
         "SELECT count(*) FROM alert_deliveries WHERE delivered_at IS NULL AND gave_up_at IS NULL",
     )
@@ -103,7 +79,7 @@ def _foreign_key_violations(db: Path) -> list[tuple[Any, ...]]:
 
 def _overlapping_incidents(db: Path) -> list[tuple[Any, ...]]:
     """Return pairs of incidents of one component whose spans overlap (or two left open)."""
-    rows = _rows(db, "SELECT component, id, opened_at, closed_at FROM incidents ORDER BY id")
+    rows = read_rows(db, "SELECT component, id, opened_at, closed_at FROM incidents ORDER BY id")
     bad: list[tuple[Any, ...]] = []
     last: dict[int, tuple[int, int, int | None]] = {}
     for component, iid, opened, closed in rows:
@@ -135,7 +111,7 @@ def _alert_sequence_errors(alerts: dict[int, tuple[str, str, str]]) -> list[str]
 
 
 async def test_kill_9_at_random_moments_loses_no_result_or_alert_and_leaks_nothing(
-    tmp_path: Path, chaos_sim: SimulatorHandle, hook: Webhook
+    tmp_path: Path, chaos_sim: SimulatorHandle, webhook: Webhook
 ) -> None:
     """Promise 2: crash consistency under ``kill -9`` at 30+ random (seeded) moments.
 
@@ -155,7 +131,7 @@ async def test_kill_9_at_random_moments_loses_no_result_or_alert_and_leaks_nothi
     """
     sim = chaos_sim
     rng = random.Random(SEED)
-    config = write_config(tmp_path, sim, targets=TARGETS, alert_urls=[hook.url("alerts")])
+    config = write_config(tmp_path, sim, targets=TARGETS, alert_urls=[webhook.url("alerts")])
     db = tmp_path / "sttwatch.db"
     log = tmp_path / "run.log"
     acknowledged: dict[int, tuple[Any, ...]] = {}
@@ -226,7 +202,7 @@ async def test_kill_9_at_random_moments_loses_no_result_or_alert_and_leaks_nothi
     assert _outbox_open(db) == 0, "alerts left undelivered in the outbox"
     received: Counter[int] = Counter()
     without_id = []
-    for _, payload in hook.posts:
+    for _, payload in webhook.posts:
         m = ALERT_ID.search(str(payload.get("message", "")))
         if m is None:
             without_id.append(payload)
@@ -237,7 +213,7 @@ async def test_kill_9_at_random_moments_loses_no_result_or_alert_and_leaks_nothi
     leaked = await untracked(sim, left["undeleted_ids"], ledger_pending(db))
     report = await final_janitor_sweep(config)
     after_sweep = sim_leftovers(sim)
-    incidents = _rows(db, "SELECT count(*) FROM incidents")[0][0]
+    incidents = read_rows(db, "SELECT count(*) FROM incidents")[0][0]
     kinds = Counter(k for _, _, k in alerts.values())
     print(
         f"\ncrash run: {KILLS} kills ({kills_in_startup} during start-up), "

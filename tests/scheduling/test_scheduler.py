@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -164,15 +164,6 @@ class Harness:
 
 def _no_sessions(**_: Any) -> Any:
     raise AssertionError("the fake probes open no HTTP session")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "sttwatch.db"))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

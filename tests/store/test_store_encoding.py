@@ -12,7 +12,6 @@ import asyncio
 import random
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -404,15 +403,6 @@ async def test_real_probe_results_round_trip_compactly(sim: SimulatorHandle) -> 
         back = roundtrip(result)
         assert back == at_store_precision(result)
         assert list(back.details) == list(result.details)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "sttwatch.db"))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def test_database_with_rows_of_every_encoding_reads_back(

@@ -380,23 +380,29 @@ def _ro(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
 
 
-def stored_results(db: Path) -> list[StoredResult]:
-    """Return every stored result, oldest first (read-only; empty before the schema exists)."""
+def read_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Return the rows of `sql`, read-only; none before the database or its schema exists."""
     if not db.exists():
         return []
     conn = _ro(db)
     try:
-        rows = conn.execute(
-            "SELECT r.id, c.target, c.probe, r.started_at, r.status, r.error_kind,"
-            " r.duration_us, r.message FROM results r JOIN components c ON c.id = r.component"
-            " ORDER BY r.id"
-        ).fetchall()
+        return conn.execute(sql).fetchall()
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return []
         raise
     finally:
         conn.close()
+
+
+def stored_results(db: Path) -> list[StoredResult]:
+    """Return every stored result, oldest first (read-only; empty before the schema exists)."""
+    rows = read_rows(
+        db,
+        "SELECT r.id, c.target, c.probe, r.started_at, r.status, r.error_kind,"
+        " r.duration_us, r.message FROM results r JOIN components c ON c.id = r.component"
+        " ORDER BY r.id",
+    )
     return [
         StoredResult(id, t, p, s, st, ek, dur / 1e6, msg) for id, t, p, s, st, ek, dur, msg in rows
     ]
