@@ -265,11 +265,21 @@ async def open_runtime(
 async def render_database(config: Config) -> SiteView:
     """Open the config's existing database, render the site from it, close it; return the view.
 
-    Raises FileNotFoundError when the database does not exist.
+    Raises FileNotFoundError when the database does not exist, and SiteWriteError
+    when the view was built but the site could not be written (the caller tells
+    the two apart).
     """
+    from monitor.site import build_view, write_site
+    from monitor.site.publish import SiteWriteError
+
     root = Root(config, metrics=False, must_exist=True)
     async with root.opened() as rt:
-        return await render_site(rt.store, config)
+        view = await build_view(rt.store, config)
+    try:
+        await asyncio.to_thread(write_site, view, config.site_dir)
+    except OSError as exc:
+        raise SiteWriteError(config.site_dir, exc) from exc
+    return view
 
 
 def build_app(

@@ -175,6 +175,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from monitor.app import render_database
+    from monitor.site.publish import SiteWriteError
     from monitor.store import StoreWriteError
 
     cfg = _load(args.config, _log_level(args))
@@ -183,28 +184,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"sttwatch render: no database at {cfg.database}", file=sys.stderr)
         return EXIT_CONFIG
+    except SiteWriteError as exc:
+        print(f"sttwatch render: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (StoreWriteError, OSError) as exc:
-        print(f"sttwatch render: {_render_failure(exc, cfg)}: {exc}", file=sys.stderr)
+        print(f"sttwatch render: cannot render from {cfg.database}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(f"{cfg.site_dir}/index.html: {view.description} ({len(view.components)} components)")
     return EXIT_OK
-
-
-def _render_failure(exc: Exception, cfg: Config) -> str:
-    """Return what a failed render could not do: read the database or write the site."""
-    from pathlib import Path
-
-    name = getattr(exc, "filename", None)
-    if isinstance(name, str):
-        failed = Path(name).absolute()
-        database = Path(cfg.database).absolute()
-        # The site is written beside site_dir and swapped in: its parent is the site's too.
-        site_parent = Path(cfg.site_dir).absolute().parent
-        if failed.name[: len(database.name)] != database.name and failed.is_relative_to(
-            site_parent
-        ):
-            return f"cannot write the site to {cfg.site_dir}"
-    return f"cannot render from {cfg.database}"
 
 
 def _cmd_test_alert(args: argparse.Namespace) -> int:

@@ -129,6 +129,14 @@ def _exchange(a: Path, b: Path) -> bool:
     return bool(rc == 0)
 
 
+class SiteWriteError(Exception):
+    """The site could not be written to its directory (``sttwatch render`` names it)."""
+
+    def __init__(self, site_dir: str | os.PathLike[str], cause: OSError) -> None:
+        super().__init__(f"cannot write the site to {site_dir}: {cause}")
+        self.cause = cause
+
+
 def write_site(view: SiteView, site_dir: str | os.PathLike[str]) -> Path:
     """Write the site for `view` into `site_dir`, swapped in atomically; return its path."""
     target = Path(site_dir).absolute()
