@@ -39,10 +39,6 @@ Above the transcription probe's deletion budget (5 s after its timeout), so a
 probe that is still cleaning up as designed is never cut."""
 
 
-# (target, probe) -> the exception type its last run raised, while it keeps raising.
-_raising: dict[tuple[str, str], str] = {}
-
-
 def _internal(target: str, probe: str, started: datetime, duration: float, msg: str) -> ProbeResult:
     return ProbeResult(
         target=target,
@@ -65,12 +61,15 @@ async def run_probe(
     grace: float = DEFAULT_GRACE,
     secrets: Sequence[str] = (),
     redactor: Redactor | None = None,
+    raising: dict[tuple[str, str], str] | None = None,
 ) -> ProbeResult:
     """Return the result of one probe run; a bug or an overrun becomes a down result.
 
     The target's API key and the other `secrets` (the config's) are masked out
     of the result (see `without_secrets`). A caller running many probes passes
-    `redactor` instead, built once from every secret including each target's key.
+    `redactor` instead, built once from every secret including each target's key,
+    and `raising`, its own record of (target, probe) -> the exception type its
+    last run raised, so a probe that keeps raising logs its traceback once a streak.
     """
     clock = ctx.clock
     started = clock.now()
@@ -104,7 +103,7 @@ async def run_probe(
         # The traceback once per streak of the same exception, then one line a run: a
         # plugin that raises every run would otherwise print it every interval.
         key, raised = (target.name, probe), type(exc).__name__
-        if _raising.get(key) == raised:
+        if raising is not None and raising.get(key) == raised:
             log.error(
                 "probe %s of target %s raised %s again (traceback at its first raise)",
                 probe,
@@ -113,7 +112,8 @@ async def run_probe(
             )
         else:
             log.exception("probe %s of target %s raised", probe, target.name)
-        _raising[key] = raised
+        if raising is not None:
+            raising[key] = raised
         duration = clock.monotonic() - t0
         return _internal(
             target.name, probe, started, duration, f"internal error: {type(exc).__name__}"
@@ -124,7 +124,8 @@ async def run_probe(
         return _internal(
             target.name, probe, started, duration, "internal error: probe returned no result"
         )
-    _raising.pop((target.name, probe), None)
+    if raising is not None:
+        raising.pop((target.name, probe), None)
     if redactor is None:
         redactor = Redactor([target.api_key.get_secret_value(), *secrets])
     return without_secrets(result, redactor)

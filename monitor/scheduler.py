@@ -135,6 +135,7 @@ class Scheduler:
             [*(t.api_key.get_secret_value() for t in config.targets), *config.secrets()]
         )
         self._ctx = ctx
+        self._raising: dict[tuple[str, str], str] = {}  # see run_probe
         self._sinks = list(sinks)
         self._probes = probes
         self._clock = clock or ctx.clock
@@ -307,6 +308,7 @@ class Scheduler:
                 ctx,
                 grace=self._grace,
                 redactor=self._redactor,
+                raising=self._raising,
             )
         finally:
             ledger.release()

@@ -541,9 +541,11 @@ async def test_a_probe_that_keeps_raising_logs_its_traceback_once_a_streak(
         return ProbeResult(target.name, "reachability", ctx.clock.now(), 0.01, Status.UP)
 
     ctx = ProbeContext(session_factory=_no_sessions, clock=SystemClock(), ledger=None)  # type: ignore[arg-type]
+    raising: dict[tuple[str, str], str] = {}  # what a scheduler keeps across runs
     with caplog.at_level(logging.ERROR, logger="monitor.isolation"):
         kinds = [
-            (await run_probe(flaky, target, "reachability", spec, ctx)).error_kind for _ in range(4)
+            (await run_probe(flaky, target, "reachability", spec, ctx, raising=raising)).error_kind
+            for _ in range(4)
         ]
     assert kinds == [ErrorKind.INTERNAL, ErrorKind.INTERNAL, None, ErrorKind.INTERNAL]
     # A traceback at the first raise and again after the good run, one line in between.
