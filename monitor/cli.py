@@ -80,7 +80,20 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from monitor.simulator import run_simulator
+    import importlib
+
+    from monitor.probes.registry import Unknown, provider
+
+    try:
+        module = provider(args.provider).simulator
+    except Unknown as exc:
+        print(f"sttwatch simulate: --provider: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if module is None:
+        print(f"sttwatch simulate: provider {args.provider!r} has no simulator", file=sys.stderr)
+        return EXIT_CONFIG
+    # Every provider's simulator module serves with the same run_simulator signature.
+    run_simulator = importlib.import_module(module).run_simulator
 
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
@@ -321,7 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(p)
     p.set_defaults(func=_cmd_test_alert)
 
-    p = command("simulate", "serve a local AssemblyAI simulator (REST v2 + streaming v3)")
+    p = command("simulate", "serve a local simulator of a provider's API (default AssemblyAI)")
+    p.add_argument(
+        "--provider",
+        default="assemblyai",
+        metavar="NAME",
+        help="whose API to simulate (default assemblyai); one provider per process and port",
+    )
     p.add_argument(
         "--listen",
         default="127.0.0.1:8765",

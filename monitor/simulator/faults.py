@@ -21,7 +21,18 @@ from .scenario import HTTP_ACTIONS, HTTP_ENDPOINTS, Fault
 class FaultBook:
     """The active fault list with its clock, counters and random generator."""
 
-    def __init__(self, seed: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seed: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        http_endpoints: frozenset[str] = HTTP_ENDPOINTS,
+        http_actions: frozenset[str] = HTTP_ACTIONS,
+    ) -> None:
+        # The endpoints "*" stands for, and the actions it takes: each simulated
+        # provider names its own (AssemblyAI's REST v2 by default).
+        self._http_endpoints = http_endpoints
+        self._http_actions = http_actions
         self._seed = seed
         self._clock = clock
         self._faults: list[Fault] = []
@@ -77,8 +88,8 @@ class FaultBook:
             # "*" is every HTTP endpoint: a "*" delay does not hold webhooks back.
             if fault.endpoint != endpoint and not (
                 fault.endpoint == "*"
-                and fault.action in HTTP_ACTIONS
-                and endpoint in HTTP_ENDPOINTS
+                and fault.action in self._http_actions
+                and endpoint in self._http_endpoints
             ):
                 continue
             if self._fires(index, fault):
