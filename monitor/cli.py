@@ -143,7 +143,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
         for r in results:
             print(json.dumps(r.to_json(), ensure_ascii=False))
     else:
-        print(results_table(results))
+        print(results_table(results, cfg))
     return EXIT_OK if all(r.ok for r in results) else EXIT_DOWN
 
 

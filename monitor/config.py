@@ -38,6 +38,8 @@ from monitor.probes.registry import (
     did_you_mean,
     probe_type,
     probe_types,
+    provider,
+    providers,
     supported,
 )
 from monitor.probes.spec import Duration, ProbeSpec
@@ -385,23 +387,51 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
     return problems
 
 
-def probe_problems(raw: Any, base: str) -> list[tuple[str, str]]:
-    """Return (path, message) for each unknown kind or bad setting of a `probes:` mapping."""
+def probe_problems(raw: Any, base: str, provider_name: str | None = None) -> list[tuple[str, str]]:
+    """Return (path, message) for each unknown kind or bad setting of a `probes:` mapping.
+
+    Each setting is checked against the spec of the kind of `provider_name`
+    (the target's provider; None: the first registered kind of the name).
+    """
     if not isinstance(raw, Mapping):
         return [(base, "must be a mapping of probe kind to its settings")]
-    kinds = list(probe_types())
+    kinds = list(probe_types(provider_name))
     problems: list[tuple[str, str]] = []
     for kind, value in raw.items():
         path = f"{base}.{kind}" if base else str(kind)
         if kind not in kinds:
-            problems.append((path, f"unknown probe kind{did_you_mean(str(kind), kinds)}"))
+            # A kind only other providers have is named as such, not as unknown.
+            theirs = provider_name is not None and kind in probe_types()
+            what = (
+                f"provider {provider_name!r} has no such probe kind"
+                if theirs
+                else "unknown probe kind"
+            )
+            problems.append((path, f"{what}{did_you_mean(str(kind), kinds)}"))
             continue
         try:
-            probe_spec(kind, value)
+            probe_spec(kind, value, provider_name)
         except ValidationError as exc:
-            spec = probe_type(kind).spec
+            spec = probe_type(kind, provider_name).spec
             problems.extend(_friendly(e, spec, path) for e in exc.errors())
     return problems
+
+
+_KEY_PATH = re.compile(r"targets\[(\d+)\]\.api_key")
+
+
+def _key_hint(problem: tuple[str, str], raw: dict[str, Any]) -> tuple[str, str]:
+    """Return `problem`, saying which variable a missing key could come from."""
+    path, msg = problem
+    m = _KEY_PATH.fullmatch(path)
+    if m is None or msg != "required key is missing":
+        return problem
+    t = raw["targets"][int(m[1])]
+    name, region = t.get("provider", Target.model_fields["provider"].default), t.get("region")
+    if not isinstance(name, str) or name not in providers():
+        return problem
+    variable = provider(name).key_env(region if isinstance(region, str) else None)
+    return (path, f"{msg} (or set {variable})") if variable else problem
 
 
 def _probe_problems(raw: Any) -> tuple[list[tuple[str, str]], set[int]]:
@@ -411,7 +441,10 @@ def _probe_problems(raw: Any) -> tuple[list[tuple[str, str]], set[int]]:
     targets = raw.get("targets") if isinstance(raw, dict) else None
     for i, t in enumerate(targets if isinstance(targets, list) else []):
         if isinstance(t, dict) and "probes" in t:
-            found = probe_problems(t["probes"], f"targets[{i}].probes")
+            # An unknown provider is the Target's to name; then any provider's kind will do.
+            name = t.get("provider", Target.model_fields["provider"].default)
+            known = name if isinstance(name, str) and name in providers() else None
+            found = probe_problems(t["probes"], f"targets[{i}].probes", known)
             if found:
                 problems.extend(found)
                 bad.add(i)
@@ -444,10 +477,11 @@ def parse_config(
     # bad key is known; the Target model then reports those targets' probes no more.
     problems, bad = _probe_problems(expanded)
     try:
-        cfg = Config.model_validate(expanded)
+        # The environment is the context: a target's key defaults from its provider's variable.
+        cfg = Config.model_validate(expanded, context={"env": values})
     except ValidationError as exc:
         problems.extend(
-            _friendly(e)
+            _key_hint(_friendly(e), expanded)
             for e in exc.errors()
             if tuple(e["loc"][:3]) not in {("targets", i, "probes") for i in bad}
         )

@@ -4,8 +4,10 @@ Each :class:`Metrics` owns its own ``CollectorRegistry`` (never the global
 one), so tests and several instances in one process do not collide. Label
 values come only from the config (target names are slugs), from the probe
 registry, or from closed vocabularies (``Status``, ``ErrorKind``, the phase
-names below): nothing from free text, so a server echoing odd strings cannot
-blow up the series count.
+names of each provider's kind): nothing from free text, so a server echoing odd
+strings cannot blow up the series count. Every series of a target carries its
+``provider``, and what a kind exports (its phases, its error kinds) is read
+from that provider's kind.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,12 +29,12 @@ from prometheus_client import (
 
 from monitor import __version__
 from monitor.models import ErrorKind, ProbeResult, Status
-from monitor.probes.registry import KindTable
+from monitor.probes.registry import ProbeType, probe_types, providers
 
 if TYPE_CHECKING:
     from monitor.config import Config
 
-__all__ = ["ERROR_KINDS", "PHASES", "AlertResult", "Metrics"]
+__all__ = ["AlertResult", "Metrics", "error_kinds", "phases"]
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +46,34 @@ AlertResult = Literal["sent", "failed", "gave_up"]
 _ALERT_RESULTS: tuple[AlertResult, ...] = ("sent", "failed", "gave_up")
 
 
-PHASES: Mapping[str, tuple[str, ...]] = KindTable(lambda kind: kind.phases)
-"""The phase names each probe may report; anything else is dropped from the metrics."""
+def _kind(provider: str, probe: str) -> ProbeType[Any] | None:
+    kinds = probe_types(provider) if provider in providers() else probe_types()
+    return kinds.get(probe)
 
-ERROR_KINDS: Mapping[str, frozenset[ErrorKind]] = KindTable(lambda kind: kind.error_kinds)
-"""The error kinds each probe can report, whose zero-valued error series are pre-created.
 
-Pre-creating every kind for every probe cost a third of the exposition at scale
-(BENCHMARKS.md F2) for series that can never move; a kind outside its probe's set
-is still counted, its series just appears on first use.
-"""
+def phases(provider: str, probe: str) -> tuple[str, ...]:
+    """Return the phase names `probe` of `provider` may report; others are not exported."""
+    kind = _kind(provider, probe)
+    return kind.phases if kind is not None else ()
 
-# The phase each kind observes into sttwatch_stream_first_transcript_seconds, if any.
-_HISTOGRAM_PHASE: Mapping[str, str] = KindTable(lambda kind: kind.histogram_phase)
+
+def error_kinds(provider: str, probe: str) -> frozenset[ErrorKind]:
+    """Return the error kinds `probe` of `provider` can report: their series are pre-created.
+
+    Pre-creating every kind for every probe cost a third of the exposition at scale
+    (BENCHMARKS.md F2) for series that can never move; a kind outside its probe's set
+    is still counted, its series just appears on first use. A probe nobody
+    registered gets every kind.
+    """
+    kind = _kind(provider, probe)
+    return kind.error_kinds if kind is not None else frozenset(ErrorKind)
+
+
+def _histogram_phase(provider: str, probe: str) -> str | None:
+    """Return the phase `probe` observes into sttwatch_stream_first_transcript_seconds."""
+    kind = _kind(provider, probe)
+    return kind.histogram_phase if kind is not None else None
+
 
 # Probe runs take from ~50 ms (a warm GET) to the 120 s ceiling of a slow transcription.
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
@@ -72,12 +89,25 @@ class _JobSeries:
     Each is created on first use, exactly when a ``labels()`` lookup would have
     created it, so what the exposition holds does not change; only the lookup
     (argument checks and a hash under a lock, ~10 per result) is done once.
+    The job also keeps what its provider's kind exports (phases, histogram phase).
     """
 
-    __slots__ = ("duration", "last", "lateness", "probe", "runs", "target")
+    __slots__ = (
+        "duration",
+        "histogram_phase",
+        "last",
+        "lateness",
+        "phases",
+        "probe",
+        "provider",
+        "runs",
+        "target",
+    )
 
-    def __init__(self, target: str, probe: str) -> None:
-        self.target, self.probe = target, probe
+    def __init__(self, target: str, provider: str, probe: str) -> None:
+        self.target, self.provider, self.probe = target, provider, probe
+        self.phases = phases(provider, probe)
+        self.histogram_phase = _histogram_phase(provider, probe)
         self.runs: dict[Status, Counter] = {}
         self.duration: Histogram | None = None
         self.lateness: Histogram | None = None
@@ -92,8 +122,12 @@ class Metrics:
         # Each result updates ~10 series of its job; `labels()` validates and hashes
         # its arguments under a lock every time, so a job's children are kept here.
         self._jobs: dict[tuple[str, str], _JobSeries] = {}
+        # Each target's provider, from the config; a target it does not name (a result
+        # recorded without a config) is taken to be of the first registered provider.
+        self._providers: dict[str, str] = {}
+        self._default_provider = next(iter(providers()))
         r = self.registry
-        tp = ("target", "probe")
+        tp = ("target", "provider", "probe")
         self.probe_success = Gauge(
             "sttwatch_probe_success",
             "1 if the last run of the probe was up or degraded, 0 if it was down.",
@@ -160,7 +194,7 @@ class Metrics:
         self.deletions_pending = Gauge(
             "sttwatch_deletions_pending",
             "Transcripts created by probes whose deletion is not yet confirmed.",
-            ("target",),
+            ("target", "provider"),
             registry=r,
         )
         self.alerts_sent = Counter(
@@ -191,46 +225,52 @@ class Metrics:
     def preinitialise(self, config: Config) -> None:
         """Create the zero-valued series of every configured target and probe."""
         for target in config.targets:
-            self.deletions_pending.labels(target=target.name).set(0)
+            self._providers[target.name] = target.provider
+            self.deletions_pending.labels(target=target.name, provider=target.provider).set(0)
             for probe in target.probes.enabled():
-                labels = {"target": target.name, "probe": probe}
+                labels = {"target": target.name, "provider": target.provider, "probe": probe}
                 job = self._job(target.name, probe)
                 for status in Status:
                     self._runs(job, status)
-                for kind in ERROR_KINDS.get(probe, ErrorKind):
+                for kind in error_kinds(target.provider, probe):
                     self.probe_errors.labels(**labels, error_kind=kind.value)
                 self._duration(job)
                 self.probe_skipped.labels(**labels)
                 self._lateness(job)
-                if probe in _HISTOGRAM_PHASE:
+                if job.histogram_phase is not None:
                     self.stream_first_transcript.labels(**labels)
 
     async def observe(self, result: ProbeResult) -> None:
         """Record one probe result (a ResultSink); returns when the metrics are updated."""
         self.record(result)
 
+    def _provider(self, target: str) -> str:
+        return self._providers.get(target, self._default_provider)
+
     def _job(self, target: str, probe: str) -> _JobSeries:
         """Return the kept children of one (target, probe)."""
         key = (target, probe)
         job = self._jobs.get(key)
         if job is None:
-            job = self._jobs[key] = _JobSeries(target, probe)
+            job = self._jobs[key] = _JobSeries(target, self._provider(target), probe)
         return job
 
     def _runs(self, job: _JobSeries, status: Status) -> Counter:
         child = job.runs.get(status)
         if child is None:
-            child = job.runs[status] = self.probe_runs.labels(job.target, job.probe, status.value)
+            child = job.runs[status] = self.probe_runs.labels(
+                job.target, job.provider, job.probe, status.value
+            )
         return child
 
     def _duration(self, job: _JobSeries) -> Histogram:
         if job.duration is None:
-            job.duration = self.probe_duration.labels(job.target, job.probe)
+            job.duration = self.probe_duration.labels(job.target, job.provider, job.probe)
         return job.duration
 
     def _lateness(self, job: _JobSeries) -> Histogram:
         if job.lateness is None:
-            job.lateness = self.scheduler_lateness.labels(job.target, job.probe)
+            job.lateness = self.scheduler_lateness.labels(job.target, job.provider, job.probe)
         return job.lateness
 
     def record(self, result: ProbeResult) -> None:
@@ -238,9 +278,9 @@ class Metrics:
         job = self._job(result.target, result.probe)
         if job.last is None:
             job.last = (
-                self.probe_success.labels(job.target, job.probe),
-                self.probe_status.labels(job.target, job.probe),
-                self.probe_last_run.labels(job.target, job.probe),
+                self.probe_success.labels(job.target, job.provider, job.probe),
+                self.probe_status.labels(job.target, job.provider, job.probe),
+                self.probe_last_run.labels(job.target, job.provider, job.probe),
             )
         success, status, last_run = job.last
         success.set(0 if result.status is Status.DOWN else 1)
@@ -249,23 +289,24 @@ class Metrics:
         self._runs(job, result.status).inc()
         if result.error_kind is not None:
             self.probe_errors.labels(
-                target=result.target, probe=result.probe, error_kind=result.error_kind.value
+                job.target, job.provider, job.probe, result.error_kind.value
             ).inc()
         last_run.set(result.started_at.timestamp())
         self._record_phases(result)
-        labels = {"target": result.target, "probe": result.probe}
+        labels = (job.target, job.provider, job.probe)
         wer = result.details.get("wer")
         if isinstance(wer, int | float) and not isinstance(wer, bool) and math.isfinite(wer):
-            self.transcription_wer.labels(**labels).set(wer)
-        phase = _HISTOGRAM_PHASE.get(result.probe)
+            self.transcription_wer.labels(*labels).set(wer)
+        phase = job.histogram_phase
         first = result.phases.get(phase) if phase is not None else None
         if first is not None and first >= 0:
-            self.stream_first_transcript.labels(**labels).observe(first)
+            self.stream_first_transcript.labels(*labels).observe(first)
 
     def _record_phases(self, result: ProbeResult) -> None:
-        known = PHASES.get(result.probe, ())
+        job = self._job(result.target, result.probe)
+        known = job.phases
         for phase in known:
-            labels = (result.target, result.probe, phase)
+            labels = (job.target, job.provider, job.probe, phase)
             seconds = result.phases.get(phase)
             if seconds is None:
                 # "Last run" semantics: a phase the last run never reached has no value,
@@ -281,7 +322,7 @@ class Metrics:
     def set_deletions_pending(self, counts: Mapping[str, int]) -> None:
         """Set the deletion backlog of every target in `counts` (absent targets keep theirs)."""
         for target, count in counts.items():
-            self.deletions_pending.labels(target=target).set(count)
+            self.deletions_pending.labels(target=target, provider=self._provider(target)).set(count)
 
     def observe_lateness(self, target: str, probe: str, seconds: float) -> None:
         """Record how late (seconds, >= 0) a scheduled run started."""
@@ -289,7 +330,9 @@ class Metrics:
 
     def probe_skipped_run(self, target: str, probe: str, count: int = 1) -> None:
         """Count `count` scheduled runs of a probe that did not start."""
-        self.probe_skipped.labels(target=target, probe=probe).inc(count)
+        self.probe_skipped.labels(target=target, provider=self._provider(target), probe=probe).inc(
+            count
+        )
 
     def alert_sent(self, result: AlertResult) -> None:
         """Count one alert notification with its delivery `result`."""

@@ -137,16 +137,20 @@ class Runtime:
         return [task.result() for task in tasks]
 
 
-def _latency_cell(result: ProbeResult) -> str:
-    kind = probe_types().get(result.probe)
+def _latency_cell(result: ProbeResult, provider: str | None) -> str:
+    kind = probe_types(provider).get(result.probe)
     name, phases = (kind.key_name, (kind.key_phase, *kind.key_parts)) if kind else ("run", ())
     if not any(p in result.phases for p in phases):
         name = "run"  # the run failed before its key latency was measured
-    return f"{key_latency(result):.3f}s {name}"
+    return f"{key_latency(result, provider):.3f}s {name}"
 
 
-def results_table(results: list[ProbeResult]) -> str:
-    """Return `results` as an aligned plain-text table (one row per probe run)."""
+def results_table(results: list[ProbeResult], config: Config | None = None) -> str:
+    """Return `results` as an aligned plain-text table (one row per probe run).
+
+    The key latency of each is its kind's of its target's provider in `config`.
+    """
+    provider = {t.name: t.provider for t in config.targets} if config is not None else {}
     header = ("TARGET", "PROBE", "STATUS", "LATENCY", "ERROR", "MESSAGE")
     rows = [header]
     for r in results:
@@ -158,7 +162,7 @@ def results_table(results: list[ProbeResult]) -> str:
                 r.target,
                 r.probe,
                 r.status.value,
-                _latency_cell(r),
+                _latency_cell(r, provider.get(r.target)),
                 r.error_kind.value if r.error_kind else "-",
                 message,
             )

@@ -225,7 +225,9 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
         if target is not None and target not in names:
             raise _BadRequest(f"no target named {_shown(target)}; targets: {', '.join(names)}")
         probe = query.get("probe") or None
-        probes = tuple(probe_types())
+        # The kinds of the target's provider, or of any provider when no target is named.
+        provider = config.target(target).provider if target is not None else None
+        probes = tuple(probe_types(provider))
         if probe is not None and probe not in probes:
             raise _BadRequest(f"probe must be one of {', '.join(probes)}, got {_shown(probe)}")
         since = _parse_time("since", query["since"], now) if query.get("since") else None

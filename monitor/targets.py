@@ -1,12 +1,13 @@
 """A target of the configuration: its provider, endpoints, API key and probes.
 
 A target's probes are validated against the probe registry (each kind's own
-spec), and its endpoints default to its provider's, so neither names a kind
-nor a provider.
+spec, of the target's provider), and its endpoints and key default to its
+provider's, so neither names a kind nor a provider.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
@@ -27,7 +28,7 @@ from pydantic_core import CoreSchema, core_schema
 from monitor.probes.registry import did_you_mean, probe_type, probe_types, provider, providers
 from monitor.probes.spec import ProbeSpec
 
-__all__ = ["Probes", "StrictModel", "Target", "probe_spec"]
+__all__ = ["Probes", "StrictModel", "Target", "probe_spec", "unknown_kind"]
 
 
 class StrictModel(BaseModel):
@@ -39,14 +40,18 @@ class StrictModel(BaseModel):
 class Probes(Mapping[str, ProbeSpec]):
     """Which probes a target runs, by probe kind; an omitted probe is not run.
 
-    Each entry is validated against the spec of its kind in the probe registry,
-    so a kind from a plugin is configured like a built-in one.
+    Each entry is validated against the spec of its kind of the target's
+    provider in the probe registry, so a kind from a plugin is configured like
+    a built-in one.
     """
 
-    __slots__ = ("_specs",)
+    __slots__ = ("_provider", "_specs")
 
-    def __init__(self, specs: Mapping[str, ProbeSpec] | None = None) -> None:
-        order = list(probe_types())
+    def __init__(
+        self, specs: Mapping[str, ProbeSpec] | None = None, provider_name: str | None = None
+    ) -> None:
+        self._provider = provider_name
+        order = list(probe_types(provider_name))
         given = dict(specs or {})
         self._specs = {k: given[k] for k in sorted(given, key=order.index)}
 
@@ -64,7 +69,7 @@ class Probes(Mapping[str, ProbeSpec]):
 
     def __getattr__(self, kind: str) -> Any:
         # `target.probes.<kind>` reads like the fields it replaces: None when not configured.
-        if kind.startswith("_") or kind not in probe_types():
+        if kind.startswith("_") or kind not in probe_types(self._provider):
             raise AttributeError(kind)
         return self._specs.get(kind)
 
@@ -76,26 +81,35 @@ class Probes(Mapping[str, ProbeSpec]):
     def defaults(cls, provider_name: str) -> Probes:
         """Return the probes a target of `provider_name` runs when it configures none."""
         kinds = [k for k in provider(provider_name).probes if k.default_enabled]
-        return cls({k.name: k.spec() for k in kinds})
+        return cls({k.name: k.spec() for k in kinds}, provider_name)
 
     @classmethod
-    def validate(cls, raw: Any) -> Probes:
-        """Return `raw` (a mapping of kind to settings or specs) as Probes, or raise ValueError."""
-        if isinstance(raw, Probes):
+    def validate(cls, raw: Any, provider_name: str | None = None) -> Probes:
+        """Return `raw` (kind to settings or specs) as the Probes of a `provider_name` target.
+
+        Raises ValueError naming an unknown kind, or a kind only other providers have.
+        """
+        if isinstance(raw, Probes) and raw._provider == provider_name:
             return raw
         if not isinstance(raw, Mapping):
             raise ValueError("must be a mapping of probe kind to its settings")
-        kinds = list(probe_types())
-        for kind in raw:
-            if kind not in kinds:
-                raise ValueError(f"unknown probe kind {kind!r}{did_you_mean(str(kind), kinds)}")
+        problem = next(filter(None, (unknown_kind(str(k), provider_name) for k in raw)), None)
+        if problem is not None:
+            raise ValueError(problem)
         # parse_config reports a bad setting with its path first (config.probe_problems).
-        return cls({k: probe_spec(k, v) for k, v in raw.items()})
+        return cls({k: probe_spec(k, v, provider_name) for k, v in raw.items()}, provider_name)
+
+    @classmethod
+    def _validate_in_target(cls, raw: Any, info: ValidationInfo) -> Probes:
+        # Inside a Target the provider is validated first (field order): its kinds apply.
+        # An unknown provider is named by the Target; every provider's kinds apply then.
+        name = info.data.get("provider") if info.data else None
+        return cls.validate(raw, name if name in providers() else None)
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls.validate,
+        return core_schema.with_info_plain_validator_function(
+            cls._validate_in_target,
             serialization=core_schema.plain_serializer_function_ser_schema(
                 _dump_probes, info_arg=True
             ),
@@ -107,9 +121,22 @@ def _dump_probes(probes: Probes, info: SerializationInfo) -> dict[str, Any]:
     return {k: v.model_dump(mode=mode, exclude_none=info.exclude_none) for k, v in probes.items()}
 
 
-def probe_spec(kind: str, value: Any) -> ProbeSpec:
-    """Return `value` validated as the spec of probe kind `kind` (None: its defaults)."""
-    spec: type[ProbeSpec] = probe_type(kind).spec
+def unknown_kind(kind: str, provider_name: str | None) -> str | None:
+    """Return why a `provider_name` target cannot configure probe kind `kind` (None: it can)."""
+    kinds = list(probe_types(provider_name))
+    if kind in kinds:
+        return None
+    if provider_name is not None and kind in probe_types():
+        return f"provider {provider_name!r} has no probe kind {kind!r}; known: {', '.join(kinds)}"
+    return f"unknown probe kind {kind!r}{did_you_mean(kind, kinds)}"
+
+
+def probe_spec(kind: str, value: Any, provider_name: str | None = None) -> ProbeSpec:
+    """Return `value` validated as the spec of probe kind `kind` of `provider_name`.
+
+    None (YAML null) is the kind's defaults; no provider: the first registered kind.
+    """
+    spec: type[ProbeSpec] = probe_type(kind, provider_name).spec
     if isinstance(value, spec):
         return value
     # `probes: {<kind>: }` (YAML null) means "this probe, with defaults".
@@ -149,7 +176,7 @@ class Target(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _provider_defaults(cls, data: Any) -> Any:
+    def _provider_defaults(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
         name = data.get("provider", "assemblyai")
@@ -166,6 +193,13 @@ class Target(StrictModel):
         data = dict(data)
         data.setdefault("api_base", endpoints.api_base)
         data.setdefault("streaming_base", endpoints.streaming_base)
+        if "api_key" not in data:
+            # The provider's variable (ASSEMBLYAI_API_KEY, ...), read from the environment
+            # the config's ${VAR} are expanded from (`parse_config(env=)`'s context).
+            env: Mapping[str, str] = (info.context or {}).get("env", os.environ)
+            variable = found.key_env(region if isinstance(region, str) else None)
+            if variable and env.get(variable):
+                data["api_key"] = env[variable]
         if "probes" not in data:
             data["probes"] = Probes.defaults(name)
         return data

@@ -226,7 +226,9 @@ class Alerter:
         for target in self.config.targets:
             key = (target.name, DELETION_PROBE)
             # The kinds whose runs leave test data behind for the ledger to delete.
-            creators = [k for k in target.probes if probe_type(k).creates_test_data]
+            creators = [
+                k for k in target.probes if probe_type(k, target.provider).creates_test_data
+            ]
             if (
                 not creators
                 and key not in self._states

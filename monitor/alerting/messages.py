@@ -112,6 +112,14 @@ def _grown_phase(
     return name, candidates[name], None
 
 
+def _provider(config: Config, target: str) -> str | None:
+    """Return the provider of `target` (None when the config no longer has it)."""
+    try:
+        return config.target(target).provider
+    except KeyError:
+        return None
+
+
 def _degraded_after(config: Config, target: str, probe: str) -> float | None:
     try:
         spec = config.target(target).probes.enabled().get(probe)
@@ -174,7 +182,7 @@ def _latency_lines(event: AlertEvent, config: Config) -> list[str]:
     if result is None:
         return []
     lines = []
-    measured = key_latency(result)
+    measured = key_latency(result, _provider(config, event.target))
     threshold = _degraded_after(config, event.target, event.probe)
     label = _KEY_LABEL.get(event.probe, "Latency")
     limit = f" (threshold {seconds_text(threshold)})" if threshold is not None else ""

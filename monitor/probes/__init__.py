@@ -4,7 +4,8 @@ Every probe is ``async def run(target, spec, ctx) -> ProbeResult``, described
 by a :class:`ProbeType` and registered under the name used in the
 configuration (``targets[].probes.<name>``). The built-in kinds live with
 their provider (monitor/providers/); other packages add kinds through the
-entry-point group ``sttwatch.probes`` (docs/extending.md).
+entry-point group ``sttwatch.probes`` and providers through
+``sttwatch.providers`` (docs/extending.md).
 """
 
 from __future__ import annotations

@@ -7,9 +7,14 @@ the page and alert messages read these descriptors; none of them names a kind.
 
 The built-in kinds come from the providers in :data:`BUILTIN_PROVIDERS` and
 register like any other: a ``module:attribute`` reference, loaded the way an
-entry point is. Other packages add kinds through the entry-point group
-``sttwatch.probes``, whose entry points load a :class:`ProbeType`
+entry point is. Other packages add providers through the entry-point group
+``sttwatch.providers`` (entry points that load a :class:`Provider`) and kinds
+through ``sttwatch.probes`` (entry points that load a :class:`ProbeType`)
 (docs/extending.md).
+
+Kinds of the same name are the same component type for users (label, key
+label, impact); everything else is the provider's own, so a lookup that has a
+target in hand passes its provider: ``probe_type(name, target.provider)``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = [
     "BUILTIN_PROVIDERS",
     "ENTRY_POINT_GROUP",
     "NETWORK_ERRORS",
+    "PROVIDER_GROUP",
     "Endpoints",
     "KindTable",
     "PageFact",
@@ -35,6 +41,7 @@ __all__ = [
     "Provider",
     "StoredForm",
     "Unknown",
+    "clear_caches",
     "did_you_mean",
     "implementation",
     "key_latency",
@@ -48,6 +55,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "sttwatch.probes"
+PROVIDER_GROUP = "sttwatch.providers"
 
 BUILTIN_PROVIDERS: tuple[str, ...] = ("monitor.providers.assemblyai:PROVIDER",)
 """The providers shipped with sttwatch, as ``module:attribute`` references (one line each)."""
@@ -120,6 +128,7 @@ class ProbeType(Generic[S]):
     page_facts: tuple[PageFact, ...] = ()  # its component's figures on the page
     stored: StoredForm | None = None  # its compact row encoding; None: stored verbatim
     default_enabled: bool = False  # run when a target configures no probes at all
+    page_note: str = ""  # a sentence the page shows under its component
 
     def __post_init__(self) -> None:
         if not (isinstance(self.spec, type) and issubclass(self.spec, ProbeSpec)):
@@ -138,27 +147,51 @@ class ProbeType(Generic[S]):
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """The base URLs of a provider in one region."""
+    """The base URLs of a provider in one region (or preset), and where its key comes from."""
 
     api_base: str
     streaming_base: str
+    api_key_env: str = ""  # the variable of a key for this region when not the provider's
 
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """A speech API sttwatch can watch: its probe kinds, endpoints and simulator."""
+    """A speech API sttwatch can watch: its probe kinds, endpoints, key and simulator."""
 
     name: str  # a target's `provider`
     label: str
     probes: tuple[ProbeType[Any], ...]  # the kinds it supports, with its implementation
-    regions: Mapping[str, Endpoints]  # default endpoints per region
+    regions: Mapping[str, Endpoints]  # default endpoints per region (or preset)
     default_region: str
     simulator: str | None = None  # the module of its local simulator, if it has one
+    api_key_env: str = ""  # the environment variable a target's api_key defaults from
+    auth_header: str = "Authorization"  # the request header that carries the key
+    auth_scheme: str = ""  # the word before the key in it ("Token", "Bearer"); "": the key alone
+
+    def __post_init__(self) -> None:
+        if self.default_region not in self.regions:
+            raise ValueError(
+                f"provider {self.name!r}: default_region {self.default_region!r} "
+                "is not one of its regions"
+            )
+        names = [k.name for k in self.probes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"provider {self.name!r}: two probe kinds of one name in {names}")
 
     @property
     def endpoints(self) -> Endpoints:
         """Return the endpoints of the default region."""
         return self.regions[self.default_region]
+
+    def key_env(self, region: str | None = None) -> str:
+        """Return the environment variable a target's key in `region` defaults from ("": none)."""
+        found = self.regions.get(region or self.default_region)
+        return (found.api_key_env if found else "") or self.api_key_env
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """Return the request headers that authenticate with `api_key`."""
+        value = f"{self.auth_scheme} {api_key}" if self.auth_scheme else api_key
+        return {self.auth_header: value}
 
 
 class Unknown(KeyError):
@@ -186,14 +219,47 @@ def _load(ref: str, group: str) -> Any:
     return EntryPoint(name=name, value=ref, group=group).load()
 
 
+def _installed(group: str, want: type) -> Iterator[Any]:
+    """Yield what each entry point of `group` loads, in name order; broken ones are skipped.
+
+    One broken plugin must not stop every command (even those that never use it):
+    it is left out, with a warning naming it and its package.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        where = f"entry point {ep.name} = {ep.value} of group {group}"
+        if ep.dist is not None:
+            where += f" (package {ep.dist.name} {ep.dist.version})"
+        try:
+            found = ep.load()
+        except Exception as exc:  # a plugin's import may raise anything
+            log.warning(
+                "ignoring the %s: it cannot be loaded: %s: %s", where, type(exc).__name__, exc
+            )
+            continue
+        if not isinstance(found, want):
+            log.warning("ignoring the %s: it is not a monitor.probes.%s", where, want.__name__)
+            continue
+        yield found
+
+
 @functools.cache
 def providers() -> Mapping[str, Provider]:
-    """Return every provider by name, in registration order."""
+    """Return every provider by name: the built-in ones in their order, then entry points."""
     out: dict[str, Provider] = {}
     for ref in BUILTIN_PROVIDERS:
-        p = _load(ref, "sttwatch.providers")
+        p = _load(ref, PROVIDER_GROUP)
         if not isinstance(p, Provider):
             raise TypeError(f"{ref} is not a monitor.probes.Provider")
+        out[p.name] = p
+    for p in _installed(PROVIDER_GROUP, Provider):
+        if p.name in out:
+            # A plugin cannot replace a provider: its targets would change under the user.
+            log.warning(
+                "ignoring provider %r of group %s: the name is taken", p.name, PROVIDER_GROUP
+            )
+            continue
         out[p.name] = p
     return out
 
@@ -207,56 +273,77 @@ def provider(name: str) -> Provider:
 
 
 @functools.cache
-def probe_types() -> Mapping[str, ProbeType[Any]]:
-    """Return every probe kind by name: the built-in providers' first, then entry points."""
-    from importlib.metadata import entry_points
-
+def _plugin_kinds() -> Mapping[str, ProbeType[Any]]:
+    """Return the kinds of the `sttwatch.probes` entry points (any provider's targets run them)."""
+    taken = {kind.name for p in providers().values() for kind in p.probes}
     out: dict[str, ProbeType[Any]] = {}
-    for p in providers().values():
-        for kind in p.probes:
-            out.setdefault(kind.name, kind)
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        # One broken plugin must not stop every command (even those that never use it):
-        # it is left out, with a warning naming it; a config that uses its kind is then
-        # refused as naming an unknown kind.
-        where = f"entry point {ep.name} = {ep.value} of group {ENTRY_POINT_GROUP}"
-        if ep.dist is not None:
-            where += f" (package {ep.dist.name} {ep.dist.version})"
-        try:
-            kind = ep.load()
-        except Exception as exc:  # a plugin's import may raise anything
+    for kind in _installed(ENTRY_POINT_GROUP, ProbeType):
+        if kind.name in taken or kind.name in out:
+            # A plugin cannot replace a provider's kind: its stored rows and series would change.
             log.warning(
-                "ignoring the %s: it cannot be loaded: %s: %s", where, type(exc).__name__, exc
+                "ignoring probe kind %r of group %s: the name is taken",
+                kind.name,
+                ENTRY_POINT_GROUP,
             )
-            continue
-        if not isinstance(kind, ProbeType):
-            log.warning("ignoring the %s: it is not a monitor.probes.ProbeType", where)
-            continue
-        if kind.name in out:
-            # A plugin cannot replace a built-in kind: its stored rows and series would change.
-            log.warning("ignoring probe kind %r of %s: the name is taken", kind.name, ep.value)
             continue
         out[kind.name] = kind
     return out
 
 
-class KindTable(Mapping[str, V]):
-    """One field of every registered probe kind, by kind name, read on first use.
+@functools.cache
+def probe_types(provider_name: str | None = None) -> Mapping[str, ProbeType[Any]]:
+    """Return the probe kinds by name: a provider's own then the plugins' (None: every provider's).
 
-    Kinds whose field is None are left out. The registry does not change once
-    loaded, so the table is built from it once.
+    Without a provider, a name several providers have is the first registered's
+    kind; with one, it is that provider's. Unknown if the provider is not registered.
+    """
+    out: dict[str, ProbeType[Any]] = {}
+    owners = providers().values() if provider_name is None else (provider(provider_name),)
+    for p in owners:
+        for kind in p.probes:
+            out.setdefault(kind.name, kind)
+    out.update(_plugin_kinds())
+    return out
+
+
+_generation = 0  # bumped by clear_caches, so that KindTables rebuild
+
+
+def clear_caches() -> None:
+    """Forget the loaded providers and kinds, so the next lookup reads the entry points again."""
+    global _generation
+    providers.cache_clear()
+    _plugin_kinds.cache_clear()
+    probe_types.cache_clear()
+    _generation += 1
+
+
+class KindTable(Mapping[str, V]):
+    """One provider-independent field of the probe kinds, by kind name, read on first use.
+
+    For the fields that mean the same for every provider's kind of a name (its
+    label) or that are frozen with the first kind that has them (its stored form):
+    each name gets the first registered kind's value that is not None, so a
+    provider whose kind leaves the field None never hides another's. Names with
+    no value are left out. Built once per loaded registry.
     """
 
-    __slots__ = ("_read", "_table")
+    __slots__ = ("_built", "_read", "_table")
 
     def __init__(self, read: Callable[[ProbeType[Any]], V | None]) -> None:
         self._read = read
-        self._table: dict[str, V] | None = None
+        self._table: dict[str, V] = {}
+        self._built = -1
 
     def _values(self) -> dict[str, V]:
-        if self._table is None:
-            found = {name: self._read(kind) for name, kind in probe_types().items()}
-            self._table = {name: v for name, v in found.items() if v is not None}
+        if self._built != _generation:
+            table: dict[str, V] = {}
+            kinds = [k for p in providers().values() for k in p.probes]
+            for kind in [*kinds, *_plugin_kinds().values()]:
+                value = self._read(kind)
+                if value is not None:
+                    table.setdefault(kind.name, value)
+            self._table, self._built = table, _generation
         return self._table
 
     def __getitem__(self, kind: str) -> V:
@@ -276,23 +363,29 @@ class KindTable(Mapping[str, V]):
         return len(self._values())
 
 
-def probe_type(name: str) -> ProbeType[Any]:
-    """Return the probe kind called `name` (Unknown if there is none)."""
-    found = probe_types().get(name)
+def probe_type(name: str, provider_name: str | None = None) -> ProbeType[Any]:
+    """Return the probe kind `name` of `provider_name` (None: the first registered).
+
+    Unknown (with a did-you-mean among that provider's kinds) if there is none.
+    """
+    kinds = probe_types(provider_name)
+    found = kinds.get(name)
     if found is None:
-        raise Unknown("probe kind", name, list(probe_types()))
+        raise Unknown("probe kind", name, list(kinds))
     return found
 
 
-def key_latency(result: ProbeResult) -> float:
+def key_latency(result: ProbeResult, provider_name: str | None = None) -> float:
     """Return the latency that decides `degraded` for the result's probe kind (docs/design.md §3).
 
-    The kind's key phase if the run recorded it, else the sum of its key parts
-    (a transcription's submit + queued + processing). Anything missing falls
-    back to the run's whole duration.
+    The kind (of `provider_name`, the target's provider; None: the first
+    registered) decides: its key phase if the run recorded it, else the sum of
+    its key parts (a transcription's submit + queued + processing). Anything
+    missing falls back to the run's whole duration.
     """
     phases = result.phases
-    kind = probe_types().get(result.probe)
+    kinds = probe_types(provider_name) if provider_name in providers() else probe_types()
+    kind = kinds.get(result.probe)
     if kind is None:
         return result.duration_s
     if kind.key_phase in phases:
@@ -304,16 +397,11 @@ def key_latency(result: ProbeResult) -> float:
 def implementation(provider_name: str, kind: str) -> Callable[..., Awaitable[ProbeResult]]:
     """Return the run of probe kind `kind` for a target of `provider_name`.
 
-    A provider's own kind of that name, else the registered kind (a plugin's).
+    A provider's own kind of that name, else a plugin's (Unknown if neither).
     """
-    for own in provider(provider_name).probes:
-        if own.name == kind:
-            return own.run
-    return probe_type(kind).run
+    return probe_type(kind, provider_name).run
 
 
 def supported(provider_name: str) -> list[str]:
     """Return the kinds a target of `provider_name` can run: its own, then every plugin's."""
-    own = [k.name for k in provider(provider_name).probes]
-    builtin = {k.name for p in providers().values() for k in p.probes}
-    return own + [n for n in probe_types() if n not in builtin]
+    return list(probe_types(provider_name))

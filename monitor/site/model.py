@@ -104,6 +104,7 @@ class ComponentView:
     facts: list[Fact]
     created_at: datetime
     updated_at: datetime
+    note: str = ""  # the kind's page note ("nothing to delete"), shown under the component
 
     @property
     def api_status(self) -> ComponentStatus:

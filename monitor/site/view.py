@@ -300,7 +300,7 @@ def _group_views(
                     position,
                 )
             )
-        tracked = kinds.tracks_deletions(target.probes.enabled())
+        tracked = kinds.tracks_deletions(target.probes.enabled(), target.provider)
         n_pending = pending.get(target.name, 0) if tracked else None
         n_overdue = overdue.get(target.name, 0)
         if n_pending is None:
@@ -402,7 +402,7 @@ def _component_view(
     in_maintenance = active(config, target.name, probe, now) is not None
     state = component_state(latest, incident_open, in_maintenance)
     first_seen = min([d.day for d in days if d.runs] or [now.date()])
-    latency = key_latency(latest) if latest is not None and latest.ok else None
+    latency = key_latency(latest, target.provider) if latest is not None and latest.ok else None
     message = latest.message if latest is not None and latest.status is not Status.UP else ""
     return ComponentView(
         id=f"{target.name}-{probe}",
@@ -422,9 +422,10 @@ def _component_view(
         uptime=uptime,
         days=days,
         chart=chart,
-        facts=kinds.facts(probe, Rollup.merged(hourly), latest),
+        facts=kinds.facts(probe, Rollup.merged(hourly), latest, target.provider),
         created_at=datetime(first_seen.year, first_seen.month, first_seen.day, tzinfo=UTC),
         updated_at=latest.started_at if latest else now,
+        note=kinds.page_note(probe, target.provider),
     )
 
 

@@ -15,12 +15,14 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from monitor import __version__
 from monitor.config import Config, parse_config
-from monitor.metrics import ERROR_KINDS, PHASES, Metrics
+from monitor.metrics import Metrics, error_kinds, phases
 from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.probes import provider
 from tests.support.fault_matrix import CASES as FAULT_CASES
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-TP = frozenset({"target", "probe"})
+TP = frozenset({"target", "provider", "probe"})
+AAI = "assemblyai"  # the provider of every target here
 
 # docs/design.md §3, plus sttwatch_probe_skipped_total (scheduler skips, issue 3).
 EXPECTED = {
@@ -34,7 +36,7 @@ EXPECTED = {
     "sttwatch_probe_skipped_total": ("counter", TP),
     "sttwatch_transcription_wer": ("gauge", TP),
     "sttwatch_stream_first_transcript_seconds": ("histogram", TP),
-    "sttwatch_deletions_pending": ("gauge", frozenset({"target"})),
+    "sttwatch_deletions_pending": ("gauge", frozenset({"target", "provider"})),
     "sttwatch_alerts_sent_total": ("counter", frozenset({"result"})),
     "sttwatch_scheduler_lateness_seconds": ("histogram", TP),
     "sttwatch_build_info": ("gauge", frozenset({"version"})),
@@ -146,19 +148,25 @@ def test_series_exist_before_the_first_run() -> None:
     m = Metrics(config())
     get = m.registry.get_sample_value
     for target in ("prod", "eu"):
-        assert get("sttwatch_deletions_pending", {"target": target}) == 0.0
+        assert get("sttwatch_deletions_pending", {"target": target, "provider": AAI}) == 0.0
         for probe in ("reachability", "transcription", "streaming"):
             for status in Status:
-                labels = {"target": target, "probe": probe, "status": status.value}
+                labels = {"target": target, "provider": AAI, "probe": probe, "status": status.value}
                 assert get("sttwatch_probe_runs_total", labels) == 0.0
             for kind in ErrorKind:
-                labels = {"target": target, "probe": probe, "error_kind": kind.value}
+                labels = {
+                    "target": target,
+                    "provider": AAI,
+                    "probe": probe,
+                    "error_kind": kind.value,
+                }
                 # Only the kinds the probe can report: the others would be dead series.
-                expected = 0.0 if kind in ERROR_KINDS[probe] else None
+                expected = 0.0 if kind in error_kinds(AAI, probe) else None
                 assert get("sttwatch_probe_errors_total", labels) == expected
-            assert get("sttwatch_probe_skipped_total", {"target": target, "probe": probe}) == 0
+            tp = {"target": target, "provider": AAI, "probe": probe}
+            assert get("sttwatch_probe_skipped_total", tp) == 0
             # A gauge with no run yet has no value rather than a misleading 0 or 1.
-            assert get("sttwatch_probe_success", {"target": target, "probe": probe}) is None
+            assert get("sttwatch_probe_success", tp) is None
     for res in ("sent", "failed", "gave_up"):
         assert get("sttwatch_alerts_sent_total", {"result": res}) == 0.0
     assert get("sttwatch_build_info", {"version": __version__}) == 1.0
@@ -166,19 +174,20 @@ def test_series_exist_before_the_first_run() -> None:
 
 @pytest.mark.parametrize("case", FAULT_CASES, ids=[c.id for c in FAULT_CASES])
 def test_every_kind_a_probe_reports_in_the_fault_matrix_is_preinitialised(case: Any) -> None:
-    assert case.kind is None or case.kind in ERROR_KINDS[case.probe]
+    assert case.kind is None or case.kind in error_kinds(AAI, case.probe)
 
 
 def test_an_error_kind_outside_the_probes_set_is_still_counted() -> None:
     m = Metrics(config())
     m.record(result("reachability", Status.DOWN, ErrorKind.DELETION_FAILED))
-    labels = {"target": "prod", "probe": "reachability", "error_kind": "deletion_failed"}
+    labels = {"target": "prod", "provider": AAI, "probe": "reachability"}
+    labels["error_kind"] = "deletion_failed"
     assert m.registry.get_sample_value("sttwatch_probe_errors_total", labels) == 1.0
 
 
 def test_only_configured_probes_are_preinitialised() -> None:
     m = Metrics(config(reachability={}))
-    labels = {"target": "prod", "probe": "streaming", "status": "up"}
+    labels = {"target": "prod", "provider": AAI, "probe": "streaming", "status": "up"}
     assert m.registry.get_sample_value("sttwatch_probe_runs_total", labels) is None
 
 
@@ -197,7 +206,7 @@ async def test_a_result_sets_success_status_and_counters(
     m = Metrics(config())
     await m.observe(result("transcription", status, kind, duration_s=12.5))
     get = m.registry.get_sample_value
-    tp = {"target": "prod", "probe": "transcription"}
+    tp = {"target": "prod", "provider": AAI, "probe": "transcription"}
     assert get("sttwatch_probe_success", tp) == success
     assert get("sttwatch_probe_status", tp) == severity
     assert get("sttwatch_probe_runs_total", {**tp, "status": status.value}) == 1.0
@@ -214,7 +223,7 @@ async def test_a_result_sets_success_status_and_counters(
 async def test_phases_are_the_last_runs_and_unknown_names_are_dropped() -> None:
     m = Metrics(config())
     get = m.registry.get_sample_value
-    tp = {"target": "prod", "probe": "transcription"}
+    tp = {"target": "prod", "provider": AAI, "probe": "transcription"}
     await m.observe(
         result("transcription", phases={"upload": 0.3, "queued": 1.0, "processing": 4.0})
     )
@@ -230,10 +239,10 @@ async def test_phases_are_the_last_runs_and_unknown_names_are_dropped() -> None:
     assert get("sttwatch_probe_phase_seconds", {**tp, "phase": "processing"}) is None
     text = m.exposition().decode()
     assert "my phase" not in text
-    phases = {
+    found = {
         labels["phase"] for _, labels, _ in parse(text)["sttwatch_probe_phase_seconds"]["samples"]
     }
-    assert phases <= set(PHASES["transcription"])
+    assert found <= set(phases(AAI, "transcription"))
 
 
 async def test_no_label_value_comes_from_free_text() -> None:
@@ -243,10 +252,11 @@ async def test_no_label_value_comes_from_free_text() -> None:
     fams = parse(m.exposition().decode())
     allowed = {
         "target": {"prod", "eu"},
+        "provider": {AAI},
         "probe": {"reachability", "transcription", "streaming"},
         "status": {s.value for s in Status},
         "error_kind": {k.value for k in ErrorKind},
-        "phase": {p for ps in PHASES.values() for p in ps},
+        "phase": {p for kind in provider(AAI).probes for p in kind.phases},
         "result": {"sent", "failed", "gave_up"},
         "version": {__version__},
     }
@@ -263,9 +273,10 @@ async def test_wer_and_first_transcript_are_exported() -> None:
     get = m.registry.get_sample_value
     await m.observe(result("streaming", phases={"first_transcript": 0.6}, details={"wer": 0.125}))
     await m.observe(result("transcription", details={"wer": 0.0}))
-    st = {"target": "prod", "probe": "streaming"}
+    st = {"target": "prod", "provider": AAI, "probe": "streaming"}
     assert get("sttwatch_transcription_wer", st) == 0.125
-    assert get("sttwatch_transcription_wer", {"target": "prod", "probe": "transcription"}) == 0.0
+    tr = {"target": "prod", "provider": AAI, "probe": "transcription"}
+    assert get("sttwatch_transcription_wer", tr) == 0.0
     assert get("sttwatch_stream_first_transcript_seconds_count", st) == 1.0
     assert get("sttwatch_stream_first_transcript_seconds_bucket", {**st, "le": "0.75"}) == 1.0
     assert get("sttwatch_stream_first_transcript_seconds_bucket", {**st, "le": "0.5"}) == 0.0
@@ -295,7 +306,10 @@ async def test_served_by_prometheus_clients_aiohttp_handler(aiohttp_client: Any)
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     body = await resp.text()
-    assert 'sttwatch_probe_success{probe="reachability",target="prod"} 1.0' in body
+    assert (
+        'sttwatch_probe_success{probe="reachability",provider="assemblyai",target="prod"} 1.0'
+        in body
+    )
 
 
 async def test_kept_series_give_the_exposition_of_labels_lookups() -> None:
@@ -306,7 +320,7 @@ async def test_kept_series_give_the_exposition_of_labels_lookups() -> None:
     for r in outcomes:
         await kept.observe(r)
         kept.observe_lateness(r.target, r.probe, 0.02)
-        m, labels = looked_up, {"target": r.target, "probe": r.probe}
+        m, labels = looked_up, {"target": r.target, "provider": AAI, "probe": r.probe}
         m.probe_success.labels(**labels).set(0 if r.status is Status.DOWN else 1)
         m.probe_status.labels(**labels).set(r.status.severity)
         m.probe_duration.labels(**labels).observe(max(r.duration_s, 0.0))

@@ -159,7 +159,8 @@ class Harness:
         )
 
     def sample(self, name: str, **labels: str) -> float | None:
-        return self.metrics.registry.get_sample_value(name, labels)
+        # Every target here is AssemblyAI's: its series carry that provider label.
+        return self.metrics.registry.get_sample_value(name, {**labels, "provider": "assemblyai"})
 
 
 def _no_sessions(**_: Any) -> Any:

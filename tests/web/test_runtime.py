@@ -34,7 +34,12 @@ async def test_the_metrics_see_every_result(tmp_path: Path, sim: SimulatorHandle
         assert rt.sinks == [rt.store_result, rt.metrics.observe]
         runs = rt.metrics.registry.get_sample_value(
             "sttwatch_probe_runs_total",
-            {"target": "sim", "probe": "reachability", "status": result.status.value},
+            {
+                "target": "sim",
+                "provider": "assemblyai",
+                "probe": "reachability",
+                "status": result.status.value,
+            },
         )
     assert runs == 1.0
 

@@ -463,7 +463,10 @@ async def test_metrics_exposes_probe_results(
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     text = await resp.text()
-    assert 'sttwatch_probe_success{probe="reachability",target="sim"} 1.0' in text
+    assert (
+        'sttwatch_probe_success{probe="reachability",provider="assemblyai",target="sim"} 1.0'
+        in text
+    )
     assert "sttwatch_build_info" in text
 
 

@@ -194,4 +194,7 @@ PROVIDER = Provider(
     },
     default_region="us",
     simulator="monitor.simulator",
+    api_key_env="ASSEMBLYAI_API_KEY",
+    # The bare key, no scheme word (docs/protocol-assemblyai.md).
+    auth_scheme="",
 )
