@@ -125,6 +125,7 @@ class Root:
             retention=config.retention,
             clock=self.clock,
             secrets=config.secrets(),
+            providers={t.name: t.provider for t in config.targets},
         )
         try:
             ctx = ProbeContext(

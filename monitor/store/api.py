@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -75,8 +75,11 @@ class Store:
         clock: Clock,
         busy_timeout_s: float,
         secrets: Iterable[str] = (),
+        providers: Mapping[str, str] | None = None,
     ) -> None:
         self.path = path
+        # Each target's provider: a result's key latency (its roll-ups) is its provider's kind's.
+        self.providers: Mapping[str, str] = dict(providers or {})
         # Deletion errors quote the server, which may echo the API key back.
         self._redactor = Redactor(secrets)
         self.thresholds = thresholds
@@ -102,13 +105,15 @@ class Store:
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,
         secrets: Iterable[str] = (),
+        providers: Mapping[str, str] | None = None,
     ) -> Store:
         """Return an open store at `path`, its schema created or upgraded by migrations.
 
         Raises `StoreWriteError` if the database cannot be created or migrated.
         `busy_timeout_s` is how long a write waits for a lock held by another
         process before it fails. `secrets` (the config's) are masked out of the
-        deletion errors it stores.
+        deletion errors it stores. `providers` maps target names to their
+        provider (the config's), whose kinds define each result's key latency.
         """
         store = cls(
             path,
@@ -117,6 +122,7 @@ class Store:
             clock=clock or SystemClock(),
             busy_timeout_s=busy_timeout_s,
             secrets=secrets,
+            providers=providers,
         )
         store._writer.start()
         try:
@@ -166,7 +172,12 @@ class Store:
 
         def job(db: Database) -> int:
             _, ids = ingest.apply_results(
-                db.conn, self._ids, (result,), self.thresholds, want_ids=True
+                db.conn,
+                self._ids,
+                (result,),
+                self.thresholds,
+                want_ids=True,
+                providers=self.providers,
             )
             return ids[0]
 
@@ -184,7 +195,12 @@ class Store:
 
             def job(db: Database, chunk: list[ProbeResult] = chunk) -> int:
                 n, _ = ingest.apply_results(
-                    db.conn, self._ids, chunk, self.thresholds, want_ids=False
+                    db.conn,
+                    self._ids,
+                    chunk,
+                    self.thresholds,
+                    want_ids=False,
+                    providers=self.providers,
                 )
                 return n
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -234,12 +234,15 @@ def apply_results(
     thresholds: Thresholds,
     *,
     want_ids: bool,
+    providers: Mapping[str, str] | None = None,
 ) -> tuple[int, list[int]]:
     """Store `results` with their roll-ups and incident steps; return (count, row ids).
 
     Must run inside a transaction. Row ids are collected only when `want_ids`
-    (bulk seeding inserts with executemany and cannot see them).
+    (bulk seeding inserts with executemany and cannot see them). `providers`
+    (target -> provider) picks the kind whose key latency a result's roll-up counts.
     """
+    providers = providers or {}
     states: dict[int, _State] = {}
     incidents: dict[int, _OpenIncident] = {}
     hourly: dict[tuple[int, int], _Agg] = {}
@@ -264,7 +267,7 @@ def apply_results(
         else:
             rows.append((cid, *enc))
         count += 1
-        latency = key_latency(r) if status != 2 else 0.0
+        latency = key_latency(r, providers.get(r.target)) if status != 2 else 0.0
         wer = _wer(r)
         key = (cid, started - started % HOUR_MS)
         agg = hourly.get(key)

@@ -27,7 +27,6 @@ from monitor.probes import probe_type, probe_types, provider, providers
 from monitor.probes.registry import PROVIDER_GROUP, implementation, key_latency, supported
 from monitor.site import kinds
 from monitor.store import Store
-from monitor.store.codec import decode_result, encode_result, phases_in_us
 from tests.support.configs import config_doc, write_config
 from tests.support.providers import SECOND, extra_provider, installed_entry_points
 
@@ -242,30 +241,6 @@ def test_key_latency_is_the_targets_providers_kinds() -> None:
     r = result("two", "transcription", phases={"post": 0.1, "transcribe": 2.0})
     assert key_latency(r, "second") == 2.0
     assert key_latency(r) == 3.0  # AssemblyAI's kind measured none of its parts: the duration
-
-
-@pytest.mark.usefixtures("second")
-@pytest.mark.parametrize(
-    "r",
-    [
-        result(
-            "two", "transcription", phases={"post": 0.1, "transcribe": 2.0}, details={"wer": 0.0}
-        ),
-        # Shaped like AssemblyAI's transcription: encoded compactly only if it decodes the same.
-        result(
-            "two",
-            "transcription",
-            phases={"submit": 0.1, "queued": 0.5, "transcribe": 2.0},
-            message="Transcribed, verified and deleted the probe clip in 2.000 s",
-            details={"http_status": 200, "queue_s": 0.5, "text": "x", "wer": 0.0},
-        ),
-        result("two", "reachability", phases={"request": 0.05}, message="GET answered in 50 ms"),
-    ],
-    ids=["own-phases", "aai-shaped", "reachability"],
-)
-def test_another_providers_kind_is_stored_as_it_was_given(r: ProbeResult) -> None:
-    row = (1, r.target, r.probe, *encode_result(r, phases_in_us(r)))
-    assert decode_result(row).result == r
 
 
 async def test_only_a_provider_whose_kinds_create_test_data_has_a_deletion_backlog(
