@@ -14,12 +14,36 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Generic, Protocol, TypeVar
 
-from .scenario import HTTP_ACTIONS, HTTP_ENDPOINTS, Fault
+from .scenario import HTTP_ACTIONS, HTTP_ENDPOINTS
 
 
-class FaultBook:
-    """The active fault list with its clock, counters and random generator."""
+class Rule(Protocol):
+    """What the book reads of a fault: where, what, and when it may fire."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def probability(self) -> float: ...
+    @property
+    def count(self) -> int | None: ...
+    @property
+    def after_s(self) -> float | None: ...
+    @property
+    def until_s(self) -> float | None: ...
+
+
+F = TypeVar("F", bound=Rule)
+
+
+class FaultBook(Generic[F]):
+    """The active fault list with its clock, counters and random generator.
+
+    Each simulated provider books its own fault model (anything with the fields of `Rule`).
+    """
 
     def __init__(
         self,
@@ -35,18 +59,18 @@ class FaultBook:
         self._http_actions = http_actions
         self._seed = seed
         self._clock = clock
-        self._faults: list[Fault] = []
+        self._faults: list[F] = []
         self._fired: list[int] = []
         self._installed_at = clock()
         self._random = random.Random(seed)
         self.applied: Counter[str] = Counter()
 
     @property
-    def faults(self) -> list[Fault]:
+    def faults(self) -> list[F]:
         """Return the installed faults."""
         return list(self._faults)
 
-    def install(self, faults: Iterable[Fault]) -> None:
+    def install(self, faults: Iterable[F]) -> None:
         """Replace the fault list, restarting its clock, counters and generator."""
         self._faults = list(faults)
         self._fired = [0] * len(self._faults)
@@ -57,7 +81,7 @@ class FaultBook:
         """Remove every fault."""
         self.install([])
 
-    def _fires(self, index: int, fault: Fault) -> bool:
+    def _fires(self, index: int, fault: F) -> bool:
         elapsed = self._clock() - self._installed_at
         if fault.after_s is not None and elapsed < fault.after_s:
             return False
@@ -75,13 +99,13 @@ class FaultBook:
 
     def pick(
         self, endpoint: str, actions: frozenset[str], stackable: frozenset[str] = frozenset()
-    ) -> list[Fault]:
+    ) -> list[F]:
         """Return the faults among ``actions`` that fire for one request to ``endpoint``.
 
         Faults whose action is in ``stackable`` combine with later ones; the
         first other fault that fires ends the list (later ones are not drawn).
         """
-        fired: list[Fault] = []
+        fired: list[F] = []
         for index, fault in enumerate(self._faults):
             if fault.action not in actions:
                 continue

@@ -19,7 +19,7 @@ from aiohttp import web
 from .clips import ClipLibrary, load_known_clips, load_scenario_clips
 from .faults import FaultBook
 from .outbound import Outbound
-from .scenario import Scenario
+from .scenario import Fault, Scenario
 from .transcripts import Job
 
 
@@ -60,7 +60,7 @@ class SimState:
             clips = ClipLibrary(load_known_clips() + extra, texts)
         self.clips = clips
         # Through a lambda so a test that swaps state.clock moves the fault windows too.
-        self.faults = FaultBook(scenario.seed, lambda: self.clock())
+        self.faults: FaultBook[Fault] = FaultBook(scenario.seed, lambda: self.clock())
         # Set when the server shuts down, so hanging handlers let go.
         self.closing = asyncio.Event()
         # Open streaming sockets, closed with 1001 when the server shuts down.
