@@ -49,6 +49,7 @@ class ErrorKind(StrEnum):
     JOB_TIMEOUT = "job_timeout"
     INACCURATE = "inaccurate"
     DELETION_FAILED = "deletion_failed"
+    MODEL_MISSING = "model_missing"
     STREAM_CLOSED = "stream_closed"
     STREAM_NO_TRANSCRIPT = "stream_no_transcript"
     INTERNAL = "internal"

@@ -57,7 +57,10 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "sttwatch.probes"
 PROVIDER_GROUP = "sttwatch.providers"
 
-BUILTIN_PROVIDERS: tuple[str, ...] = ("monitor.providers.assemblyai:PROVIDER",)
+BUILTIN_PROVIDERS: tuple[str, ...] = (
+    "monitor.providers.assemblyai:PROVIDER",
+    "monitor.providers.openai:PROVIDER",
+)
 """The providers shipped with sttwatch, as ``module:attribute`` references (one line each)."""
 
 S = TypeVar("S", bound=ProbeSpec)

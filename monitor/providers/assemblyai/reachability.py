@@ -15,10 +15,16 @@ import json
 import aiohttp
 
 from monitor.models import ProbeContext, ProbeResult, ProbeTarget
-from monitor.probes.aiohttp_timing import ConnectionTimes, TimedResolver, TimingConnector
+from monitor.probes.aiohttp_timing import (
+    ConnectionTimes,
+    TimedResolver,
+    TimingConnector,
+    read_capped,
+    record_phases,
+    stage,
+)
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
-    RESOLVING,
     UNREADABLE_JSON,
     Failure,
     bad_response,
@@ -30,20 +36,9 @@ from monitor.probes.recorder import RunRecorder
 from monitor.providers.assemblyai.specs import ReachabilitySpec
 
 NAME = "reachability"
-CHUNK_BYTES = 64 * 1024
 # The probe's own `asyncio.timeout(spec.timeout)` is its one deadline; aiohttp's default
 # (300 s total, 30 s connect) would only add two timers per run, and cut a longer timeout.
 _NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout()
-
-
-async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """Return the body of `resp`, or None as soon as it grows beyond `limit` bytes."""
-    buf = bytearray()
-    async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
-        buf += chunk
-        if len(buf) > limit:
-            return None
-    return bytes(buf)
 
 
 def _check_list(body: bytes) -> Failure | None:
@@ -61,34 +56,6 @@ def _check_list(body: bytes) -> Failure | None:
             "The transcript list answer lacks page_details/transcripts (wrong shape)"
         )
     return None
-
-
-def _phases_from(
-    rec: RunRecorder, times: ConnectionTimes, headers_at: float | None, body_at: float | None
-) -> None:
-    dns = 0.0  # an IP-literal host resolves nothing: aiohttp fires no DNS events
-    if times.dns_start is not None and times.dns_end is not None:
-        dns = times.dns_end - times.dns_start
-    if times.dns_start is not None or times.conn_start is not None:
-        rec.phases["dns"] = dns
-    connected = times.connected_at if times.connected_at is not None else times.conn_end
-    if times.conn_start is not None and connected is not None:
-        rec.phases["connect"] = max(0.0, connected - times.conn_start - dns)
-    first_byte = times.first_byte_at if times.first_byte_at is not None else headers_at
-    if connected is not None and first_byte is not None:
-        rec.phases["ttfb"] = first_byte - connected
-    if first_byte is not None and body_at is not None:
-        rec.phases["transfer"] = body_at - first_byte
-
-
-def _during(times: ConnectionTimes, headers_at: float | None) -> str:
-    if times.conn_end is None:
-        if times.dns_start is not None and times.dns_end is None:
-            return RESOLVING
-        return "connecting"
-    if headers_at is None:
-        return "waiting for the response headers"
-    return "reading the response body"
 
 
 async def run(target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext) -> ProbeResult:
@@ -136,9 +103,9 @@ async def run(target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext) ->
                         rec.details["body_bytes"] = len(body)
                         failure = _check_list(body)
     except TimeoutError:
-        failure = timed_out(spec.timeout, during=_during(times, headers_at))
+        failure = timed_out(spec.timeout, during=stage(times, headers_at))
     except EXPECTED_ERRORS as exc:
-        failure = from_exception(exc, during=_during(times, headers_at))
+        failure = from_exception(exc, during=stage(times, headers_at))
     finally:
         # The connector does not own a resolver it was given.
         await resolver.close()
@@ -152,7 +119,7 @@ async def run(target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext) ->
         end = ctx.clock.monotonic()
     start = times.conn_start if times.conn_start is not None else rec.t0
     total = end - start
-    _phases_from(rec, times, headers_at, body_at)
+    record_phases(rec.phases, times, headers_at, body_at)
     rec.phases["total"] = total
     if failure is not None:
         return rec.down(failure)
