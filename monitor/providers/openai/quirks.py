@@ -60,18 +60,36 @@ class Flavour:
         return min(self.streaming_models) if self.streaming_models else None
 
     def api_error(self, body: Any) -> tuple[str | None, str | None]:
-        """Return (message, code) of an error body in this flavour's envelope, else Nones."""
-        if self.error_envelope == "detail" and isinstance(body, dict):
-            detail = body.get("detail")
-            return (detail if isinstance(detail, str) else None), None
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            message, code = error.get("message"), error.get("code") or error.get("type")
-            return (
-                message if isinstance(message, str) else None,
-                code if isinstance(code, str) else None,
-            )
-        return (error if isinstance(error, str) else None), None
+        """Return (message, code) of an error body: this flavour's envelope first, then any."""
+        order = (self.error_envelope, *(e for e in _ENVELOPES if e != self.error_envelope))
+        for envelope in order:
+            found = _ENVELOPES[envelope](body)
+            if found[0] is not None:
+                return found
+        return None, None
+
+
+def _detail(body: Any) -> tuple[str | None, str | None]:
+    # FastAPI's {"detail": "..."} (a validation error's detail is a list: no message).
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return (detail if isinstance(detail, str) else None), None
+
+
+def _openai(body: Any) -> tuple[str | None, str | None]:
+    # {"error": {message, type, param, code}}; code may be an int (vLLM, LocalAI) or
+    # null (then the type says it: insufficient_quota); whisper.cpp's {"error": "..."}.
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):
+        return error, None
+    if not isinstance(error, dict):
+        return None, None
+    message, code = error.get("message"), error.get("code") or error.get("type")
+    return (message if isinstance(message, str) else None), (
+        code if isinstance(code, str) else None
+    )
+
+
+_ENVELOPES = {"openai": _openai, "detail": _detail}
 
 
 _ALL = frozenset({"json", "text", "srt", "verbose_json", "vtt"})

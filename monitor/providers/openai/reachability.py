@@ -50,8 +50,8 @@ def check_list(body: bytes, model: str) -> tuple[Failure | None, int]:
     except UNREADABLE_JSON:
         return bad_response("The model list answer is not JSON"), 0
     listed = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(listed, list):
-        return bad_response("The model list answer has no data list (wrong shape)"), 0
+    if not isinstance(listed, list) or data.get("object") != "list":
+        return bad_response("The model list answer is not a list object with data (wrong shape)"), 0
     ids = [m.get("id") for m in listed if isinstance(m, dict)]
     if model in ids:
         return None, len(listed)

@@ -171,11 +171,15 @@ async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> Pr
                     retry_after=resp.headers.get("Retry-After"),
                     model=model,
                 )
-            elif resp.content_type != "text/event-stream":
+            elif resp.content_type == "application/json":
+                # A server (or model) that does not stream answers the whole transcript.
                 failure = Failure(
                     ErrorKind.STREAM_NO_TRANSCRIPT,
-                    f"The server answered {resp.content_type or 'no type'}, not an event "
-                    "stream: it ignored stream=true",
+                    "The server answered JSON, not an event stream: it ignored stream=true",
+                )
+            elif resp.content_type != "text/event-stream":
+                failure = bad_response(
+                    f"The stream answer is {resp.content_type or 'untyped'}, not text/event-stream"
                 )
             else:
                 try:

@@ -14,6 +14,8 @@ from .flavours import JSON_FORMATS, ModelCard
 from .forms import AudioRequest, model_missing, read_form
 from .replies import (
     CAPTIVE_PORTAL_HTML,
+    NOT_JSON_BODY,
+    WRONG_SHAPE_BODY,
     error_body,
     error_response,
     fault_response,
@@ -26,9 +28,11 @@ from .state import SimState
 
 STATE_KEY: web.AppKey[SimState] = web.AppKey("openai_sim_state", SimState)
 MIN_AUDIO_MS = 100
-_T0 = "sim_t0"
-_CUT = "sim_cut"
-_LIMITS = "sim_rate_limit_headers"
+# What the fault middleware tells the handler and the header hook about one request.
+_T0 = web.RequestKey("sim_t0", float)
+_CUT = web.RequestKey("sim_cut", bool)
+_MANGLE = web.RequestKey("sim_mangle", str)
+_LIMITS: web.RequestKey[dict[str, str]] = web.RequestKey("sim_rate_limit_headers", dict)
 
 
 def _state(request: web.Request) -> SimState:
@@ -75,7 +79,10 @@ async def http_faults(request: web.Request, handler: Handler) -> web.StreamRespo
             request[_CUT] = True
             return _cut(request, await handler(request))
         elif fault.action == "malformed":
-            return mangled(await handler(request), fault.body_kind or "not_json")
+            request[_MANGLE] = fault.body_kind or "not_json"
+            response = await handler(request)
+            # A stream already sent mangled its own events (see _stream).
+            return response if response.prepared else mangled(response, request[_MANGLE])
     return await handler(request)
 
 
@@ -217,6 +224,11 @@ async def _stream(
     error = next((f for f in faults if f.action == "stream_error"), None)
     if first_delay:
         await asyncio.sleep(first_delay / 1000)
+    if _MANGLE in request:
+        await response.write(_mangled_events(request[_MANGLE]))
+        await response.write_eof()
+        state.streams["cut"] += 1
+        return response
     for index, delta in enumerate(formats.stream_deltas(state.flavour, heard)):
         if index:
             await asyncio.sleep(interval)
@@ -236,6 +248,16 @@ async def _stream(
     await response.write_eof()
     state.streams["completed"] += 1
     return response
+
+
+def _mangled_events(body_kind: str) -> bytes:
+    """Return what a broken proxy makes of an event stream."""
+    if body_kind == "not_json":
+        return f"data: {NOT_JSON_BODY}\n\n".encode()
+    if body_kind == "wrong_shape":
+        return _event(WRONG_SHAPE_BODY) * 3
+    whole = _event({"type": "transcript.text.delta", "delta": "The"})
+    return whole[: len(whole) // 2]
 
 
 def _render(
