@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from .flavours import ALL_FORMATS, AUDIO_EXTENSIONS, JSON_FORMATS, Flavour, ModelCard
 from .replies import error_response
@@ -56,19 +55,20 @@ def model_missing(flavour: Flavour, model: str) -> web.Response:
     return error_response(flavour, 404, message, code="model_not_found")
 
 
-def read_form(
-    flavour: Flavour, form: MultiDictProxy[str | bytes | bytearray | web.FileField], task: str
-) -> AudioRequest | web.Response:
-    """Return the request `form` describes, or the 400/404 the server answers instead."""
+FormItems = list[tuple[str, str | bytes | bytearray | web.FileField]]
+
+
+def read_form(flavour: Flavour, form: FormItems, task: str) -> AudioRequest | web.Response:
+    """Return the request `form` (its parts, in order) describes, or the 400/404 instead."""
     if flavour.fields is not None:
-        for name in form:
+        for name, _ in form:
             if name not in flavour.fields:
                 return _bad(flavour, f"Unrecognized request argument supplied: {name}", name)
-    text = {k: v for k, v in form.items() if isinstance(v, str)}
+    text = {k: v for k, v in form if isinstance(v, str)}
     model = text.get("model", "")
     if not model:
         return _bad(flavour, "you must provide a model parameter", "model")
-    upload = form.get("file")
+    upload = next((v for k, v in form if k == "file"), None)
     url = text.get("url") if flavour.url_input else None
     if not isinstance(upload, web.FileField) and url is None:
         return _bad(flavour, "you must provide a file", "file")
@@ -109,7 +109,7 @@ def read_form(
             "language",
         )
     granularities = frozenset(
-        v for k, v in form.items() if k == "timestamp_granularities[]" and isinstance(v, str)
+        v for k, v in form if k == "timestamp_granularities[]" and isinstance(v, str)
     )
     if granularities - _GRANULARITIES:
         return _bad(flavour, "timestamp_granularities must be 'word' or 'segment'",

@@ -306,7 +306,7 @@ async def _audio(request: web.Request, task: str) -> web.StreamResponse:
         return error_response(
             flavour, 400, "The request body must be multipart/form-data", param=None
         )
-    asked = read_form(flavour, form, task)
+    asked = read_form(flavour, list(form.items()), task)
     if isinstance(asked, web.Response):
         state.transcriptions["failed"] += 1
         return asked
