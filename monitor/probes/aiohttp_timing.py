@@ -36,19 +36,8 @@ from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
 
 from monitor.models import Clock
-from monitor.probes.failures import RESOLVING
 
-__all__ = [
-    "ConnectionTimes",
-    "TimedResolver",
-    "TimingConnector",
-    "WireStampingHandler",
-    "read_capped",
-    "record_phases",
-    "stage",
-]
-
-CHUNK_BYTES = 64 * 1024
+__all__ = ["ConnectionTimes", "TimedResolver", "TimingConnector", "WireStampingHandler"]
 
 
 @dataclass(slots=True)
@@ -152,49 +141,3 @@ class TimingConnector(aiohttp.TCPConnector):
         connection = await super().connect(req, traces, timeout)
         self._times.conn_end = self._times.clock.monotonic()
         return connection
-
-
-async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """Return the body of `resp`, or None as soon as it grows beyond `limit` bytes."""
-    buf = bytearray()
-    async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
-        buf += chunk
-        if len(buf) > limit:
-            return None
-    return bytes(buf)
-
-
-def record_phases(
-    phases: dict[str, float],
-    times: ConnectionTimes,
-    headers_at: float | None,
-    body_at: float | None,
-) -> None:
-    """Write blackbox_exporter's phases (dns, connect, ttfb, transfer) of one request into `phases`.
-
-    Only the phases the request reached are written.
-    """
-    dns = 0.0  # an IP-literal host resolves nothing: aiohttp fires no DNS events
-    if times.dns_start is not None and times.dns_end is not None:
-        dns = times.dns_end - times.dns_start
-    if times.dns_start is not None or times.conn_start is not None:
-        phases["dns"] = dns
-    connected = times.connected_at if times.connected_at is not None else times.conn_end
-    if times.conn_start is not None and connected is not None:
-        phases["connect"] = max(0.0, connected - times.conn_start - dns)
-    first_byte = times.first_byte_at if times.first_byte_at is not None else headers_at
-    if connected is not None and first_byte is not None:
-        phases["ttfb"] = first_byte - connected
-    if first_byte is not None and body_at is not None:
-        phases["transfer"] = body_at - first_byte
-
-
-def stage(times: ConnectionTimes, headers_at: float | None) -> str:
-    """Return what the request was doing when it stopped ("connecting", ...), for messages."""
-    if times.conn_end is None:
-        if times.dns_start is not None and times.dns_end is None:
-            return RESOLVING
-        return "connecting"
-    if headers_at is None:
-        return "waiting for the response headers"
-    return "reading the response body"

@@ -19,8 +19,8 @@ from typing import Generic, Protocol, TypeVar
 from .scenario import HTTP_ACTIONS, HTTP_ENDPOINTS
 
 
-class Rule(Protocol):
-    """What the book reads of a fault: where, what, and when it may fire."""
+class FaultRule(Protocol):
+    """What the book reads of a fault: each simulated provider has its own fault model."""
 
     @property
     def endpoint(self) -> str: ...
@@ -36,14 +36,11 @@ class Rule(Protocol):
     def until_s(self) -> float | None: ...
 
 
-F = TypeVar("F", bound=Rule)
+F = TypeVar("F", bound=FaultRule)
 
 
 class FaultBook(Generic[F]):
-    """The active fault list with its clock, counters and random generator.
-
-    Each simulated provider books its own fault model (anything with the fields of `Rule`).
-    """
+    """The active fault list with its clock, counters and random generator."""
 
     def __init__(
         self,

@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
-from monitor.probes.aiohttp_timing import read_capped
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
     UNREADABLE_JSON,
@@ -30,6 +29,7 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.probes.timed_get import read_capped
 from monitor.providers.openai.quirks import Flavour, flavour_of
 from monitor.providers.openai.specs import StreamingSpec
 from monitor.providers.openai.transcription import UploadClock, upload_trace, verify_text

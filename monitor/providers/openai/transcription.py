@@ -21,7 +21,6 @@ import aiohttp
 from monitor.accuracy import word_error_rate
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import load_clip
-from monitor.probes.aiohttp_timing import read_capped
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
     UNREADABLE_JSON,
@@ -32,6 +31,7 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.probes.timed_get import read_capped
 from monitor.providers.openai.quirks import flavour_of
 from monitor.providers.openai.specs import TranscriptionSpec
 from monitor.providers.openai.wire import (
