@@ -47,7 +47,7 @@ class Flavour:
     auth_status: int  # the status of a missing or wrong key
     require_auth: bool  # whether a key is needed at all unless the scenario says
     retrieve_route: bool  # GET <prefix>/models/{id} exists
-    # Form fields a transcription accepts; None: any (unknown ones ignored).
+    # Form fields a transcription accepts (`name[]`, `name[key]` count as `name`); None: any.
     fields: frozenset[str] | None
     rate_limit_headers: bool
     request_id_prefix: str  # x-request-id values ("" = none sent)
@@ -87,18 +87,23 @@ OPENAI = Flavour(
     auth_status=401,
     require_auth=True,
     retrieve_route=True,
+    # CreateTranscriptionRequest's properties (additionalProperties: false).
     fields=frozenset(
         {
             "file",
             "model",
             "language",
+            "languages",
+            "keywords",
             "prompt",
             "response_format",
             "temperature",
-            "timestamp_granularities[]",
-            "include[]",
+            "include",
+            "timestamp_granularities",
             "stream",
             "chunking_strategy",
+            "known_speaker_names",
+            "known_speaker_references",
         }
     ),
     rate_limit_headers=True,

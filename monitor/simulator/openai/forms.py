@@ -62,7 +62,8 @@ def read_form(flavour: Flavour, form: FormItems, task: str) -> AudioRequest | we
     """Return the request `form` (its parts, in order) describes, or the 400/404 instead."""
     if flavour.fields is not None:
         for name, _ in form:
-            if name not in flavour.fields:
+            # Arrays come as `name[]`, objects as `name[key]` (the SDK's layout).
+            if name.partition("[")[0] not in flavour.fields:
                 return _bad(flavour, f"Unrecognized request argument supplied: {name}", name)
     text = {k: v for k, v in form if isinstance(v, str)}
     model = text.get("model", "")
