@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import exports, webhooks
+from .canned import captive_portal, hang, mangled, verbatim
 from .clips import Transcription, align_words, read_wav
 from .downloads import download, download_error, http_error
 from .params import validate_create_body
@@ -36,13 +37,6 @@ DEFAULT_ERROR_BODIES = {
     429: "Too Many Requests",
     500: "Internal Server Error",
 }
-CAPTIVE_PORTAL_HTML = (
-    "<!DOCTYPE html><html><head><title>Sign in to continue</title></head>"
-    "<body><h1>Network login required</h1><p>Please sign in to access the internet.</p>"
-    "</body></html>"
-)
-NOT_JSON_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
-WRONG_SHAPE_BODY = {"result": "ok", "data": [], "message": "request accepted"}
 _UPLOAD_PATH = re.compile(r"/upload/([0-9a-f-]{36})$")
 
 
@@ -90,37 +84,7 @@ def fault_response(fault: Fault) -> web.Response:
         if default is None and 400 <= status < 500:
             default = web.Response(status=status).reason
         body = {"error": default} if default is not None else ""
-    if isinstance(body, dict | list):
-        return web.json_response(body, status=status, headers=headers)
-    if body == "":
-        return web.Response(status=status, headers=headers)
-    if not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = (
-            "text/html" if body.lstrip().startswith("<") else "text/plain; charset=utf-8"
-        )
-    return web.Response(status=status, text=body, headers=headers)
-
-
-async def hang(request: web.Request, state: SimState) -> web.StreamResponse:
-    """Never answer: wait until the client goes away or the simulator stops."""
-    while not state.closing.is_set():
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            break
-        await asyncio.sleep(0.05)
-    raise web.HTTPServiceUnavailable()
-
-
-async def malformed(request: web.Request, handler: Handler, body_kind: str) -> web.StreamResponse:
-    """Return a 200 whose body a broken proxy mangled (the handler still runs)."""
-    response = await handler(request)
-    if body_kind == "not_json":
-        return web.Response(text=NOT_JSON_BODY, content_type="application/json")
-    if body_kind == "wrong_shape":
-        return web.json_response(WRONG_SHAPE_BODY)
-    raw = response.body if isinstance(response, web.Response) else b""
-    text = raw.decode() if isinstance(raw, bytes) else ""
-    return web.Response(text=text[: max(1, len(text) // 2)], content_type="application/json")
+    return verbatim(status, body, headers)
 
 
 @web.middleware
@@ -137,13 +101,14 @@ async def http_faults(request: web.Request, handler: Handler) -> web.StreamRespo
         if fault.action == "delay":
             await asyncio.sleep((fault.delay_ms or 0) / 1000)
         elif fault.action == "hang":
-            return await hang(request, state)
+            return await hang(request, state.closing)
         elif fault.action == "status":
             return fault_response(fault)
         elif fault.action == "html":
-            return web.Response(text=CAPTIVE_PORTAL_HTML, content_type="text/html")
+            return captive_portal()
         elif fault.action == "malformed":
-            return await malformed(request, handler, fault.body_kind or "not_json")
+            # The handler still runs: the client just cannot read its answer.
+            return mangled(await handler(request), fault.body_kind or "not_json")
     return await handler(request)
 
 

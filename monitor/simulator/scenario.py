@@ -234,19 +234,32 @@ class Scenario(_Strict):
     @classmethod
     def from_yaml_file(cls, path: str | Path) -> Scenario:
         """Return the scenario read from a YAML (or JSON) file."""
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        if isinstance(data, dict) and isinstance(data.get("clips"), list):
-            # A clip's file is relative to the scenario file, not to the current directory.
-            for clip in data["clips"]:
-                if isinstance(clip, dict) and isinstance(clip.get("file"), str):
-                    clip["file"] = str(Path(path).parent / clip["file"])
-        return cls.model_validate(data if data is not None else {})
+        return cls.model_validate(read_scenario_file(path))
 
 
-def parse_faults(payload: Any) -> list[Fault]:
-    """Return the faults of a ``/_sim/faults`` body: a list, or ``{"faults": [...]}``."""
+def read_scenario_file(path: str | Path) -> Any:
+    """Return the data of a scenario file (YAML or JSON), its clips' files made relative to it.
+
+    Every simulated provider's scenario reads its file this way.
+    """
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and isinstance(data.get("clips"), list):
+        # A clip's file is relative to the scenario file, not to the current directory.
+        for clip in data["clips"]:
+            if isinstance(clip, dict) and isinstance(clip.get("file"), str):
+                clip["file"] = str(Path(path).parent / clip["file"])
+    return data if data is not None else {}
+
+
+def fault_items(payload: Any) -> list[Any]:
+    """Return the items of a ``/_sim/faults`` body: a list, or ``{"faults": [...]}``."""
     if isinstance(payload, dict) and set(payload) == {"faults"}:
         payload = payload["faults"]
     if not isinstance(payload, list):
         raise ValueError('expected a JSON list of faults or {"faults": [...]}')
-    return [Fault.model_validate(item) for item in payload]
+    return payload
+
+
+def parse_faults(payload: Any) -> list[Fault]:
+    """Return the faults of a ``/_sim/faults`` body: a list, or ``{"faults": [...]}``."""
+    return [Fault.model_validate(item) for item in fault_items(payload)]

@@ -10,16 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ..canned import verbatim
 from .flavours import Flavour
 from .scenario import Fault, RateLimit
-
-CAPTIVE_PORTAL_HTML = (
-    "<!DOCTYPE html><html><head><title>Sign in to continue</title></head>"
-    "<body><h1>Network login required</h1><p>Please sign in to access the internet.</p>"
-    "</body></html>"
-)
-NOT_JSON_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
-WRONG_SHAPE_BODY = {"result": "ok", "data": [], "message": "request accepted"}
 
 # The documented (or, marked so in docs/protocol-openai.md, plausible) wording per status.
 _DEFAULTS: dict[int, tuple[str, str, str | None]] = {
@@ -85,26 +78,7 @@ def fault_response(flavour: Flavour, fault: Fault) -> web.Response:
             ),
         )
         return error_response(flavour, status, message, type_=type_, code=code, headers=headers)
-    if isinstance(body, dict | list):
-        return web.json_response(body, status=status, headers=headers)
-    if body == "":
-        return web.Response(status=status, headers=headers)
-    if not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = (
-            "text/html" if body.lstrip().startswith("<") else "text/plain; charset=utf-8"
-        )
-    return web.Response(status=status, text=body, headers=headers)
-
-
-def mangled(response: web.StreamResponse, body_kind: str) -> web.Response:
-    """Return a 200 whose body a broken proxy mangled (the request itself was served)."""
-    if body_kind == "not_json":
-        return web.Response(text=NOT_JSON_BODY, content_type="application/json")
-    if body_kind == "wrong_shape":
-        return web.json_response(WRONG_SHAPE_BODY)
-    raw = response.body if isinstance(response, web.Response) else b""
-    text = raw.decode() if isinstance(raw, bytes) else ""
-    return web.Response(text=text[: max(1, len(text) // 2)], content_type="application/json")
+    return verbatim(status, body, headers)
 
 
 def go_duration(seconds: float) -> str:

@@ -8,21 +8,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..canned import NOT_JSON_BODY, WRONG_SHAPE_BODY, captive_portal, hang, mangled
 from ..clips import Transcription, align_words
 from . import formats
 from .flavours import JSON_FORMATS, ModelCard
 from .forms import AudioRequest, model_missing, read_form
-from .replies import (
-    CAPTIVE_PORTAL_HTML,
-    NOT_JSON_BODY,
-    WRONG_SHAPE_BODY,
-    error_body,
-    error_response,
-    fault_response,
-    json_text,
-    mangled,
-    request_id,
-)
+from .replies import error_body, error_response, fault_response, json_text, request_id
 from .scenario import AUDIO_ACTIONS, HTTP_ACTIONS, HTTP_ENDPOINTS, Fault
 from .state import SimState
 
@@ -37,16 +28,6 @@ _LIMITS: web.RequestKey[dict[str, str]] = web.RequestKey("sim_rate_limit_headers
 
 def _state(request: web.Request) -> SimState:
     return request.app[STATE_KEY]
-
-
-async def hang(request: web.Request, state: SimState) -> web.StreamResponse:
-    """Never answer: wait until the client goes away or the simulator stops."""
-    while not state.closing.is_set():
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            break
-        await asyncio.sleep(0.05)
-    raise web.HTTPServiceUnavailable()
 
 
 def _cut(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
@@ -69,11 +50,11 @@ async def http_faults(request: web.Request, handler: Handler) -> web.StreamRespo
         if fault.action == "delay":
             await asyncio.sleep((fault.delay_ms or 0) / 1000)
         elif fault.action == "hang":
-            return await hang(request, state)
+            return await hang(request, state.closing)
         elif fault.action == "status":
             return fault_response(state.flavour, fault)
         elif fault.action == "html":
-            return web.Response(text=CAPTIVE_PORTAL_HTML, content_type="text/html")
+            return captive_portal()
         elif fault.action == "close":
             # The handler runs (a stream sends its first event); then the connection drops.
             request[_CUT] = True
