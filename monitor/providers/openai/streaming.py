@@ -4,8 +4,8 @@ Only where the flavour documents it (OpenAI's gpt-4o transcription models,
 self-hosted servers that stream); a model that does not stream ignores the
 flag and answers plain JSON, which is reported, not taken for a stream.
 Phases: ``upload``, ``first_transcript`` (from the end of the upload to the
-first ``transcript.text.delta``, the key latency) and ``final`` (to
-``transcript.text.done``). The stream ends when the server closes it (OpenAI
+first ``transcript.text.delta``, the key latency) and ``final`` (from the end
+of the upload to ``transcript.text.done``). The stream ends when the server closes it (OpenAI
 sends no ``[DONE]``; one is accepted). Deltas joined must match the done
 event's text within the WER limit, and so must the done text the reference.
 """
@@ -55,6 +55,7 @@ class _Stream:
         self.done_text: str | None = None
         self.error: str | None = None
         self.first_at: float | None = None
+        self.done_at: float | None = None
 
 
 def _event(data: str, seen: _Stream, now: float) -> Failure | None:
@@ -83,6 +84,7 @@ def _event(data: str, seen: _Stream, now: float) -> Failure | None:
         seen.deltas.append(event["delta"])
     elif kind == "transcript.text.done" and isinstance(event.get("text"), str):
         seen.done_text = event["text"]
+        seen.done_at = now
     return None
 
 
@@ -188,7 +190,8 @@ async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> Pr
                     failure = None  # cut off mid-stream: judged by what arrived
                 if failure is None:
                     failure = _judge(seen, spec, rec.details)
-                rec.phases["final"] = rec.now() - (seen.first_at or uploaded)
+                if seen.done_at is not None:
+                    rec.phases["final"] = seen.done_at - uploaded
     except TimeoutError:
         failure = timed_out(spec.timeout, during="waiting for the stream")
     except EXPECTED_ERRORS as exc:
