@@ -547,11 +547,12 @@ def test_mask_url_hides_credentials(url: str) -> None:
 
 def test_example_config_is_valid_and_documents_every_key() -> None:
     example = REPO / "sttwatch.example.yaml"
-    c = load_config(example, env={"ASSEMBLYAI_API_KEY": KEY})
+    keys = ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "GROQ_API_KEY")
+    c = load_config(example, env=dict.fromkeys(keys, KEY))
     text = example.read_text()
     # Every key a user can set appears (set or commented) in the example.
     for name in TranscriptionSpec.model_fields:
         assert f"{name}:" in text, f"sttwatch.example.yaml does not document {name}"
     for section in ("retention:", "alerts:", "maintenance:", "public_url:"):
         assert section in text
-    assert len(c.targets) == 2
+    assert [t.provider for t in c.targets] == ["assemblyai", "assemblyai", "openai", "openai"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probes.registry import NETWORK_ERRORS, Endpoints, PageFact, ProbeType, Provider
-from monitor.providers.openai.quirks import DEFAULT_FLAVOUR, FLAVOURS
+from monitor.providers.openai.quirks import DEFAULT_FLAVOUR, FLAVOURS, Flavour
 from monitor.providers.openai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 
 __all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION"]
@@ -78,6 +78,7 @@ TRANSCRIPTION: ProbeType[TranscriptionSpec] = ProbeType(
     key_parts=("upload", "processing", "download"),
     key_label="Turnaround",
     error_kinds=NETWORK_ERRORS | {ErrorKind.INACCURATE, ErrorKind.MODEL_MISSING},
+    page_note="The API keeps no transcript of the clip, so there is nothing to delete",
     details_help={
         **_COMMON_DETAILS,
         "response_format": "the response format asked for (verbose_json where the model has it)",
@@ -128,17 +129,20 @@ STREAMING: ProbeType[StreamingSpec] = ProbeType(
 )
 
 
-def _endpoints(api_base: str) -> Endpoints:
+def _endpoints(flavour: Flavour) -> Endpoints:
     # No WebSocket API here (stream=true is Server-Sent Events over the REST base URL);
     # the streaming base is the same host in ws form, never used.
-    return Endpoints(api_base, "ws" + api_base.removeprefix("http"))
+    base = flavour.api_base
+    return Endpoints(base, "ws" + base.removeprefix("http"), api_key_env=flavour.api_key_env)
 
 
 PROVIDER = Provider(
     name="openai",
     label="OpenAI-compatible",
     probes=(REACHABILITY, TRANSCRIPTION, STREAMING),
-    regions={name: _endpoints(f.api_base) for name, f in FLAVOURS.items()},
+    regions={name: _endpoints(f) for name, f in FLAVOURS.items()},
     default_region=DEFAULT_FLAVOUR,
     simulator="monitor.simulator.openai",
+    api_key_env="OPENAI_API_KEY",
+    auth_scheme="Bearer",
 )

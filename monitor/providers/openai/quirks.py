@@ -28,6 +28,7 @@ class Flavour:
     name: str
     label: str
     api_base: str  # the default base URL (the region's), without /v1
+    api_key_env: str  # the environment variable a target's key defaults from ("": none)
     default_model: str
     # The response formats of each model it documents; other models get `other_formats`.
     formats: Mapping[str, frozenset[str]]
@@ -104,6 +105,7 @@ FLAVOURS: Mapping[str, Flavour] = {
             name="openai",
             label="OpenAI",
             api_base="https://api.openai.com",
+            api_key_env="OPENAI_API_KEY",
             default_model="whisper-1",
             formats={
                 "whisper-1": _ALL,
@@ -122,6 +124,7 @@ FLAVOURS: Mapping[str, Flavour] = {
             name="groq",
             label="Groq",
             api_base="https://api.groq.com/openai",
+            api_key_env="GROQ_API_KEY",
             default_model="whisper-large-v3",
             formats={"whisper-large-v3": _GROQ, "whisper-large-v3-turbo": _GROQ},
             other_formats=_GROQ,
@@ -132,6 +135,8 @@ FLAVOURS: Mapping[str, Flavour] = {
             name="local",
             label="Self-hosted",
             api_base="http://127.0.0.1:8000",
+            # A self-hosted server's key, when it has one, is the operator's own.
+            api_key_env="OPENAI_COMPATIBLE_API_KEY",
             default_model="Systran/faster-whisper-small",
             formats={},
             other_formats=_ALL,

@@ -10,6 +10,7 @@ import aiohttp
 from monitor.models import ErrorKind, ProbeTarget
 from monitor.probeclip import load_clip
 from monitor.probes.failures import UNREADABLE_JSON, Failure, from_status, remote_text
+from monitor.probes.registry import provider
 from monitor.providers.openai.quirks import API_PATH, Flavour
 
 __all__ = ["ERROR_BODY_LIMIT", "audio_form", "auth_headers", "failure_of", "note_headers", "url"]
@@ -25,9 +26,9 @@ def url(target: ProbeTarget, path: str) -> str:
 
 
 def auth_headers(target: ProbeTarget, user_agent: str) -> dict[str, str]:
-    """Return the request headers: ``Authorization: Bearer <key>`` and the user agent."""
+    """Return the request headers: the provider's ``Authorization: Bearer <key>``, the agent."""
     return {
-        "Authorization": f"Bearer {target.api_key.get_secret_value()}",
+        **provider(target.provider).auth_headers(target.api_key.get_secret_value()),
         "User-Agent": user_agent,
     }
 

@@ -1,0 +1,110 @@
+"""An `openai` target in the configuration, and `sttwatch once` running it end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import ConfigError, parse_config
+from monitor.simulator.openai import Scenario, ThreadedSimulator, start_simulator_thread
+from monitor.site import kinds
+from tests.support.configs import config_doc, write_config
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _targets(**target: Any) -> dict[str, Any]:
+    return {"targets": [{"name": "oai", "provider": "openai", **target}]}
+
+
+@pytest.mark.parametrize(
+    ("region", "env", "base", "key"),
+    [
+        (None, {"OPENAI_API_KEY": "sk-1"}, "https://api.openai.com", "sk-1"),
+        ("groq", {"GROQ_API_KEY": "gsk-2", "OPENAI_API_KEY": "sk-1"},
+         "https://api.groq.com/openai", "gsk-2"),
+        ("local", {"OPENAI_COMPATIBLE_API_KEY": "k-3", "OPENAI_API_KEY": "sk-1"},
+         "http://127.0.0.1:8000", "k-3"),
+    ],
+    ids=["openai", "groq", "local"],
+)  # fmt: skip
+def test_a_regions_base_url_and_key_variable(
+    region: str | None, env: dict[str, str], base: str, key: str
+) -> None:
+    target = parse_config(_targets(**({"region": region} if region else {})), env=env).targets[0]
+    assert target.api_base == base
+    # A self-hosted server never gets the OpenAI key by default.
+    assert target.api_key.get_secret_value() == key
+    assert list(target.probes) == ["reachability", "transcription"]  # streaming: asked for
+
+
+@pytest.mark.parametrize(
+    ("probes", "path", "said"),
+    [
+        ({"transcription": {"speech_models": ["best"]}}, "transcription.speech_models",
+         "unknown key"),
+        ({"transcription": {"language": "english"}}, "transcription.language",
+         "String should match pattern"),
+        ({"reachability": {"flavour": "azure"}}, "reachability.flavour",
+         "Input should be 'openai', 'groq' or 'local'"),
+    ],
+    ids=["assemblyai-setting", "language-not-iso", "unknown-flavour"],
+)  # fmt: skip
+def test_openai_settings_are_checked_against_its_own_specs(
+    probes: dict[str, Any], path: str, said: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_targets(api_key="k", probes=probes), env={})
+    found = dict(info.value.problems)
+    where = f"targets[0].probes.{path}"
+    assert where in found, found
+    assert said in found[where]
+
+
+def test_the_page_says_nothing_is_stored() -> None:
+    assert "nothing to delete" in kinds.page_note("transcription", "openai")
+    assert kinds.page_note("transcription", "assemblyai") == ""
+
+
+@pytest.fixture
+def groq_sim() -> Iterator[ThreadedSimulator]:
+    sim = start_simulator_thread(scenario=Scenario(flavour="groq"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_once_runs_every_kind_of_an_openai_target(
+    tmp_path: Path, groq_sim: ThreadedSimulator
+) -> None:
+    handle = groq_sim.handle
+    target = {
+        "name": "groq",
+        "provider": "openai",
+        "region": "groq",
+        "api_base": handle.base_url + "/openai",
+        "api_key": "sim-key",
+        "probes": {"reachability": {}, "transcription": {"model": "whisper-large-v3-turbo"}},
+    }
+    path = write_config(tmp_path, config_doc(tmp_path, [target]))
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "--json", "-c", str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [(r["probe"], r["status"]) for r in results] == [
+        ("reachability", "up"),
+        ("transcription", "up"),
+    ]
+    assert results[1]["details"]["model"] == "whisper-large-v3-turbo"
+    assert "sim-key" not in done.stdout
