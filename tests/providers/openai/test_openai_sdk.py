@@ -179,3 +179,40 @@ def test_local_server_refuses_a_wrong_key_with_403() -> None:
         assert info.value.body == {"detail": "Invalid or missing API key"}
     finally:
         sim.stop()
+
+
+# The SDK (3.60) marks audio.translations deprecated; the endpoint is still served.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_translation(threaded: ThreadedSimulator) -> None:
+    c = client(threaded)
+    with CLIP.open("rb") as f:
+        got = c.audio.translations.create(model=MODELS[flavour(threaded)], file=f)
+    assert got.text == REFERENCE
+    if flavour(threaded) == "openai":
+        # Only whisper-1 translates on OpenAI.
+        with CLIP.open("rb") as f, pytest.raises(openai.BadRequestError) as info:
+            c.audio.translations.create(model="gpt-4o-mini-transcribe", file=f)
+        assert info.value.param == "model"
+
+
+def test_over_tls(tmp_path: Path) -> None:
+    """``--tls`` serving: the SDK trusts the simulator's own certificate through httpx."""
+    import ssl
+
+    import httpx
+
+    from monitor.simulator.tls import make_self_signed, server_context
+
+    cert, key = make_self_signed(tmp_path)
+    sim = start_simulator_thread(scenario=Scenario(processing_ms=0), tls=server_context(cert, key))
+    try:
+        assert sim.handle.api_url.startswith("https://")
+        secure = OpenAI(
+            base_url=sim.handle.api_url,
+            api_key="sim-key",
+            max_retries=0,
+            http_client=httpx.Client(verify=ssl.create_default_context(cafile=str(cert))),
+        )
+        assert "whisper-1" in [m.id for m in secure.models.list()]
+    finally:
+        sim.stop()
