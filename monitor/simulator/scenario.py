@@ -238,10 +238,7 @@ class Scenario(_Strict):
 
 
 def read_scenario_file(path: str | Path) -> Any:
-    """Return the data of a scenario file (YAML or JSON), its clips' files made relative to it.
-
-    Every simulated provider's scenario reads its file this way.
-    """
+    """Return a scenario file's data (YAML or JSON), its clips' files made relative to it."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     if isinstance(data, dict) and isinstance(data.get("clips"), list):
         # A clip's file is relative to the scenario file, not to the current directory.

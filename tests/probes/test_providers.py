@@ -31,8 +31,6 @@ from tests.support.configs import config_doc, write_config
 from tests.support.providers import SECOND, extra_provider, installed_entry_points
 
 REPO = Path(__file__).resolve().parents[2]
-# The providers sttwatch ships (read before any test installs another).
-BUILT_IN = list(providers())
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -50,6 +48,10 @@ def two_targets(**second_target: Any) -> dict[str, Any]:
             {"name": "two", "provider": "second", "api_key": "k2", **second_target},
         ]
     }
+
+
+# The providers shipped with sttwatch (read before any test installs another).
+BUILT_IN = [p.name for p in providers().values()]
 
 
 def problems(raw: dict[str, Any], env: dict[str, str] | None = None) -> list[tuple[str, str]]:
