@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -14,9 +13,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import exports, webhooks
-from .canned import captive_portal, hang, mangled, verbatim
 from .clips import Transcription, align_words, read_wav
 from .downloads import download, download_error, http_error
+from .http_faults import STACKABLE, apply
 from .params import validate_create_body
 from .scenario import DELETE_ACTIONS, HTTP_ACTIONS, HTTP_ENDPOINTS, JOB_ACTIONS, Fault
 from .state import SimState, Upload
@@ -84,7 +83,15 @@ def fault_response(fault: Fault) -> web.Response:
         if default is None and 400 <= status < 500:
             default = web.Response(status=status).reason
         body = {"error": default} if default is not None else ""
-    return verbatim(status, body, headers)
+    if isinstance(body, dict | list):
+        return web.json_response(body, status=status, headers=headers)
+    if body == "":
+        return web.Response(status=status, headers=headers)
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = (
+            "text/html" if body.lstrip().startswith("<") else "text/plain; charset=utf-8"
+        )
+    return web.Response(status=status, text=body, headers=headers)
 
 
 @web.middleware
@@ -97,19 +104,8 @@ async def http_faults(request: web.Request, handler: Handler) -> web.StreamRespo
     state.requests[endpoint] += 1
     if endpoint == "ws":
         return await handler(request)
-    for fault in state.faults.pick(endpoint, HTTP_ACTIONS, stackable=frozenset({"delay"})):
-        if fault.action == "delay":
-            await asyncio.sleep((fault.delay_ms or 0) / 1000)
-        elif fault.action == "hang":
-            return await hang(request, state.closing)
-        elif fault.action == "status":
-            return fault_response(fault)
-        elif fault.action == "html":
-            return captive_portal()
-        elif fault.action == "malformed":
-            # The handler still runs: the client just cannot read its answer.
-            return mangled(await handler(request), fault.body_kind or "not_json")
-    return await handler(request)
+    fired = state.faults.pick(endpoint, HTTP_ACTIONS, stackable=STACKABLE)
+    return await apply(request, handler, fired, state.closing, fault_response)
 
 
 def _audio_problem(data: bytes, transcription: Transcription) -> str | None:

@@ -1,4 +1,8 @@
-"""The simulator application, its control endpoints and ways to run it."""
+"""The AssemblyAI simulator application and the ways to run it.
+
+The ``/_sim`` control, the handle, the background-thread runner and the CLI's
+scenario and TLS handling are the shared ones of ``hosting.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +10,12 @@ import ssl
 from pathlib import Path
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from . import rest, streaming
+from . import hosting, rest, streaming
 from .scenario import DEFAULT_API_KEY, MAX_UPLOAD_BYTES, Scenario, parse_faults
-from .serving import Handle, SimulatorThread, listen, run_until_signal
 from .state import SimState
 
 STATE_KEY = rest.STATE_KEY
-
-
-async def _state(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[STATE_KEY].report())
-
-
-async def _reset(request: web.Request) -> web.StreamResponse:
-    request.app[STATE_KEY].reset()
-    return web.json_response(request.app[STATE_KEY].report())
-
-
-async def _set_faults(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
-    try:
-        faults = parse_faults(await request.json())
-    except ValidationError as exc:
-        return web.json_response(
-            {
-                "error": "invalid faults",
-                "details": exc.errors(include_url=False, include_context=False),
-            },
-            status=400,
-        )
-    except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    state.faults.install(faults)
-    return web.json_response({"faults": [f.model_dump(exclude_defaults=True) for f in faults]})
-
-
-async def _clear_faults(request: web.Request) -> web.StreamResponse:
-    request.app[STATE_KEY].faults.clear()
-    return web.json_response({"faults": []})
-
-
-async def _on_shutdown(app: web.Application) -> None:
-    state = app[STATE_KEY]
-    state.closing.set()
-    # Without this, sessions the client keeps open hold shutdown for its timeout.
-    for ws in list(state.sockets):
-        await ws.close(code=1001, message=b"Going away: simulator shutting down")
 
 
 def create_app(scenario: Scenario | None = None) -> web.Application:
@@ -67,26 +29,17 @@ def create_app(scenario: Scenario | None = None) -> web.Application:
     app[STATE_KEY] = state
     rest.add_routes(app)
     streaming.add_routes(app)
-    app.router.add_get("/_sim/state", _state)
-    app.router.add_post("/_sim/reset", _reset)
-    app.router.add_post("/_sim/faults", _set_faults)
-    app.router.add_delete("/_sim/faults", _clear_faults)
-    app.on_shutdown.append(_on_shutdown)
+    hosting.add_control(app, STATE_KEY, parse_faults)
     return app
 
 
-class SimulatorHandle(Handle[SimState]):
-    """A running AssemblyAI simulator: its URLs (REST, streaming), state and fault controls."""
+class SimulatorHandle(hosting.SimulatorHandle[SimState]):
+    """A running AssemblyAI simulator: its URLs, state and fault controls, and how to stop it."""
 
     def __init__(
-        self,
-        runner: web.AppRunner,
-        app: web.Application,
-        host: str,
-        port: int,
-        tls: bool = False,
+        self, runner: web.AppRunner, app: web.Application, host: str, port: int, tls: bool = False
     ) -> None:
-        super().__init__(runner, app, STATE_KEY, parse_faults, host, port, tls)
+        super().__init__(runner, app, host, port, tls, key=STATE_KEY, parse_faults=parse_faults)
 
 
 async def start_simulator(
@@ -101,11 +54,11 @@ async def start_simulator(
     and WSS on that one port instead of HTTP and WS.
     """
     app = create_app(scenario)
-    runner, bound_port = await listen(app, host, port, tls)
-    return SimulatorHandle(runner, app, host, bound_port, tls=tls is not None)
+    runner, bound = await hosting.listen(app, host, port, tls)
+    return SimulatorHandle(runner, app, host, bound, tls=tls is not None)
 
 
-class ThreadedSimulator(SimulatorThread[SimulatorHandle]):
+class ThreadedSimulator(hosting.ThreadedSimulator[SimulatorHandle]):
     """A simulator on its own event loop in a background thread, for sync clients."""
 
     def __init__(
@@ -128,14 +81,6 @@ def start_simulator_thread(
     return ThreadedSimulator(host, port, scenario, tls)
 
 
-def _announce(handle: SimulatorHandle) -> list[str]:
-    keys = ", ".join(handle.state_obj.api_keys)
-    return [
-        f"sttwatch simulator listening on {handle.base_url} (streaming: {handle.ws_base}/v3/ws)",
-        f"valid API key(s): {keys}",
-    ]
-
-
 def run_simulator(
     host: str,
     port: int,
@@ -150,13 +95,23 @@ def run_simulator(
     ``tls`` makes a self-signed certificate for this run (removed on exit);
     ``tls_cert`` with ``tls_key`` serves that pair instead.
     """
-    return run_until_signal(
-        lambda: Scenario.from_yaml_file(Path(scenario_path)) if scenario_path else Scenario(),
-        lambda scenario, context: start_simulator(host, port, scenario, context),
-        _announce,
-        where=str(scenario_path),
-        host=host,
-        port=port,
+
+    async def serve(scenario: Scenario, context: ssl.SSLContext | None, cert: Path | None) -> None:
+        handle = await start_simulator(host, port, scenario, context)
+        stop = hosting.stop_on_signals()
+        print(
+            f"sttwatch simulator listening on {handle.base_url} (streaming: {handle.ws_base}/v3/ws)"
+        )
+        hosting.print_certificate(cert)
+        print(f"valid API key(s): {', '.join(scenario.api_keys)}", flush=True)
+        await hosting.serve_until(stop, handle.close)
+
+    return hosting.run_from_cli(
+        scenario_path,
+        Scenario.from_yaml_file,
+        Scenario,
+        serve,
+        where=f"{host}:{port}",
         tls=tls,
         tls_cert=tls_cert,
         tls_key=tls_key,

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..canned import verbatim
+from ..http_faults import NOT_JSON_BODY, WRONG_SHAPE_BODY
 from .flavours import Flavour
 from .scenario import Fault, RateLimit
 
@@ -78,7 +78,30 @@ def fault_response(flavour: Flavour, fault: Fault) -> web.Response:
             ),
         )
         return error_response(flavour, status, message, type_=type_, code=code, headers=headers)
-    return verbatim(status, body, headers)
+    if isinstance(body, dict | list):
+        return web.json_response(body, status=status, headers=headers)
+    if body == "":
+        return web.Response(status=status, headers=headers)
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = (
+            "text/html" if body.lstrip().startswith("<") else "text/plain; charset=utf-8"
+        )
+    return web.Response(status=status, text=body, headers=headers)
+
+
+def mangled(response: web.StreamResponse, body_kind: str) -> web.Response:
+    """Return a 200 whose body a broken proxy mangled (the request itself was served).
+
+    Not http_faults.malformed: that one runs the handler itself, and a stream that
+    was already sent must mangle its own events instead (routes._stream).
+    """
+    if body_kind == "not_json":
+        return web.Response(text=NOT_JSON_BODY, content_type="application/json")
+    if body_kind == "wrong_shape":
+        return web.json_response(WRONG_SHAPE_BODY)
+    raw = response.body if isinstance(response, web.Response) else b""
+    text = raw.decode() if isinstance(raw, bytes) else ""
+    return web.Response(text=text[: max(1, len(text) // 2)], content_type="application/json")
 
 
 def go_duration(seconds: float) -> str:

@@ -8,12 +8,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..canned import NOT_JSON_BODY, WRONG_SHAPE_BODY, captive_portal, hang, mangled
 from ..clips import Transcription, align_words
+from ..http_faults import CAPTIVE_PORTAL_HTML, NOT_JSON_BODY, WRONG_SHAPE_BODY, hang
 from . import formats
 from .flavours import JSON_FORMATS, ModelCard
 from .forms import AudioRequest, model_missing, read_form
-from .replies import error_body, error_response, fault_response, json_text, request_id
+from .replies import error_body, error_response, fault_response, json_text, mangled, request_id
 from .scenario import AUDIO_ACTIONS, HTTP_ACTIONS, HTTP_ENDPOINTS, Fault
 from .state import SimState
 
@@ -54,7 +54,7 @@ async def http_faults(request: web.Request, handler: Handler) -> web.StreamRespo
         elif fault.action == "status":
             return fault_response(state.flavour, fault)
         elif fault.action == "html":
-            return captive_portal()
+            return web.Response(text=CAPTIVE_PORTAL_HTML, content_type="text/html")
         elif fault.action == "close":
             # The handler runs (a stream sends its first event); then the connection drops.
             request[_CUT] = True

@@ -1,4 +1,8 @@
-"""The OpenAI-compatible simulator application, its control endpoints and ways to run it."""
+"""The OpenAI-compatible simulator application and the ways to run it.
+
+The same module contract as the AssemblyAI simulator's, through the shared
+hosting module (the ``/_sim`` control, the handle, the thread, the CLI run).
+"""
 
 from __future__ import annotations
 
@@ -6,49 +10,13 @@ import ssl
 from pathlib import Path
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from ..serving import Handle, SimulatorThread, listen, run_until_signal
+from .. import hosting
 from . import routes
 from .scenario import Scenario, parse_faults
 from .state import SimState
 
 STATE_KEY = routes.STATE_KEY
-
-
-async def _state(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[STATE_KEY].report())
-
-
-async def _reset(request: web.Request) -> web.StreamResponse:
-    request.app[STATE_KEY].reset()
-    return web.json_response(request.app[STATE_KEY].report())
-
-
-async def _set_faults(request: web.Request) -> web.StreamResponse:
-    try:
-        faults = parse_faults(await request.json())
-    except ValidationError as exc:
-        return web.json_response(
-            {
-                "error": "invalid faults",
-                "details": exc.errors(include_url=False, include_context=False),
-            },
-            status=400,
-        )
-    except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    request.app[STATE_KEY].faults.install(faults)
-    return web.json_response({"faults": [f.model_dump(exclude_defaults=True) for f in faults]})
-
-
-async def _clear_faults(request: web.Request) -> web.StreamResponse:
-    request.app[STATE_KEY].faults.clear()
-    return web.json_response({"faults": []})
-
-
-async def _on_shutdown(app: web.Application) -> None:
-    app[STATE_KEY].closing.set()
 
 
 def create_app(scenario: Scenario | None = None) -> web.Application:
@@ -60,21 +28,17 @@ def create_app(scenario: Scenario | None = None) -> web.Application:
     )
     app[STATE_KEY] = state
     routes.add_routes(app)
-    app.router.add_get("/_sim/state", _state)
-    app.router.add_post("/_sim/reset", _reset)
-    app.router.add_post("/_sim/faults", _set_faults)
-    app.router.add_delete("/_sim/faults", _clear_faults)
-    app.on_shutdown.append(_on_shutdown)
+    hosting.add_control(app, STATE_KEY, parse_faults)
     return app
 
 
-class SimulatorHandle(Handle[SimState]):
+class SimulatorHandle(hosting.SimulatorHandle[SimState]):
     """A running OpenAI-compatible simulator: its URLs, state and fault controls."""
 
     def __init__(
         self, runner: web.AppRunner, app: web.Application, host: str, port: int, tls: bool = False
     ) -> None:
-        super().__init__(runner, app, STATE_KEY, parse_faults, host, port, tls)
+        super().__init__(runner, app, host, port, tls, key=STATE_KEY, parse_faults=parse_faults)
 
     @property
     def api_url(self) -> str:
@@ -90,11 +54,11 @@ async def start_simulator(
 ) -> SimulatorHandle:
     """Return a handle to a simulator now listening on ``host:port`` (0 = any free port)."""
     app = create_app(scenario)
-    runner, bound_port = await listen(app, host, port, tls)
+    runner, bound_port = await hosting.listen(app, host, port, tls)
     return SimulatorHandle(runner, app, host, bound_port, tls=tls is not None)
 
 
-class ThreadedSimulator(SimulatorThread[SimulatorHandle]):
+class ThreadedSimulator(hosting.ThreadedSimulator[SimulatorHandle]):
     """A simulator on its own event loop in a background thread, for sync clients (the SDK)."""
 
     def __init__(
@@ -117,16 +81,6 @@ def start_simulator_thread(
     return ThreadedSimulator(host, port, scenario, tls)
 
 
-def _announce(handle: SimulatorHandle) -> list[str]:
-    state = handle.state_obj
-    auth = "required" if state.require_auth else "not required"
-    return [
-        f"sttwatch OpenAI-compatible simulator ({state.flavour.name}) listening on "
-        f"{handle.base_url} (SDK base_url: {handle.api_url})",
-        f"valid API key(s): {', '.join(state.scenario.api_keys)} ({auth})",
-    ]
-
-
 def run_simulator(
     host: str,
     port: int,
@@ -137,13 +91,26 @@ def run_simulator(
     tls_key: str | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM; return the process exit code (2 = bad scenario or TLS files)."""
-    return run_until_signal(
-        lambda: Scenario.from_yaml_file(Path(scenario_path)) if scenario_path else Scenario(),
-        lambda scenario, context: start_simulator(host, port, scenario, context),
-        _announce,
-        where=str(scenario_path),
-        host=host,
-        port=port,
+
+    async def serve(scenario: Scenario, context: ssl.SSLContext | None, cert: Path | None) -> None:
+        handle = await start_simulator(host, port, scenario, context)
+        stop = hosting.stop_on_signals()
+        state = handle.state_obj
+        print(
+            f"sttwatch OpenAI-compatible simulator ({state.flavour.name}) listening on "
+            f"{handle.base_url} (SDK base_url: {handle.api_url})"
+        )
+        hosting.print_certificate(cert)
+        auth = "required" if state.require_auth else "not required"
+        print(f"valid API key(s): {', '.join(scenario.api_keys)} ({auth})", flush=True)
+        await hosting.serve_until(stop, handle.close)
+
+    return hosting.run_from_cli(
+        scenario_path,
+        Scenario.from_yaml_file,
+        Scenario,
+        serve,
+        where=f"{host}:{port}",
         tls=tls,
         tls_cert=tls_cert,
         tls_key=tls_key,

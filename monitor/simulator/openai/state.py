@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp import web
+
 from ..clips import ClipLibrary, load_known_clips, load_scenario_clips
 from ..faults import FaultBook
 from .flavours import FLAVOURS, Flavour
@@ -33,6 +35,8 @@ class SimState:
         self.limiter = RateLimiter(scenario.rate_limit, self.flavour.daily_requests)
         # Set when the server shuts down, so hanging handlers let go.
         self.closing = asyncio.Event()
+        # The API has no WebSocket; the shared control closes these at shutdown (none).
+        self.sockets: set[web.WebSocketResponse] = set()
         self.reset()
 
     def reset(self) -> None:

@@ -1,11 +1,12 @@
-"""What every simulated provider's server module shares: its handle, its thread, its CLI run.
+"""What every simulated provider's server shares: the ``/_sim`` control, the handle, threads, CLI.
 
-Each simulator (AssemblyAI's in this package, the others in their
-subpackages) keeps its own application and state; this module runs any of
-them the same way: a :class:`Handle` to a listening server (its URLs, the
-``/_sim`` controls from Python), a :class:`SimulatorThread` for synchronous
-clients such as the official SDKs, and :func:`run_until_signal`, the body of
-every ``run_simulator`` (``sttwatch simulate --provider NAME``).
+Each simulator (AssemblyAI's in this package, others in sub-packages) has its
+own state and fault model; what it hands here is the aiohttp app key of its
+state and its ``parse_faults``. The state must offer ``report()``,
+``reset()``, ``faults`` (a :class:`~.faults.FaultBook`), ``closing`` and
+``sockets``. So ``/_sim/state``, ``/_sim/faults`` and ``/_sim/reset``, the
+``SimulatorHandle`` tests drive, the background-thread runner and
+``run_simulator``'s scenario/TLS handling are written once.
 """
 
 from __future__ import annotations
@@ -24,67 +25,106 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import yaml
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
 
+from .faults import FaultBook
 from .tls import TLSError, make_self_signed, server_context
 
-__all__ = ["Handle", "SimulatorThread", "listen", "run_until_signal"]
-
 _T = TypeVar("_T")
-H = TypeVar("H", bound="Handle[Any]")
-
-
-class _Book(Protocol):
-    def install(self, faults: Any) -> None: ...
-    def clear(self) -> None: ...
 
 
 class Controlled(Protocol):
-    """What a handle drives of a simulator's state: its report, reset and fault book."""
+    """What the control endpoints and the handle need of a simulator's state."""
 
-    @property
-    def faults(self) -> _Book: ...
+    faults: FaultBook[Any]
+    closing: asyncio.Event
+    sockets: set[web.WebSocketResponse]
+
     def report(self) -> dict[str, Any]: ...
+
     def reset(self) -> None: ...
 
 
 S = TypeVar("S", bound=Controlled)
+ParseFaults = Callable[[Any], list[Any]]
 
 
-class Handle(Generic[S]):
+def add_control(app: web.Application, key: web.AppKey[S], parse_faults: ParseFaults) -> None:
+    """Add ``/_sim/state``, ``/_sim/reset``, ``/_sim/faults`` and the shutdown close to `app`."""
+
+    async def state(request: web.Request) -> web.StreamResponse:
+        return web.json_response(request.app[key].report())
+
+    async def reset(request: web.Request) -> web.StreamResponse:
+        request.app[key].reset()
+        return web.json_response(request.app[key].report())
+
+    async def set_faults(request: web.Request) -> web.StreamResponse:
+        try:
+            faults = parse_faults(await request.json())
+        except ValidationError as exc:
+            details = exc.errors(include_url=False, include_context=False)
+            return web.json_response({"error": "invalid faults", "details": details}, status=400)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        request.app[key].faults.install(faults)
+        dumped = [f.model_dump(exclude_defaults=True) for f in faults]
+        return web.json_response({"faults": dumped})
+
+    async def clear_faults(request: web.Request) -> web.StreamResponse:
+        request.app[key].faults.clear()
+        return web.json_response({"faults": []})
+
+    async def on_shutdown(app: web.Application) -> None:
+        current = app[key]
+        current.closing.set()
+        # Without this, sessions the client keeps open hold shutdown for its timeout.
+        for ws in list(current.sockets):
+            await ws.close(code=1001, message=b"Going away: simulator shutting down")
+
+    app.router.add_get("/_sim/state", state)
+    app.router.add_post("/_sim/reset", reset)
+    app.router.add_post("/_sim/faults", set_faults)
+    app.router.add_delete("/_sim/faults", clear_faults)
+    app.on_shutdown.append(on_shutdown)
+
+
+class SimulatorHandle(Generic[S]):
     """A running simulator: its URLs, state and fault controls, and how to stop it."""
 
     def __init__(
         self,
         runner: web.AppRunner,
         app: web.Application,
-        key: web.AppKey[S],
-        parse_faults: Callable[[Any], list[Any]],
         host: str,
         port: int,
         tls: bool = False,
+        *,
+        key: web.AppKey[S],
+        parse_faults: ParseFaults,
     ) -> None:
         self._runner = runner
         self.app = app
-        self._key = key
-        self._parse_faults = parse_faults
         self.host = host
         self.port = port
         self.tls = tls
+        self._key = key
+        self._parse_faults = parse_faults
         self._loop = asyncio.get_running_loop()
 
     @property
     def state_obj(self) -> S:
-        """Return the live simulator state (same process only)."""
+        """Return the live state (same process only)."""
         return self.app[self._key]
 
     @property
     def base_url(self) -> str:
-        """Return the HTTP base URL, e.g. ``http://127.0.0.1:PORT`` (``https`` with TLS)."""
+        """Return the REST base URL, e.g. ``http://127.0.0.1:PORT`` (``https`` with TLS)."""
         return f"{'https' if self.tls else 'http'}://{self._netloc}"
 
     @property
     def ws_base(self) -> str:
-        """Return the WebSocket base URL, e.g. ``ws://127.0.0.1:PORT`` (``wss`` with TLS)."""
+        """Return the streaming base URL, e.g. ``ws://127.0.0.1:PORT`` (``wss`` with TLS)."""
         return f"{'wss' if self.tls else 'ws'}://{self._netloc}"
 
     @property
@@ -130,7 +170,7 @@ class Handle(Generic[S]):
 async def listen(
     app: web.Application, host: str, port: int, tls: ssl.SSLContext | None
 ) -> tuple[web.AppRunner, int]:
-    """Serve `app` on ``host:port`` (0 = any free port); return its runner and the bound port."""
+    """Serve `app` on ``host:port`` (0 = any free port); return its runner and bound port."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls)
@@ -138,7 +178,16 @@ async def listen(
     return runner, int(runner.addresses[0][1])
 
 
-class SimulatorThread(Generic[H]):
+class Closable(Protocol):
+    """A running simulator's handle, as far as its thread runner needs it."""
+
+    async def close(self) -> None: ...
+
+
+H = TypeVar("H", bound=Closable)
+
+
+class ThreadedSimulator(Generic[H]):
     """A simulator on its own event loop in a background thread, for sync clients."""
 
     def __init__(self, start: Callable[[], Coroutine[Any, Any, H]]) -> None:
@@ -159,56 +208,49 @@ class SimulatorThread(Generic[H]):
         self._loop.close()
 
 
-async def _serve(
-    start: Callable[[ssl.SSLContext | None], Awaitable[H]],
-    announce: Callable[[H], list[str]],
-    tls: ssl.SSLContext | None,
-    cert: Path | None,
-) -> None:
-    handle = await start(tls)
+M = TypeVar("M", bound=BaseModel)
+Serve = Callable[[M, ssl.SSLContext | None, Path | None], Coroutine[Any, Any, None]]
+
+
+def stop_on_signals() -> asyncio.Event:
+    """Return an event set by SIGINT/SIGTERM (installed before anything is printed)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    lines = announce(handle)
-    print(lines[0])
-    if cert is not None:
-        print(
-            f"TLS certificate: {cert} (trust it with NODE_EXTRA_CA_CERTS={cert} "
-            f"or SSL_CERT_FILE={cert})"
-        )
-    for line in lines[1:]:
-        print(line, flush=True)
+    return stop
+
+
+async def serve_until(stop: asyncio.Event, close: Callable[[], Awaitable[None]]) -> None:
+    """Wait for `stop`, then run `close` (also when cancelled)."""
     try:
         await stop.wait()
     finally:
-        await handle.close()
+        await close()
 
 
-def run_until_signal(
-    load: Callable[[], _T],
-    start: Callable[[_T, ssl.SSLContext | None], Awaitable[H]],
-    announce: Callable[[H], list[str]],
+def run_from_cli(
+    scenario_path: str | None,
+    load: Callable[[Path], M],
+    default: Callable[[], M],
+    serve: Serve[M],
     *,
     where: str,
-    host: str,
-    port: int,
     tls: bool = False,
     tls_cert: str | None = None,
     tls_key: str | None = None,
 ) -> int:
-    """Load the scenario, serve until SIGINT/SIGTERM; return the exit code (2 = bad input).
+    """Load the scenario and TLS files, then run `serve` until a signal; return the exit code.
 
-    `load` reads the scenario (from `where`, named in its error); `start` serves it;
-    `announce` gives the lines printed once listening (the first one before the TLS
-    certificate's). ``tls`` makes a self-signed certificate for this run (removed on
-    exit); ``tls_cert`` with ``tls_key`` serves that pair instead.
+    2 = a bad scenario or TLS files, 1 = cannot listen on `where`. ``tls`` makes a
+    self-signed certificate for this run (removed on exit); ``tls_cert`` with
+    ``tls_key`` serves that pair instead.
     """
     try:
-        scenario = load()
+        scenario = load(Path(scenario_path)) if scenario_path else default()
     except (OSError, ValueError, yaml.YAMLError) as exc:
         # pydantic's ValidationError is a ValueError: it names the bad path.
-        print(f"sttwatch simulate: invalid scenario {where}: {exc}", file=sys.stderr)
+        print(f"sttwatch simulate: invalid scenario {scenario_path}: {exc}", file=sys.stderr)
         return 2
     if (tls_cert is None) != (tls_key is None):
         print("sttwatch simulate: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -227,16 +269,21 @@ def run_until_signal(
     except TLSError as exc:
         print(f"sttwatch simulate: {exc}", file=sys.stderr)
         return 2
-
-    async def begin(tls_context: ssl.SSLContext | None) -> H:
-        return await start(scenario, tls_context)
-
     try:
-        asyncio.run(_serve(begin, announce, context, cert))
+        asyncio.run(serve(scenario, context, cert))
     except OSError as exc:
-        print(f"sttwatch simulate: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        print(f"sttwatch simulate: cannot listen on {where}: {exc}", file=sys.stderr)
         return 1
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def print_certificate(cert: Path | None) -> None:
+    """Print where the TLS certificate is and how to trust it (nothing without TLS)."""
+    if cert is not None:
+        print(
+            f"TLS certificate: {cert} (trust it with NODE_EXTRA_CA_CERTS={cert} "
+            f"or SSL_CERT_FILE={cert})"
+        )
