@@ -62,7 +62,8 @@ def _reencode(
     probe: str, status: int, message: str | None, phases: str | None, details: str | None, step: int
 ) -> tuple[str | None, str | None, str | None]:
     """Return the text columns of one row under encoding `step` (index into _ENCODINGS)."""
-    from monitor.metrics import PHASES
+    # The stored phase order of each kind (the v1 encoding's frozen order).
+    from monitor.store.records import PHASE_ORDER
 
     if step >= 1 and status == 0:
         message = None  # an up run's message is rebuilt from status and key latency
@@ -79,7 +80,7 @@ def _reencode(
         details = json.dumps(d, separators=(",", ":")) if d else None
     if step >= 3 and phases:
         p = json.loads(phases)
-        order = PHASES.get(probe, ())
+        order = PHASE_ORDER.get(probe, ())
         if set(p) <= set(order):
             phases = json.dumps([p.get(k) for k in order], separators=(",", ":"))
     return message, phases, details
