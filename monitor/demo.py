@@ -218,17 +218,20 @@ def synthetic_history(
     days: float = 4.0,
     step: timedelta = timedelta(minutes=5),
     seed: int = 2026,
+    profiles: Mapping[str, Any] | None = None,
 ) -> Iterator[ProbeResult]:
     """Yield plausible past results for every configured probe, oldest first.
 
     Latency follows a daily rhythm with noise; each target's provider's demo
     profile gives its kinds' typical latency and adds a slow hour and a few
     outages, so the bars, charts and incident history all have something to
-    show. Targets of a provider without a profile get no history.
+    show. `profiles` gives the profile of each provider (by default, the demo
+    providers'); targets of a provider without one get no history.
     """
     rng = random.Random(seed)
     start = until - timedelta(days=days)
-    profiles = {p.name: p.profile for p in demo_providers()}
+    if profiles is None:
+        profiles = {p.name: p.profile for p in demo_providers()}
     drawn = [(t, profiles[t.provider]) for t in config.targets if t.provider in profiles]
     outages = {t.name: [(f, until - f.ago) for f in profile.OUTAGES] for t, profile in drawn}
     slows = {
