@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from monitor.probes.registry import probe_types
+from monitor.probes.registry import probe_types, providers
 from monitor.site.model import (
     CompareRow,
     Comparison,
@@ -60,9 +60,10 @@ _UNAVAILABLE: frozenset[KindStatus] = frozenset(("down", "maintenance", "unknown
 
 
 def checks_text(probe: str, provider: str) -> bool:
-    """Return True when `provider`'s kind `probe` measures a word error rate."""
-    del provider  # every provider's kind of one name checks the same thing (the registry)
-    kind = probe_types().get(probe)
+    """Return True when `provider`'s kind `probe` measures a word error rate (a WER page fact)."""
+    # A provider no longer registered (an old database re-rendered): the first registered kind.
+    kinds = probe_types(provider) if provider in providers() else probe_types()
+    kind = kinds.get(probe)
     return kind is not None and any(f.measure == "wer_mean" for f in kind.page_facts)
 
 

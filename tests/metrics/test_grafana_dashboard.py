@@ -591,12 +591,31 @@ def test_every_metric_the_dashboard_reads_is_exported_or_recorded(stack: Stack) 
 
 def test_template_variables_resolve_to_the_probed_targets_and_instance(stack: Stack) -> None:
     instance = stack.sttwatch_url.removeprefix("http://")
-    for name, expected in (("target", set(TARGETS)), ("instance", {instance})):
+    for name, expected in (
+        ("target", set(TARGETS)),
+        ("provider", {"assemblyai"}),
+        ("instance", {instance}),
+    ):
         var = variables(dashboard())[name]
         m = re.fullmatch(r"label_values\((\w+), (\w+)\)", var["definition"])
         assert m, var["definition"]
         values = stack.api(f"label/{m.group(2)}/values", **{"match[]": m.group(1)})
         assert set(values) == expected, name
+
+
+def test_the_providers_row_groups_its_series_by_provider(stack: Stack) -> None:
+    for p in row_panels(dashboard(), "Providers"):
+        for t in p["targets"]:
+            expr = substitute(t["expr"])
+            instant = t.get("instant") and not t.get("range")
+
+            def labelled(expr: str = expr, instant: bool = bool(instant)) -> bool:
+                found = stack.query(expr) if instant else stack.query_range(expr)
+                return bool(found) and {r["metric"].get("provider") for r in found} == {
+                    "assemblyai"
+                }
+
+            wait_for(f"{p['title']} by provider", labelled, DATA_DEADLINE_S, None)
 
 
 def test_the_fault_produced_down_and_degraded_runs(stack: Stack) -> None:

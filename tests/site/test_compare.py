@@ -6,8 +6,10 @@ end to end on real stores filled with scripted outages and rendered.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from monitor.site.compare import health, ranked
 from monitor.site.model import CompareRow, KindFigures, KindStatus, PageState
 from monitor.store import Store
 from monitor.store.records import Rollup
+from tests.support.providers import SECOND, extra_provider
 
 NOW = datetime(2026, 11, 20, 13, 37, 21, tzinfo=UTC)
 RANK = "transcription"
@@ -178,26 +181,25 @@ def make_config(tmp_path: Path) -> Config:
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "sttwatch.db"), failure_threshold=2, success_threshold=2)
-    try:
-        yield s
-    finally:
-        await s.close()
+# Each provider's kinds record their own phases: AssemblyAI's, and the test providers'.
+PHASES = {
+    "reachability": ({"total": 1.0}, {"request": 1.0}),
+    "transcription": ({"queued": 0.25, "processing": 0.75}, {"transcribe": 1.0}),
+    "streaming": ({"first_transcript": 1.0}, {}),
+}
+ASSEMBLYAI_TARGETS = ("aai-us", "aai-eu", "aai")
 
 
 def run(
     target: str, probe: str, at: datetime, latency: float, status: Status = Status.UP
 ) -> ProbeResult:
+    """Return a run of `target`'s provider's kind `probe`, with that provider's phases."""
     if status is Status.DOWN:
         return ProbeResult(target, probe, at, latency, status, ErrorKind.SERVER_ERROR, "HTTP 503")
-    phases = {
-        "reachability": {"total": latency},
-        "transcription": {"queued": latency * 0.25, "processing": latency * 0.75},
-        "streaming": {"first_transcript": latency},
-    }[probe]
-    details = {} if probe == "reachability" else {"wer": 0.05 if target == "aai-us" else 0.08}
+    own, other = PHASES[probe]
+    shares = own if target in ASSEMBLYAI_TARGETS else other
+    phases = {name: share * latency for name, share in shares.items()}
+    details = {} if probe == "reachability" else {"wer": 0.08 if target == "aai-eu" else 0.05}
     return ProbeResult(target, probe, at, latency, status, phases=phases, details=details)
 
 
@@ -304,3 +306,137 @@ async def test_nothing_checked_yet(tmp_path: Path, store: Store) -> None:
         None,
     )
     assert fig["wer_24h"] is None
+
+
+# ---------------------------------------------------------------------------
+# Three providers (two registered for the test, as a plugin would add them)
+
+THIRD = dataclasses.replace(SECOND, name="third", label="Third STT")
+BASE = {"reachability": 0.1, "transcription": 1.0}
+
+
+@pytest.fixture
+def three_providers(tmp_path: Path) -> Iterator[None]:
+    with extra_provider(tmp_path / "second"), extra_provider(tmp_path / "third", THIRD):
+        yield
+
+
+def three_config(tmp_path: Path) -> Config:
+    probes = {"reachability": {"degraded_after": "1s"}, "transcription": {"degraded_after": "2s"}}
+    return parse_config(
+        {
+            "database": str(tmp_path / "sttwatch.db"),
+            "site_dir": str(tmp_path / "site"),
+            "targets": [
+                {"name": "aai", "display_name": "AssemblyAI", "api_key": "k1", "probes": probes},
+                {"name": "two", "provider": "second", "api_key": "k2", "probes": probes},
+                {"name": "three", "provider": "third", "api_key": "k3", "probes": probes},
+            ],
+        },
+        env={},
+    )
+
+
+def three_history(scale: dict[str, float], minutes: int = 30) -> list[ProbeResult]:
+    return [
+        run(t, p, NOW - timedelta(minutes=minutes - i), BASE[p] * f)
+        for i in range(minutes)
+        for t, f in scale.items()
+        for p in BASE
+    ]
+
+
+@pytest.mark.usefixtures("three_providers")
+@pytest.mark.parametrize(
+    ("scale", "now", "order", "health"),
+    [
+        (
+            # AssemblyAI is the slowest over 24 h, but the only one healthy now.
+            {"aai": 1.6, "two": 0.8, "three": 1.0},
+            [
+                ("two", "transcription", 2.6, Status.DEGRADED),
+                ("three", "transcription", 0, Status.DOWN),
+            ],
+            ["assemblyai", "second", "third"],
+            ["healthy", "degraded", "unavailable"],
+        ),
+        (
+            {"aai": 1.6, "two": 0.8, "three": 1.0},
+            [],
+            ["second", "third", "assemblyai"],
+            ["healthy", "healthy", "healthy"],
+        ),
+        (
+            # Equal figures: the name decides.
+            {"aai": 1.6, "two": 1.0, "three": 1.0},
+            [],
+            ["second", "third", "assemblyai"],
+            ["healthy", "healthy", "healthy"],
+        ),
+        (
+            {"aai": 1.0, "two": 1.0, "three": 1.0},
+            [("two", "reachability", 0, Status.DOWN)],
+            ["assemblyai", "third", "second"],
+            ["healthy", "healthy", "unavailable"],
+        ),
+    ],
+    ids=[
+        "one-down-one-slow-one-healthy",
+        "all-healthy-fastest-first",
+        "tie-by-name",
+        "any-kind-down",
+    ],
+)
+async def test_three_providers_healthy_now_fastest_first(
+    tmp_path: Path,
+    store: Store,
+    scale: dict[str, float],
+    now: list[tuple[str, str, float, Status]],
+    order: list[str],
+    health: list[str],
+) -> None:
+    cfg = three_config(tmp_path)
+    rows = three_history(scale)
+    for target, probe, latency, status in now:
+        rows += [
+            run(target, probe, NOW - timedelta(seconds=20 - n), latency, status) for n in range(2)
+        ]
+    await store.add_results(rows)
+    await render_site(store, cfg, now=NOW)
+    doc = providers_doc(cfg)
+    assert doc["order"] == order
+    assert [p["health"] for p in doc["providers"]] == health
+    assert [p["rank"] for p in doc["providers"]] == [1, 2, 3]
+    # One target each: the targets' order is the providers', except where the name decides.
+    by_provider = {"assemblyai": "aai", "second": "two", "third": "three"}
+    expected = [by_provider[n] for n in order]
+    if order == ["second", "third", "assemblyai"] and scale["two"] == scale["three"]:
+        expected = ["three", "two", "aai"]  # tied: target names, "three" < "two"
+    assert doc["target_order"] == expected
+
+    page = (Path(cfg.site_dir) / "index.html").read_text()
+    assert 'id="compare"' in page
+    assert re.findall(r'data-provider="([a-z]+)" data-rank="(\d)"', page) == [
+        (name, str(n)) for n, name in enumerate(order, start=1)
+    ]
+
+
+@pytest.mark.usefixtures("three_providers")
+async def test_the_compare_table_shows_each_kind_of_each_provider(
+    tmp_path: Path, store: Store
+) -> None:
+    cfg = three_config(tmp_path)
+    await store.add_results(three_history({"aai": 1.0, "two": 1.2, "three": 1.4}))
+    await render_site(store, cfg, now=NOW)
+    page = (Path(cfg.site_dir) / "index.html").read_text()
+    section = page[page.index('id="compare"') : page.index("</table>")]
+    rows = re.findall(r'<tr class="compare__provider".*?</tr>', section, re.S)
+    assert len(rows) == 3  # one target each: no target rows under the providers
+    for row in rows:
+        cells = re.findall(r'<td data-probe="(\w+)" data-status="(\w+)">(.*?)</td>', row, re.S)
+        assert [(p, s) for p, s, _ in cells] == [("reachability", "up"), ("transcription", "up")]
+        reach, trans = (c for _, _, c in cells)
+        assert "Operational" in reach and "p50" in reach and "p95" in reach and "30 d" in reach
+        assert "WER" not in reach  # it checks no transcript
+        assert re.search(r"WER</abbr> \d+\.\d%", trans)
+    assert "AssemblyAI" in rows[0] and "Second STT" in rows[1] and "Third STT" in rows[2]
