@@ -197,6 +197,7 @@ def demo_config(
                 "name": p.name,
                 "display_name": f"{p.provider.label} (local simulator)",
                 "provider": p.name,
+                **({"region": p.profile.REGION} if hasattr(p.profile, "REGION") else {}),
                 "api_base": sims[p.name].base_url,
                 "streaming_base": sims[p.name].ws_base,
                 "api_key": p.api_key,
@@ -314,7 +315,10 @@ async def _start_simulators(
     sims: dict[str, Any] = {}
     for p in providers:
         module = importlib.import_module(p.simulator)
-        handle = await module.start_simulator(host="127.0.0.1", port=0)
+        # A profile may set up its simulator (`scenario()`: the fields of the module's Scenario).
+        make = getattr(p.profile, "scenario", None)
+        scenario = module.Scenario.model_validate(make()) if make is not None else None
+        handle = await module.start_simulator(host="127.0.0.1", port=0, scenario=scenario)
         stack.push_async_callback(handle.close)
         sims[p.name] = handle
     return sims

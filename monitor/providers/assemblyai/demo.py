@@ -26,7 +26,13 @@ __all__ = [
     "details",
     "phases",
     "probes",
+    "scenario",
 ]
+
+
+def scenario() -> dict[str, Any]:
+    """Return the demo simulator's scenario: a fixed seed, so every demo draws the same."""
+    return {"seed": 7}
 
 
 def probes(interval: float, timeout: str) -> dict[str, Any]:
