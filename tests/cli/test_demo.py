@@ -47,11 +47,17 @@ async def test_demo_page_is_alive_with_seeded_history(
             assert resp.status == 200
             html = await resp.text()
         assert "AssemblyAI (local simulator)" in html
-        # Four days of history: the last four bar cells have data, the rest do not.
+        # One target per demo provider, each with its history.
+        assert [t.name for t in handle.config.targets] == [p.name for p in demo_providers()]
+        assert set(handle.sims) == {t.name for t in handle.config.targets}
+        # Four days of history: each bar's last four cells have data, the rest do not.
         states = re.findall(r'data-state="(up|degraded|partial|down|nodata)"><title>', html)
-        assert len(states) == 3 * 90
-        assert all(s != "nodata" for s in states[86:90])
-        assert states[0] == "nodata"
+        components = sum(len(t.probes) for t in handle.config.targets)
+        assert components >= 3 and len(states) == components * 90
+        for bar in range(components):
+            cells = states[bar * 90 : (bar + 1) * 90]
+            assert all(s != "nodata" for s in cells[86:90])
+            assert cells[0] == "nodata"
         async with session.get(f"{handle.url}api/v2/summary.json") as resp:
             summary = await resp.json()
         assert summary["page"]["url"] == handle.url
@@ -153,13 +159,18 @@ def test_every_provider_with_a_simulator_and_a_profile_is_in_the_demo(tmp_path: 
 
 def test_with_several_providers_one_is_slow_while_another_fails() -> None:
     found = demo_providers()
-    if len(found) == 1:  # until a second provider ships: the same profile under another name
-        twin = dataclasses.replace(found[0].provider, name="twin")
-        found.append(dataclasses.replace(found[0], provider=twin))
-    healthy, slow, failing, recovery = default_storyline(found)
+    [aai] = [p for p in found if p.name == "assemblyai"]
+    # A second provider with a storyline: AssemblyAI's profile under another name.
+    twin = dataclasses.replace(aai, provider=dataclasses.replace(aai.provider, name="twin"))
+    healthy, slow, failing, recovery = default_storyline([*found, twin])
     assert not healthy.faults and not recovery.faults
     [slow_one] = slow.faults
-    assert set(failing.faults) > {slow_one}  # the slow one stays slow beside the failing one
+    assert slow_one == next(p.name for p in found if hasattr(p.profile, "SLOWDOWN"))
+    others = [
+        p.name for p in [*found, twin] if p.name != slow_one and hasattr(p.profile, "FAILURE")
+    ]
+    # The first other provider with a failure fails; the slow one stays slow beside it.
+    assert set(failing.faults) == {slow_one, others[0]}
 
 
 class _FakeBase:
