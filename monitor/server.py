@@ -9,6 +9,8 @@ keys below once they have started. Routes:
   recently, 503 ``degraded`` when the site, the database or alert deliveries
   fail (:mod:`monitor.health`), with a JSON body saying why;
 - ``/api/v1/results`` — raw results from the store, validated and bounded;
+- ``/api/v1/providers`` — the providers side by side, "healthy now, fastest
+  first": the document the last render wrote (``api/v1/providers.json``);
 - everything else — the static site in ``site_dir`` (GET/HEAD only, no
   listing, no way out of the directory, not even through a symlink).
 """
@@ -67,6 +69,10 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 SITE = web.AppKey("site", SiteRenderer)
 HEALTH = web.AppKey("health", Health)
 
+# Where the site's render writes the providers document (monitor.site.publish.PROVIDERS_FILE;
+# not imported: the site package brings jinja2, no start-up cost of the server's).
+PROVIDERS_FILE = "api/v1/providers.json"
+
 MAX_RESULTS = 1000
 DEFAULT_RESULTS = 100
 MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER; a larger before_id cannot even be bound
@@ -116,6 +122,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/api/v1/results", _results)
+    app.router.add_get("/api/v1/providers", _providers)
     app.router.add_get("/{path:.*}", _static)
 
 
@@ -270,6 +277,27 @@ async def _results(request: web.Request) -> web.Response:
         "next_before_id": rows[-1].id if len(rows) == q.limit else None,
     }
     return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------------------
+# /api/v1/providers
+
+
+async def _providers(request: web.Request) -> web.StreamResponse:
+    # The document of the last render, byte for byte: the page, the static site and
+    # the API agree, and a poll costs a file read (or a 304), never a store query.
+    # no-cache: a poller always revalidates (ETag) and so never acts on an old order.
+    config = request.app[CONFIG]
+    path = Path(config.site_dir) / PROVIDERS_FILE
+    if not await asyncio.to_thread(path.is_file):
+        return web.json_response(
+            {"error": "no render has written the providers document yet"},
+            status=503,
+            headers={"Cache-Control": "no-store", "Retry-After": "2"},
+        )
+    return web.FileResponse(
+        path, headers={"Content-Type": CONTENT_TYPES[".json"], "Cache-Control": "no-cache"}
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -9,13 +9,22 @@ from typing import Any, BinaryIO
 from monitor.models import iso
 from monitor.site.format import when_text
 from monitor.site.model import (
+    CompareRow,
     ComponentStatus,
     ComponentView,
     GroupView,
     IncidentView,
+    KindFigures,
     MaintenanceView,
     SiteView,
 )
+
+PROVIDERS_RULE = (
+    "healthy (every probe kind up), then degraded (some slow, none down, in maintenance or"
+    " unchecked), then unavailable; within each, by the 24 h key-latency p50 of the ranking"
+    " probe kind, lowest first, rows without it last; then by its p95 the same way; then by name"
+)
+"""The order of ``api/v1/providers.json`` in one sentence (docs/statuspage.md has the details)."""
 
 
 def _component_json(view: SiteView, c: ComponentView) -> dict[str, Any]:
@@ -266,6 +275,49 @@ def _sttwatch_target(g: GroupView) -> dict[str, Any]:
             }
             for c in g.components
         ],
+    }
+
+
+def _figures_json(f: KindFigures) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": f.name,
+        "status": f.status,
+        "state": f.state,
+        "p50_24h_s": f.p50_24h_s,
+        "p95_24h_s": f.p95_24h_s,
+        "uptime_30d": f.uptime_30d,
+        "last_checked": iso(f.last_checked) if f.last_checked else None,
+    }
+    if f.checks_text:
+        out["wer_24h"] = None if f.wer_24h is None else round(f.wer_24h, 4)
+    return out
+
+
+def _row_json(row: CompareRow) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": row.name, "label": row.label, "rank": row.rank}
+    if not row.targets:
+        out["region"] = row.region
+    out["health"] = row.health
+    out["probes"] = {p: _figures_json(f) for p, f in row.probes.items()}
+    if row.targets:
+        out["targets"] = [_row_json(t) for t in row.targets]
+    return out
+
+
+def providers_document(view: SiteView) -> dict[str, Any]:
+    """Return ``api/v1/providers.json``: every provider and target, healthy now, fastest first."""
+    cmp = view.comparison
+    return {
+        "generated_at": iso(view.generated_at),
+        "version": view.version,
+        "ranked_by": {
+            "probe": cmp.rank_probe if cmp else None,
+            "figures": ["p50_24h_s", "p95_24h_s"],
+        },
+        "rule": PROVIDERS_RULE,
+        "order": [p.name for p in cmp.providers] if cmp else [],
+        "target_order": list(cmp.target_order) if cmp else [],
+        "providers": [_row_json(p) for p in cmp.providers] if cmp else [],
     }
 
 

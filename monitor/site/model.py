@@ -11,13 +11,18 @@ from monitor.site.format import pct
 
 __all__ = [
     "ChartView",
+    "CompareRow",
+    "Comparison",
     "ComponentStatus",
     "ComponentView",
     "DayCell",
     "DayState",
     "Fact",
     "GroupView",
+    "Health",
     "IncidentView",
+    "KindFigures",
+    "KindStatus",
     "MaintenanceView",
     "PageState",
     "SiteView",
@@ -105,6 +110,11 @@ class ComponentView:
     created_at: datetime
     updated_at: datetime
     note: str = ""  # the kind's page note ("nothing to delete"), shown under the component
+    # The last 24 h from the hourly roll-ups: key latency percentiles and mean WER.
+    p50_24h_s: float | None = None
+    p95_24h_s: float | None = None
+    wer_24h: float | None = None
+    checks_text: bool = False  # its kind measures a word error rate
 
     @property
     def api_status(self) -> ComponentStatus:
@@ -129,6 +139,9 @@ class GroupView:
     deletion_pending: int | None
     deletion_overdue: int
     deletion_text: str
+    provider: str = ""
+    provider_label: str = ""
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +184,61 @@ class MaintenanceView:
     component_ids: list[str]
 
 
+KindStatus = Literal["up", "degraded", "down", "maintenance", "unknown"]
+"""A probe kind's status in the comparison, for a router (the page state, coarser)."""
+
+Health = Literal["healthy", "degraded", "unavailable"]
+"""The class a provider or target is ranked in (docs/statuspage.md, "Side by side")."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindFigures:
+    """One probe kind of a provider or target in the comparison: its status and figures."""
+
+    probe: str
+    name: str
+    status: KindStatus
+    state: PageState
+    state_label: str
+    p50_24h_s: float | None
+    p95_24h_s: float | None
+    uptime_30d: float | None
+    wer_24h: float | None
+    checks_text: bool
+    last_checked: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompareRow:
+    """A provider (its targets below it) or one target, ranked in the comparison."""
+
+    name: str
+    label: str
+    health: Health
+    rank: int
+    probes: dict[str, KindFigures]
+    region: str | None = None
+    provider: str = ""
+    targets: list[CompareRow] = field(default_factory=list)
+
+    @property
+    def health_label(self) -> str:
+        """Return the health class in words."""
+        return self.health.capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The providers side by side, "healthy now, fastest first"."""
+
+    rank_probe: str | None  # the kind whose key latency orders a class
+    rank_name: str  # that kind's component name ("Transcription")
+    columns: list[tuple[str, str]]  # (probe, component name) of every kind configured
+    providers: list[CompareRow]  # in rank order
+    target_order: list[str]  # every target, in rank order (the same rule)
+    shown: bool  # whether the page shows it (more than one provider configured)
+
+
 @dataclass(frozen=True, slots=True)
 class SiteView:
     """Everything one render of the site shows."""
@@ -189,6 +257,12 @@ class SiteView:
     maintenances: list[MaintenanceView] = field(default_factory=list)
     cadence: str = "every minute"
     version: str = __version__
+    comparison: Comparison | None = None  # the side-by-side view of the providers
+
+    @property
+    def providers(self) -> list[str]:
+        """Return the providers of the targets, in page order, once each."""
+        return list(dict.fromkeys(g.provider for g in self.groups))
 
     @property
     def components(self) -> list[ComponentView]:

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from monitor.site.badges import badge_endpoint, badge_svg
-from monitor.site.documents import dump, statuspage_documents, write_sttwatch
+from monitor.site.documents import dump, providers_document, statuspage_documents, write_sttwatch
 from monitor.site.feed import atom_feed
 from monitor.site.model import SiteView
 from monitor.site.templates import template_dir, write_index
+
+PROVIDERS_FILE = "api/v1/providers.json"
+"""The providers side by side; ``sttwatch run`` serves it as ``/api/v1/providers`` too."""
 
 _STREAMED: Mapping[str, Callable[[SiteView, BinaryIO], None]] = {
     "index.html": write_index,
@@ -30,6 +33,7 @@ def _small_files(view: SiteView) -> Iterator[tuple[str, bytes]]:
     """Yield (relative path, bytes) of every file of the site but the `_STREAMED` ones."""
     for name, doc in statuspage_documents(view).items():
         yield f"api/v2/{name}", dump(doc)
+    yield PROVIDERS_FILE, dump(providers_document(view))
     yield "feed.atom", atom_feed(view)
     for g in view.groups:
         for c in g.components:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from monitor.maintenance import active, applies_to, upcoming
 from monitor.models import ProbeResult, Status
-from monitor.site import kinds
+from monitor.probes.registry import provider
+from monitor.site import compare, kinds
 from monitor.site.charts import build_chart
 from monitor.site.format import pct
 from monitor.site.model import (
@@ -242,6 +243,7 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
         feed_incidents=incidents[:FEED_INCIDENTS],
         maintenances=_maintenances(config, now),
         cadence=cadence_text(config),
+        comparison=compare.build_comparison(groups),
     )
 
 
@@ -321,6 +323,9 @@ def _group_views(
                 deletion_pending=n_pending,
                 deletion_overdue=n_overdue,
                 deletion_text=deletion_text,
+                provider=target.provider,
+                provider_label=provider(target.provider).label,
+                region=target.region or provider(target.provider).default_region,
             )
         )
     return groups
@@ -393,6 +398,7 @@ def _component_view(
             days.append(no_data)  # the same for every component: shared, not rebuilt
         else:
             days.append(_day_cell(day_start, row, n_inc, label))
+    last24h = Rollup.merged(hourly)
     points = [
         (r.bucket_start, r.percentile(0.5), r.percentile(0.95))
         for r in sorted(hourly, key=lambda r: r.bucket_start)
@@ -422,10 +428,14 @@ def _component_view(
         uptime=uptime,
         days=days,
         chart=chart,
-        facts=kinds.facts(probe, Rollup.merged(hourly), latest, target.provider),
+        facts=kinds.facts(probe, last24h, latest, target.provider),
         created_at=datetime(first_seen.year, first_seen.month, first_seen.day, tzinfo=UTC),
         updated_at=latest.started_at if latest else now,
+        p50_24h_s=last24h.percentile(0.5) if last24h else None,
+        p95_24h_s=last24h.percentile(0.95) if last24h else None,
+        wer_24h=last24h.wer_mean if last24h else None,
         note=kinds.page_note(probe, target.provider),
+        checks_text=compare.checks_text(probe, target.provider),
     )
 
 

@@ -8,6 +8,7 @@ chapter promises to appear on the served page.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import signal
 import sys
@@ -20,7 +21,14 @@ import aiohttp
 import pytest
 
 from monitor.config import parse_config
-from monitor.demo import DEFAULT_STORYLINE, Chapter, DemoHandle, play_storyline
+from monitor.demo import (
+    Chapter,
+    DemoHandle,
+    default_storyline,
+    demo_config,
+    demo_providers,
+    play_storyline,
+)
 from monitor.demo import synthetic_history as history
 from monitor.simulator import SimulatorHandle, start_simulator
 from tests.support.polling import eventually
@@ -39,11 +47,17 @@ async def test_demo_page_is_alive_with_seeded_history(
             assert resp.status == 200
             html = await resp.text()
         assert "AssemblyAI (local simulator)" in html
-        # Four days of history: the last four bar cells have data, the rest do not.
+        # One target per demo provider, each with its history.
+        assert [t.name for t in handle.config.targets] == [p.name for p in demo_providers()]
+        assert set(handle.sims) == {t.name for t in handle.config.targets}
+        # Four days of history: each bar's last four cells have data, the rest do not.
         states = re.findall(r'data-state="(up|degraded|partial|down|nodata)"><title>', html)
-        assert len(states) == 3 * 90
-        assert all(s != "nodata" for s in states[86:90])
-        assert states[0] == "nodata"
+        components = sum(len(t.probes) for t in handle.config.targets)
+        assert components >= 3 and len(states) == components * 90
+        for bar in range(components):
+            cells = states[bar * 90 : (bar + 1) * 90]
+            assert all(s != "nodata" for s in cells[86:90])
+            assert cells[0] == "nodata"
         async with session.get(f"{handle.url}api/v2/summary.json") as resp:
             summary = await resp.json()
         assert summary["page"]["url"] == handle.url
@@ -58,7 +72,8 @@ async def test_each_chapter_of_the_storyline_shows_on_the_page(
     demo: tuple[DemoHandle, list[str]],
 ) -> None:
     handle, _ = demo
-    healthy, slow, failing, recovery = DEFAULT_STORYLINE
+    healthy, slow, failing, recovery = default_storyline(demo_providers())
+    only = {"assemblyai": handle.sim}  # the chapters' faults, on AssemblyAI's simulator alone
     async with aiohttp.ClientSession() as session:
 
         async def components() -> dict[str, str]:
@@ -82,13 +97,13 @@ async def test_each_chapter_of_the_storyline_shows_on_the_page(
         handle.sim.clear_faults()
         await eventually(shows("transcription", "operational"), "a healthy start", 20, every=0.2)
 
-        handle.sim.set_faults(slow.faults)
+        handle.sim.set_faults(slow.faults["assemblyai"])
         await eventually(
             shows("transcription", "degraded_performance"), "slow transcription", 25, every=0.2
         )
         assert (await components())["assemblyai-streaming"] == "operational"
 
-        handle.sim.set_faults(failing.faults)
+        await play_storyline(only, [Chapter(failing.title, 0, failing.faults)], print, loop=False)
         await eventually(
             shows("streaming", "major_outage"), "the streaming incident", 30, every=0.2
         )
@@ -107,20 +122,63 @@ async def test_storyline_announces_and_installs_each_chapter_in_order() -> None:
     sim: SimulatorHandle = await start_simulator(port=0)
     lines: list[str] = []
     seen: list[list[str]] = []
-    chapters = [
-        Chapter(c.title, 0.05, c.faults) for c in DEFAULT_STORYLINE
-    ]  # the real chapters, quickly
+    story = default_storyline([p for p in demo_providers() if p.name == "assemblyai"])
+    chapters = [Chapter(c.title, 0.05, c.faults) for c in story]  # the real chapters, quickly
 
     def say(line: str) -> None:
         lines.append(line)
         seen.append([f.action for f in sim.state_obj.faults.faults])
 
     try:
-        await play_storyline(sim, chapters, say, loop=False)
+        await play_storyline({"assemblyai": sim}, chapters, say, loop=False)
     finally:
         await sim.close()
-    assert [line.split("] ", 1)[1] for line in lines] == [c.title for c in DEFAULT_STORYLINE]
+    assert [line.split("] ", 1)[1] for line in lines] == [c.title for c in story]
     assert seen == [[], ["delay"], ["close"], []]
+
+
+def test_every_provider_with_a_simulator_and_a_profile_is_in_the_demo(tmp_path: Path) -> None:
+    from monitor.probes.registry import providers
+
+    found = demo_providers()
+    names = [p.name for p in found]
+    assert "assemblyai" in names
+    for p in providers().values():
+        if p.simulator is not None and any(d.provider is p for d in found):
+            assert p.name in names
+    sims = {n: _FakeBase(f"http://127.0.0.1:{9000 + i}") for i, n in enumerate(names)}
+    doc = demo_config(tmp_path, sims, providers=found)
+    targets = doc["targets"]
+    # One target per provider, named after it, on its own simulator's port.
+    assert [(t["name"], t["provider"]) for t in targets] == [(n, n) for n in names]
+    assert len({t["api_base"] for t in targets}) == len(names)
+    assert parse_config(doc, env={}).targets  # a valid config
+    for p in found:
+        assert p.provider.label in doc["title"]
+
+
+def test_with_several_providers_one_is_slow_while_another_fails() -> None:
+    found = demo_providers()
+    [aai] = [p for p in found if p.name == "assemblyai"]
+    # A second provider with a storyline: AssemblyAI's profile under another name.
+    twin = dataclasses.replace(aai, provider=dataclasses.replace(aai.provider, name="twin"))
+    healthy, slow, failing, recovery = default_storyline([*found, twin])
+    assert not healthy.faults and not recovery.faults
+    [slow_one] = slow.faults
+    assert slow_one == next(p.name for p in found if hasattr(p.profile, "SLOWDOWN"))
+    others = [
+        p.name for p in [*found, twin] if p.name != slow_one and hasattr(p.profile, "FAILURE")
+    ]
+    # The first other provider with a failure fails; the slow one stays slow beside it.
+    assert set(failing.faults) == {slow_one, others[0]}
+
+
+class _FakeBase:
+    """Where a demo target points: only the base URLs of a simulator handle."""
+
+    def __init__(self, base: str) -> None:
+        self.base_url = base
+        self.ws_base = base.replace("http", "ws", 1)
 
 
 def test_synthetic_history_is_plausible() -> None:

@@ -52,7 +52,15 @@ RULES = ROOT / "prometheus" / "rules" / "sttwatch.yml"
 # Grafana 11.0 writes schemaVersion 39; older numbers get migrated on load.
 MIN_SCHEMA_VERSION = 39
 
-ROWS = ["Overview", "Latency", "Quality", "Data retention", "Alerting", "sttwatch itself"]
+ROWS = [
+    "Overview",
+    "Providers",
+    "Latency",
+    "Quality",
+    "Data retention",
+    "Alerting",
+    "sttwatch itself",
+]
 
 # Panels allowed to return nothing in the live test, with why. Every other panel
 # must show data while sttwatch probes the faulty simulator.
@@ -168,6 +176,51 @@ def test_target_variable_lists_the_probed_targets_multi_with_all() -> None:
     assert target["multi"] is True and target["includeAll"] is True
 
 
+def row_panels(doc: dict[str, Any], title: str) -> list[dict[str, Any]]:
+    """Return the panels under the row called `title` (up to the next row, by position)."""
+    ordered = sorted(doc["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    out: list[dict[str, Any]] = []
+    inside = False
+    for p in ordered:
+        if p["type"] == "row":
+            inside = p["title"] == title
+        elif inside:
+            out.append(p)
+    return out
+
+
+def test_provider_variable_lists_the_providers_multi_with_all() -> None:
+    provider = variables(dashboard())["provider"]
+    assert provider["definition"] == "label_values(sttwatch_probe_success, provider)"
+    assert provider["query"]["query"] == provider["definition"]
+    assert provider["multi"] is True and provider["includeAll"] is True
+
+
+def test_the_providers_row_compares_latency_status_and_uptime_by_provider() -> None:
+    panels = row_panels(dashboard(), "Providers")
+    titles = [p["title"] for p in panels]
+    assert titles == [
+        "Run duration p50 / p95 by provider",
+        "Time to first transcript p50 / p95 by provider",
+        "Status now by provider",
+        "Uptime by provider",
+    ]
+    for p in panels:
+        for t in p["targets"]:
+            assert re.search(r"(sum|max|min) by \(provider\b", t["expr"]), (p["title"], t["expr"])
+            assert 'provider=~"$provider"' in t["expr"], (p["title"], t["expr"])
+    quantiles = [
+        re.match(r"histogram_quantile\(([\d.]+),", t["expr"]).group(1)  # type: ignore[union-attr]
+        for p in panels[:2]
+        for t in p["targets"]
+    ]
+    assert quantiles == ["0.5", "0.95", "0.5", "0.95"]
+    uptime = " ".join(t["expr"] for t in panels[3]["targets"])
+    assert "avg_over_time_30d" in uptime and panels[3]["fieldConfig"]["defaults"]["unit"] == (
+        "percentunit"
+    )
+
+
 def test_every_panel_has_targets_with_refids_and_an_expression() -> None:
     for p in query_panels(dashboard()):
         targets = p["targets"]
@@ -235,6 +288,7 @@ TARGETS = ("sim-a", "sim-b")
 # scrape is 4 s; 10 s keeps the slowest probe, every 4 s, inside one window).
 SUBSTITUTIONS = {
     "target": "|".join(TARGETS),
+    "provider": ".*",
     "instance": ".*",
     "datasource": "Prometheus",
     "__rate_interval": "10s",
@@ -537,12 +591,31 @@ def test_every_metric_the_dashboard_reads_is_exported_or_recorded(stack: Stack) 
 
 def test_template_variables_resolve_to_the_probed_targets_and_instance(stack: Stack) -> None:
     instance = stack.sttwatch_url.removeprefix("http://")
-    for name, expected in (("target", set(TARGETS)), ("instance", {instance})):
+    for name, expected in (
+        ("target", set(TARGETS)),
+        ("provider", {"assemblyai"}),
+        ("instance", {instance}),
+    ):
         var = variables(dashboard())[name]
         m = re.fullmatch(r"label_values\((\w+), (\w+)\)", var["definition"])
         assert m, var["definition"]
         values = stack.api(f"label/{m.group(2)}/values", **{"match[]": m.group(1)})
         assert set(values) == expected, name
+
+
+def test_the_providers_row_groups_its_series_by_provider(stack: Stack) -> None:
+    for p in row_panels(dashboard(), "Providers"):
+        for t in p["targets"]:
+            expr = substitute(t["expr"])
+            instant = t.get("instant") and not t.get("range")
+
+            def labelled(expr: str = expr, instant: bool = bool(instant)) -> bool:
+                found = stack.query(expr) if instant else stack.query_range(expr)
+                return bool(found) and {r["metric"].get("provider") for r in found} == {
+                    "assemblyai"
+                }
+
+            wait_for(f"{p['title']} by provider", labelled, DATA_DEADLINE_S, None)
 
 
 def test_the_fault_produced_down_and_degraded_runs(stack: Stack) -> None:

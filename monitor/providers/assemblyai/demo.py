@@ -1,9 +1,10 @@
 """What ``sttwatch demo`` shows of AssemblyAI: its probes' settings and a plausible past.
 
 The demo itself (monitor/demo.py) is provider-neutral: it asks this module for
-the probes block of its one target and for the shape of the synthetic history
-(latency of each kind, the outages and the slow hour it draws), so the names of
-AssemblyAI's probe kinds live here, with the provider.
+the probes block of AssemblyAI's target, the shape of the synthetic history
+(latency of each kind, the outages and the slow hour it draws) and what its
+storyline does to the simulator (``SLOWDOWN``, ``FAILURE``), so the names of
+AssemblyAI's probe kinds and simulator endpoints live here, with the provider.
 """
 
 from __future__ import annotations
@@ -15,7 +16,23 @@ from typing import Any
 
 from monitor.models import ErrorKind
 
-__all__ = ["OUTAGES", "SLOW", "Failure", "base_latency", "details", "phases", "probes"]
+__all__ = [
+    "FAILURE",
+    "OUTAGES",
+    "SLOW",
+    "SLOWDOWN",
+    "Failure",
+    "base_latency",
+    "details",
+    "phases",
+    "probes",
+    "scenario",
+]
+
+
+def scenario() -> dict[str, Any]:
+    """Return the demo simulator's scenario: a fixed seed, so every demo draws the same."""
+    return {"seed": 7}
 
 
 def probes(interval: float, timeout: str) -> dict[str, Any]:
@@ -63,6 +80,17 @@ OUTAGES = (
 )
 # A slow hour of transcriptions yesterday: (kind, how long ago it started, span).
 SLOW = (("transcription", timedelta(days=1, hours=3), timedelta(minutes=50)),)
+
+# The storyline's chapters for this provider: (what the demo says after the provider's
+# label, the faults it installs in the simulator).
+SLOWDOWN = (
+    "transcription slows down: submitting a job takes 1.5 s more; turnaround passes 2.5 s",
+    [{"endpoint": "transcript.create", "action": "delay", "delay_ms": 1500}],
+)
+FAILURE = (
+    "streaming fails: sessions are closed with 3005 (server error); an incident opens",
+    [{"endpoint": "ws", "action": "close", "code": 3005, "reason": "Internal server error"}],
+)
 
 _BASE_LATENCY = {"reachability": 0.08, "transcription": 1.2, "streaming": 0.45}
 
