@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from monitor.renderer import SiteRenderer
     from monitor.scheduler import Scheduler
     from monitor.site import SiteView
+    from monitor.webhook_runs import LiveRuns
 
 __all__ = ["Root", "build_app", "open_runtime", "render_database", "render_site", "serve"]
 
@@ -78,8 +79,10 @@ class Root:
         scheduler_options: Mapping[str, Any] | None = None,
         alerter_options: Mapping[str, Any] | None = None,
         extra_sinks: Callable[[Runtime], Awaitable[None]] | None = None,
+        webhooks: LiveRuns | None = None,
     ) -> None:
         self.config = config
+        self.webhooks = webhooks
         self.clock = clock or SystemClock()
         self.probes = probes
         self.user_agent = user_agent
@@ -133,6 +136,7 @@ class Root:
                 clock=self.clock,
                 ledger=store,
                 user_agent=self.user_agent,
+                webhooks=self.webhooks,
             )
             rt = Runtime(config=config, store=store, ctx=ctx, probes=self.probes)
             if self.record:
@@ -152,6 +156,8 @@ class Root:
 
             self.observed = Metrics(self.config)
             rt.keep_metrics(self.observed)
+            if self.webhooks is not None:
+                self.webhooks.on_refused = self.observed.webhook_refused
         if self.extra_sinks is not None:
             await self.extra_sinks(rt)
         yield
@@ -302,7 +308,11 @@ def build_app(
     from aiohttp import web
 
     from monitor import server
+    from monitor.webhook_receiver import add_receiver
+    from monitor.webhook_runs import LiveRuns
 
+    # Only a process that serves can receive webhooks (`once` skips the kinds that wait for one).
+    webhooks = LiveRuns(config.webhook_base_url) if config.webhook_base_url else None
     root = Root(
         config,
         clock=clock,
@@ -311,6 +321,7 @@ def build_app(
         scheduler_options=scheduler_options,
         alerter_options=alerter_options,
         extra_sinks=extra_sinks,
+        webhooks=webhooks,
     )
     app = web.Application()
     app[server.CONFIG] = config
@@ -327,6 +338,8 @@ def build_app(
         app[server.HEALTH] = root.health
 
     app.on_startup.append(publish)
+    if webhooks is not None:
+        add_receiver(app, webhooks)
     server.add_routes(app)
     return app
 

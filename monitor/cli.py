@@ -75,6 +75,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config, _log_level(args))
     print(f"# {args.config}: valid. Resolved configuration, secrets masked:")
+    for note in cfg.notes():
+        print(f"# note: {note}")
     print(yaml.safe_dump(cfg.masked(), sort_keys=False, allow_unicode=True), end="")
     return EXIT_OK
 

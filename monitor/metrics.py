@@ -30,6 +30,7 @@ from prometheus_client import (
 from monitor import __version__
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.probes.registry import ProbeType, probe_types, providers
+from monitor.webhook_runs import REFUSALS
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -203,6 +204,12 @@ class Metrics:
             ("result",),
             registry=r,
         )
+        self.webhooks_refused = Counter(
+            "sttwatch_webhook_refused",
+            "Calls to the webhook receiver refused, by reason (none is stored).",
+            ("reason",),
+            registry=r,
+        )
         self.scheduler_lateness = Histogram(
             "sttwatch_scheduler_lateness_seconds",
             "How late a probe run started after its due time, in seconds.",
@@ -219,6 +226,8 @@ class Metrics:
         self.build_info.labels(version=version).set(1)
         for result in _ALERT_RESULTS:
             self.alerts_sent.labels(result=result)
+        for reason in REFUSALS:
+            self.webhooks_refused.labels(reason=reason)
         if config is not None:
             self.preinitialise(config)
 
@@ -333,6 +342,10 @@ class Metrics:
         self.probe_skipped.labels(target=target, provider=self._provider(target), probe=probe).inc(
             count
         )
+
+    def webhook_refused(self, reason: str) -> None:
+        """Count one call the webhook receiver refused (`reason` from its closed vocabulary)."""
+        self.webhooks_refused.labels(reason=reason).inc()
 
     def alert_sent(self, result: AlertResult) -> None:
         """Count one alert notification with its delivery `result`."""

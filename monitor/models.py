@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import aiohttp
     from pydantic import SecretStr
 
+    from monitor.webhook_runs import LiveRuns
+
 
 class Status(StrEnum):
     """Outcome of one probe run."""
@@ -52,6 +54,11 @@ class ErrorKind(StrEnum):
     MODEL_MISSING = "model_missing"
     STREAM_CLOSED = "stream_closed"
     STREAM_NO_TRANSCRIPT = "stream_no_transcript"
+    WEBHOOK_MISSING = "webhook_missing"
+    WEBHOOK_EARLY = "webhook_early"
+    WEBHOOK_DUPLICATE = "webhook_duplicate"
+    WEBHOOK_UNAUTHENTICATED = "webhook_unauthenticated"
+    WEBHOOK_MALFORMED = "webhook_malformed"
     INTERNAL = "internal"
 
 
@@ -192,12 +199,17 @@ SessionFactory = Callable[..., "aiohttp.ClientSession"]
 
 @dataclass(slots=True)
 class ProbeContext:
-    """What a probe may use besides its target and spec: HTTP sessions, time, the ledger."""
+    """What a probe may use besides its target and spec: HTTP sessions, time, the ledger.
+
+    `webhooks` is the registry of runs waiting for a call to sttwatch's own
+    receiver; None when nothing serves it (``sttwatch once``).
+    """
 
     session_factory: SessionFactory
     clock: Clock
     ledger: DeletionLedger
     user_agent: str = "sttwatch"
+    webhooks: LiveRuns | None = None
 
 
 class ProbeTarget(Protocol):

@@ -103,12 +103,26 @@ class Runtime:
             **kwargs,
         )
 
+    def _can_run(self, target: str, kind: str) -> bool:
+        """Return False (and say so) for a kind that waits for a call nothing here receives."""
+        found = probe_types().get(kind)
+        if found is None or not found.receives_calls or self.ctx.webhooks is not None:
+            return True
+        log.warning(
+            "%s of %s skipped: it waits for the API to call sttwatch's web server, "
+            "which `sttwatch once` does not run (`sttwatch run` probes it)",
+            kind,
+            target,
+        )
+        return False
+
     async def run_once(self, *, grace: float = DEFAULT_GRACE) -> list[ProbeResult]:
         """Return one result per configured probe, all run concurrently, in config order.
 
         The ledger is swept before (orphans of an earlier run) and after (whatever
         this run could not delete itself); each result reaches the sinks as soon
-        as its probe finishes.
+        as its probe finishes. A kind that waits for a call to sttwatch's web server
+        (webhooks) is skipped with a warning when nothing serves it.
         """
         sched = self.scheduler()
         await sched.sweep()
@@ -132,6 +146,7 @@ class Runtime:
                 tg.create_task(one(t, name, spec))
                 for t in self.config.targets
                 for name, spec in t.probes.enabled().items()
+                if self._can_run(t.name, name)
             ]
         await sched.sweep()
         return [task.result() for task in tasks]

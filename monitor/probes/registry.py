@@ -128,6 +128,7 @@ class ProbeType(Generic[S]):
     histogram_phase: str | None = None  # observed into sttwatch_stream_first_transcript_seconds
     impact: Literal["major", "critical"] = "major"  # Statuspage impact of its incidents
     creates_test_data: bool = False  # uploads data that must be deleted (the deletion ledger)
+    receives_calls: bool = False  # waits for the API to call sttwatch's receiver (webhooks)
     page_facts: tuple[PageFact, ...] = ()  # its component's figures on the page
     stored: StoredForm | None = None  # its compact row encoding; None: stored verbatim
     default_enabled: bool = False  # run when a target configures no probes at all

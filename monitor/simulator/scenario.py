@@ -42,8 +42,8 @@ DELETE_ACTIONS = frozenset({"ignore_delete"})
 WS_ACTIONS = frozenset(
     {"refuse", "close", "no_begin", "no_turn", "first_turn_delay", "hang_terminate"}
 )
-# Delivery faults of webhooks; "delay" is shared with the HTTP actions.
-WEBHOOK_ACTIONS = frozenset({"drop", "duplicate", "wrong_auth", "early"})
+# Delivery faults of webhooks; "delay" and "malformed" are shared with the HTTP actions.
+WEBHOOK_ACTIONS = frozenset({"drop", "duplicate", "wrong_auth", "no_auth", "wrong_id", "early"})
 # Every REST v2 endpoint: the Endpoint names that are neither streaming nor webhooks.
 REST_ENDPOINTS = frozenset(get_args(Endpoint)) - {"token", "ws", "webhook", "*"}
 HTTP_ENDPOINTS = REST_ENDPOINTS | {"token"}
@@ -67,13 +67,15 @@ Action = Literal[
     "drop",
     "duplicate",
     "wrong_auth",
+    "no_auth",
+    "wrong_id",
     "early",
 ]
 
 
 def endpoints_for_action(action: str) -> frozenset[str]:
     """Return the endpoints on which ``action`` has a meaning."""
-    if action == "delay":
+    if action in ("delay", "malformed"):
         return HTTP_ENDPOINTS | {"webhook"}
     if action in HTTP_ACTIONS:
         return HTTP_ENDPOINTS

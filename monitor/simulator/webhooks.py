@@ -11,6 +11,8 @@ drawn once per job, when the job is created.
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 # How often a delivery waiting for its job looks at the job's status.
 _POLL_S = 0.02
 WRONG_AUTH_PREFIX = "wrong-"
+# A `malformed` `wrong_shape` notification: valid JSON, but not a TranscriptReadyNotification.
+WRONG_SHAPE_NOTIFICATION = {"event": "transcript.ready", "data": {}}
 
 
 def notification(job: Job, status: str) -> dict[str, Any]:
@@ -32,11 +36,25 @@ def notification(job: Job, status: str) -> dict[str, Any]:
     return {"transcript_id": job.id, "status": status}
 
 
-def auth_headers(params: dict[str, Any], wrong: bool) -> dict[str, str]:
-    """Return the custom auth header the job asked for (spoiled if ``wrong``)."""
+def payload(job: Job, status: str, faults: list[Fault]) -> bytes:
+    """Return the notification's bytes as the faults spoil them (``wrong_id``, ``malformed``)."""
+    body = notification(job, status)
+    if any(fault.action == "wrong_id" for fault in faults):
+        body["transcript_id"] = str(uuid.uuid4())
+    spoiled = next((f.body_kind for f in faults if f.action == "malformed"), None)
+    if spoiled == "not_json":
+        return b"<html>not json</html>"
+    if spoiled == "wrong_shape":
+        return json.dumps(WRONG_SHAPE_NOTIFICATION).encode()
+    data = json.dumps(body).encode()
+    return data[: len(data) // 2] if spoiled == "truncated" else data
+
+
+def auth_headers(params: dict[str, Any], wrong: bool, absent: bool = False) -> dict[str, str]:
+    """Return the custom auth header the job asked for (spoiled if `wrong`, none if `absent`)."""
     name = params.get("webhook_auth_header_name")
     value = params.get("webhook_auth_header_value")
-    if not name or value is None:
+    if not name or value is None or absent:
         return {}
     return {name: WRONG_AUTH_PREFIX + value if wrong else value}
 
@@ -55,18 +73,19 @@ async def _until_finished(job: Job, state: SimState) -> str | None:
 async def post(
     session: aiohttp.ClientSession,
     job: Job,
-    body: dict[str, Any],
+    body: bytes,
     headers: dict[str, str],
     options: WebhookOptions,
     counts: Counter[str],
 ) -> None:
-    """POST ``body`` to the job's webhook with the documented retries; record the answers."""
+    """POST `body` (JSON bytes) to the job's webhook with the documented retries; record answers."""
     url = job.params["webhook_url"]
+    headers = {"Content-Type": "application/json", **headers}
     timeout = aiohttp.ClientTimeout(total=options.timeout_ms / 1000)
     for attempt in range(1, options.attempts + 1):
         counts["attempts"] += 1
         try:
-            async with session.post(url, json=body, headers=headers, timeout=timeout) as response:
+            async with session.post(url, data=body, headers=headers, timeout=timeout) as response:
                 await response.read()
                 code = response.status
         except (TimeoutError, aiohttp.ClientError, ValueError):
@@ -101,8 +120,8 @@ async def deliver(job: Job, faults: list[Fault], state: SimState) -> None:
         if fault.action == "delay":
             await asyncio.sleep((fault.delay_ms or 0) / 1000)
     assert status is not None
-    body = notification(job, status)
-    headers = auth_headers(job.params, wrong="wrong_auth" in actions)
+    body = payload(job, status, faults)
+    headers = auth_headers(job.params, wrong="wrong_auth" in actions, absent="no_auth" in actions)
     session = state.outbound.session()
     options = state.scenario.webhooks
     await post(session, job, body, headers, options, state.webhook_counts)
@@ -114,8 +133,9 @@ def schedule(job: Job, state: SimState) -> None:
     """Draw the webhook faults for a new job and start its delivery in the background."""
     if not job.params.get("webhook_url"):
         return
+    shared = {"delay", "malformed"}
     faults = state.faults.pick(
-        "webhook", WEBHOOK_ACTIONS | {"delay"}, stackable=(WEBHOOK_ACTIONS - {"drop"}) | {"delay"}
+        "webhook", WEBHOOK_ACTIONS | shared, stackable=(WEBHOOK_ACTIONS - {"drop"}) | shared
     )
     state.webhook_counts["scheduled"] += 1
     if any(fault.action == "drop" for fault in faults):

@@ -1,4 +1,4 @@
-"""AssemblyAI: its three probe kinds, its endpoints per region, and its simulator.
+"""AssemblyAI: its four probe kinds, its endpoints per region, and its simulator.
 
 Each kind's descriptor is here; the implementations (and the wire details they
 share) are the modules next to this one, imported when a probe first runs so
@@ -17,9 +17,14 @@ from monitor.probes.registry import (
     Provider,
     StoredForm,
 )
-from monitor.providers.assemblyai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
+from monitor.providers.assemblyai.specs import (
+    ReachabilitySpec,
+    StreamingSpec,
+    TranscriptionSpec,
+    WebhookSpec,
+)
 
-__all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION"]
+__all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION", "WEBHOOK"]
 
 
 async def _reachability(
@@ -42,6 +47,12 @@ async def _streaming(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext
     from monitor.providers.assemblyai import streaming
 
     return await streaming.run(target, spec, ctx)
+
+
+async def _webhook(target: ProbeTarget, spec: WebhookSpec, ctx: ProbeContext) -> ProbeResult:
+    from monitor.providers.assemblyai import webhook
+
+    return await webhook.run(target, spec, ctx)
 
 
 # The transcript of the bundled probe clip as each API returns it when it is exact.
@@ -184,10 +195,53 @@ STREAMING: ProbeType[StreamingSpec] = ProbeType(
     default_enabled=True,
 )
 
+WEBHOOK: ProbeType[WebhookSpec] = ProbeType(
+    name="webhook",
+    label="Webhooks",
+    spec=WebhookSpec,
+    run=_webhook,
+    phases=("upload", "submit", "completed", "delivery", "delete", "confirm"),
+    key_phase="delivery",
+    key_label="Delivery delay",
+    key_short="delivery",
+    error_kinds=NETWORK_ERRORS
+    | {
+        ErrorKind.TRANSCRIPTION_FAILED,
+        ErrorKind.JOB_TIMEOUT,
+        ErrorKind.DELETION_FAILED,
+        ErrorKind.WEBHOOK_MISSING,
+        ErrorKind.WEBHOOK_EARLY,
+        ErrorKind.WEBHOOK_DUPLICATE,
+        ErrorKind.WEBHOOK_UNAUTHENTICATED,
+        ErrorKind.WEBHOOK_MALFORMED,
+    },
+    details_help={
+        "transcript_id": "the id of the transcript the run created",
+        "completed_s": "seconds from submit to the job seen terminal",
+        "delivery_s": "seconds from the job terminal to the webhook received (the key latency)",
+        "delivery_max_s": "when the call came before a poll saw the job end: the most the "
+        "delivery can have taken (since the last poll that saw the job running)",
+        "webhook_calls": "calls that carried the run's secret",
+        "duplicates": "further calls for the same job within duplicate_window",
+        "unauthenticated_calls": "calls on the run's URL without its secret (refused)",
+        "malformed_calls": "calls with the secret that did not announce the run's job",
+        "status_at_delivery": "the job's status when an early webhook came",
+        "deletion": "what happened to a transcript that could not be deleted",
+        "api_error": "why the API says the job failed",
+        "ledger_error": "why the deletion ledger could not record the id",
+    },
+    creates_test_data=True,
+    receives_calls=True,
+    page_facts=(
+        PageFact("Delivery delay, 24 h mean", "delivery", "phase_mean", "delivery"),
+        PageFact("Job to completion, 24 h mean", "completed", "phase_mean", "completed"),
+    ),
+)
+
 PROVIDER = Provider(
     name="assemblyai",
     label="AssemblyAI",
-    probes=(REACHABILITY, TRANSCRIPTION, STREAMING),
+    probes=(REACHABILITY, TRANSCRIPTION, STREAMING, WEBHOOK),
     regions={
         "us": Endpoints("https://api.assemblyai.com", "wss://streaming.assemblyai.com"),
         "eu": Endpoints("https://api.eu.assemblyai.com", "wss://streaming.eu.assemblyai.com"),

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from monitor.probes.spec import Duration, ProbeSpec
 
-__all__ = ["ReachabilitySpec", "StreamingSpec", "TranscriptionSpec"]
+__all__ = ["JobSpec", "ReachabilitySpec", "StreamingSpec", "TranscriptionSpec", "WebhookSpec"]
 
 
 class ReachabilitySpec(ProbeSpec):
@@ -20,19 +20,31 @@ class ReachabilitySpec(ProbeSpec):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 
-class TranscriptionSpec(ProbeSpec):
+class JobSpec(ProbeSpec):
+    """The settings of every kind that submits the probe clip as a transcription job."""
+
+    speech_models: list[str] = Field(default_factory=lambda: ["universal-2"], min_length=1)
+    language_code: str = "en_us"
+    poll_interval: Duration = 0.5
+    poll_max_interval: Duration = 3.0
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Return the base checks plus the polling one."""
+        found = super().problems()
+        if self.poll_max_interval < self.poll_interval:
+            found.append(("poll_max_interval", "must not be shorter than poll_interval"))
+        return found
+
+
+class TranscriptionSpec(JobSpec):
     """Upload, transcribe, verify, delete and confirm the deletion of the probe clip."""
 
     # 55 s, not the 120 s of the first sketch: a run must end before the next one is due.
     timeout: Duration = 55.0
     degraded_after: Duration = 30.0
     max_wer: float = Field(default=0.25, ge=0.0, le=1.0)
-    speech_models: list[str] = Field(default_factory=lambda: ["universal-2"], min_length=1)
-    language_code: str = "en_us"
     audio_url: str | None = None
     reference_text: str | None = None
-    poll_interval: Duration = 0.5
-    poll_max_interval: Duration = 3.0
 
     @field_validator("audio_url")
     @classmethod
@@ -42,7 +54,7 @@ class TranscriptionSpec(ProbeSpec):
         return v
 
     def problems(self) -> list[tuple[str, str]]:
-        """Return the base checks plus the reference text and polling ones."""
+        """Return the job checks plus the reference text one."""
         found = super().problems()
         if self.audio_url and not self.reference_text:
             found.append(
@@ -52,9 +64,20 @@ class TranscriptionSpec(ProbeSpec):
                     "(the words spoken in your clip, to compute the word error rate)",
                 )
             )
-        if self.poll_max_interval < self.poll_interval:
-            found.append(("poll_max_interval", "must not be shorter than poll_interval"))
         return found
+
+
+class WebhookSpec(JobSpec):
+    """Submit the probe clip with a webhook to sttwatch's receiver and time the call."""
+
+    # The job takes seconds; what is left of the timeout is how long the call may take.
+    timeout: Duration = 45.0
+    # The key latency is the delivery delay (job terminal -> call received).
+    degraded_after: Duration = 5.0
+    # Polled only to time the job's end: a short ceiling keeps the delivery delay precise.
+    poll_max_interval: Duration = 1.0
+    # After the call, how long further calls for the same transcript count as duplicates.
+    duplicate_window: Duration = Field(default=3.0, le=5.0)
 
 
 class StreamingSpec(ProbeSpec):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
-from monitor.providers.assemblyai.specs import TranscriptionSpec
+from monitor.providers.assemblyai.specs import JobSpec, TranscriptionSpec
 from monitor.providers.assemblyai.transcripts import (
     BACKOFF,
     CLEANUP_MAX_S,
@@ -64,7 +65,7 @@ log = logging.getLogger(__name__)
 _cleanups: set[asyncio.Task[Any]] = set()
 
 
-def cleanup_budget(spec: TranscriptionSpec) -> float:
+def cleanup_budget(spec: JobSpec) -> float:
     """Return how long deletion may take after the run's own timeout (≤ 5 s)."""
     return min(CLEANUP_MAX_S, spec.timeout)
 
@@ -86,11 +87,22 @@ class _Job:
         return self.status in TERMINAL
 
 
-class _Run:
-    """One run of the probe; its methods are the phases."""
+class JobRun:
+    """One run's transcription job: upload, submit, poll, and the deletion that follows.
+
+    The transcription probe and the webhook probe both submit the probe clip
+    through this, so both record, delete and confirm in the same way.
+    `submit_extra` is merged into the submit request (the webhook's fields).
+    """
 
     def __init__(
-        self, target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext, rec: RunRecorder
+        self,
+        target: ProbeTarget,
+        spec: JobSpec,
+        ctx: ProbeContext,
+        rec: RunRecorder,
+        *,
+        submit_extra: dict[str, Any] | None = None,
     ) -> None:
         self.target = target
         self.spec = spec
@@ -99,7 +111,9 @@ class _Run:
         self.job = _Job()
         self.headers = auth_headers(target, ctx.user_agent)
         self.base = target.api_base
-        self.turnaround: float | None = None
+        self.submit_extra = dict(submit_extra or {})
+        self.submit_at: float | None = None
+        self.running_seen_at: float | None = None  # when a poll last showed the job running
         self.upload_url: str | None = None
         self.submit_sent = False
         self.marker_recorded = False
@@ -109,14 +123,14 @@ class _Run:
         """Return True when a job may exist whose id the run never learnt."""
         return self.job.id is None and self.submit_sent and self.upload_url is not None
 
-    async def main(self, session: aiohttp.ClientSession) -> Failure | None:
-        """Run upload → verify; return the failure, or None when every check passed."""
-        spec, rec, clip = self.spec, self.rec, load_clip()
-        if spec.audio_url is not None:
-            audio_url = spec.audio_url
-            reference = spec.reference_text or ""
-        else:
-            reference = clip.reference_text
+    async def submit_clip(
+        self, session: aiohttp.ClientSession, audio_url: str | None = None
+    ) -> dict[str, Any] | Failure:
+        """Return the submit answer once its id is in the ledger (the clip uploaded first
+        unless `audio_url` is given), or the failure on the way."""
+        spec, rec = self.spec, self.rec
+        if audio_url is None:
+            clip = load_clip()
             with rec.phase("upload"):
                 got = await call_api(
                     session,
@@ -139,7 +153,7 @@ class _Run:
 
         if self.upload_url is not None:
             await self._record(submission_marker(self.upload_url), marker=True)
-        submit_at = rec.now()
+        self.submit_at = rec.now()
         self.submit_sent = True
         with rec.phase("submit"):
             got = await call_api(
@@ -154,6 +168,7 @@ class _Run:
                     "language_code": spec.language_code,
                     "punctuate": True,
                     "format_text": True,
+                    **self.submit_extra,
                 },
                 headers=self.headers,
             )
@@ -172,13 +187,7 @@ class _Run:
         rec.details["transcript_id"] = transcript_id
         await self._record(transcript_id)
         await self._clear_marker()
-
-        result = await self._poll(session, got)
-        if isinstance(result, Failure):
-            return result
-        self.turnaround = rec.now() - submit_at
-        rec.details["turnaround_s"] = round(self.turnaround, 6)
-        return self._verify(result, reference)
+        return got
 
     async def _record(self, transcript_id: str, *, marker: bool = False) -> None:
         try:
@@ -188,8 +197,9 @@ class _Run:
         # The ledger is another subsystem (SQLite): its failure must not stop the deletion.
         except Exception as exc:
             log.error(
-                "transcription probe: could not record transcript %s of %s in the deletion "
+                "%s probe: could not record transcript %s of %s in the deletion "
                 "ledger (%s); deleting it anyway",
+                self.rec.probe,
                 transcript_id,
                 self.target.name,
                 type(exc).__name__,
@@ -205,15 +215,20 @@ class _Run:
             self.marker_recorded = False
         except Exception as exc:  # the janitor resolves a marker left behind
             log.error(
-                "transcription probe: could not clear the submission marker of %s (%s)",
+                "%s probe: could not clear the submission marker of %s (%s)",
+                self.rec.probe,
                 self.target.name,
                 type(exc).__name__,
             )
 
-    async def _poll(
+    async def poll(
         self, session: aiohttp.ClientSession, first: dict[str, Any]
     ) -> dict[str, Any] | Failure:
-        """Return the terminal transcript, or why it could not be had in time."""
+        """Return the terminal transcript, or why it could not be had in time.
+
+        Stops a little before the run's deadline, reporting a job still running as
+        ``job_timeout``; `first` is the submit answer.
+        """
         spec, rec = self.spec, self.rec
         deadline = rec.t0 + spec.timeout
         # Stop polling this early so a stuck job is reported as job_timeout by us,
@@ -234,6 +249,8 @@ class _Run:
                 rec.phases["queued"] = now - queued_from
                 rec.details["queue_s"] = round(rec.phases["queued"], 6)
                 processing_from = now
+            if status in RUNNING:
+                self.running_seen_at = now
             if status in TERMINAL:
                 if processing_from is not None:
                     rec.phases["processing"] = now - processing_from
@@ -265,30 +282,6 @@ class _Run:
             if isinstance(got, Failure):
                 return got
             body = got
-
-    def _verify(self, body: dict[str, Any], reference: str) -> Failure | None:
-        rec = self.rec
-        used = body.get("speech_model_used")
-        if isinstance(used, str):
-            rec.details["speech_model_used"] = remote_text(used, 64)
-        if body.get("status") == "error":
-            error = remote_text(body.get("error") or "no error message")
-            rec.details["api_error"] = error
-            return Failure(ErrorKind.TRANSCRIPTION_FAILED, f"The transcription job failed: {error}")
-        with rec.phase("verify"):
-            text = body.get("text")
-            if not isinstance(text, str):
-                return bad_response("The completed job has no text")
-            wer = word_error_rate(reference, text)
-        rec.details["wer"] = round(wer, 4)
-        rec.details["text"] = remote_text(text)
-        if wer > self.spec.max_wer:
-            return Failure(
-                ErrorKind.INACCURATE,
-                f"The transcript differs from the reference: WER {wer:.2f} "
-                f"above the limit of {self.spec.max_wer:g}",
-            )
-        return None
 
     async def cleanup(self, cancelled: bool) -> DeletionOutcome | None:
         """Delete the job's transcript (own session, own deadline) and update the ledger."""
@@ -353,10 +346,66 @@ class _Run:
         # A broken ledger must not turn into a probe crash; the run's result still counts.
         except Exception as exc:
             log.error(
-                "transcription probe: could not update the deletion ledger for %s (%s)",
+                "%s probe: could not update the deletion ledger for %s (%s)",
+                self.rec.probe,
                 self.job.id,
                 type(exc).__name__,
             )
+
+
+class _Run(JobRun):
+    """One run of the transcription probe: the job, then the text verified."""
+
+    spec: TranscriptionSpec
+
+    def __init__(
+        self, target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext, rec: RunRecorder
+    ) -> None:
+        super().__init__(target, spec, ctx, rec)
+        self.spec = spec
+        self.turnaround: float | None = None
+
+    async def main(self, session: aiohttp.ClientSession) -> Failure | None:
+        """Run upload → verify; return the failure, or None when every check passed."""
+        spec, rec = self.spec, self.rec
+        if spec.audio_url is not None:
+            reference = spec.reference_text or ""
+        else:
+            reference = load_clip().reference_text
+        got = await self.submit_clip(session, spec.audio_url)
+        if isinstance(got, Failure):
+            return got
+        result = await self.poll(session, got)
+        if isinstance(result, Failure):
+            return result
+        assert self.submit_at is not None
+        self.turnaround = rec.now() - self.submit_at
+        rec.details["turnaround_s"] = round(self.turnaround, 6)
+        return self._verify(result, reference)
+
+    def _verify(self, body: dict[str, Any], reference: str) -> Failure | None:
+        rec = self.rec
+        used = body.get("speech_model_used")
+        if isinstance(used, str):
+            rec.details["speech_model_used"] = remote_text(used, 64)
+        if body.get("status") == "error":
+            error = remote_text(body.get("error") or "no error message")
+            rec.details["api_error"] = error
+            return Failure(ErrorKind.TRANSCRIPTION_FAILED, f"The transcription job failed: {error}")
+        with rec.phase("verify"):
+            text = body.get("text")
+            if not isinstance(text, str):
+                return bad_response("The completed job has no text")
+            wer = word_error_rate(reference, text)
+        rec.details["wer"] = round(wer, 4)
+        rec.details["text"] = remote_text(text)
+        if wer > self.spec.max_wer:
+            return Failure(
+                ErrorKind.INACCURATE,
+                f"The transcript differs from the reference: WER {wer:.2f} "
+                f"above the limit of {self.spec.max_wer:g}",
+            )
+        return None
 
 
 def _during(rec: RunRecorder) -> str:
@@ -369,10 +418,20 @@ def _during(rec: RunRecorder) -> str:
     }.get(rec.current or "", "")
 
 
-async def run(target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext) -> ProbeResult:
-    """Return the result of one transcribe-verify-delete round trip against `target`."""
-    rec = RunRecorder(target, NAME, ctx)
-    probe = _Run(target, spec, ctx, rec)
+async def run_job(
+    probe: JobRun,
+    main: Callable[[aiohttp.ClientSession], Awaitable[Failure | None]],
+    during: Callable[[], str],
+) -> Failure | None:
+    """Return why the run failed (None when every check passed), once its job is cleaned up.
+
+    `main` runs within the spec's timeout; whatever happens to it (failure,
+    timeout, cancellation) the transcript is then deleted and the deletion
+    confirmed, in a task of its own shielded from cancellation. A deletion
+    that fails is the run's failure when nothing else failed (``details.deletion``
+    says what happened either way); `during` names the phase a failure hit.
+    """
+    rec, spec, ctx = probe.rec, probe.spec, probe.ctx
     failure: Failure | None = None
     outcome: DeletionOutcome | None = None
     cancelled = False
@@ -382,11 +441,11 @@ async def run(target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext) -
                 asyncio.timeout(spec.timeout),
                 ctx.session_factory() as session,
             ):
-                failure = await probe.main(session)
+                failure = await main(session)
         except TimeoutError:
-            failure = timed_out(spec.timeout, during=_during(rec))
+            failure = timed_out(spec.timeout, during=during())
         except EXPECTED_ERRORS as exc:
-            failure = from_exception(exc, during=_during(rec))
+            failure = from_exception(exc, during=during())
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -400,13 +459,19 @@ async def run(target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext) -
     if outcome is not None and not outcome.deleted:
         rec.details["deletion"] = outcome.error or f"left for the janitor ({outcome.running})"
         if failure is None:
-            return rec.down(
-                Failure(
-                    ErrorKind.DELETION_FAILED,
-                    outcome.error or "The transcript could not be deleted",
-                    {"http_status": outcome.http_status} if outcome.http_status else {},
-                )
+            return Failure(
+                ErrorKind.DELETION_FAILED,
+                outcome.error or "The transcript could not be deleted",
+                {"http_status": outcome.http_status} if outcome.http_status else {},
             )
+    return failure
+
+
+async def run(target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext) -> ProbeResult:
+    """Return the result of one transcribe-verify-delete round trip against `target`."""
+    rec = RunRecorder(target, NAME, ctx)
+    probe = _Run(target, spec, ctx, rec)
+    failure = await run_job(probe, probe.main, lambda: _during(rec))
     if failure is not None:
         return rec.down(failure)
     assert probe.turnaround is not None
