@@ -345,6 +345,8 @@ class Metrics:
 
     def webhook_refused(self, reason: str) -> None:
         """Count one call the webhook receiver refused (`reason` from its closed vocabulary)."""
+        if reason not in REFUSALS:
+            raise ValueError(f"webhook refusal reason must be one of {REFUSALS}, got {reason!r}")
         self.webhooks_refused.labels(reason=reason).inc()
 
     def alert_sent(self, result: AlertResult) -> None:

@@ -33,9 +33,11 @@ from aiohttp import web
 
 from monitor.webhook_runs import RECEIVER_PATH, LiveRuns
 
-__all__ = ["MAX_BODY_BYTES", "ROUTE", "Receiver"]
+__all__ = ["MAX_BODY_BYTES", "ROUTE", "RUNS", "Receiver", "add_receiver"]
 
 ROUTE = RECEIVER_PATH + "/{token}"
+RUNS = web.AppKey("webhook_runs", LiveRuns)
+"""Where the application keeps the registry its receiver serves."""
 MAX_BODY_BYTES = 16 * 1024
 """The largest body taken; AssemblyAI's is ``{"transcript_id": ..., "status": ...}``."""
 BODY_TIMEOUT_S = 5.0
@@ -66,7 +68,7 @@ class Receiver:
         if not inbox.authentic(presented):
             inbox.note_refused()
             return self._refuse("no_secret" if presented is None else "wrong_secret", 401)
-        if not inbox.bucket.take(inbox.clock.monotonic()):
+        if not inbox.bucket.take(inbox.monotonic()):
             return self._refuse("rate_limited", 429)
         try:
             raw = await _read_bounded(request)
@@ -100,5 +102,6 @@ async def _read_bounded(request: web.Request) -> bytes | None:
 
 
 def add_receiver(app: web.Application, runs: LiveRuns) -> None:
-    """Mount the receiver of `runs` on `app`."""
+    """Mount the receiver of `runs` on `app` (and keep `runs` under RUNS)."""
+    app[RUNS] = runs
     app.router.add_post(ROUTE, Receiver(runs).handle)

@@ -21,8 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.models import Clock
-
 __all__ = [
     "HEADER",
     "RECEIVER_PATH",
@@ -59,7 +57,7 @@ ENDED_KEPT = 256
 
 @dataclass(frozen=True, slots=True)
 class WebhookCall:
-    """One authenticated call for a run: when it arrived (the run's clock) and its JSON body."""
+    """One authenticated call for a run: when it arrived (the run's monotonic clock), its body."""
 
     arrived: float
     body: dict[str, Any]
@@ -85,15 +83,15 @@ class TokenBucket:
 class RunInbox:
     """One run's expectation of a call: its URL, secret, and what arrived for it."""
 
-    def __init__(self, token: str, secret: str, url: str, clock: Clock) -> None:
-        self.token, self.secret, self.url, self.clock = token, secret, url, clock
+    def __init__(self, token: str, secret: str, url: str, monotonic: Callable[[], float]) -> None:
+        self.token, self.secret, self.url, self.monotonic = token, secret, url, monotonic
         self.header_name = HEADER
         self.calls: list[WebhookCall] = []
         self.dropped = 0  # authenticated calls beyond MAX_CALLS: counted, not kept
         self.unauthenticated = 0  # calls on this run's URL without its secret
         self.malformed = 0  # authenticated calls whose body was no JSON object
         # Two calls at once and one a second after: a provider's retries fit, a flood does not.
-        self.bucket = TokenBucket(capacity=4, rate=1.0, now=clock.monotonic())
+        self.bucket = TokenBucket(capacity=4, rate=1.0, now=monotonic())
         self._new = asyncio.Event()
 
     def authentic(self, presented: str | None) -> bool:
@@ -104,7 +102,7 @@ class RunInbox:
 
     def accept(self, body: dict[str, Any]) -> None:
         """Keep an authenticated call's body (stamped now) and wake the waiting run."""
-        call = WebhookCall(self.clock.monotonic(), body)
+        call = WebhookCall(self.monotonic(), body)
         if len(self.calls) < MAX_CALLS:
             self.calls.append(call)
         else:
@@ -147,8 +145,8 @@ class LiveRuns:
         self._ended: OrderedDict[str, None] = OrderedDict()
 
     @contextmanager
-    def open(self, clock: Clock) -> Iterator[RunInbox]:
-        """Yield a new run's inbox, registered until the block ends."""
+    def open(self, monotonic: Callable[[], float]) -> Iterator[RunInbox]:
+        """Yield a new run's inbox (stamped by `monotonic`), registered until the block ends."""
         if self.base_url is None:
             raise RuntimeError("no webhook_base_url: the receiver cannot be reached")
         token = secrets.token_urlsafe(24)
@@ -156,7 +154,7 @@ class LiveRuns:
             token,
             secrets.token_urlsafe(32),
             f"{self.base_url}{RECEIVER_PATH}/{token}",
-            clock,
+            monotonic,
         )
         self._live[token] = inbox
         try:
@@ -179,6 +177,14 @@ class LiveRuns:
     def live(self) -> int:
         """Return how many runs are waiting now."""
         return len(self._live)
+
+    def tokens(self) -> tuple[str, ...]:
+        """Return the tokens of the runs waiting now (in-process only: they are secrets)."""
+        return tuple(self._live)
+
+    def ended_tokens(self) -> tuple[str, ...]:
+        """Return the tokens of the runs that ended recently, oldest first."""
+        return tuple(self._ended)
 
     def refuse(self, reason: str) -> None:
         """Count a refused call under `reason` (one of REFUSALS)."""

@@ -18,6 +18,7 @@ from monitor.config import Config, parse_config
 from monitor.metrics import Metrics, error_kinds, phases
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.probes import provider
+from monitor.webhook_runs import REFUSALS
 from tests.support.fault_matrix import CASES as FAULT_CASES
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -38,6 +39,7 @@ EXPECTED = {
     "sttwatch_stream_first_transcript_seconds": ("histogram", TP),
     "sttwatch_deletions_pending": ("gauge", frozenset({"target", "provider"})),
     "sttwatch_alerts_sent_total": ("counter", frozenset({"result"})),
+    "sttwatch_webhook_refused_total": ("counter", frozenset({"reason"})),
     "sttwatch_scheduler_lateness_seconds": ("histogram", TP),
     "sttwatch_build_info": ("gauge", frozenset({"version"})),
 }
@@ -258,6 +260,7 @@ async def test_no_label_value_comes_from_free_text() -> None:
         "error_kind": {k.value for k in ErrorKind},
         "phase": {p for kind in provider(AAI).probes for p in kind.phases},
         "result": {"sent", "failed", "gave_up"},
+        "reason": set(REFUSALS),
         "version": {__version__},
     }
     for fam in fams.values():

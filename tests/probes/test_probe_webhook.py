@@ -124,7 +124,7 @@ async def test_a_duplicate_after_the_window_is_refused_as_ended_not_reported(
     result = await probe(sim, receiver, ledger)
     assert result.status is Status.UP, result.message
     # The run's URL, replayed after the run: refused and counted, the result stays as it is.
-    (token,) = list(receiver.runs._ended)
+    (token,) = receiver.runs.ended_tokens()
     async with http.post(f"{receiver.base_url}/webhooks/{token}", json={}) as resp:
         assert resp.status == 404
     assert receiver.runs.refused["ended_run"] == 1

@@ -243,7 +243,7 @@ async def run(target: ProbeTarget, spec: WebhookSpec, ctx: ProbeContext) -> Prob
         # `sttwatch once` skips this kind and the config needs webhook_base_url: a bug.
         raise RuntimeError("the webhook probe ran without sttwatch's webhook receiver")
     rec = RunRecorder(target, NAME, ctx)
-    with runs.open(ctx.clock) as inbox:
+    with runs.open(ctx.clock.monotonic) as inbox:
         probe = _Run(target, spec, ctx, rec, inbox)
         failure = await run_job(probe, probe.main, lambda: _during(rec))
         if probe.delivered is not None:
