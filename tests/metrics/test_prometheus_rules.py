@@ -117,3 +117,24 @@ def test_every_recording_rule_has_a_unit_test() -> None:
 def test_rules_read_only_metrics_sttwatch_exports(rule: dict[str, Any]) -> None:
     names = set(re.findall(r"\b(sttwatch_[a-z_]+)", rule["expr"]))
     assert names <= EXPORTED_METRICS, names - EXPORTED_METRICS
+
+
+@pytest.mark.parametrize(
+    ("original", "mutated"),
+    [
+        ('phase="delivery"} > 10\n        for: 3m', 'phase="delivery"} > 10\n        for: 2m'),
+        ('phase="delivery"} > 10\n', 'phase="delivery"} > 15\n'),
+        ('probe="webhook", phase="delivery"}', 'probe="webhook"}'),
+    ],
+    ids=["fires-too-early", "threshold-too-high", "any-phase"],
+)
+def test_the_webhook_late_unit_test_fails_when_the_rule_is_wrong(
+    tmp_path: Path, original: str, mutated: str
+) -> None:
+    text = RULES.read_text(encoding="utf-8")
+    assert original in text
+    (tmp_path / "sttwatch.yml").write_text(text.replace(original, mutated), encoding="utf-8")
+    (tmp_path / "sttwatch.test.yml").write_text(RULE_TESTS.read_text(encoding="utf-8"))
+    done = promtool("test", "rules", str(tmp_path / "sttwatch.test.yml"))
+    assert done.returncode != 0
+    assert "SttwatchWebhookLate" in done.stdout + done.stderr
