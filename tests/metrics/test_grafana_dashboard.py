@@ -478,7 +478,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     ws_base=ws_base,
                     port=port,
                     targets=TARGETS,
-                    probes=fast_probes(transcription_degraded_after="500ms"),
+                    probes={
+                        **fast_probes(transcription_degraded_after="500ms"),
+                        # Its webhook comes back to this sttwatch: the delivery delay panel.
+                        "webhook": {
+                            "interval": "4s",
+                            "timeout": "3900ms",
+                            "degraded_after": "3s",
+                            "duplicate_window": "300ms",
+                            "poll_interval": "100ms",
+                            "poll_max_interval": "200ms",
+                        },
+                    },
+                    webhook_base_url=f"http://127.0.0.1:{port}",
                     # The first down result alerts, so the alerting panels count real deliveries.
                     alerts={"urls": [alert_url], "failure_threshold": 1},
                 )
@@ -527,7 +539,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Every (target, probe) has run and been scraped, and the fault did its work.
         wait_for(
             "a result of every probe in Prometheus",
-            lambda: len(stack.query("sttwatch_probe_success")) == 3 * len(TARGETS),
+            lambda: len(stack.query("sttwatch_probe_success")) == 4 * len(TARGETS),
             DATA_DEADLINE_S,
             run_log,
         )
