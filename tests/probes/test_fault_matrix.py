@@ -15,6 +15,7 @@ The table in docs/probes.md is this matrix in prose.
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,14 @@ import pytest
 
 from monitor import janitor
 from monitor.models import ErrorKind, ProbeResult
-from monitor.probes import PROBES, provider
+from monitor.probes import PROBES, probe_type, provider
 from monitor.simulator.scenario import WEBHOOK_ACTIONS, Action
 from monitor.store import Store
 from tests.support.clocks import BurstClock
 from tests.support.fault_matrix import CASES, SPECS, Case
 from tests.support.fixture_types import SimFactory
 from tests.support.probes import NOTHING_LEFT, context, leftovers, settle, target_for
+from tests.support.webhooks import running_receiver
 
 
 def _spec(case: Case) -> Any:
@@ -64,7 +66,10 @@ async def test_fault(case: Case, make_sim: SimFactory, tmp_path: Path) -> None:
     try:
         ctx = context(store, BurstClock() if case.burst else None)
         spec = _spec(case)
-        result: ProbeResult = await PROBES[case.probe](target, spec, ctx)
+        async with AsyncExitStack() as stack:
+            if probe_type(case.probe).receives_calls:
+                ctx.webhooks = (await stack.enter_async_context(running_receiver())).runs
+            result: ProbeResult = await PROBES[case.probe](target, spec, ctx)
 
         assert (result.probe, result.status, result.error_kind) == (
             case.probe,
@@ -92,8 +97,9 @@ async def test_fault(case: Case, make_sim: SimFactory, tmp_path: Path) -> None:
 
 def test_every_simulator_fault_action_is_in_the_matrix() -> None:
     used = {fault["action"] for case in CASES for fault in case.faults}
-    # No probe receives webhooks yet, so the webhook-only actions have no row.
-    assert used == set(Action.__args__) - WEBHOOK_ACTIONS  # type: ignore[attr-defined]
+    assert used == set(Action.__args__)  # type: ignore[attr-defined]
+    webhook_rows = {f["action"] for c in CASES for f in c.faults if f["endpoint"] == "webhook"}
+    assert webhook_rows >= WEBHOOK_ACTIONS
 
 
 def test_every_error_kind_a_fault_can_cause_is_in_the_matrix() -> None:

@@ -1,4 +1,4 @@
-"""The webhook probe against the simulator and sttwatch's own receiver: each webhook fault."""
+"""The webhook probe against the simulator and its own receiver (each fault: the fault matrix)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.providers.assemblyai import webhook
 from monitor.providers.assemblyai.specs import WebhookSpec
 from monitor.simulator import SimulatorHandle
-from tests.support.probes import NOTHING_LEFT, context, leftovers, settle, target_for
+from tests.support.probes import NOTHING_LEFT, context, leftovers, target_for
 from tests.support.webhooks import ReceiverHandle, running_receiver
 
 SPEC = WebhookSpec(
@@ -64,48 +64,13 @@ async def test_a_late_webhook_is_degraded_with_its_delay(
     result = await probe(sim, receiver, ledger)
     assert result.status is Status.DEGRADED, result.message
     assert result.error_kind is None
-    # Measured from the poll that saw the job end: at most one poll interval short.
-    assert 1.5 - SPEC.poll_max_interval - 0.05 <= result.details["delivery_s"] < 2.5
+    # The polls bound the job's end: the injected delay lies between the two figures,
+    # which are at most a poll interval (and the time a GET takes) apart.
+    d = result.details
+    assert d["delivery_s"] <= 1.5 + 0.1 and d["delivery_max_s"] >= 1.5
+    assert d["delivery_max_s"] - d["delivery_s"] <= SPEC.poll_max_interval + 0.2
     assert "degraded above 1 s" in result.message
     assert leftovers(sim) == NOTHING_LEFT
-
-
-FAULTS = [
-    ({"action": "drop"}, ErrorKind.WEBHOOK_MISSING),
-    ({"action": "delay", "delay_ms": 5000}, ErrorKind.WEBHOOK_MISSING),
-    ({"action": "duplicate"}, ErrorKind.WEBHOOK_DUPLICATE),
-    ({"action": "wrong_auth"}, ErrorKind.WEBHOOK_UNAUTHENTICATED),
-    ({"action": "no_auth"}, ErrorKind.WEBHOOK_UNAUTHENTICATED),
-    ({"action": "early"}, ErrorKind.WEBHOOK_EARLY),
-    ({"action": "wrong_id"}, ErrorKind.WEBHOOK_MALFORMED),
-    ({"action": "malformed", "body_kind": "not_json"}, ErrorKind.WEBHOOK_MALFORMED),
-    ({"action": "malformed", "body_kind": "truncated"}, ErrorKind.WEBHOOK_MALFORMED),
-    ({"action": "malformed", "body_kind": "wrong_shape"}, ErrorKind.WEBHOOK_MALFORMED),
-    ({"action": "fail_job", "error": "no spoken audio"}, ErrorKind.TRANSCRIPTION_FAILED),
-]
-
-
-@pytest.mark.parametrize(
-    ("fault", "kind"),
-    FAULTS,
-    ids=[f"{f['action']}-{f.get('body_kind', f.get('delay_ms', ''))}" for f, _ in FAULTS],
-)
-async def test_each_webhook_fault_is_its_kind_and_leaves_nothing(
-    sim: SimulatorHandle,
-    receiver: ReceiverHandle,
-    ledger: Any,
-    fault: dict[str, Any],
-    kind: ErrorKind,
-) -> None:
-    endpoint = "transcript.create" if fault["action"] == "fail_job" else "webhook"
-    sim.set_faults([{"endpoint": endpoint, **fault}])
-    result = await probe(sim, receiver, ledger)
-    assert result.status is Status.DOWN, result.message
-    assert result.error_kind is kind, result.message
-    assert "transcript_id" in result.details
-    assert await ledger.pending() == []
-    assert (await settle(sim)) == NOTHING_LEFT
-    assert receiver.runs.live == 0
 
 
 async def test_an_early_webhook_names_the_status_it_saw(

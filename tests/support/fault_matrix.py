@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.models import ErrorKind, Status
-from monitor.providers.assemblyai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
+from monitor.providers.assemblyai.specs import (
+    ReachabilitySpec,
+    StreamingSpec,
+    TranscriptionSpec,
+    WebhookSpec,
+)
 
 DOWN, UP, DEGRADED = Status.DOWN, Status.UP, Status.DEGRADED
 K = ErrorKind
@@ -22,6 +27,14 @@ SPECS: dict[str, Any] = {
         timeout=3, degraded_after=2, poll_interval=0.05, poll_max_interval=0.2
     ),
     "streaming": StreamingSpec(timeout=3.5, degraded_after=2),
+    # Its call comes to sttwatch's own receiver on loopback (the test starts one).
+    "webhook": WebhookSpec(
+        timeout=3,
+        degraded_after=1,
+        poll_interval=0.05,
+        poll_max_interval=0.1,
+        duplicate_window=0.5,
+    ),
 }
 UNAUTHORIZED = "Unauthorized Connection: Missing Authorization header"
 TOO_MANY = "Unauthorized Connection: Too many concurrent sessions"
@@ -54,7 +67,7 @@ def ws_close(code: int, reason: str = "", **params: Any) -> dict[str, Any]:
     return f("ws", "close", code=code, reason=reason, **params)
 
 
-R, T, S = "reachability", "transcription", "streaming"
+R, T, S, W = "reachability", "transcription", "streaming", "webhook"
 
 CASES = [
     # -- reachability: GET /v2/transcript?limit=1 --------------------------------------
@@ -171,4 +184,28 @@ CASES = [
          spec={"timeout": 1.5}),
     Case("streaming-token-not-json", S, [f("token", "malformed", body_kind="not_json")], DOWN,
          K.BAD_RESPONSE, auth="token"),
+    # -- webhook: the job's call to sttwatch's receiver ----------------------------------
+    Case("webhook-late", W, [f("webhook", "delay", delay_ms=1500)], DEGRADED, None),
+    Case("webhook-drop", W, [f("webhook", "drop")], DOWN, K.WEBHOOK_MISSING),
+    Case("webhook-delay-past-deadline", W, [f("webhook", "delay", delay_ms=5000)], DOWN,
+         K.WEBHOOK_MISSING),
+    Case("webhook-duplicate", W, [f("webhook", "duplicate")], DOWN, K.WEBHOOK_DUPLICATE,
+         message="The webhook came 2 times within 0.5 s"),
+    Case("webhook-wrong-auth", W, [f("webhook", "wrong_auth")], DOWN,
+         K.WEBHOOK_UNAUTHENTICATED,
+         message="The webhook came without the run's secret header (1 call(s), refused)"),
+    Case("webhook-no-auth", W, [f("webhook", "no_auth")], DOWN, K.WEBHOOK_UNAUTHENTICATED),
+    Case("webhook-early", W, [f("webhook", "early")], DOWN, K.WEBHOOK_EARLY),
+    Case("webhook-wrong-id", W, [f("webhook", "wrong_id")], DOWN, K.WEBHOOK_MALFORMED,
+         message="The webhook carried a transcript_id that is not this run's"),
+    Case("webhook-not-json", W, [f("webhook", "malformed", body_kind="not_json")], DOWN,
+         K.WEBHOOK_MALFORMED, message="The webhook carried a body that is not a JSON object"),
+    Case("webhook-truncated", W, [f("webhook", "malformed", body_kind="truncated")], DOWN,
+         K.WEBHOOK_MALFORMED),
+    Case("webhook-wrong-shape", W, [f("webhook", "malformed", body_kind="wrong_shape")], DOWN,
+         K.WEBHOOK_MALFORMED),
+    Case("webhook-job-failed", W, [f("transcript.create", "fail_job", error="No audio.")],
+         DOWN, K.TRANSCRIPTION_FAILED, message="The transcription job failed: No audio."),
+    Case("webhook-job-stuck", W, [f("transcript.create", "stuck", stage="processing")], DOWN,
+         K.JOB_TIMEOUT, scenario={"jobs": {"delete_in_progress": "allow"}}, janitor=True),
 ]  # fmt: skip

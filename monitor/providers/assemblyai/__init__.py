@@ -218,9 +218,10 @@ WEBHOOK: ProbeType[WebhookSpec] = ProbeType(
     details_help={
         "transcript_id": "the id of the transcript the run created",
         "completed_s": "seconds from submit to the job seen terminal",
-        "delivery_s": "seconds from the job terminal to the webhook received (the key latency)",
-        "delivery_max_s": "when the call came before a poll saw the job end: the most the "
-        "delivery can have taken (since the last poll that saw the job running)",
+        "delivery_s": "seconds from the job seen terminal to the webhook received (the key "
+        "latency; the least the delivery can have taken)",
+        "delivery_max_s": "seconds from the last poll that saw the job running to the webhook "
+        "received: the most the delivery can have taken",
         "webhook_calls": "calls that carried the run's secret",
         "duplicates": "further calls for the same job within duplicate_window",
         "unauthenticated_calls": "calls on the run's URL without its secret (refused)",

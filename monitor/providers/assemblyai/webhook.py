@@ -199,16 +199,16 @@ class _Run(JobRun):
                 )
             self.job.status = str(status)
             job = got
-            # Terminal by the time it was read, so it ended between the last poll that saw
-            # it running and now: the call is the first sign of it (delivery 0, at most
-            # `delivery_max_s`).
+            # Terminal by the time it was read: the call is the first sign of its end.
             self._completed(call.arrived)
-            if self.running_seen_at is not None:
-                rec.details["delivery_max_s"] = round(call.arrived - self.running_seen_at, 6)
         assert self.completed_at is not None
+        # The job ended between the last poll that saw it running and the first sign of its
+        # end, so the delay is at least `delivery` and at most `delivery_max_s`.
         self.delivery = max(0.0, call.arrived - self.completed_at)
         rec.phases["delivery"] = self.delivery
         rec.details["delivery_s"] = round(self.delivery, 6)
+        if self.running_seen_at is not None:
+            rec.details["delivery_max_s"] = round(call.arrived - self.running_seen_at, 6)
         if job.get("status") != announced:
             return Failure(
                 ErrorKind.WEBHOOK_MALFORMED,
