@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.config import parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.site import build_view, render_site
 from monitor.store import Store
+from tests.support.configs import config_doc, parsed
 
 NOW = datetime(2026, 11, 20, 13, 37, 21, tzinfo=UTC)
 
@@ -33,21 +33,8 @@ def webhook_result(minutes_ago: int, delivery: float, status: Status = Status.UP
 
 
 async def test_the_webhook_component_shows_its_delivery_delay(tmp_path: Path, store: Store) -> None:
-    cfg = parse_config(
-        {
-            "database": str(tmp_path / "sttwatch.db"),
-            "site_dir": str(tmp_path / "site"),
-            "webhook_base_url": "https://status.example.com",
-            "targets": [
-                {
-                    "name": "aai-us",
-                    "api_key": "sk-test-1",
-                    "probes": {"reachability": {}, "webhook": {}},
-                }
-            ],
-        },
-        env={},
-    )
+    target = {"name": "aai-us", "api_key": "sk-1", "probes": {"reachability": {}, "webhook": {}}}
+    cfg = parsed(config_doc(tmp_path, [target], webhook_base_url="https://status.example.com"))
     await store.add_results([webhook_result(m, 1.2) for m in (3, 2)] + [webhook_result(1, 1.8)])
     view = await build_view(store, cfg, NOW)
     (component,) = [c for c in view.components if c.probe == "webhook"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,14 @@ class JobRun:
     `submit_extra` is merged into the submit request (the webhook's fields).
     """
 
+    # What the run is doing in each phase, for a failure's "while ..." (a kind adds its own).
+    DOING: Mapping[str, str] = {
+        "upload": "uploading the probe clip",
+        "submit": "submitting the job",
+        "queued": "polling the job",
+        "processing": "polling the job",
+    }
+
     def __init__(
         self,
         target: ProbeTarget,
@@ -117,6 +125,10 @@ class JobRun:
         self.upload_url: str | None = None
         self.submit_sent = False
         self.marker_recorded = False
+
+    def during(self) -> str:
+        """Return what the run was doing in its current phase ("" when nothing named)."""
+        return self.DOING.get(self.rec.current or "", "")
 
     @property
     def may_have_orphan(self) -> bool:
@@ -356,6 +368,7 @@ class JobRun:
 class _Run(JobRun):
     """One run of the transcription probe: the job, then the text verified."""
 
+    DOING: Mapping[str, str] = {**JobRun.DOING, "verify": "verifying the transcript"}
     spec: TranscriptionSpec
 
     def __init__(
@@ -408,20 +421,8 @@ class _Run(JobRun):
         return None
 
 
-def _during(rec: RunRecorder) -> str:
-    return {
-        "upload": "uploading the probe clip",
-        "submit": "submitting the job",
-        "queued": "polling the job",
-        "processing": "polling the job",
-        "verify": "verifying the transcript",
-    }.get(rec.current or "", "")
-
-
 async def run_job(
-    probe: JobRun,
-    main: Callable[[aiohttp.ClientSession], Awaitable[Failure | None]],
-    during: Callable[[], str],
+    probe: JobRun, main: Callable[[aiohttp.ClientSession], Awaitable[Failure | None]]
 ) -> Failure | None:
     """Return why the run failed (None when every check passed), once its job is cleaned up.
 
@@ -429,7 +430,7 @@ async def run_job(
     timeout, cancellation) the transcript is then deleted and the deletion
     confirmed, in a task of its own shielded from cancellation. A deletion
     that fails is the run's failure when nothing else failed (``details.deletion``
-    says what happened either way); `during` names the phase a failure hit.
+    says what happened either way); a failure's message names the phase it hit.
     """
     rec, spec, ctx = probe.rec, probe.spec, probe.ctx
     failure: Failure | None = None
@@ -443,9 +444,9 @@ async def run_job(
             ):
                 failure = await main(session)
         except TimeoutError:
-            failure = timed_out(spec.timeout, during=during())
+            failure = timed_out(spec.timeout, during=probe.during())
         except EXPECTED_ERRORS as exc:
-            failure = from_exception(exc, during=during())
+            failure = from_exception(exc, during=probe.during())
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -471,7 +472,7 @@ async def run(target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext) -
     """Return the result of one transcribe-verify-delete round trip against `target`."""
     rec = RunRecorder(target, NAME, ctx)
     probe = _Run(target, spec, ctx, rec)
-    failure = await run_job(probe, probe.main, lambda: _during(rec))
+    failure = await run_job(probe, probe.main)
     if failure is not None:
         return rec.down(failure)
     assert probe.turnaround is not None

@@ -23,6 +23,7 @@ waits what is left of it before it reports.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,8 @@ NAME = "webhook"
 class _Run(JobRun):
     """One run of the webhook probe: the job, the call, and what the call said."""
 
+    WAITING = "waiting for the job and its webhook"
+    DOING: Mapping[str, str] = {**JobRun.DOING, "queued": WAITING, "processing": WAITING}
     spec: WebhookSpec
 
     def __init__(
@@ -227,15 +230,6 @@ class _Run(JobRun):
         return max(0, len(again) - 1) + self.inbox.dropped
 
 
-def _during(rec: RunRecorder) -> str:
-    return {
-        "upload": "uploading the probe clip",
-        "submit": "submitting the job",
-        "queued": "waiting for the job and its webhook",
-        "processing": "waiting for the job and its webhook",
-    }.get(rec.current or "", "")
-
-
 async def run(target: ProbeTarget, spec: WebhookSpec, ctx: ProbeContext) -> ProbeResult:
     """Return the result of one job submitted with a webhook: was it called, on time, once?"""
     runs = ctx.webhooks
@@ -245,7 +239,7 @@ async def run(target: ProbeTarget, spec: WebhookSpec, ctx: ProbeContext) -> Prob
     rec = RunRecorder(target, NAME, ctx)
     with runs.open(ctx.clock.monotonic) as inbox:
         probe = _Run(target, spec, ctx, rec, inbox)
-        failure = await run_job(probe, probe.main, lambda: _during(rec))
+        failure = await run_job(probe, probe.main)
         if probe.delivered is not None:
             # Whatever the deletion left of the window, waited here: a duplicate is this run's.
             left = probe.delivered.arrived + spec.duplicate_window - rec.now()
