@@ -145,8 +145,7 @@ class Config(_Strict):
     listen: str = "127.0.0.1:8080"
     title: str = "Speech API status"
     public_url: str | None = None
-    # The public URL at which the API reaches this sttwatch's web server (its receiver).
-    webhook_base_url: str | None = None
+    webhook_base_url: str | None = None  # how the API reaches this web server (webhooks)
     retention: Retention = Field(default_factory=Retention)
     targets: list[Target] = Field(min_length=1)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
@@ -170,25 +169,22 @@ class Config(_Strict):
     @field_validator("webhook_base_url")
     @classmethod
     def _webhook_base_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = urlsplit(v or "")
+        if v is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
             raise ValueError(f"must be an http(s) URL with a host, got {v!r}")
         if parts.query or parts.fragment:
             raise ValueError(f"must have no query or fragment (the run's path is added), got {v!r}")
-        return v.rstrip("/")
+        return v.rstrip("/") if v else v
 
     def notes(self) -> list[str]:
         """Return what `check-config` says about features the config leaves off."""
-        if self.webhook_base_url is None:
-            kinds = sorted(k.name for k in probe_types().values() if k.receives_calls)
-            if kinds:
-                return [
-                    f"the {', '.join(kinds)} probe is off: set webhook_base_url "
-                    "(the public URL at which the API reaches this sttwatch) to enable it"
-                ]
-        return []
+        kinds = sorted(k.name for k in probe_types().values() if k.receives_calls)
+        if self.webhook_base_url is not None or not kinds:
+            return []
+        return [
+            f"the {', '.join(kinds)} probe is off: set webhook_base_url "
+            "(the public URL at which the API reaches this sttwatch) to enable it"
+        ]
 
     @property
     def listen_host(self) -> str:
@@ -368,15 +364,10 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
         for pname, spec in t.probes.enabled().items():
             base = f"targets[{i}].probes.{pname}"
             problems.extend((f"{base}.{key}", msg) for key, msg in spec.problems())
-            if cfg.webhook_base_url is None and probe_type(pname).receives_calls:
-                problems.append(
-                    (
-                        base,
-                        "needs webhook_base_url: the public http(s) URL at which the API "
-                        "reaches this sttwatch's web server (its receiver is "
-                        "<webhook_base_url>/webhooks/...)",
-                    )
-                )
+            own = probe_types(t.provider).get(pname)
+            if cfg.webhook_base_url is None and own is not None and own.receives_calls:
+                need = "the public http(s) URL at which the API reaches this sttwatch's web server"
+                problems.append((base, f"needs webhook_base_url: {need} (for its webhooks)"))
             if pname not in supported(t.provider):
                 problems.append((base, f"provider {t.provider!r} has no probe kind {pname!r}"))
         if not t.probes.enabled():

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
-from monitor.config import Config
+from monitor.config import Config, Target
 from monitor.isolation import DEFAULT_GRACE, run_probe
 from monitor.models import ProbeContext, ProbeFn, ProbeResult, SessionFactory
 from monitor.probes.registry import probe_types
@@ -103,16 +103,16 @@ class Runtime:
             **kwargs,
         )
 
-    def _can_run(self, target: str, kind: str) -> bool:
+    def _can_run(self, target: Target, kind: str) -> bool:
         """Return False (and say so) for a kind that waits for a call nothing here receives."""
-        found = probe_types().get(kind)
+        found = probe_types(target.provider).get(kind)
         if found is None or not found.receives_calls or self.ctx.webhooks is not None:
             return True
         log.warning(
             "%s of %s skipped: it waits for the API to call sttwatch's web server, "
             "which `sttwatch once` does not run (`sttwatch run` probes it)",
             kind,
-            target,
+            target.name,
         )
         return False
 
@@ -146,7 +146,7 @@ class Runtime:
                 tg.create_task(one(t, name, spec))
                 for t in self.config.targets
                 for name, spec in t.probes.enabled().items()
-                if self._can_run(t.name, name)
+                if self._can_run(t, name)
             ]
         await sched.sweep()
         return [task.result() for task in tasks]
