@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,10 @@ async def test_a_forged_call_changes_no_result_and_is_only_counted(
     base = receiver.base_url
     foreign = {"transcript_id": "00000000-0000-0000-0000-000000000000", "status": "completed"}
     answers: list[int | None] = []
+    used: list[str] = []
 
     async def forge(token: str, secret: str) -> None:
+        used.extend((token, secret))
         url = f"{base}/webhooks/{token}"
         if name == "no_secret":
             answers.append(await post(http, url, json=foreign))
@@ -172,6 +175,9 @@ async def test_a_forged_call_changes_no_result_and_is_only_counted(
     result = await run_with(sim, receiver, forge)
     assert result.status is Status.UP, result.message
     assert shape(result) == shape(clean)
+    # Neither the run's token nor its secret is in what is stored and shown.
+    shown = json.dumps(result.to_json())
+    assert all(value not in shown for value in used)
     assert all(a in (401, 404, 413, None) for a in answers), answers
     assert dict(receiver.runs.refused) == expected
     assert leftovers(sim) == NOTHING_LEFT
