@@ -129,6 +129,9 @@ class Root:
             clock=self.clock,
             secrets=config.secrets(),
             providers={t.name: t.provider for t in config.targets},
+            location=config.location,
+            quorum=config.quorum,
+            location_stale_after=config.location_stale_after,
         )
         try:
             ctx = ProbeContext(
@@ -137,6 +140,7 @@ class Root:
                 ledger=store,
                 user_agent=self.user_agent,
                 webhooks=self.webhooks,
+                location=config.location,
             )
             rt = Runtime(config=config, store=store, ctx=ctx, probes=self.probes)
             if self.record:

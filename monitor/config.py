@@ -34,6 +34,7 @@ from monitor.alert_urls import (
     url_secrets,
 )
 from monitor.durations import format_duration, parse_duration
+from monitor.models import LOCAL
 from monitor.probes.registry import (
     did_you_mean,
     probe_type,
@@ -47,6 +48,7 @@ from monitor.redaction import MASK
 from monitor.targets import Probes, StrictModel, Target, probe_spec
 
 __all__ = [
+    "LOCATION_ENV",
     "AlertsConfig",
     "Config",
     "ConfigError",
@@ -67,6 +69,8 @@ __all__ = [
 
 
 _Strict = StrictModel  # the base of every model here (monitor/targets.py)
+
+_LOCATION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")  # a slug, like target names
 
 
 class AlertsConfig(_Strict):
@@ -137,10 +141,22 @@ class Retention(_Strict):
     daily: Duration = 400 * 86400.0
 
 
+LOCATION_ENV = "STTWATCH_LOCATION"
+"""The environment variable that overrides `location:`, so one file serves every agent."""
+
+
 class Config(_Strict):
     """The whole sttwatch configuration."""
 
     database: str = "sttwatch.db"
+    # Where this agent probes from (a slug); results, metrics and ledger entries carry it.
+    location: str = LOCAL
+    # Locations that must see a component down (or degraded) before it is: a number,
+    # or "majority" of the locations reporting it (monitor/quorum.py).
+    quorum: int | Literal["majority"] = 1
+    # A location whose last result of a component is older than this stops counting
+    # towards that component's quorum (an agent that was removed or died).
+    location_stale_after: Duration = 15 * 60.0
     site_dir: str = "site"
     listen: str = "127.0.0.1:8080"
     title: str = "Speech API status"
@@ -150,6 +166,20 @@ class Config(_Strict):
     targets: list[Target] = Field(min_length=1)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        if not _LOCATION.match(v):
+            raise ValueError(f"must be a slug of lower-case letters, digits and dashes, got {v!r}")
+        return v
+
+    @field_validator("quorum", mode="before")
+    @classmethod
+    def _quorum(cls, v: Any) -> Any:
+        if v == "majority" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            return v
+        raise ValueError(f"must be a number of locations (1 or more) or 'majority', got {v!r}")
 
     @field_validator("listen")
     @classmethod
@@ -498,6 +528,10 @@ def parse_config(
     }
     if problems:
         raise ConfigError(source, problems)
+    from_env = bool(values.get(LOCATION_ENV))
+    if from_env:
+        # The environment names the agent's location over the file's: one file, many agents.
+        expanded["location"] = values[LOCATION_ENV]
     # Each `probes:` entry is checked against its kind's spec here, where the path of a
     # bad key is known; the Target model then reports those targets' probes no more.
     problems, bad = _probe_problems(expanded)
@@ -510,13 +544,21 @@ def parse_config(
             for e in exc.errors()
             if tuple(e["loc"][:3]) not in {("targets", i, "probes") for i in bad}
         )
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, _located(problems, from_env)) from None
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, _located(problems, from_env))
     problems = _semantic_checks(cfg)
     if problems:
         raise ConfigError(source, problems)
     return cfg
+
+
+def _located(problems: list[tuple[str, str]], from_env: bool) -> list[tuple[str, str]]:
+    """Return `problems` with a bad location blamed on the environment when it came from there."""
+    if not from_env:
+        return problems
+    where = f"location (from {LOCATION_ENV})"
+    return [(where if path == "location" else path, msg) for path, msg in problems]
 
 
 # libyaml's loader is ten times faster than PyYAML's pure-Python one (a 1,000-target

@@ -70,7 +70,25 @@ async def run_probe(
     `redactor` instead, built once from every secret including each target's key,
     and `raising`, its own record of (target, probe) -> the exception type its
     last run raised, so a probe that keeps raising logs its traceback once a streak.
+    Every result carries the context's location (the agent's), whoever built it.
     """
+    result = await _run_probe(fn, target, probe, spec, ctx, grace, secrets, redactor, raising)
+    if result.location != ctx.location:
+        result = replace(result, location=ctx.location)
+    return result
+
+
+async def _run_probe(
+    fn: ProbeFn,
+    target: Target,
+    probe: str,
+    spec: Any,
+    ctx: ProbeContext,
+    grace: float,
+    secrets: Sequence[str],
+    redactor: Redactor | None,
+    raising: dict[tuple[str, str], str] | None,
+) -> ProbeResult:
     clock = ctx.clock
     started = clock.now()
     t0 = clock.monotonic()

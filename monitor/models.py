@@ -62,6 +62,10 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
 
 
+LOCAL = "local"
+"""The location of an agent that names none (config `location:`), and of rows stored before."""
+
+
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
@@ -85,6 +89,8 @@ class ProbeResult:
     message: str = ""
     phases: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    # Where the run was made from: the agent's config `location:` (stamped by run_probe).
+    location: str = LOCAL
 
     def __post_init__(self) -> None:
         if self.status is Status.DOWN and self.error_kind is None:
@@ -109,6 +115,7 @@ class ProbeResult:
             "message": self.message,
             "phases": {k: round(v, 6) for k, v in self.phases.items()},
             "details": self.details,
+            "location": self.location,
         }
 
     @classmethod
@@ -126,6 +133,7 @@ class ProbeResult:
             message=data.get("message", ""),
             phases=dict(data.get("phases") or {}),
             details=dict(data.get("details") or {}),
+            location=data.get("location") or LOCAL,
         )
 
 
@@ -210,6 +218,7 @@ class ProbeContext:
     ledger: DeletionLedger
     user_agent: str = "sttwatch"
     webhooks: LiveRuns | None = None
+    location: str = LOCAL  # the agent's; every result of a run made with this context carries it
 
 
 class ProbeTarget(Protocol):

@@ -8,18 +8,23 @@ neither while `held`; the database alert (alerting/database.py) opens on
 `down` and resolves on `good`. None of them compares a count with a threshold
 itself, so the thresholds mean the same everywhere (docs/storage.md,
 docs/alerting.md).
+
+`combine` is the quorum: a component probed from several locations is down
+only when at least `quorum` of them see it down (degraded likewise); fewer is a
+partial state ("down from eu-west") that opens nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import NamedTuple, Self
+from typing import Literal, NamedTuple, Self
 
 from monitor.config import AlertsConfig
 from monitor.models import Status
 
-__all__ = ["Outcome", "Streak", "Thresholds", "step"]
+__all__ = ["Outcome", "Quorum", "Streak", "Thresholds", "Verdict", "combine", "required", "step"]
 
 _DEFAULTS = AlertsConfig()
 
@@ -102,3 +107,46 @@ def step(
         return Outcome(new, False, False, up, recovered, in_maintenance)
     slow = 0 < thresholds.degraded_threshold <= length
     return Outcome(new, False, slow, False, recovered, in_maintenance)
+
+
+Quorum = int | Literal["majority"]
+"""The config's `quorum:`: a number of locations, or a majority of those reporting."""
+
+
+class Verdict(NamedTuple):
+    """A component's status across its locations, and the locations that see it worse."""
+
+    status: Status
+    # Locations whose status is worse than `status` (too few for the quorum), sorted:
+    # "down from eu-west". Empty when every location agrees with `status` or better.
+    partial: tuple[str, ...] = ()
+    # The worst status among `partial` (None when it is empty).
+    partial_status: Status | None = None
+
+
+def required(quorum: Quorum, locations: int) -> int:
+    """Return how many of `locations` reporting locations must agree for the quorum."""
+    if quorum == "majority":
+        return locations // 2 + 1
+    return quorum
+
+
+def combine(states: Mapping[str, Status], quorum: Quorum) -> Verdict:
+    """Return the component's verdict from each location's status (`states`) and `quorum`.
+
+    Down when at least `required(quorum, len(states))` locations see it down;
+    else degraded when that many see it degraded or down; else up. A fixed
+    quorum larger than the locations reporting can never be met: with quorum 2
+    and one location, that location's outage stays partial (as the Prometheus
+    rules' `count ... >= 2` does). No location at all is up with nothing partial.
+    """
+    need = required(quorum, len(states))
+    down = sorted(loc for loc, s in states.items() if s is Status.DOWN)
+    if len(down) >= need and down:
+        return Verdict(Status.DOWN)
+    bad = sorted(loc for loc, s in states.items() if s is not Status.UP)
+    if len(bad) >= need and bad:
+        return Verdict(Status.DEGRADED, tuple(down), Status.DOWN if down else None)
+    if not bad:
+        return Verdict(Status.UP)
+    return Verdict(Status.UP, tuple(bad), Status.DOWN if down else Status.DEGRADED)

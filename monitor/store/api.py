@@ -19,8 +19,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.config import Retention
-from monitor.models import Clock, LedgerEntry, ProbeResult, SystemClock
-from monitor.outcome import Thresholds
+from monitor.models import LOCAL, Clock, LedgerEntry, ProbeResult, SystemClock
+from monitor.outcome import Quorum, Thresholds
 from monitor.redaction import Redactor
 from monitor.store import alerts, ingest, queries
 from monitor.store.ingest import ComponentIds
@@ -29,6 +29,7 @@ from monitor.store.records import (
     HOUR_MS,
     ComponentState,
     Incident,
+    LocationState,
     Rollup,
     StoredResult,
     StoreHealth,
@@ -76,10 +77,18 @@ class Store:
         busy_timeout_s: float,
         secrets: Iterable[str] = (),
         providers: Mapping[str, str] | None = None,
+        location: str = LOCAL,
+        quorum: Quorum = 1,
+        location_stale_after: float = 15 * 60.0,
     ) -> None:
         self.path = path
         # Each target's provider: a result's key latency (its roll-ups) is its provider's kind's.
         self.providers: Mapping[str, str] = dict(providers or {})
+        # This agent's location: its ledger entries carry it; incidents follow the quorum
+        # of every location's results (docs/storage.md, Locations).
+        self.location = location
+        self.quorum = quorum
+        self.location_stale_after = location_stale_after
         # Deletion errors quote the server, which may echo the API key back.
         self._redactor = Redactor(secrets)
         self.thresholds = thresholds
@@ -106,6 +115,9 @@ class Store:
         busy_timeout_s: float = 5.0,
         secrets: Iterable[str] = (),
         providers: Mapping[str, str] | None = None,
+        location: str = LOCAL,
+        quorum: Quorum = 1,
+        location_stale_after: float = 15 * 60.0,
     ) -> Store:
         """Return an open store at `path`, its schema created or upgraded by migrations.
 
@@ -114,6 +126,8 @@ class Store:
         process before it fails. `secrets` (the config's) are masked out of the
         deletion errors it stores. `providers` maps target names to their
         provider (the config's), whose kinds define each result's key latency.
+        `location` is the agent's (its deletion ledger is its own); `quorum` and
+        `location_stale_after` decide incidents across locations.
         """
         store = cls(
             path,
@@ -123,6 +137,9 @@ class Store:
             busy_timeout_s=busy_timeout_s,
             secrets=secrets,
             providers=providers,
+            location=location,
+            quorum=quorum,
+            location_stale_after=location_stale_after,
         )
         store._writer.start()
         try:
@@ -178,6 +195,7 @@ class Store:
                 self.thresholds,
                 want_ids=True,
                 providers=self.providers,
+                **self._quorum(),
             )
             return ids[0]
 
@@ -201,39 +219,56 @@ class Store:
                     self.thresholds,
                     want_ids=False,
                     providers=self.providers,
+                    **self._quorum(),
                 )
                 return n
 
             total += await self.write(job)
         return total
 
+    def _quorum(self) -> dict[str, Any]:
+        return {
+            "quorum": self.quorum,
+            "stale_after_ms": round(self.location_stale_after * 1000),
+        }
+
     # -------------------------------------------------------- deletion ledger
 
     async def record(self, target: str, transcript_id: str) -> None:
         """Persist (committed) that `transcript_id` exists on `target` and must be deleted."""
         now = to_ms(self._clock.now())
-        await self.write(lambda db: ingest.ledger_record(db.conn, target, transcript_id, now))
+        loc = self.location
+        await self.write(lambda db: ingest.ledger_record(db.conn, target, transcript_id, now, loc))
 
     async def mark_deleted(self, target: str, transcript_id: str) -> None:
         """Persist that the deletion of `transcript_id` was confirmed."""
         now = to_ms(self._clock.now())
-        await self.write(lambda db: ingest.ledger_mark_deleted(db.conn, target, transcript_id, now))
+        loc = self.location
+        await self.write(
+            lambda db: ingest.ledger_mark_deleted(db.conn, target, transcript_id, now, loc)
+        )
 
     async def mark_attempt(self, target: str, transcript_id: str, error: str) -> None:
         """Persist a failed deletion attempt (the janitor retries later), `secrets` masked."""
         now = to_ms(self._clock.now())
         error = self._redactor.redact(error)
         await self.write(
-            lambda db: ingest.ledger_mark_attempt(db.conn, target, transcript_id, error, now)
+            lambda db: ingest.ledger_mark_attempt(
+                db.conn, target, transcript_id, error, now, self.location
+            )
         )
 
     async def pending(self, target: str | None = None) -> list[LedgerEntry]:
-        """Return the entries not yet confirmed deleted, oldest first."""
-        return await self.read(lambda c: queries.ledger_pending(c, target))
+        """Return this agent's entries not yet confirmed deleted, oldest first.
+
+        Each agent deletes only what its own probes created: another location's
+        entry may belong to a run still going there.
+        """
+        return await self.read(lambda c: queries.ledger_pending(c, target, self.location))
 
     async def pending_counts(self) -> dict[str, int]:
-        """Return undeleted transcripts per target (0 for a target whose entries are all gone)."""
-        return await self.read(queries.ledger_pending_counts)
+        """Return this agent's undeleted transcripts per target (0 once all are gone)."""
+        return await self.read(lambda c: queries.ledger_pending_counts(c, self.location))
 
     async def overdue(self, older_than_s: float) -> list[LedgerEntry]:
         """Return undeleted entries created more than `older_than_s` ago, oldest first."""
@@ -278,9 +313,10 @@ class Store:
         until: datetime | None = None,
         limit: int = 100,
         before_id: int | None = None,
+        location: str | None = None,
     ) -> list[ProbeResult]:
         """Return up to `limit` (≤ 1000) results started in [since, until), newest first."""
-        rows = await self.result_rows(target, probe, since, until, limit, before_id)
+        rows = await self.result_rows(target, probe, since, until, limit, before_id, location)
         return [r.result for r in rows]
 
     async def result_rows(
@@ -291,13 +327,27 @@ class Store:
         until: datetime | None = None,
         limit: int = 100,
         before_id: int | None = None,
+        location: str | None = None,
     ) -> list[StoredResult]:
-        """Return like `results`, each with its row id (pass the last as `before_id` to page)."""
+        """Return like `results`, each with its row id (pass the last as `before_id` to page).
+
+        `location`: only the results probed from there.
+        """
         s = to_ms(since) if since is not None else None
         u = to_ms(until) if until is not None else None
         return await self.read(
-            lambda c: queries.result_rows(c, target, probe, s, u, limit, before_id)
+            lambda c: queries.result_rows(c, target, probe, s, u, limit, before_id, location)
         )
+
+    async def location_states(self) -> list[LocationState]:
+        """Return each location's latest view of each component, stale locations left out."""
+        now = self._clock.now()
+        since = to_ms(now - timedelta(seconds=self.location_stale_after))
+        return await self.read(lambda c: queries.location_states(c, since))
+
+    async def locations(self) -> list[str]:
+        """Return every location that has stored a result, sorted."""
+        return await self.read(queries.locations)
 
     async def rollups_hourly(
         self, target: str | None, probe: str | None, since: datetime, until: datetime

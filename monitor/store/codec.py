@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor.durations import seconds_text
-from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.models import LOCAL, ErrorKind, ProbeResult, Status
 from monitor.probes.registry import KindTable
 from monitor.store.records import (
     CODE_STATUS,
@@ -265,7 +265,7 @@ def encode_v0(
 
 RESULT_COLUMNS = (
     "r.id, c.target, c.probe, r.started_at, r.status, r.error_kind, r.duration_us,"
-    " r.message, r.phases, r.details"
+    " r.message, r.phases, r.details, r.location"
 )
 
 
@@ -309,7 +309,8 @@ def _decode_rest(
 
 def decode_result(row: tuple[Any, ...]) -> StoredResult:
     """Return the stored result of one row selected with `RESULT_COLUMNS` (v0, v1 or v2)."""
-    rid, target, probe, started, status, kind, dur_us, message, phases, details = row
+    rid, target, probe, started, status, kind, dur_us, message, phases, details, *where = row
+    location = where[0] if where else LOCAL  # a row selected without its location column
     st = CODE_STATUS[status]
     if isinstance(phases, bytes):
         message, phase_s, detail = _decode_v2(probe, st, message, phases, details)
@@ -331,5 +332,6 @@ def decode_result(row: tuple[Any, ...]) -> StoredResult:
             message=message,
             phases=phase_s,
             details=detail,
+            location=location,
         ),
     )

@@ -4,6 +4,8 @@ One batch of results becomes raw rows, roll-up increments for the hour and the
 day, and steps of each component's streak (the outcome machine, monitor/outcome.py)
 with the incident it opens or closes — all in the caller's transaction, so a crash
 leaves either everything or nothing.
+The incidents, across the locations that probe a component, are
+monitor/store/incidents.py's.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.models import ProbeResult, Status
-from monitor.outcome import Streak, Thresholds, step
+from monitor.models import LOCAL, ProbeResult, Status
+from monitor.outcome import Quorum, Streak, Thresholds, step
 from monitor.store.codec import encode_result, phases_in_us
+from monitor.store.incidents import ComponentIncidents, describe, step_incident
+from monitor.store.incidents import load as load_incidents
+from monitor.store.incidents import save as save_incidents
 from monitor.store.records import (
     CODE_STATUS,
     DAY_MS,
@@ -173,19 +178,11 @@ class _State:
     id: int
     streak: Streak
     last_started_at: int | None
-    open_incident_id: int | None
     # The error kinds and first message of the current down streak.
     streak_kinds: list[str]
     streak_message: str | None
-
-
-@dataclass(slots=True)
-class _OpenIncident:
-    id: int
-    error_kinds: list[str]
-    last_message: str
-    down_runs: int
-    updates: list[dict[str, Any]]
+    # Its locations' streaks and its open incident (monitor/store/incidents.py).
+    incident: ComponentIncidents
 
 
 def _wer(r: ProbeResult) -> float | None:
@@ -193,11 +190,6 @@ def _wer(r: ProbeResult) -> float | None:
     if isinstance(w, int | float) and not isinstance(w, bool):
         return float(w)
     return None
-
-
-def _describe(r: ProbeResult) -> str:
-    kind = r.error_kind.value if r.error_kind else "unknown"
-    return f"{kind}: {r.message}" if r.message else kind
 
 
 class ComponentIds:
@@ -235,16 +227,19 @@ def apply_results(
     *,
     want_ids: bool,
     providers: Mapping[str, str] | None = None,
+    quorum: Quorum = 1,
+    stale_after_ms: int = 15 * 60_000,
 ) -> tuple[int, list[int]]:
     """Store `results` with their roll-ups and incident steps; return (count, row ids).
 
     Must run inside a transaction. Row ids are collected only when `want_ids`
     (bulk seeding inserts with executemany and cannot see them). `providers`
     (target -> provider) picks the kind whose key latency a result's roll-up counts.
+    Incidents follow `quorum` over the locations whose last result of the component
+    started at most `stale_after_ms` before the result being stored.
     """
     providers = providers or {}
     states: dict[int, _State] = {}
-    incidents: dict[int, _OpenIncident] = {}
     hourly: dict[tuple[int, int], _Agg] = {}
     probes: dict[int, str] = {}  # the phases of a roll-up row are stored in its probe's order
     rows: list[tuple[Any, ...]] = []
@@ -259,13 +254,13 @@ def apply_results(
         if want_ids:
             cur = conn.execute(
                 "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
-                " message, phases, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (cid, *enc),
+                " message, phases, details, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, *enc, r.location),
             )
             assert cur.lastrowid is not None
             row_ids.append(cur.lastrowid)
         else:
-            rows.append((cid, *enc))
+            rows.append((cid, *enc, r.location))
         count += 1
         latency = key_latency(r, providers.get(r.target)) if status != 2 else 0.0
         wer = _wer(r)
@@ -277,13 +272,12 @@ def apply_results(
         state = states.get(cid)
         if state is None:
             state = states[cid] = _load_state(conn, cid)
-            if state.open_incident_id is not None:
-                incidents[cid] = _load_incident(conn, state.open_incident_id)
-        _step(conn, state, incidents, r, started, thresholds)
+        _step(state, r, started, thresholds)
+        step_incident(conn, state.incident, r, started, latency, thresholds, quorum, stale_after_ms)
     if rows:
         conn.executemany(
             "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
-            " message, phases, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " message, phases, details, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     # A day is the sum of its hours, so the daily increments come from the hourly ones.
@@ -296,7 +290,7 @@ def apply_results(
         day.merge(agg)
     for table, aggs in zip(ROLLUP_TABLES, (hourly, daily), strict=True):
         _merge_rollups(conn, table, probes, aggs)
-    _save(conn, states, incidents)
+    _save(conn, states)
     return count, row_ids
 
 
@@ -339,109 +333,27 @@ def _load_state(conn: sqlite3.Connection, cid: int) -> _State:
         id=cid,
         streak=streak,
         last_started_at=row[1],
-        open_incident_id=row[6],
         streak_kinds=json.loads(row[7]) if row[7] else [],
         streak_message=row[8],
+        incident=load_incidents(conn, cid, row[6]),
     )
 
 
-def _load_incident(conn: sqlite3.Connection, iid: int) -> _OpenIncident:
-    kinds, last, down_runs, updates = conn.execute(
-        "SELECT error_kinds, last_message, down_runs, updates FROM incidents WHERE id = ?", (iid,)
-    ).fetchone()
-    return _OpenIncident(iid, json.loads(kinds), last, down_runs, json.loads(updates))
-
-
-def _step(
-    conn: sqlite3.Connection,
-    st: _State,
-    incidents: dict[int, _OpenIncident],
-    r: ProbeResult,
-    started: int,
-    th: Thresholds,
-) -> None:
-    """Step one component's streak by one result and open or close its incident."""
+def _step(st: _State, r: ProbeResult, started: int, th: Thresholds) -> None:
+    """Step one component's own streak: all its results, from whichever location."""
     judged = step(st.streak, r.status, r.started_at, th)
     st.streak = streak = judged.streak
     st.last_started_at = started
-    inc = incidents.get(st.id)
     if r.status is Status.DOWN:
         kind = r.error_kind.value if r.error_kind else "internal"
         if streak.length == 1:  # the first down of a streak
             st.streak_kinds = []
-            st.streak_message = _describe(r)
+            st.streak_message = describe(r)
         if kind not in st.streak_kinds:
             st.streak_kinds.append(kind)
-        if inc is not None:
-            inc.down_runs += 1
-            inc.last_message = _describe(r)
-            if kind not in inc.error_kinds:
-                inc.error_kinds.append(kind)
-                inc.updates.append(
-                    {
-                        "at": started,
-                        "status": "investigating",
-                        "body": f"Now failing with {_describe(r)}",
-                    }
-                )
-        elif judged.down:
-            opened = to_ms(streak.since) if streak.since is not None else started
-            first = st.streak_message or _describe(r)
-            body = f"{r.probe} on {r.target} is down: {first}"
-            updates = [{"at": opened, "status": "investigating", "body": body}]
-            down_runs = streak.down
-            cur = conn.execute(
-                "INSERT INTO incidents (component, opened_at, closed_at, status, error_kinds,"
-                " first_message, last_message, down_runs, updates)"
-                " VALUES (?, ?, NULL, 'investigating', ?, ?, ?, ?, ?)",
-                (
-                    st.id,
-                    opened,
-                    json.dumps(st.streak_kinds),
-                    first,
-                    _describe(r),
-                    down_runs,
-                    _dumps(updates),
-                ),
-            )
-            assert cur.lastrowid is not None
-            st.open_incident_id = cur.lastrowid
-            incidents[st.id] = _OpenIncident(
-                cur.lastrowid, list(st.streak_kinds), _describe(r), down_runs, updates
-            )
-    else:
-        if streak.good == 1:  # the first good run after a down (or ever)
-            st.streak_kinds = []
-            st.streak_message = None
-        if inc is not None and judged.good:
-            good_since = streak.good_since
-            closed = to_ms(good_since) if good_since is not None else started
-            inc.updates.append(
-                {
-                    "at": started,
-                    "status": "resolved",
-                    "body": f"{r.probe} on {r.target} has recovered.",
-                }
-            )
-            _write_incident(conn, inc, closed=closed)
-            del incidents[st.id]
-            st.open_incident_id = None
-
-
-def _write_incident(conn: sqlite3.Connection, inc: _OpenIncident, *, closed: int | None) -> None:
-    conn.execute(
-        "UPDATE incidents SET closed_at = ?, status = ?, error_kinds = ?, last_message = ?,"
-        " down_runs = ?, updates = ? WHERE id = ?",
-        (
-            closed,
-            "resolved" if closed is not None else "investigating",
-            json.dumps(inc.error_kinds),
-            inc.last_message,
-            inc.down_runs,
-            _dumps(inc.updates),
-            inc.id,
-        ),
-    )
+    elif streak.good == 1:  # the first good run after a down (or ever)
+        st.streak_kinds = []
+        st.streak_message = None
 
 
 def _ms(dt: datetime | None) -> int | None:
@@ -457,7 +369,7 @@ def _component_row(s: _State) -> tuple[Any, ...]:
         streak.down,
         streak.good,
         _ms(streak.since if down else streak.good_since),
-        s.open_incident_id,
+        s.incident.open_incident_id,
         _dumps(s.streak_kinds) if s.streak_kinds else None,
         s.streak_message,
         streak.length,
@@ -466,53 +378,59 @@ def _component_row(s: _State) -> tuple[Any, ...]:
     )
 
 
-def _save(
-    conn: sqlite3.Connection, states: dict[int, _State], incidents: dict[int, _OpenIncident]
-) -> None:
+def _save(conn: sqlite3.Connection, states: dict[int, _State]) -> None:
     conn.executemany(
         "UPDATE components SET last_status = ?, last_started_at = ?, consecutive_down = ?,"
         " consecutive_good = ?, streak_started_at = ?, open_incident_id = ?, streak_kinds = ?,"
         " streak_message = ?, status_run = ?, status_since = ? WHERE id = ?",
         [_component_row(s) for s in states.values()],
     )
-    for inc in incidents.values():
-        _write_incident(conn, inc, closed=None)
+    save_incidents(conn, (s.incident for s in states.values()))
 
 
 # ---------------------------------------------------------------------------
 # Deletion ledger
 
 
-def ledger_record(conn: sqlite3.Connection, target: str, transcript_id: str, now: int) -> None:
-    """Insert a ledger entry; recording the same transcript twice keeps the first."""
+def ledger_record(
+    conn: sqlite3.Connection, target: str, transcript_id: str, now: int, location: str = LOCAL
+) -> None:
+    """Insert a ledger entry of `location`'s agent; recording a transcript twice keeps the first."""
     conn.execute(
-        "INSERT OR IGNORE INTO ledger (target, transcript_id, created_at) VALUES (?, ?, ?)",
-        (target, transcript_id, now),
+        "INSERT OR IGNORE INTO ledger (target, transcript_id, created_at, location)"
+        " VALUES (?, ?, ?, ?)",
+        (target, transcript_id, now, location),
     )
 
 
 def ledger_mark_deleted(
-    conn: sqlite3.Connection, target: str, transcript_id: str, now: int
+    conn: sqlite3.Connection, target: str, transcript_id: str, now: int, location: str = LOCAL
 ) -> None:
-    """Mark an entry deleted (creating it if the probe never got to record it)."""
+    """Mark an entry deleted (creating it, as `location`'s, if the probe never recorded it)."""
     conn.execute(
-        "INSERT INTO ledger (target, transcript_id, created_at, deleted_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO ledger (target, transcript_id, created_at, deleted_at, location)"
+        " VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (target, transcript_id) DO UPDATE SET deleted_at = excluded.deleted_at"
         " WHERE deleted_at IS NULL",
-        (target, transcript_id, now, now),
+        (target, transcript_id, now, now, location),
     )
 
 
 def ledger_mark_attempt(
-    conn: sqlite3.Connection, target: str, transcript_id: str, error: str, now: int
+    conn: sqlite3.Connection,
+    target: str,
+    transcript_id: str,
+    error: str,
+    now: int,
+    location: str = LOCAL,
 ) -> None:
     """Count a failed deletion attempt and remember its error."""
     conn.execute(
         "INSERT INTO ledger (target, transcript_id, created_at, attempts, last_error,"
-        " last_attempt_at) VALUES (?, ?, ?, 1, ?, ?)"
+        " last_attempt_at, location) VALUES (?, ?, ?, 1, ?, ?, ?)"
         " ON CONFLICT (target, transcript_id) DO UPDATE SET attempts = attempts + 1,"
         " last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
-        (target, transcript_id, now, error, now),
+        (target, transcript_id, now, error, now, location),
     )
 
 

@@ -23,6 +23,7 @@ from monitor.store.records import (
     Incident,
     IncidentUpdate,
     JSONMapping,
+    LocationState,
     PhaseSums,
     Rollup,
     StoredResult,
@@ -38,6 +39,8 @@ __all__ = [
     "ledger_overdue",
     "ledger_pending",
     "ledger_pending_counts",
+    "location_states",
+    "locations",
     "result_rows",
     "rollup_counts_all",
     "rollups",
@@ -86,8 +89,11 @@ def result_rows(
     until: int | None,
     limit: int,
     before_id: int | None,
+    location: str | None = None,
 ) -> list[StoredResult]:
     """Return up to `limit` results, newest first, with started_at in [since, until).
+
+    `location`: only the results probed from there.
 
     `before_id` pages on: only rows ordered after that row (older, or as old
     with a smaller id) are returned. Each component is read through its index
@@ -105,7 +111,7 @@ def result_rows(
     streams: list[list[tuple[int, int]]] = []
     for cid, _, _ in _components(conn, target, probe):
         sql = "SELECT -started_at, -id FROM results WHERE component = ?"
-        args: list[int] = [cid]
+        args: list[int | str] = [cid]
         if since is not None:
             sql += " AND started_at >= ?"
             args.append(since)
@@ -115,6 +121,10 @@ def result_rows(
         if cursor is not None:
             sql += " AND (started_at, id) < (?, ?)"
             args.extend(cursor)
+        if location is not None:
+            # Not in the index: a location's rows are read past the others' (few locations).
+            sql += " AND location = ?"
+            args.append(location)
         sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
         args.append(limit)
         streams.append(conn.execute(sql, args).fetchall())
@@ -390,7 +400,9 @@ def _bucket_sums(
 
 
 def _incident(row: tuple[object, ...]) -> Incident:
-    (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates) = row
+    (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates, where) = (
+        row
+    )
     assert isinstance(iid, int) and isinstance(opened, int) and isinstance(down_runs, int)
     assert isinstance(kinds, str) and isinstance(updates, str)
     return Incident(
@@ -408,12 +420,13 @@ def _incident(row: tuple[object, ...]) -> Incident:
             IncidentUpdate(at=from_ms(u["at"]), status=u["status"], body=u["body"])
             for u in json.loads(updates)
         ),
+        locations=tuple(json.loads(str(where))),
     )
 
 
 _INCIDENT_SELECT = (
     "SELECT i.id, c.target, c.probe, i.opened_at, i.closed_at, i.status, i.error_kinds,"
-    " i.first_message, i.last_message, i.down_runs, i.updates"
+    " i.first_message, i.last_message, i.down_runs, i.updates, i.locations"
     " FROM incidents i JOIN components c ON c.id = i.component"
 )
 
@@ -463,6 +476,40 @@ def component_states(conn: sqlite3.Connection) -> list[ComponentState]:
     ]
 
 
+def location_states(conn: sqlite3.Connection, since: int) -> list[LocationState]:
+    """Return each location's latest view of each component, if its last result started
+    at or after `since` (older ones are stale), ordered by target, probe, location."""
+    rows = conn.execute(
+        "SELECT c.target, c.probe, l.location, l.last_status, l.last_started_at,"
+        " l.key_latency_us, l.outage_since FROM component_locations l"
+        " JOIN components c ON c.id = l.component WHERE l.last_started_at >= ?"
+        " ORDER BY c.target, c.probe, l.location",
+        (since,),
+    ).fetchall()
+    return [
+        LocationState(
+            target=t,
+            probe=p,
+            location=loc,
+            status=CODE_STATUS[s],
+            started_at=from_ms(at),
+            key_latency_s=lat / 1_000_000 if lat is not None else None,
+            outage=outage is not None,
+        )
+        for t, p, loc, s, at, lat, outage in rows
+    ]
+
+
+def locations(conn: sqlite3.Connection) -> list[str]:
+    """Return every location that has stored a result, sorted."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT location FROM component_locations ORDER BY location"
+        )
+    ]
+
+
 def _entries(rows: Iterable[tuple[str, str, int, int, str | None]]) -> list[LedgerEntry]:
     return [
         LedgerEntry(target=t, transcript_id=tid, created_at=from_ms(c), attempts=a, last_error=e)
@@ -470,14 +517,18 @@ def _entries(rows: Iterable[tuple[str, str, int, int, str | None]]) -> list[Ledg
     ]
 
 
-def ledger_pending(conn: sqlite3.Connection, target: str | None) -> list[LedgerEntry]:
-    """Return undeleted ledger entries (of `target`, or all), oldest first."""
+def ledger_pending(
+    conn: sqlite3.Connection, target: str | None, location: str | None = None
+) -> list[LedgerEntry]:
+    """Return undeleted ledger entries (of `target`, or all; of `location`'s agent, or all),
+    oldest first."""
     return _entries(
         conn.execute(
             "SELECT target, transcript_id, created_at, attempts, last_error FROM ledger"
             " WHERE deleted_at IS NULL AND (?1 IS NULL OR target = ?1)"
+            " AND (?2 IS NULL OR location = ?2)"
             " ORDER BY created_at, target, transcript_id",
-            (target,),
+            (target, location),
         ).fetchall()
     )
 
@@ -493,9 +544,12 @@ def ledger_overdue(conn: sqlite3.Connection, created_before: int) -> list[Ledger
     )
 
 
-def ledger_pending_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Return undeleted entries per target, 0 for targets whose entries are all deleted."""
+def ledger_pending_counts(conn: sqlite3.Connection, location: str | None = None) -> dict[str, int]:
+    """Return undeleted entries per target (of `location`'s agent, or all), 0 for targets
+    whose entries are all deleted."""
     rows = conn.execute(
-        "SELECT target, count(*) FILTER (WHERE deleted_at IS NULL) FROM ledger GROUP BY target"
+        "SELECT target, count(*) FILTER (WHERE deleted_at IS NULL) FROM ledger"
+        " WHERE ?1 IS NULL OR location = ?1 GROUP BY target",
+        (location,),
     ).fetchall()
     return {t: n for t, n in rows}

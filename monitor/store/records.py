@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.models import ProbeResult, Status
+from monitor.models import LOCAL, ProbeResult, Status
 from monitor.probes.registry import KindTable, key_latency
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ComponentState",
     "Incident",
     "IncidentUpdate",
+    "LocationState",
     "PhaseSums",
     "Rollup",
     "StoreHealth",
@@ -500,6 +501,8 @@ class Incident:
     last_message: str
     down_runs: int
     updates: tuple[IncidentUpdate, ...]
+    # The locations that confirmed the outage, in the order they did (docs/storage.md).
+    locations: tuple[str, ...] = (LOCAL,)
 
     @property
     def is_open(self) -> bool:
@@ -509,6 +512,19 @@ class Incident:
     def duration(self, now: datetime) -> timedelta:
         """Return how long the outage lasted (until `now` while still open)."""
         return (self.closed_at or now) - self.opened_at
+
+
+@dataclass(frozen=True, slots=True)
+class LocationState:
+    """One location's latest view of a component: what the page shows per location."""
+
+    target: str
+    probe: str
+    location: str
+    status: Status  # of its last result
+    started_at: datetime  # when its last result started
+    key_latency_s: float | None  # the last result's key latency (None when it was down)
+    outage: bool  # whether this location confirms an outage (failure_threshold downs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,3 +305,51 @@ def m004_whole_streaks(db: Database) -> None:
         "UPDATE alert_state SET good_len = streak_len, good_since = streak_since"
         " WHERE streak_status IN (0, 1)"
     )
+
+
+@MIGRATIONS(name="m005_locations")
+def m005_locations(db: Database) -> None:
+    """Where each result was probed from, each component's state per location, and quorum.
+
+    Results, ledger entries and incidents learn their location; every row already
+    stored was written by a single agent, so it reads as the default location
+    ``local`` (`monitor.models.LOCAL`): SQLite keeps the default in the schema,
+    so no stored row is rewritten or lost. `component_locations` is each
+    location's own streak of a component (the outcome machine's, as `components`
+    keeps the streak of all its results); incidents open and close on their
+    quorum (monitor/outcome.py `combine`). Existing components start with one
+    location, ``local``, holding their current streak and open outage.
+    """
+    db.execute("ALTER TABLE results ADD COLUMN location TEXT NOT NULL DEFAULT 'local'")
+    db.execute("ALTER TABLE ledger ADD COLUMN location TEXT NOT NULL DEFAULT 'local'")
+    # The locations that saw the outage (JSON list, in the order they confirmed it).
+    db.execute("""ALTER TABLE incidents ADD COLUMN locations TEXT NOT NULL DEFAULT '["local"]'""")
+    db.execute(
+        """
+        CREATE TABLE component_locations (
+            component INTEGER NOT NULL REFERENCES components(id),
+            location TEXT NOT NULL,
+            last_status INTEGER NOT NULL,     -- 0 up, 1 degraded, 2 down
+            last_started_at INTEGER NOT NULL, -- epoch ms
+            key_latency_us INTEGER,           -- the last run's key latency (good runs)
+            status_run INTEGER NOT NULL,      -- results in a row with last_status
+            status_since INTEGER,
+            good_run INTEGER NOT NULL,        -- results in a row that were not down
+            good_since INTEGER,
+            outage_since INTEGER,             -- set while this location confirms an outage
+            streak_kinds TEXT,                -- JSON error kinds of the current down streak
+            streak_message TEXT,              -- first message of the current down streak
+            PRIMARY KEY (component, location)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        "INSERT INTO component_locations (component, location, last_status, last_started_at,"
+        " status_run, status_since, good_run, good_since, outage_since, streak_kinds,"
+        " streak_message)"
+        " SELECT c.id, 'local', c.last_status, c.last_started_at, c.status_run, c.status_since,"
+        " c.consecutive_good, CASE WHEN c.last_status = 2 THEN NULL ELSE c.streak_started_at END,"
+        " i.opened_at, c.streak_kinds, c.streak_message"
+        " FROM components c LEFT JOIN incidents i ON i.id = c.open_incident_id"
+        " WHERE c.last_status IS NOT NULL AND c.last_started_at IS NOT NULL"
+    )
