@@ -49,6 +49,7 @@ from monitor.targets import Probes, StrictModel, Target, probe_spec
 
 __all__ = [
     "LOCATION_ENV",
+    "LOCATION_SLUG",
     "AlertsConfig",
     "Config",
     "ConfigError",
@@ -70,7 +71,8 @@ __all__ = [
 
 _Strict = StrictModel  # the base of every model here (monitor/targets.py)
 
-_LOCATION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")  # a slug, like target names
+LOCATION_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+"""What a location name looks like: a slug, like target names."""
 
 
 class AlertsConfig(_Strict):
@@ -170,7 +172,7 @@ class Config(_Strict):
     @field_validator("location")
     @classmethod
     def _location(cls, v: str) -> str:
-        if not _LOCATION.match(v):
+        if not LOCATION_SLUG.match(v):
             raise ValueError(f"must be a slug of lower-case letters, digits and dashes, got {v!r}")
         return v
 

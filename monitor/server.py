@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor.alerting import Alerter
-from monitor.config import Config, parse_duration
+from monitor.config import LOCATION_SLUG, Config, parse_duration
 from monitor.health import Health
 from monitor.models import Clock
 from monitor.probes.registry import probe_types
@@ -185,6 +185,7 @@ class ResultsQuery:
     until: datetime | None
     limit: int
     before_id: int | None
+    location: str | None = None
 
 
 def _shown(value: str) -> str:
@@ -220,7 +221,7 @@ def _digits(value: str) -> bool:
 
 def parse_results_query(query: Mapping[str, str], config: Config, now: datetime) -> ResultsQuery:
     """Return the validated query of ``/api/v1/results``; raises ValueError with a message."""
-    allowed = {"target", "probe", "since", "until", "limit", "before_id"}
+    allowed = {"target", "probe", "since", "until", "limit", "before_id", "location"}
     unknown = sorted(set(query) - allowed)
     try:
         if unknown:
@@ -246,6 +247,12 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
             raise _BadRequest(
                 f"limit must be an integer from 1 to {MAX_RESULTS}, got {_shown(raw_limit)}"
             )
+        location = query.get("location") or None
+        if location is not None and not LOCATION_SLUG.match(location):
+            raise _BadRequest(
+                "location must be a slug of lower-case letters, digits and dashes (eu-west), "
+                f"got {_shown(location)}"
+            )
         raw_before = query.get("before_id")
         if raw_before is not None and (not _digits(raw_before) or int(raw_before) > MAX_ROW_ID):
             raise _BadRequest(
@@ -261,6 +268,7 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
         until=until,
         limit=int(raw_limit),
         before_id=int(raw_before) if raw_before is not None else None,
+        location=location,
     )
 
 
@@ -271,7 +279,16 @@ async def _results(request: web.Request) -> web.Response:
         q = parse_results_query(request.query, rt.config, clock.now())
     except ValueError as exc:
         return web.json_response({"error": str(exc)}, status=400)
-    rows = await rt.store.result_rows(q.target, q.probe, q.since, q.until, q.limit, q.before_id)
+    if q.location is not None:
+        known = await rt.store.locations()
+        if q.location not in known:
+            # A typo would otherwise look like a location that never failed: say so.
+            where = ", ".join(known) or "none yet"
+            message = f"no results from location {_shown(q.location)}; locations: {where}"
+            return web.json_response({"error": message}, status=400)
+    rows = await rt.store.result_rows(
+        q.target, q.probe, q.since, q.until, q.limit, q.before_id, q.location
+    )
     body: dict[str, Any] = {
         "results": [{"id": r.id, **r.result.to_json()} for r in rows],
         "next_before_id": rows[-1].id if len(rows) == q.limit else None,

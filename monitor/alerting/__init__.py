@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -52,7 +53,7 @@ from monitor.alerting.rules import (
     step,
 )
 from monitor.config import Config
-from monitor.models import Clock, ProbeResult, SystemClock
+from monitor.models import LOCAL, Clock, ProbeResult, SystemClock
 from monitor.probes import probe_type
 from monitor.redaction import redact
 from monitor.store.writer import StoreWriteError
@@ -132,6 +133,8 @@ class Alerter:
         self.problems: list[str] = []
         self.write_errors = 0
         self._secrets = config.secrets()
+        # A lone agent (default location, quorum 1) judges its own results, as always.
+        self._located = config.location != LOCAL or config.quorum != 1
 
     @property
     def worker(self) -> OutboxWorker:
@@ -208,6 +211,12 @@ class Alerter:
         if self._unsaved:
             await self._save_unsaved()
         key = (result.target, result.probe)
+        if self._located:
+            # Several agents: a component's alert follows the quorum of its locations.
+            try:
+                result = await self._store.as_quorum_sees_it(result)
+            except sqlite3.Error:
+                log.warning("alerting: cannot read the other locations; judging this result alone")
         async with self._locks.setdefault(key, asyncio.Lock()):
             state = self._states.get(key) or AlertState(result.target, result.probe)
             now = self._clock.now()

@@ -27,7 +27,7 @@ from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
 from monitor.alerting.delivery import Destination, Outcome, deliver, route
 from monitor.alerting.messages import Message, with_alert_id
 from monitor.alerting.rules import AlertEvent
-from monitor.models import Clock, LedgerEntry
+from monitor.models import Clock, LedgerEntry, ProbeResult
 from monitor.store.writer import StoreWriteError
 from monitor.tasks import cancel_and_wait
 
@@ -144,6 +144,10 @@ class AlertStore(Protocol):
 
     async def pending(self, target: str | None = None) -> list[LedgerEntry]:
         """Return the deletion-ledger entries not yet confirmed deleted, oldest first."""
+        ...
+
+    async def as_quorum_sees_it(self, result: ProbeResult) -> ProbeResult:
+        """Return `result`, or the result standing for its component's status by the quorum."""
         ...
 
     @property

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 __all__ = [
+    "claim_due_deliveries",
     "create_tables",
     "deliveries",
     "due_deliveries",
@@ -197,7 +198,18 @@ def load_states(conn: sqlite3.Connection) -> list[AlertState]:
 def insert_state_and_alerts(
     conn: sqlite3.Connection, state: AlertState, alerts: Sequence[NewAlert], now: int
 ) -> list[int]:
-    """Upsert `state` and insert `alerts`; return their ids (one transaction, by the caller)."""
+    """Upsert `state` and insert `alerts`; return their ids (one transaction, by the caller).
+
+    Agents in several locations share the alert state: an alert whose transition
+    another agent already committed (the row is open at that level, or no longer
+    open) is not inserted again, so each opening and resolution is sent once.
+    """
+    row = conn.execute(
+        "SELECT open_level FROM alert_state WHERE target = ? AND probe = ?",
+        (state.target, state.probe),
+    ).fetchone()
+    if row is not None:
+        alerts = [a for a in alerts if not _already_committed(a, row[0])]
     conn.execute(
         "INSERT OR REPLACE INTO alert_state (target, probe, streak_status, streak_len,"
         " streak_since, good_len, good_since, open_level, open_since, last_notified_at,"
@@ -225,6 +237,15 @@ def insert_state_and_alerts(
         )
         ids.append(int(cur.lastrowid or 0))
     return ids
+
+
+def _already_committed(alert: NewAlert, stored_level: str | None) -> bool:
+    """Return True when the stored open level shows `alert`'s transition was already made."""
+    if alert.kind in ("down", "degraded"):
+        return stored_level == alert.level
+    if alert.kind == "resolved":
+        return stored_level is None
+    return False
 
 
 # ---------------------------------------------------------------------------
@@ -308,6 +329,21 @@ def due_deliveries(conn: sqlite3.Connection, now: int) -> list[Delivery]:
         (now,),
     ).fetchall()
     return [_delivery(r) for r in rows]
+
+
+def claim_due_deliveries(conn: sqlite3.Connection, now: int, until: int) -> list[Delivery]:
+    """Return the due head deliveries as `due_deliveries` does, and hold them until `until`.
+
+    For agents sharing one outbox: inside the writer's transaction, a delivery one
+    worker claimed is not due for another until its attempt is recorded (which
+    sets the next time) or the claim runs out (the claimer died mid-send).
+    """
+    due = due_deliveries(conn, now)
+    conn.executemany(
+        "UPDATE alert_deliveries SET next_attempt_at = ? WHERE id = ?",
+        [(until, d.id) for d in due],
+    )
+    return due
 
 
 def next_delivery_at(conn: sqlite3.Connection, exclude: Sequence[str] = ()) -> datetime | None:

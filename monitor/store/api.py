@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.config import Retention
 from monitor.models import LOCAL, Clock, LedgerEntry, ProbeResult, SystemClock
-from monitor.outcome import Quorum, Thresholds
+from monitor.outcome import Quorum, Thresholds, combine
 from monitor.redaction import Redactor
 from monitor.store import alerts, ingest, queries
 from monitor.store.ingest import ComponentIds
@@ -57,6 +58,9 @@ T = TypeVar("T")
 # waits well under a second.
 BULK_CHUNK = 20_000
 READ_THREADS = 2
+# How long a delivery claimed by one agent's outbox worker is not due for another's:
+# well over a send's timeout, so only a claimer that died mid-send is retried.
+DELIVERY_CLAIM_MS = 180_000
 
 
 class Store:
@@ -345,6 +349,39 @@ class Store:
         since = to_ms(now - timedelta(seconds=self.location_stale_after))
         return await self.read(lambda c: queries.location_states(c, since))
 
+    async def as_quorum_sees_it(self, result: ProbeResult) -> ProbeResult:
+        """Return `result` if its status is its component's by the quorum, else a result that is.
+
+        The component's status combines each live location's latest result
+        (`monitor.outcome.combine`), `result` among them once it is stored. When
+        they differ — this location alone sees it down, or others see what this one
+        does not — the latest result of a location that agrees with the quorum
+        stands in, started when `result` did: what alerting steps its streak on, so
+        a failure seen from too few locations alerts nobody (docs/locations.md).
+        """
+        now = self._clock.now()
+        since = to_ms(now - timedelta(seconds=self.location_stale_after))
+        quorum = self.quorum
+
+        def fn(conn: sqlite3.Connection) -> ProbeResult:
+            seen = {
+                s.location: s.status
+                for s in queries.location_states(conn, since, result.target, result.probe)
+            }
+            seen.setdefault(result.location, result.status)
+            status = combine(seen, quorum).status
+            if status is result.status:
+                return result
+            agrees = sorted(loc for loc, s in seen.items() if s is status)
+            found = (
+                queries.latest_of(conn, result.target, result.probe, agrees[0]) if agrees else None
+            )
+            if found is None or found.status is not status:
+                return result
+            return replace(found, started_at=result.started_at)
+
+        return await self.read(fn)
+
     async def locations(self) -> list[str]:
         """Return every location that has stored a result, sorted."""
         return await self.read(queries.locations)
@@ -488,8 +525,15 @@ class Store:
         await self.write(lambda db: alerts.route_alert(db.conn, alert_id, destinations, at))
 
     async def due_deliveries(self, now: datetime) -> list[Delivery]:
-        """Return, per destination, its oldest open delivery when it is due at `now`."""
+        """Return, per destination, its oldest open delivery when it is due at `now`.
+
+        A store shared by agents in several locations (a location or quorum set)
+        claims them for this agent's outbox worker, so no two send the same row.
+        """
         at = to_ms(now)
+        if self.location != LOCAL or self.quorum != 1:
+            until = at + DELIVERY_CLAIM_MS
+            return await self.write(lambda db: alerts.claim_due_deliveries(db.conn, at, until))
         return await self.read(lambda c: alerts.due_deliveries(c, at))
 
     async def next_delivery_at(self, exclude: Collection[str] = ()) -> datetime | None:

@@ -36,6 +36,7 @@ __all__ = [
     "component_states",
     "incidents",
     "latest",
+    "latest_of",
     "ledger_overdue",
     "ledger_pending",
     "ledger_pending_counts",
@@ -476,15 +477,19 @@ def component_states(conn: sqlite3.Connection) -> list[ComponentState]:
     ]
 
 
-def location_states(conn: sqlite3.Connection, since: int) -> list[LocationState]:
-    """Return each location's latest view of each component, if its last result started
-    at or after `since` (older ones are stale), ordered by target, probe, location."""
+def location_states(
+    conn: sqlite3.Connection, since: int, target: str | None = None, probe: str | None = None
+) -> list[LocationState]:
+    """Return each location's latest view of each component (of `target`, `probe`, or all),
+    if its last result started at or after `since` (older ones are stale), ordered by
+    target, probe, location."""
     rows = conn.execute(
         "SELECT c.target, c.probe, l.location, l.last_status, l.last_started_at,"
         " l.key_latency_us, l.outage_since FROM component_locations l"
-        " JOIN components c ON c.id = l.component WHERE l.last_started_at >= ?"
+        " JOIN components c ON c.id = l.component WHERE l.last_started_at >= ?1"
+        " AND (?2 IS NULL OR c.target = ?2) AND (?3 IS NULL OR c.probe = ?3)"
         " ORDER BY c.target, c.probe, l.location",
-        (since,),
+        (since, target, probe),
     ).fetchall()
     return [
         LocationState(
@@ -498,6 +503,19 @@ def location_states(conn: sqlite3.Connection, since: int) -> list[LocationState]
         )
         for t, p, loc, s, at, lat, outage in rows
     ]
+
+
+def latest_of(
+    conn: sqlite3.Connection, target: str, probe: str, location: str
+) -> ProbeResult | None:
+    """Return the most recent result of (target, probe) probed from `location`, if any."""
+    row = conn.execute(
+        f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
+        " WHERE c.target = ? AND c.probe = ? AND r.location = ?"
+        " ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
+        (target, probe, location),
+    ).fetchone()
+    return decode_result(row).result if row is not None else None
 
 
 def locations(conn: sqlite3.Connection) -> list[str]:

@@ -1,0 +1,197 @@
+"""Two agents, two locations, one store: a failure seen from one alone alerts nobody.
+
+Each agent is a real ``sttwatch run`` process with its own STTWATCH_LOCATION and
+its own simulator (its own network path to "the API"), both reading one config
+file and writing one SQLite database. The alerts are counted where a user would
+see them: at a real SMTP server, and in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from monitor.simulator import SimulatorHandle
+from tests.support.chaos import read_rows, wait_for
+from tests.support.configs import config_doc, write_config
+from tests.support.fixture_types import SimStarter
+from tests.support.receivers import SmtpSink
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parents[2]
+SERVING = re.compile(rb"serving on http://127\.0\.0\.1:(\d+)/")
+FAULT = [{"endpoint": "transcript.list", "action": "status", "status": 503}]
+
+
+class Agent:
+    """One ``sttwatch run`` in a location, on its own simulator."""
+
+    def __init__(self, location: str, sim: SimulatorHandle, config: Path, tmp: Path) -> None:
+        self.location, self.sim, self.config = location, sim, config
+        self.log = tmp / f"{location}.log"
+        self.site = tmp / f"site-{location}"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONWARNINGS": "ignore",
+            "STTWATCH_LOCATION": self.location,
+            "SIM_API": self.sim.base_url,
+            "SIM_WS": self.sim.ws_base,
+            "SITE_DIR": str(self.site),
+        }
+        with self.log.open("ab") as sink:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "monitor", "run", "-c", str(self.config),
+                cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
+            )  # fmt: skip
+
+        async def serving() -> bool:
+            assert self.proc is not None
+            if self.proc.returncode is not None:
+                raise AssertionError(f"{self.location} exited:\n{self.log.read_text()[-3000:]}")
+            m = SERVING.search(self.log.read_bytes())
+            self.port = int(m.group(1)) if m else 0
+            return bool(self.port)
+
+        await wait_for(f"{self.location} to serve", serving, 30.0, every=0.05)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+@pytest.fixture
+async def two_agents(
+    tmp_path: Path, start_sim: SimStarter, smtp_sink: SmtpSink
+) -> AsyncIterator[tuple[Agent, Agent, Path]]:
+    """Yield agents eu-west and us-east (quorum 2) sharing one config file and one database."""
+    target = {
+        "name": "aai",
+        "api_base": "${SIM_API}",
+        "streaming_base": "${SIM_WS}",
+        "api_key": "sim-key",
+        "probes": {
+            "reachability": {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"}
+        },
+    }
+    doc = config_doc(
+        tmp_path,
+        [target],
+        quorum=2,
+        alerts={"urls": [smtp_sink.url()], "failure_threshold": 2, "success_threshold": 2},
+    )
+    doc["site_dir"] = "${SITE_DIR}"
+    config = write_config(tmp_path, doc)
+    agents = [
+        Agent("eu-west", await start_sim(), config, tmp_path),
+        Agent("us-east", await start_sim(), config, tmp_path),
+    ]
+    try:
+        for agent in agents:
+            await agent.start()
+        yield agents[0], agents[1], tmp_path / "sttwatch.db"
+    finally:
+        for agent in agents:
+            await agent.stop()
+
+
+def count(db: Path, sql: str) -> int:
+    """Return the single number `sql` selects from `db` (0 before it exists)."""
+    rows = read_rows(db, sql)
+    return int(rows[0][0]) if rows else 0
+
+
+async def runs_after(db: Path, location: str, status: int, after_id: int, n: int) -> None:
+    """Wait until `location` has stored `n` results of `status` with an id above `after_id`."""
+    sql = (
+        f"SELECT count(*) FROM results WHERE location = '{location}' AND status = {status}"
+        f" AND id > {after_id}"
+    )
+
+    async def enough() -> bool:
+        return count(db, sql) >= n
+
+    await wait_for(f"{n} results of status {status} from {location}", enough, 60.0)
+
+
+async def test_one_location_failing_alerts_nobody_and_both_alert_once(
+    two_agents: tuple[Agent, Agent, Path], smtp_sink: SmtpSink
+) -> None:
+    eu, us, db = two_agents
+    await runs_after(db, "eu-west", 0, 0, 2)
+    await runs_after(db, "us-east", 0, 0, 2)
+
+    # The route from eu-west fails; us-east still reaches the API.
+    mark = count(db, "SELECT max(id) FROM results")
+    eu.sim.set_faults(FAULT)
+    await runs_after(db, "eu-west", 2, mark, 5)
+    await runs_after(db, "us-east", 0, mark, 5)
+    assert count(db, "SELECT count(*) FROM incidents") == 0
+    assert count(db, "SELECT count(*) FROM alerts") == 0
+    assert smtp_sink.messages == []
+    # The page and the API say where it fails from.
+    async with aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{us.port}"
+        async with http.get(f"{base}/api/v1/results?location=eu-west&limit=5") as resp:
+            body = await resp.json()
+        assert resp.status == 200
+        assert {r["location"] for r in body["results"]} == {"eu-west"}
+        assert {r["status"] for r in body["results"]} == {"down"}
+        for bad, error in [
+            ("EU", "location must be a slug of lower-case letters, digits and dashes (eu-west), "
+                   "got 'EU'"),
+            ("mars", "no results from location 'mars'; locations: eu-west, us-east"),
+        ]:  # fmt: skip
+            async with http.get(f"{base}/api/v1/results?location={bad}") as resp:
+                assert resp.status == 400
+                assert (await resp.json()) == {"error": error}
+
+    # Now from both: one incident, one alert, one e-mail.
+    mark = count(db, "SELECT max(id) FROM results")
+    us.sim.set_faults(FAULT)
+
+    async def one_email() -> bool:
+        return len(smtp_sink.messages) >= 1
+
+    await wait_for("the down e-mail", one_email, 60.0)
+    await runs_after(db, "eu-west", 2, mark, 5)
+    await runs_after(db, "us-east", 2, mark, 5)
+    assert count(db, "SELECT count(*) FROM incidents") == 1
+    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'down'") == 1
+    assert len(smtp_sink.messages) == 1
+    assert "down" in str(smtp_sink.messages[0]["Subject"]).lower()
+    (locations,) = read_rows(db, "SELECT locations FROM incidents")[0]
+    assert sorted(eval(locations)) == ["eu-west", "us-east"]  # a JSON list of two strings
+
+    # Back from both: the incident closes, one recovery e-mail.
+    mark = count(db, "SELECT max(id) FROM results")
+    eu.sim.clear_faults()
+    us.sim.clear_faults()
+
+    async def two_emails() -> bool:
+        return len(smtp_sink.messages) >= 2
+
+    await wait_for("the recovery e-mail", two_emails, 60.0)
+    await runs_after(db, "eu-west", 0, mark, 5)
+    await runs_after(db, "us-east", 0, mark, 5)
+    assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NOT NULL") == 1
+    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'resolved'") == 1
+    assert len(smtp_sink.messages) == 2
+    assert count(db, "SELECT count(*) FROM alert_deliveries WHERE delivered_at IS NOT NULL") == 2
