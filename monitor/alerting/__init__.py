@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -213,10 +212,7 @@ class Alerter:
         key = (result.target, result.probe)
         if self._located:
             # Several agents: a component's alert follows the quorum of its locations.
-            try:
-                result = await self._store.as_quorum_sees_it(result)
-            except sqlite3.Error:
-                log.warning("alerting: cannot read the other locations; judging this result alone")
+            result = await self._store.as_quorum_sees_it(result)
         async with self._locks.setdefault(key, asyncio.Lock()):
             state = self._states.get(key) or AlertState(result.target, result.probe)
             now = self._clock.now()

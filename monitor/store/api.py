@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
 
 __all__ = ["Store"]
+
+log = logging.getLogger(__name__)
 
 
 def _prune_batch(db: Database, *, table: str, cutoff: int) -> int:
@@ -380,7 +383,12 @@ class Store:
                 return result
             return replace(found, started_at=result.started_at)
 
-        return await self.read(fn)
+        try:
+            return await self.read(fn)
+        except sqlite3.Error as exc:
+            # Unreadable for now: judged alone, as a single agent would, rather than not at all.
+            log.warning("cannot read the other locations (%s); judging this result alone", exc)
+            return result
 
     async def locations(self) -> list[str]:
         """Return every location that has stored a result, sorted."""
