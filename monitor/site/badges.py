@@ -15,6 +15,7 @@ _BADGE: Mapping[str, tuple[str, str, str]] = {
     "major_outage": ("major outage", "#cf222e", "red"),
     "under_maintenance": ("maintenance", "#0969da", "blue"),
     "no_data": ("no data", "#6e7781", "lightgrey"),
+    "location_outage": ("down somewhere", "#8250df", "blueviolet"),
 }
 
 

@@ -35,7 +35,13 @@ def _component_json(view: SiteView, c: ComponentView) -> dict[str, Any]:
         "created_at": iso(c.created_at),
         "updated_at": iso(c.updated_at),
         "position": c.position,
-        "description": "No data yet" if c.state == "no_data" else None,
+        "description": (
+            "No data yet"
+            if c.state == "no_data"
+            else c.state_label
+            if c.state == "location_outage"
+            else None
+        ),
         "showcase": True,
         "start_date": c.created_at.date().isoformat(),
         "group_id": c.group_id,

@@ -23,6 +23,7 @@ __all__ = [
     "IncidentView",
     "KindFigures",
     "KindStatus",
+    "LocationView",
     "MaintenanceView",
     "PageState",
     "SiteView",
@@ -37,7 +38,9 @@ ComponentStatus = Literal[
 ]
 # "no_data" is ours: a component never checked yet. The JSON shows it as operational
 # with a description, because Statuspage's vocabulary has no "unknown".
-PageState = Literal[ComponentStatus, "no_data"]
+# "location_outage" is ours too: down (or degraded) from fewer locations than the
+# quorum ("Down from eu-west", docs/locations.md); the JSON shows it as a partial outage.
+PageState = Literal[ComponentStatus, "no_data", "location_outage"]
 
 DayState = Literal["up", "degraded", "partial", "down", "nodata"]
 
@@ -86,6 +89,16 @@ class Fact:
 
 
 @dataclass(frozen=True, slots=True)
+class LocationView:
+    """One location's latest view of a component, shown when several locations probe it."""
+
+    location: str
+    status: str  # up | degraded | down
+    latency_s: float | None
+    checked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ComponentView:
     """One probe of one target, as the page shows it."""
 
@@ -115,11 +128,17 @@ class ComponentView:
     p95_24h_s: float | None = None
     wer_24h: float | None = None
     checks_text: bool = False  # its kind measures a word error rate
+    # Its locations when more than one probes it (else empty: the card shows none).
+    locations: list[LocationView] = field(default_factory=list)
 
     @property
     def api_status(self) -> ComponentStatus:
         """Return the Statuspage status (no data shows as operational, with a description)."""
-        return "operational" if self.state == "no_data" else self.state
+        if self.state == "no_data":
+            return "operational"
+        if self.state == "location_outage":
+            return "partial_outage"
+        return self.state
 
     @property
     def uptime_90d_text(self) -> str:
@@ -263,6 +282,9 @@ class SiteView:
     def providers(self) -> list[str]:
         """Return the providers of the targets, in page order, once each."""
         return list(dict.fromkeys(g.provider for g in self.groups))
+
+    # Where the checks run from (the live locations); empty for one agent of no location.
+    locations: list[str] = field(default_factory=list)
 
     @property
     def components(self) -> list[ComponentView]:

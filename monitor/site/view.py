@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from monitor.maintenance import active, applies_to, upcoming
-from monitor.models import ProbeResult, Status
+from monitor.models import LOCAL, ProbeResult, Status
+from monitor.outcome import Verdict, combine
 from monitor.probes.registry import provider
 from monitor.site import compare, kinds
 from monitor.site.charts import build_chart
@@ -25,11 +26,12 @@ from monitor.site.model import (
     DayState,
     GroupView,
     IncidentView,
+    LocationView,
     MaintenanceView,
     PageState,
     SiteView,
 )
-from monitor.store.records import Incident, Rollup, key_latency
+from monitor.store.records import Incident, LocationState, Rollup, key_latency
 
 if TYPE_CHECKING:
     from monitor.config import Config, Target
@@ -52,6 +54,7 @@ _STATE_LABEL: Mapping[str, str] = {
     "major_outage": "Major outage",
     "under_maintenance": "Under maintenance",
     "no_data": "No data yet",
+    "location_outage": "Down from some locations",  # named per component: `_location_label`
 }
 
 
@@ -85,6 +88,8 @@ class StatusSource(Protocol):
     ) -> list[Incident]: ...
 
     async def pending_counts(self) -> dict[str, int]: ...
+
+    async def location_states(self) -> list[LocationState]: ...
 
     async def overdue(self, older_than_s: float) -> list[Any]: ...
 
@@ -128,7 +133,7 @@ def page_status(
         return "major", "Partial System Outage", "major"
     if "partial_outage" in known:
         return "minor", "Minor Service Outage", "minor"
-    if "degraded_performance" in known:
+    if "degraded_performance" in known or "location_outage" in known:
         return "minor", "Partially Degraded Service", "minor"
     if "under_maintenance" in known:
         return "none", "Service Under Maintenance", "maintenance"
@@ -206,6 +211,9 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     rows += [r for r in await store.incidents(open_only=True, limit=10_000) if r.id not in seen]
     open_keys = {(r.target, r.probe) for r in rows if r.is_open}
     pending = await store.pending_counts()
+    places: dict[tuple[str, str], list[LocationState]] = {}
+    for place in await store.location_states():
+        places.setdefault((place.target, place.probe), []).append(place)
     overdue: dict[str, int] = {}
     for entry in await store.overdue(config.alerts.deletion_backlog_after):
         name = str(getattr(entry, "target", ""))
@@ -216,7 +224,7 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     daily = await store.daily_counts_all(bar_since, now)
     hourly = await store.rollups_hourly(None, None, now - timedelta(hours=24), now)
     uptimes = await store.uptime_all([(now - span, now) for _, span in UPTIME_WINDOWS])
-    data = _ComponentData(daily, hourly, rows)
+    data = _ComponentData(daily, hourly, rows, places)
     # Building the views is a long stretch of pure Python: a worker thread keeps
     # the event loop (probes, /metrics) running beside it.
     groups = await asyncio.to_thread(
@@ -244,15 +252,27 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
         maintenances=_maintenances(config, now),
         cadence=cadence_text(config),
         comparison=compare.build_comparison(groups),
+        locations=_where(places),
     )
+
+
+def _where(places: Mapping[tuple[str, str], list[LocationState]]) -> list[str]:
+    """Return the live locations the checks run from; none for one agent of no location."""
+    found = sorted({p.location for ps in places.values() for p in ps})
+    return [] if found == [LOCAL] else found
 
 
 class _ComponentData:
     """The store's rows for the page, grouped by (target, probe)."""
 
     def __init__(
-        self, daily: list[RunCounts], hourly: list[Rollup], incidents: list[Incident]
+        self,
+        daily: list[RunCounts],
+        hourly: list[Rollup],
+        incidents: list[Incident],
+        places: dict[tuple[str, str], list[LocationState]],
     ) -> None:
+        self.places = places
         self.daily: dict[tuple[str, str], list[RunCounts]] = {}
         self.hourly: dict[tuple[str, str], list[Rollup]] = {}
         self.incidents: dict[tuple[str, str], list[Incident]] = {}
@@ -300,6 +320,7 @@ def _group_views(
                     now,
                     bar_since,
                     position,
+                    data.places.get(key, []),
                 )
             )
         tracked = kinds.tracks_deletions(target.probes.enabled(), target.provider)
@@ -380,6 +401,7 @@ def _component_view(
     now: datetime,
     bar_since: datetime,
     position: int,
+    places: Sequence[LocationState] = (),
 ) -> ComponentView:
     by_day = {r.bucket_start.date(): r for r in daily}
     days: list[DayCell] = []
@@ -407,6 +429,15 @@ def _component_view(
     chart = build_chart(points, degraded_after, now)
     in_maintenance = active(config, target.name, probe, now) is not None
     state = component_state(latest, incident_open, in_maintenance)
+    label = _STATE_LABEL[state]
+    located: list[LocationView] = []
+    if len(places) > 1:
+        verdict = combine({p.location: p.status for p in places}, config.quorum)
+        state = located_state(verdict, incident_open, in_maintenance)
+        label = _location_label(verdict) if state == "location_outage" else _STATE_LABEL[state]
+        located = [
+            LocationView(p.location, p.status.value, p.key_latency_s, p.started_at) for p in places
+        ]
     first_seen = min([d.day for d in days if d.runs] or [now.date()])
     latency = key_latency(latest, target.provider) if latest is not None and latest.ok else None
     message = latest.message if latest is not None and latest.status is not Status.UP else ""
@@ -418,7 +449,7 @@ def _component_view(
         group_id=target.name,
         position=position,
         state=state,
-        state_label=_STATE_LABEL[state],
+        state_label=label,
         last_checked=latest.started_at if latest else None,
         last_status=latest.status.value if latest else None,
         latency_s=latency,
@@ -436,7 +467,31 @@ def _component_view(
         wer_24h=last24h.wer_mean if last24h else None,
         note=kinds.page_note(probe, target.provider),
         checks_text=compare.checks_text(probe, target.provider),
+        locations=located,
     )
+
+
+def located_state(verdict: Verdict, incident_open: bool, maintenance: bool = False) -> PageState:
+    """Return the page state of a component probed from several locations, by their quorum.
+
+    As `component_state`, with the quorum's status for the latest result's; a
+    status seen from too few locations is the page's own "location_outage".
+    """
+    if maintenance:
+        return "under_maintenance"
+    if verdict.status is Status.DOWN:
+        return "major_outage" if incident_open else "partial_outage"
+    if incident_open:
+        return "partial_outage"
+    if verdict.status is Status.DEGRADED:
+        return "degraded_performance"
+    return "location_outage" if verdict.partial else "operational"
+
+
+def _location_label(verdict: Verdict) -> str:
+    """Return "Down from eu-west" (or "Degraded from ...") for a status seen from too few."""
+    how = "Down" if verdict.partial_status is Status.DOWN else "Degraded"
+    return f"{how} from {', '.join(verdict.partial)}"
 
 
 @functools.lru_cache(maxsize=4)
