@@ -224,6 +224,11 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(version=version).set(1)
+        self.quorum = Gauge(
+            "sttwatch_quorum",
+            "Locations that must see a component down or degraded (config quorum; 0: majority).",
+            registry=r,
+        )
         for result in _ALERT_RESULTS:
             self.alerts_sent.labels(result=result)
         for reason in REFUSALS:
@@ -233,6 +238,8 @@ class Metrics:
 
     def preinitialise(self, config: Config) -> None:
         """Create the zero-valued series of every configured target and probe."""
+        # The Prometheus rules' quorum reads this (prometheus/rules/sttwatch.yml).
+        self.quorum.set(0 if config.quorum == "majority" else config.quorum)
         for target in config.targets:
             self._providers[target.name] = target.provider
             self.deletions_pending.labels(target=target.name, provider=target.provider).set(0)

@@ -42,6 +42,7 @@ EXPECTED = {
     "sttwatch_webhook_refused_total": ("counter", frozenset({"reason"})),
     "sttwatch_scheduler_lateness_seconds": ("histogram", TP),
     "sttwatch_build_info": ("gauge", frozenset({"version"})),
+    "sttwatch_quorum": ("gauge", frozenset()),
 }
 
 _TYPE = re.compile(r"^# TYPE (\S+) (\S+)$")

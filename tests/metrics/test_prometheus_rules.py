@@ -38,6 +38,7 @@ EXPORTED_METRICS = {
     "sttwatch_alerts_sent_total",
     "sttwatch_scheduler_lateness_seconds_bucket",
     "sttwatch_build_info",
+    "sttwatch_quorum",
 }
 
 
@@ -74,13 +75,24 @@ def test_promtool_unit_tests_of_every_rule_pass() -> None:
     assert "SUCCESS" in done.stdout
 
 
-def test_promtool_unit_tests_fail_when_a_rule_fires_too_early(tmp_path: Path) -> None:
-    # The unit tests must be able to fail: shorten the down alert's `for` and they do.
+DOWN_EXPR = "expr: sttwatch:probe_down:locations >= on (target, probe) sttwatch:probe_quorum:needed"
+
+
+@pytest.mark.parametrize(
+    ("rule", "mutant"),
+    [
+        (f"{DOWN_EXPR}\n        for: 2m", f"{DOWN_EXPR}\n        for: 1m"),
+        # One location down is enough: the two-location quorum test must catch it.
+        (f"{DOWN_EXPR}\n", "expr: sttwatch:probe_down:locations >= 1\n"),
+    ],
+    ids=["fires-too-early", "ignores-the-quorum"],
+)
+def test_promtool_unit_tests_fail_when_the_down_rule_is_wrong(
+    tmp_path: Path, rule: str, mutant: str
+) -> None:
+    # The unit tests must be able to fail: break the down alert and they do.
     text = RULES.read_text(encoding="utf-8")
-    mutated = text.replace(
-        "expr: sttwatch_probe_status == 2\n        for: 2m",
-        "expr: sttwatch_probe_status == 2\n        for: 1m",
-    )
+    mutated = text.replace(rule, mutant)
     assert mutated != text
     (tmp_path / "sttwatch.yml").write_text(mutated, encoding="utf-8")
     (tmp_path / "sttwatch.test.yml").write_text(RULE_TESTS.read_text(encoding="utf-8"))
