@@ -45,11 +45,10 @@ from monitor.probes.registry import (
 )
 from monitor.probes.spec import Duration, ProbeSpec
 from monitor.redaction import MASK
-from monitor.targets import Probes, StrictModel, Target, probe_spec
+from monitor.targets import Probes, StrictModel, Target, probe_spec, slug
 
 __all__ = [
     "LOCATION_ENV",
-    "LOCATION_SLUG",
     "AlertsConfig",
     "Config",
     "ConfigError",
@@ -70,9 +69,6 @@ __all__ = [
 
 
 _Strict = StrictModel  # the base of every model here (monitor/targets.py)
-
-LOCATION_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-"""What a location name looks like: a slug, like target names."""
 
 
 class AlertsConfig(_Strict):
@@ -172,9 +168,7 @@ class Config(_Strict):
     @field_validator("location")
     @classmethod
     def _location(cls, v: str) -> str:
-        if not LOCATION_SLUG.match(v):
-            raise ValueError(f"must be a slug of lower-case letters, digits and dashes, got {v!r}")
-        return v
+        return slug(v)
 
     @field_validator("quorum", mode="before")
     @classmethod

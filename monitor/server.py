@@ -35,13 +35,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor.alerting import Alerter
-from monitor.config import LOCATION_SLUG, Config, parse_duration
+from monitor.config import Config, parse_duration
 from monitor.health import Health
 from monitor.models import Clock
 from monitor.probes.registry import probe_types
 from monitor.renderer import SiteRenderer
 from monitor.runtime import Runtime
 from monitor.scheduler import Scheduler
+from monitor.targets import is_slug
 
 __all__ = [
     "ALERTER",
@@ -248,7 +249,7 @@ def parse_results_query(query: Mapping[str, str], config: Config, now: datetime)
                 f"limit must be an integer from 1 to {MAX_RESULTS}, got {_shown(raw_limit)}"
             )
         location = query.get("location") or None
-        if location is not None and not LOCATION_SLUG.match(location):
+        if location is not None and not is_slug(location):
             raise _BadRequest(
                 "location must be a slug of lower-case letters, digits and dashes (eu-west), "
                 f"got {_shown(location)}"

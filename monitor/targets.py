@@ -146,6 +146,18 @@ def probe_spec(kind: str, value: Any, provider_name: str | None = None) -> Probe
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
+def slug(v: str) -> str:
+    """Return `v` if it is a slug (a target's or a location's name), else raise ValueError."""
+    if not _SLUG.match(v):
+        raise ValueError(f"must be a slug of lower-case letters, digits and dashes, got {v!r}")
+    return v
+
+
+def is_slug(v: str) -> bool:
+    """Return True when `v` is a slug (lower-case letters, digits, inner dashes)."""
+    return bool(_SLUG.match(v))
+
+
 def _base_url(schemes: tuple[str, ...]) -> Any:
     def check(v: Any) -> Any:
         if not isinstance(v, str):
@@ -225,9 +237,7 @@ class Target(StrictModel):
     @field_validator("name")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if not _SLUG.match(v):
-            raise ValueError(f"must be a slug of lower-case letters, digits and dashes, got {v!r}")
-        return v
+        return slug(v)
 
     @field_validator("api_key")
     @classmethod

@@ -106,16 +106,20 @@ def component_state(
     A component that has failed for ``failure_threshold`` runs (an open incident)
     is a major outage; a single failed run before that is a partial outage.
     """
+    return _state(latest.status if latest is not None else None, incident_open, maintenance)
+
+
+def _state(status: Status | None, incident_open: bool, maintenance: bool) -> PageState:
     if maintenance:
         return "under_maintenance"
-    if latest is None:
+    if status is None:
         return "major_outage" if incident_open else "no_data"
-    if latest.status is Status.DOWN:
+    if status is Status.DOWN:
         return "major_outage" if incident_open else "partial_outage"
     if incident_open:
         # Recovering: good runs, but not yet ``success_threshold`` of them.
         return "partial_outage"
-    if latest.status is Status.DEGRADED:
+    if status is Status.DEGRADED:
         return "degraded_performance"
     return "operational"
 
@@ -477,15 +481,8 @@ def located_state(verdict: Verdict, incident_open: bool, maintenance: bool = Fal
     As `component_state`, with the quorum's status for the latest result's; a
     status seen from too few locations is the page's own "location_outage".
     """
-    if maintenance:
-        return "under_maintenance"
-    if verdict.status is Status.DOWN:
-        return "major_outage" if incident_open else "partial_outage"
-    if incident_open:
-        return "partial_outage"
-    if verdict.status is Status.DEGRADED:
-        return "degraded_performance"
-    return "location_outage" if verdict.partial else "operational"
+    state = _state(verdict.status, incident_open, maintenance)
+    return "location_outage" if state == "operational" and verdict.partial else state
 
 
 def _location_label(verdict: Verdict) -> str:

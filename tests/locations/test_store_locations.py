@@ -8,7 +8,7 @@ only when the quorum of locations confirms the outage (docs/storage.md, Location
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +33,8 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 STATUS = {"U": Status.UP, "D": Status.DOWN, "G": Status.DEGRADED}
 
-Opener = Callable[..., "AsyncIterator[Store]"]
+# `open(quorum, *locations)`: one store per location, all on one database file.
+Agents = Callable[..., Awaitable[dict[str, Store]]]
 
 
 def result(location: str, letter: str, minute: float, probe: str = "reachability") -> ProbeResult:
@@ -62,7 +63,7 @@ async def feed(stores: dict[str, Store], script: str) -> None:
 
 
 @pytest.fixture
-async def agents(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+async def agents(tmp_path: Path) -> AsyncIterator[Agents]:
     """Yield `open(quorum, *locations)`: one store per location on one database file."""
     opened: list[Store] = []
 
@@ -86,7 +87,7 @@ async def agents(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         await store.close()
 
 
-async def test_one_location_down_opens_no_incident_and_shows_where(agents) -> None:  # type: ignore[no-untyped-def]
+async def test_one_location_down_opens_no_incident_and_shows_where(agents: Agents) -> None:
     stores = await agents(2, "eu-west", "us-east")
     await feed(stores, "eu-west:DDDD us-east:UUUU")
     store = stores["us-east"]
@@ -96,7 +97,7 @@ async def test_one_location_down_opens_no_incident_and_shows_where(agents) -> No
 
 
 async def test_both_down_open_one_incident_from_the_second_and_close_on_the_first_recovery(
-    agents,  # type: ignore[no-untyped-def]
+    agents: Agents,
 ) -> None:
     stores = await agents(2, "eu-west", "us-east")
     # eu-west fails from minute 0, us-east from minute 2; eu-west comes back at minute 5.
@@ -112,7 +113,7 @@ async def test_both_down_open_one_incident_from_the_second_and_close_on_the_firs
     assert incident.closed_at == T0 + 5 * MINUTE
 
 
-async def test_quorum_one_opens_on_any_location(agents) -> None:  # type: ignore[no-untyped-def]
+async def test_quorum_one_opens_on_any_location(agents: Agents) -> None:
     stores = await agents(1, "eu-west", "us-east")
     await feed(stores, "eu-west:UDDUU us-east:UUUUU")
     (incident,) = await stores["us-east"].incidents()
@@ -121,7 +122,7 @@ async def test_quorum_one_opens_on_any_location(agents) -> None:  # type: ignore
     assert incident.locations == ("eu-west",)
 
 
-async def test_majority_of_three_needs_two(agents) -> None:  # type: ignore[no-untyped-def]
+async def test_majority_of_three_needs_two(agents: Agents) -> None:
     stores = await agents("majority", "eu-west", "us-east", "ap-south")
     await feed(stores, "eu-west:DDDD us-east:UUUU ap-south:UUUU")
     assert await stores["eu-west"].incidents() == []
@@ -130,7 +131,7 @@ async def test_majority_of_three_needs_two(agents) -> None:  # type: ignore[no-u
     assert incident.locations == ("eu-west", "us-east")
 
 
-async def test_a_stale_location_stops_counting(agents) -> None:  # type: ignore[no-untyped-def]
+async def test_a_stale_location_stops_counting(agents: Agents) -> None:
     stores = await agents("majority", "eu-west", "us-east")
     # us-east reports once, then its agent is gone; 20 minutes on, eu-west alone is the majority.
     await stores["us-east"].add_result(result("us-east", "U", 0))
@@ -140,7 +141,7 @@ async def test_a_stale_location_stops_counting(agents) -> None:  # type: ignore[
     assert incident.locations == ("eu-west",)
 
 
-async def test_results_carry_their_location_and_filter_by_it(agents) -> None:  # type: ignore[no-untyped-def]
+async def test_results_carry_their_location_and_filter_by_it(agents: Agents) -> None:
     stores = await agents(1, "eu-west", "us-east")
     await feed(stores, "eu-west:UD us-east:UU")
     store = stores["eu-west"]
@@ -152,7 +153,7 @@ async def test_results_carry_their_location_and_filter_by_it(agents) -> None:  #
     assert await store.locations() == ["eu-west", "us-east"]
 
 
-async def test_each_agent_sweeps_only_its_own_ledger(agents) -> None:  # type: ignore[no-untyped-def]
+async def test_each_agent_sweeps_only_its_own_ledger(agents: Agents) -> None:
     stores = await agents(1, "eu-west", "us-east")
     await stores["eu-west"].record("aai-us", "t-eu")
     await stores["us-east"].record("aai-us", "t-us")

@@ -9,6 +9,7 @@ see them: at a real SMTP server, and in the outbox.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -131,6 +132,17 @@ async def runs_after(db: Path, location: str, status: int, after_id: int, n: int
     await wait_for(f"{n} results of status {status} from {location}", enough, 60.0)
 
 
+async def settle(db: Path, sink: SmtpSink, emails: int, status: int, after_id: int) -> None:
+    """Wait for `emails` e-mails, then five more results of `status` from each location."""
+
+    async def arrived() -> bool:
+        return len(sink.messages) >= emails
+
+    await wait_for(f"{emails} e-mail(s)", arrived, 60.0)
+    for location in ("eu-west", "us-east"):
+        await runs_after(db, location, status, after_id, 5)
+
+
 async def test_one_location_failing_alerts_nobody_and_both_alert_once(
     two_agents: tuple[Agent, Agent, Path], smtp_sink: SmtpSink
 ) -> None:
@@ -166,31 +178,19 @@ async def test_one_location_failing_alerts_nobody_and_both_alert_once(
     # Now from both: one incident, one alert, one e-mail.
     mark = count(db, "SELECT max(id) FROM results")
     us.sim.set_faults(FAULT)
-
-    async def one_email() -> bool:
-        return len(smtp_sink.messages) >= 1
-
-    await wait_for("the down e-mail", one_email, 60.0)
-    await runs_after(db, "eu-west", 2, mark, 5)
-    await runs_after(db, "us-east", 2, mark, 5)
+    await settle(db, smtp_sink, 1, 2, mark)
     assert count(db, "SELECT count(*) FROM incidents") == 1
     assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'down'") == 1
     assert len(smtp_sink.messages) == 1
     assert "down" in str(smtp_sink.messages[0]["Subject"]).lower()
     (locations,) = read_rows(db, "SELECT locations FROM incidents")[0]
-    assert sorted(eval(locations)) == ["eu-west", "us-east"]  # a JSON list of two strings
+    assert sorted(json.loads(locations)) == ["eu-west", "us-east"]
 
     # Back from both: the incident closes, one recovery e-mail.
     mark = count(db, "SELECT max(id) FROM results")
     eu.sim.clear_faults()
     us.sim.clear_faults()
-
-    async def two_emails() -> bool:
-        return len(smtp_sink.messages) >= 2
-
-    await wait_for("the recovery e-mail", two_emails, 60.0)
-    await runs_after(db, "eu-west", 0, mark, 5)
-    await runs_after(db, "us-east", 0, mark, 5)
+    await settle(db, smtp_sink, 2, 0, mark)
     assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NOT NULL") == 1
     assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'resolved'") == 1
     assert len(smtp_sink.messages) == 2
