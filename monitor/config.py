@@ -147,14 +147,9 @@ class Config(_Strict):
     """The whole sttwatch configuration."""
 
     database: str = "sttwatch.db"
-    # Where this agent probes from (a slug); results, metrics and ledger entries carry it.
-    location: str = LOCAL
-    # Locations that must see a component down (or degraded) before it is: a number,
-    # or "majority" of the locations reporting it (monitor/quorum.py).
-    quorum: int | Literal["majority"] = 1
-    # A location whose last result of a component is older than this stops counting
-    # towards that component's quorum (an agent that was removed or died).
-    location_stale_after: Duration = 15 * 60.0
+    location: str = LOCAL  # where this agent probes from (docs/locations.md)
+    quorum: int | Literal["majority"] = 1  # locations that must agree (monitor/outcome.py)
+    location_stale_after: Duration = 15 * 60.0  # a location silent this long stops counting
     site_dir: str = "site"
     listen: str = "127.0.0.1:8080"
     title: str = "Speech API status"
@@ -524,10 +519,12 @@ def parse_config(
     }
     if problems:
         raise ConfigError(source, problems)
-    from_env = bool(values.get(LOCATION_ENV))
-    if from_env:
+    if located := values.get(LOCATION_ENV):
         # The environment names the agent's location over the file's: one file, many agents.
-        expanded["location"] = values[LOCATION_ENV]
+        try:
+            expanded["location"] = slug(located)
+        except ValueError as exc:
+            raise ConfigError(source, [(f"location (from {LOCATION_ENV})", str(exc))]) from None
     # Each `probes:` entry is checked against its kind's spec here, where the path of a
     # bad key is known; the Target model then reports those targets' probes no more.
     problems, bad = _probe_problems(expanded)
@@ -540,21 +537,13 @@ def parse_config(
             for e in exc.errors()
             if tuple(e["loc"][:3]) not in {("targets", i, "probes") for i in bad}
         )
-        raise ConfigError(source, _located(problems, from_env)) from None
+        raise ConfigError(source, problems) from None
     if problems:
-        raise ConfigError(source, _located(problems, from_env))
+        raise ConfigError(source, problems)
     problems = _semantic_checks(cfg)
     if problems:
         raise ConfigError(source, problems)
     return cfg
-
-
-def _located(problems: list[tuple[str, str]], from_env: bool) -> list[tuple[str, str]]:
-    """Return `problems` with a bad location blamed on the environment when it came from there."""
-    if not from_env:
-        return problems
-    where = f"location (from {LOCATION_ENV})"
-    return [(where if path == "location" else path, msg) for path, msg in problems]
 
 
 # libyaml's loader is ten times faster than PyYAML's pure-Python one (a 1,000-target
