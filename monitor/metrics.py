@@ -28,7 +28,7 @@ from prometheus_client import (
 )
 
 from monitor import __version__
-from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.models import LOCAL, ErrorKind, ProbeResult, Status
 from monitor.probes.registry import ProbeType, probe_types, providers
 from monitor.webhook_runs import REFUSALS
 
@@ -96,8 +96,10 @@ class _JobSeries:
     __slots__ = (
         "duration",
         "histogram_phase",
+        "labels",
         "last",
         "lateness",
+        "location",
         "phases",
         "probe",
         "provider",
@@ -105,8 +107,10 @@ class _JobSeries:
         "target",
     )
 
-    def __init__(self, target: str, provider: str, probe: str) -> None:
+    def __init__(self, target: str, provider: str, probe: str, location: str) -> None:
         self.target, self.provider, self.probe = target, provider, probe
+        self.location = location
+        self.labels = (target, provider, probe, location)  # in the order of `tp`
         self.phases = phases(provider, probe)
         self.histogram_phase = _histogram_phase(provider, probe)
         self.runs: dict[Status, Counter] = {}
@@ -127,8 +131,10 @@ class Metrics:
         # recorded without a config) is taken to be of the first registered provider.
         self._providers: dict[str, str] = {}
         self._default_provider = next(iter(providers()))
+        # The agent's location, on every series (docs/locations.md): one config, many agents.
+        self.location = config.location if config is not None else LOCAL
         r = self.registry
-        tp = ("target", "provider", "probe")
+        tp = ("target", "provider", "probe", "location")
         self.probe_success = Gauge(
             "sttwatch_probe_success",
             "1 if the last run of the probe was up or degraded, 0 if it was down.",
@@ -195,7 +201,7 @@ class Metrics:
         self.deletions_pending = Gauge(
             "sttwatch_deletions_pending",
             "Transcripts created by probes whose deletion is not yet confirmed.",
-            ("target", "provider"),
+            ("target", "provider", "location"),
             registry=r,
         )
         self.alerts_sent = Counter(
@@ -242,19 +248,18 @@ class Metrics:
         self.quorum.set(0 if config.quorum == "majority" else config.quorum)
         for target in config.targets:
             self._providers[target.name] = target.provider
-            self.deletions_pending.labels(target=target.name, provider=target.provider).set(0)
+            self.deletions_pending.labels(target.name, target.provider, self.location).set(0)
             for probe in target.probes.enabled():
-                labels = {"target": target.name, "provider": target.provider, "probe": probe}
                 job = self._job(target.name, probe)
                 for status in Status:
                     self._runs(job, status)
                 for kind in error_kinds(target.provider, probe):
-                    self.probe_errors.labels(**labels, error_kind=kind.value)
+                    self.probe_errors.labels(*job.labels, kind.value)
                 self._duration(job)
-                self.probe_skipped.labels(**labels)
+                self.probe_skipped.labels(*job.labels)
                 self._lateness(job)
                 if job.histogram_phase is not None:
-                    self.stream_first_transcript.labels(**labels)
+                    self.stream_first_transcript.labels(*job.labels)
 
     async def observe(self, result: ProbeResult) -> None:
         """Record one probe result (a ResultSink); returns when the metrics are updated."""
@@ -268,25 +273,23 @@ class Metrics:
         key = (target, probe)
         job = self._jobs.get(key)
         if job is None:
-            job = self._jobs[key] = _JobSeries(target, self._provider(target), probe)
+            job = self._jobs[key] = _JobSeries(target, self._provider(target), probe, self.location)
         return job
 
     def _runs(self, job: _JobSeries, status: Status) -> Counter:
         child = job.runs.get(status)
         if child is None:
-            child = job.runs[status] = self.probe_runs.labels(
-                job.target, job.provider, job.probe, status.value
-            )
+            child = job.runs[status] = self.probe_runs.labels(*job.labels, status.value)
         return child
 
     def _duration(self, job: _JobSeries) -> Histogram:
         if job.duration is None:
-            job.duration = self.probe_duration.labels(job.target, job.provider, job.probe)
+            job.duration = self.probe_duration.labels(*job.labels)
         return job.duration
 
     def _lateness(self, job: _JobSeries) -> Histogram:
         if job.lateness is None:
-            job.lateness = self.scheduler_lateness.labels(job.target, job.provider, job.probe)
+            job.lateness = self.scheduler_lateness.labels(*job.labels)
         return job.lateness
 
     def record(self, result: ProbeResult) -> None:
@@ -294,9 +297,9 @@ class Metrics:
         job = self._job(result.target, result.probe)
         if job.last is None:
             job.last = (
-                self.probe_success.labels(job.target, job.provider, job.probe),
-                self.probe_status.labels(job.target, job.provider, job.probe),
-                self.probe_last_run.labels(job.target, job.provider, job.probe),
+                self.probe_success.labels(*job.labels),
+                self.probe_status.labels(*job.labels),
+                self.probe_last_run.labels(*job.labels),
             )
         success, status, last_run = job.last
         success.set(0 if result.status is Status.DOWN else 1)
@@ -304,12 +307,10 @@ class Metrics:
         self._duration(job).observe(max(result.duration_s, 0.0))
         self._runs(job, result.status).inc()
         if result.error_kind is not None:
-            self.probe_errors.labels(
-                job.target, job.provider, job.probe, result.error_kind.value
-            ).inc()
+            self.probe_errors.labels(*job.labels, result.error_kind.value).inc()
         last_run.set(result.started_at.timestamp())
         self._record_phases(result)
-        labels = (job.target, job.provider, job.probe)
+        labels = job.labels
         wer = result.details.get("wer")
         if isinstance(wer, int | float) and not isinstance(wer, bool) and math.isfinite(wer):
             self.transcription_wer.labels(*labels).set(wer)
@@ -322,7 +323,7 @@ class Metrics:
         job = self._job(result.target, result.probe)
         known = job.phases
         for phase in known:
-            labels = (job.target, job.provider, job.probe, phase)
+            labels = (*job.labels, phase)
             seconds = result.phases.get(phase)
             if seconds is None:
                 # "Last run" semantics: a phase the last run never reached has no value,
@@ -338,7 +339,7 @@ class Metrics:
     def set_deletions_pending(self, counts: Mapping[str, int]) -> None:
         """Set the deletion backlog of every target in `counts` (absent targets keep theirs)."""
         for target, count in counts.items():
-            self.deletions_pending.labels(target=target, provider=self._provider(target)).set(count)
+            self.deletions_pending.labels(target, self._provider(target), self.location).set(count)
 
     def observe_lateness(self, target: str, probe: str, seconds: float) -> None:
         """Record how late (seconds, >= 0) a scheduled run started."""
@@ -346,9 +347,7 @@ class Metrics:
 
     def probe_skipped_run(self, target: str, probe: str, count: int = 1) -> None:
         """Count `count` scheduled runs of a probe that did not start."""
-        self.probe_skipped.labels(target=target, provider=self._provider(target), probe=probe).inc(
-            count
-        )
+        self.probe_skipped.labels(*self._job(target, probe).labels).inc(count)
 
     def webhook_refused(self, reason: str) -> None:
         """Count one call the webhook receiver refused (`reason` from its closed vocabulary)."""

@@ -231,12 +231,13 @@ def test_every_panel_has_targets_with_refids_and_an_expression() -> None:
             assert t["expr"].strip(), p["title"]
 
 
-def test_every_per_probe_query_follows_the_target_and_instance_variables() -> None:
+def test_every_per_probe_query_follows_the_target_instance_and_location_variables() -> None:
     for p in query_panels(dashboard()):
         for t in p["targets"]:
             assert 'instance=~"$instance"' in t["expr"], (p["title"], t["expr"])
             if not any(m in t["expr"] for m in UNTARGETED_METRICS):
                 assert 'target=~"$target"' in t["expr"], (p["title"], t["expr"])
+                assert 'location=~"$location"' in t["expr"], (p["title"], t["expr"])
 
 
 def test_numeric_panels_set_a_unit() -> None:
@@ -290,6 +291,7 @@ SUBSTITUTIONS = {
     "target": "|".join(TARGETS),
     "provider": ".*",
     "instance": ".*",
+    "location": "local",
     "datasource": "Prometheus",
     "__rate_interval": "10s",
     "__interval": "1s",
@@ -607,6 +609,7 @@ def test_template_variables_resolve_to_the_probed_targets_and_instance(stack: St
         ("target", set(TARGETS)),
         ("provider", {"assemblyai"}),
         ("instance", {instance}),
+        ("location", {"local"}),
     ):
         var = variables(dashboard())[name]
         m = re.fullmatch(r"label_values\((\w+), (\w+)\)", var["definition"])

@@ -22,7 +22,7 @@ from monitor.webhook_runs import REFUSALS
 from tests.support.fault_matrix import CASES as FAULT_CASES
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-TP = frozenset({"target", "provider", "probe"})
+TP = frozenset({"target", "provider", "probe", "location"})
 AAI = "assemblyai"  # the provider of every target here
 
 # docs/design.md §3, plus sttwatch_probe_skipped_total (scheduler skips, issue 3).
@@ -37,7 +37,7 @@ EXPECTED = {
     "sttwatch_probe_skipped_total": ("counter", TP),
     "sttwatch_transcription_wer": ("gauge", TP),
     "sttwatch_stream_first_transcript_seconds": ("histogram", TP),
-    "sttwatch_deletions_pending": ("gauge", frozenset({"target", "provider"})),
+    "sttwatch_deletions_pending": ("gauge", frozenset({"target", "provider", "location"})),
     "sttwatch_alerts_sent_total": ("counter", frozenset({"result"})),
     "sttwatch_webhook_refused_total": ("counter", frozenset({"reason"})),
     "sttwatch_scheduler_lateness_seconds": ("histogram", TP),
@@ -151,22 +151,35 @@ def test_series_exist_before_the_first_run() -> None:
     m = Metrics(config())
     get = m.registry.get_sample_value
     for target in ("prod", "eu"):
-        assert get("sttwatch_deletions_pending", {"target": target, "provider": AAI}) == 0.0
+        assert (
+            get(
+                "sttwatch_deletions_pending",
+                {"target": target, "provider": AAI, "location": "local"},
+            )
+            == 0.0
+        )
         for probe in ("reachability", "transcription", "streaming"):
             for status in Status:
-                labels = {"target": target, "provider": AAI, "probe": probe, "status": status.value}
+                labels = {
+                    "target": target,
+                    "provider": AAI,
+                    "location": "local",
+                    "probe": probe,
+                    "status": status.value,
+                }
                 assert get("sttwatch_probe_runs_total", labels) == 0.0
             for kind in ErrorKind:
                 labels = {
                     "target": target,
                     "provider": AAI,
+                    "location": "local",
                     "probe": probe,
                     "error_kind": kind.value,
                 }
                 # Only the kinds the probe can report: the others would be dead series.
                 expected = 0.0 if kind in error_kinds(AAI, probe) else None
                 assert get("sttwatch_probe_errors_total", labels) == expected
-            tp = {"target": target, "provider": AAI, "probe": probe}
+            tp = {"target": target, "provider": AAI, "location": "local", "probe": probe}
             assert get("sttwatch_probe_skipped_total", tp) == 0
             # A gauge with no run yet has no value rather than a misleading 0 or 1.
             assert get("sttwatch_probe_success", tp) is None
@@ -183,14 +196,20 @@ def test_every_kind_a_probe_reports_in_the_fault_matrix_is_preinitialised(case: 
 def test_an_error_kind_outside_the_probes_set_is_still_counted() -> None:
     m = Metrics(config())
     m.record(result("reachability", Status.DOWN, ErrorKind.DELETION_FAILED))
-    labels = {"target": "prod", "provider": AAI, "probe": "reachability"}
+    labels = {"target": "prod", "provider": AAI, "location": "local", "probe": "reachability"}
     labels["error_kind"] = "deletion_failed"
     assert m.registry.get_sample_value("sttwatch_probe_errors_total", labels) == 1.0
 
 
 def test_only_configured_probes_are_preinitialised() -> None:
     m = Metrics(config(reachability={}))
-    labels = {"target": "prod", "provider": AAI, "probe": "streaming", "status": "up"}
+    labels = {
+        "target": "prod",
+        "provider": AAI,
+        "location": "local",
+        "probe": "streaming",
+        "status": "up",
+    }
     assert m.registry.get_sample_value("sttwatch_probe_runs_total", labels) is None
 
 
@@ -209,7 +228,7 @@ async def test_a_result_sets_success_status_and_counters(
     m = Metrics(config())
     await m.observe(result("transcription", status, kind, duration_s=12.5))
     get = m.registry.get_sample_value
-    tp = {"target": "prod", "provider": AAI, "probe": "transcription"}
+    tp = {"target": "prod", "provider": AAI, "location": "local", "probe": "transcription"}
     assert get("sttwatch_probe_success", tp) == success
     assert get("sttwatch_probe_status", tp) == severity
     assert get("sttwatch_probe_runs_total", {**tp, "status": status.value}) == 1.0
@@ -226,7 +245,7 @@ async def test_a_result_sets_success_status_and_counters(
 async def test_phases_are_the_last_runs_and_unknown_names_are_dropped() -> None:
     m = Metrics(config())
     get = m.registry.get_sample_value
-    tp = {"target": "prod", "provider": AAI, "probe": "transcription"}
+    tp = {"target": "prod", "provider": AAI, "location": "local", "probe": "transcription"}
     await m.observe(
         result("transcription", phases={"upload": 0.3, "queued": 1.0, "processing": 4.0})
     )
@@ -256,6 +275,7 @@ async def test_no_label_value_comes_from_free_text() -> None:
     allowed = {
         "target": {"prod", "eu"},
         "provider": {AAI},
+        "location": {"local"},
         "probe": {"reachability", "transcription", "streaming"},
         "status": {s.value for s in Status},
         "error_kind": {k.value for k in ErrorKind},
@@ -277,9 +297,9 @@ async def test_wer_and_first_transcript_are_exported() -> None:
     get = m.registry.get_sample_value
     await m.observe(result("streaming", phases={"first_transcript": 0.6}, details={"wer": 0.125}))
     await m.observe(result("transcription", details={"wer": 0.0}))
-    st = {"target": "prod", "provider": AAI, "probe": "streaming"}
+    st = {"target": "prod", "provider": AAI, "location": "local", "probe": "streaming"}
     assert get("sttwatch_transcription_wer", st) == 0.125
-    tr = {"target": "prod", "provider": AAI, "probe": "transcription"}
+    tr = {"target": "prod", "provider": AAI, "location": "local", "probe": "transcription"}
     assert get("sttwatch_transcription_wer", tr) == 0.0
     assert get("sttwatch_stream_first_transcript_seconds_count", st) == 1.0
     assert get("sttwatch_stream_first_transcript_seconds_bucket", {**st, "le": "0.75"}) == 1.0
@@ -311,8 +331,8 @@ async def test_served_by_prometheus_clients_aiohttp_handler(aiohttp_client: Any)
     assert resp.headers["Content-Type"].startswith("text/plain")
     body = await resp.text()
     assert (
-        'sttwatch_probe_success{probe="reachability",provider="assemblyai",target="prod"} 1.0'
-        in body
+        'sttwatch_probe_success{location="local",probe="reachability",'
+        'provider="assemblyai",target="prod"} 1.0' in body
     )
 
 
@@ -324,7 +344,10 @@ async def test_kept_series_give_the_exposition_of_labels_lookups() -> None:
     for r in outcomes:
         await kept.observe(r)
         kept.observe_lateness(r.target, r.probe, 0.02)
-        m, labels = looked_up, {"target": r.target, "provider": AAI, "probe": r.probe}
+        m, labels = (
+            looked_up,
+            {"target": r.target, "provider": AAI, "location": "local", "probe": r.probe},
+        )
         m.probe_success.labels(**labels).set(0 if r.status is Status.DOWN else 1)
         m.probe_status.labels(**labels).set(r.status.severity)
         m.probe_duration.labels(**labels).observe(max(r.duration_s, 0.0))

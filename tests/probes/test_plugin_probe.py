@@ -230,11 +230,10 @@ async def test_run_exports_the_plugin_series_and_shows_a_ping_component(
         # Keep reading its log so that the pipe never fills up.
         drain = asyncio.create_task(proc.stderr.read())
         base = f"http://127.0.0.1:{port}"
-        labels = 'probe="ping",provider="assemblyai"'
-        phase = f'sttwatch_probe_phase_seconds{{phase="get",{labels},target="sim"}}'
-        runs = (
-            'sttwatch_probe_runs_total{probe="ping",provider="assemblyai",status="up",target="sim"}'
-        )
+        where, rest = 'location="local"', 'probe="ping",provider="assemblyai"'
+        labels = f"{where},{rest}"
+        phase = f'sttwatch_probe_phase_seconds{{{where},phase="get",{rest},target="sim"}}'
+        runs = f'sttwatch_probe_runs_total{{{labels},status="up",target="sim"}}'
         async with aiohttp.ClientSession() as http:
             deadline = time.monotonic() + 30
             metrics = page = ""
@@ -249,9 +248,7 @@ async def test_run_exports_the_plugin_series_and_shows_a_ping_component(
                 await asyncio.sleep(0.2)
         assert phase in metrics
         assert re.search(re.escape(runs) + r" [1-9]", metrics), metrics
-        assert (
-            'sttwatch_probe_success{probe="ping",provider="assemblyai",target="sim"} 1.0' in metrics
-        )
+        assert f'sttwatch_probe_success{{{labels},target="sim"}} 1.0' in metrics
         assert re.search(r">\s*Ping\s*<", page), page
     finally:
         proc.send_signal(signal.SIGTERM)

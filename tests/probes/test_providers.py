@@ -203,8 +203,8 @@ def test_metrics_carry_the_provider_and_export_its_own_phases_and_error_kinds() 
     m.record(result("two", "transcription", phases={"post": 0.1, "transcribe": 2.0, "queued": 1}))
     m.record(result("aai", "transcription", phases={"queued": 1.0, "transcribe": 9.0}))
     get = m.registry.get_sample_value
-    two = {"target": "two", "provider": "second", "probe": "transcription"}
-    aai = {"target": "aai", "provider": "assemblyai", "probe": "transcription"}
+    two = {"target": "two", "provider": "second", "probe": "transcription", "location": "local"}
+    aai = {"target": "aai", "provider": "assemblyai", "probe": "transcription", "location": "local"}
     assert get("sttwatch_probe_phase_seconds", {**two, "phase": "transcribe"}) == 2.0
     # Each provider's kind exports its own phases only.
     assert get("sttwatch_probe_phase_seconds", {**two, "phase": "queued"}) is None
@@ -214,7 +214,13 @@ def test_metrics_carry_the_provider_and_export_its_own_phases_and_error_kinds() 
     assert get(errors, {**two, "error_kind": "inaccurate"}) == 0.0
     assert get(errors, {**two, "error_kind": "deletion_failed"}) is None
     assert get(errors, {**aai, "error_kind": "deletion_failed"}) == 0.0
-    assert get("sttwatch_deletions_pending", {"target": "two", "provider": "second"}) == 0.0
+    assert (
+        get(
+            "sttwatch_deletions_pending",
+            {"target": "two", "provider": "second", "location": "local"},
+        )
+        == 0.0
+    )
     m.probe_skipped_run("two", "reachability")
     assert get("sttwatch_probe_skipped_total", {**two, "probe": "reachability"}) == 1.0
 

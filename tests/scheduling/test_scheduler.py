@@ -160,7 +160,9 @@ class Harness:
 
     def sample(self, name: str, **labels: str) -> float | None:
         # Every target here is AssemblyAI's: its series carry that provider label.
-        return self.metrics.registry.get_sample_value(name, {**labels, "provider": "assemblyai"})
+        return self.metrics.registry.get_sample_value(
+            name, {**labels, "provider": "assemblyai", "location": "local"}
+        )
 
 
 def _no_sessions(**_: Any) -> Any:

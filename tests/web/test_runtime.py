@@ -38,6 +38,7 @@ async def test_the_metrics_see_every_result(tmp_path: Path, sim: SimulatorHandle
                 "target": "sim",
                 "provider": "assemblyai",
                 "probe": "reachability",
+                "location": "local",
                 "status": result.status.value,
             },
         )

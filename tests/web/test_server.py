@@ -464,8 +464,8 @@ async def test_metrics_exposes_probe_results(
     assert resp.headers["Content-Type"].startswith("text/plain")
     text = await resp.text()
     assert (
-        'sttwatch_probe_success{probe="reachability",provider="assemblyai",target="sim"} 1.0'
-        in text
+        'sttwatch_probe_success{location="local",probe="reachability",'
+        'provider="assemblyai",target="sim"} 1.0' in text
     )
     assert "sttwatch_build_info" in text
 
