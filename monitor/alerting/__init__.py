@@ -226,7 +226,9 @@ class Alerter:
     async def check_backlog(self) -> None:
         """Open or resolve each target's deletion-backlog alert from the ledger."""
         await self.load()
-        pending = await self._store.pending()
+        # Agents in several locations each keep their own ledger, but a target's backlog
+        # alert is one: every agent judges it on all of them (and commits it once).
+        pending = await (self._store.overdue(0.0) if self._located else self._store.pending())
         now = self._clock.now()
         for target in self.config.targets:
             key = (target.name, DELETION_PROBE)

@@ -146,6 +146,10 @@ class AlertStore(Protocol):
         """Return the deletion-ledger entries not yet confirmed deleted, oldest first."""
         ...
 
+    async def overdue(self, older_than_s: float) -> list[LedgerEntry]:
+        """Return every agent's undeleted entries created more than `older_than_s` ago."""
+        ...
+
     async def as_quorum_sees_it(self, result: ProbeResult) -> ProbeResult:
         """Return `result`, or the result standing for its component's status by the quorum."""
         ...

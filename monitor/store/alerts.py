@@ -241,7 +241,7 @@ def insert_state_and_alerts(
 
 def _already_committed(alert: NewAlert, stored_level: str | None) -> bool:
     """Return True when the stored open level shows `alert`'s transition was already made."""
-    if alert.kind in ("down", "degraded"):
+    if alert.kind in ("down", "degraded", "deletion-backlog"):
         return stored_level == alert.level
     if alert.kind == "resolved":
         return stored_level is None

@@ -278,7 +278,7 @@ class Store:
         return await self.read(lambda c: queries.ledger_pending_counts(c, self.location))
 
     async def overdue(self, older_than_s: float) -> list[LedgerEntry]:
-        """Return undeleted entries created more than `older_than_s` ago, oldest first."""
+        """Return every agent's undeleted entries older than `older_than_s`, oldest first."""
         cutoff = to_ms(self._clock.now() - timedelta(seconds=older_than_s))
         return await self.read(lambda c: queries.ledger_overdue(c, cutoff))
 
