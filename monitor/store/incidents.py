@@ -174,15 +174,18 @@ def step_incident(
         if judged.good and place.outage_since is not None:
             place.outage_since = None
             recovered_at = _ms(streak.good_since)
-    cutoff = started - stale_after_ms
-    live = [p for p in comp.places.values() if p.last_started_at >= cutoff]
-    verdict = combine(
-        {p.location: Status.DOWN if p.outage_since is not None else Status.UP for p in live},
-        quorum,
-    )
-    if inc is None and verdict.status is Status.DOWN:
+    if len(comp.places) == 1:
+        # One location (every single agent, and bulk seeding): the quorum without the dict.
+        live = [place]
+        down = place.outage_since is not None and required(quorum, 1) <= 1
+    else:
+        cutoff = started - stale_after_ms
+        live = [p for p in comp.places.values() if p.last_started_at >= cutoff]
+        seen = {p.location: Status.UP if p.outage_since is None else Status.DOWN for p in live}
+        down = combine(seen, quorum).status is Status.DOWN
+    if inc is None and down:
         comp.open = _open(conn, comp.id, r, started, live, required(quorum, len(live)))
-    elif inc is not None and verdict.status is not Status.DOWN:
+    elif inc is not None and not down:
         # Closed when the outage really ended: the first good run of the location whose
         # recovery broke the quorum.
         body = f"{r.probe} on {r.target} has recovered."
