@@ -244,6 +244,7 @@ def _sttwatch_head(view: SiteView) -> dict[str, Any]:
         "generated_at": iso(view.generated_at),
         "version": view.version,
         "status": {"indicator": view.indicator, "description": view.description},
+        "locations": view.locations,
     }
 
 
@@ -268,6 +269,16 @@ def _sttwatch_target(g: GroupView) -> dict[str, Any]:
                 "message": c.message,
                 "uptime": c.uptime,
                 "facts": {f.key: f.value for f in c.facts},
+                # Each location's last run, when several probe it (docs/locations.md).
+                "locations": [
+                    {
+                        "location": where.location,
+                        "status": where.status,
+                        "latency_s": where.latency_s,
+                        "last_checked": iso(where.checked_at),
+                    }
+                    for where in c.locations
+                ],
                 "days": [
                     {
                         "date": d.day.isoformat(),

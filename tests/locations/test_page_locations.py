@@ -106,6 +106,13 @@ async def test_page_shows_locations_latency_and_where_checks_run_from(store: Sto
     assert 'data-location="eu-west" data-status="down"' in html
     assert 'data-location="us-east" data-status="up"' in html
     assert "120 ms" in html  # us-east's key latency
+    ours = json.loads(files["api/sttwatch.json"])
+    assert ours["locations"] == ["eu-west", "us-east"]
+    (card,) = ours["targets"][0]["components"]
+    assert [(w["location"], w["status"], w["latency_s"]) for w in card["locations"]] == [
+        ("eu-west", "down", None),
+        ("us-east", "up", 0.12),
+    ]
     summary = json.loads(files["api/v2/summary.json"])
     assert summary["incidents"] == []
     assert {c["status"] for c in summary["components"] if c.get("group_id")} <= {"partial_outage"}
