@@ -102,9 +102,9 @@ def reencoded_sizes(db: Path, workdir: Path, sample: int) -> dict[str, float]:
     finally:
         src.close()
     # (component, probe, started_at, status, error_kind, duration_us, then the text
-    # columns as v0 wrote them and as stored).
+    # columns as v0 wrote them and as stored, the location column left out).
     rows = [
-        (row[0], row[3], *row[4:8], *encode_v0(decode_result(row[1:]).result), row[8:])
+        (row[0], row[3], *row[4:8], *encode_v0(decode_result(row[1:]).result), row[8:11])
         for row in stored
     ]
     out: dict[str, float] = {}

@@ -45,10 +45,13 @@ _STATUS: Mapping[PageState, KindStatus] = {
     "major_outage": "down",
     "under_maintenance": "maintenance",
     "no_data": "unknown",
+    # Down from fewer locations than the quorum: up by the quorum (docs/locations.md).
+    "location_outage": "up",
 }
 # Worse to the right: what a provider shows when its targets differ.
 _WORST_STATE: tuple[PageState, ...] = (
     "operational",
+    "location_outage",
     "degraded_performance",
     "no_data",
     "under_maintenance",
