@@ -159,6 +159,13 @@ async def test_one_location_failing_alerts_nobody_and_both_alert_once(
     assert count(db, "SELECT count(*) FROM alerts") == 0
     assert smtp_sink.messages == []
     # The page and the API say where it fails from.
+    page = us.site / "index.html"
+
+    async def page_says_where() -> bool:
+        text = page.read_text(encoding="utf-8") if page.exists() else ""
+        return "Down from eu-west" in text and 'data-location="us-east"' in text
+
+    await wait_for("the page to say where it fails from", page_says_where, 30.0)
     async with aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{us.port}"
         async with http.get(f"{base}/api/v1/results?location=eu-west&limit=5") as resp:
