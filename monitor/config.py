@@ -34,6 +34,7 @@ from monitor.alert_urls import (
     url_secrets,
 )
 from monitor.durations import format_duration, parse_duration
+from monitor.locations import Location, QuorumSetting, override_location
 from monitor.models import LOCAL
 from monitor.probes.registry import (
     did_you_mean,
@@ -45,10 +46,9 @@ from monitor.probes.registry import (
 )
 from monitor.probes.spec import Duration, ProbeSpec
 from monitor.redaction import MASK
-from monitor.targets import Probes, StrictModel, Target, probe_spec, slug
+from monitor.targets import Probes, StrictModel, Target, probe_spec
 
 __all__ = [
-    "LOCATION_ENV",
     "AlertsConfig",
     "Config",
     "ConfigError",
@@ -139,16 +139,12 @@ class Retention(_Strict):
     daily: Duration = 400 * 86400.0
 
 
-LOCATION_ENV = "STTWATCH_LOCATION"
-"""The environment variable that overrides `location:`, so one file serves every agent."""
-
-
 class Config(_Strict):
     """The whole sttwatch configuration."""
 
     database: str = "sttwatch.db"
-    location: str = LOCAL  # where this agent probes from (docs/locations.md)
-    quorum: int | Literal["majority"] = 1  # locations that must agree (monitor/outcome.py)
+    location: Location = LOCAL  # where this agent probes from (docs/locations.md)
+    quorum: QuorumSetting = 1  # locations that must agree (monitor/outcome.py)
     location_stale_after: Duration = 15 * 60.0  # a location silent this long stops counting
     site_dir: str = "site"
     listen: str = "127.0.0.1:8080"
@@ -159,18 +155,6 @@ class Config(_Strict):
     targets: list[Target] = Field(min_length=1)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
-
-    @field_validator("location")
-    @classmethod
-    def _location(cls, v: str) -> str:
-        return slug(v)
-
-    @field_validator("quorum", mode="before")
-    @classmethod
-    def _quorum(cls, v: Any) -> Any:
-        if v == "majority" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-            return v
-        raise ValueError(f"must be a number of locations (1 or more) or 'majority', got {v!r}")
 
     @field_validator("listen")
     @classmethod
@@ -519,15 +503,10 @@ def parse_config(
     }
     if problems:
         raise ConfigError(source, problems)
-    if located := values.get(LOCATION_ENV):
-        # The environment names the agent's location over the file's: one file, many agents.
-        try:
-            expanded["location"] = slug(located)
-        except ValueError as exc:
-            raise ConfigError(source, [(f"location (from {LOCATION_ENV})", str(exc))]) from None
     # Each `probes:` entry is checked against its kind's spec here, where the path of a
     # bad key is known; the Target model then reports those targets' probes no more.
     problems, bad = _probe_problems(expanded)
+    override_location(values, expanded, problems)  # one file, an agent in each location
     try:
         # The environment is the context: a target's key defaults from its provider's variable.
         cfg = Config.model_validate(expanded, context={"env": values})
