@@ -60,6 +60,7 @@ PROVIDER_GROUP = "sttwatch.providers"
 BUILTIN_PROVIDERS: tuple[str, ...] = (
     "monitor.providers.assemblyai:PROVIDER",
     "monitor.providers.openai:PROVIDER",
+    "monitor.providers.deepgram:PROVIDER",
 )
 """The providers shipped with sttwatch, as ``module:attribute`` references (one line each)."""
 

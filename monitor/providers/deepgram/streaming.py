@@ -1,0 +1,408 @@
+"""Streaming probe: one live ``/v1/listen`` session with the probe clip at real-time pace.
+
+Phases: ``connect`` (the upgrade), ``first_transcript`` (from the first audio
+frame to the first Results with text, interim or final — the latency users
+feel, and the key latency), ``first_final`` (from the first audio frame to
+the first ``is_final`` Results with text), ``finalize`` (from ``Finalize`` to
+the ``from_finalize`` Results it flushes), ``close`` (from ``CloseStream`` to
+the ``Metadata`` and the close 1000).
+
+The clip goes out in ``frame_ms`` frames on absolute deadlines from the first
+one, with its leading silence cut to 50 ms so the latency is the API's, not
+the clip's. Then ``Finalize`` (the probe waits up to ``finalize_wait`` for its
+final), then ``CloseStream``. A stream is billed while open, so it is always
+closed: ``CloseStream`` and the socket close run shielded, on success,
+failure, timeout or cancellation, within :data:`CLOSE_GRACE_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from monitor.accuracy import word_error_rate
+from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult, ProbeTarget
+from monitor.probeclip import ProbeClip, load_clip
+from monitor.probes.failures import (
+    EXPECTED_ERRORS,
+    UNREADABLE_JSON,
+    Failure,
+    bad_response,
+    from_exception,
+    remote_text,
+    timed_out,
+)
+from monitor.probes.recorder import RunRecorder
+from monitor.providers.deepgram.specs import StreamingSpec
+from monitor.providers.deepgram.wire import (
+    ERROR_HEADER,
+    auth_headers,
+    close_failure,
+    status_failure,
+)
+from monitor.tasks import cancel_and_wait
+
+NAME = "streaming"
+MAX_MSG_BYTES = 1024 * 1024
+LEAD_MS = 50
+CLOSE_GRACE_S = 1.5
+PHASES = ("connect", "first_transcript", "first_final", "finalize", "close")
+
+_cleanups: set[asyncio.Task[Any]] = set()
+
+
+def live_query(spec: StreamingSpec, clip: ProbeClip) -> str:
+    """Return the query of the probe's WebSocket (raw linear16 PCM, interim results on)."""
+    params = [
+        ("model", spec.model),
+        ("language", spec.language),
+        ("encoding", "linear16"),
+        ("sample_rate", str(clip.sample_rate)),
+        ("channels", str(clip.channels)),
+        ("interim_results", "true"),
+        ("punctuate", "true"),
+        ("endpointing", str(spec.endpointing_ms)),
+        ("tag", "sttwatch"),
+    ]
+    if spec.mip_opt_out:
+        params.append(("mip_opt_out", "true"))
+    return urlencode(params)
+
+
+def frames(clip: ProbeClip, frame_ms: int) -> list[bytes]:
+    """Return the clip's PCM from :data:`LEAD_MS` before its first sound, in `frame_ms` frames."""
+    lead = len(clip.pcm) - len(clip.pcm.lstrip(b"\0"))  # exact zeros: the clip is undithered
+    width = clip.channels * clip.sample_width
+    cut = max(0, lead - int(LEAD_MS * clip.bytes_per_ms))
+    pcm = clip.pcm[cut - cut % width :]
+    size = int(frame_ms * clip.bytes_per_ms)
+    size -= size % width
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+def _has_text(data: dict[str, Any]) -> str | None:
+    """Return the transcript of a Results message (None if it has none)."""
+    try:
+        text = data["channel"]["alternatives"][0]["transcript"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return text if isinstance(text, str) else None
+
+
+@dataclass(slots=True)
+class _Session:
+    """What the receiver saw, with monotonic arrival times."""
+
+    clock: Clock
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    finalized: asyncio.Event = field(default_factory=asyncio.Event)
+    first_frame_at: float | None = None
+    first_text_at: float | None = None
+    first_final_at: float | None = None
+    finalized_at: float | None = None
+    metadata_at: float | None = None
+    closed_at: float | None = None
+    finals: list[str] = field(default_factory=list)
+    results: int = 0
+    request_id: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    error_message: str | None = None
+    failure: Failure | None = None
+
+    def on_message(self, data: Any, at: float) -> Failure | None:
+        """Update the session with one decoded server message; return a protocol failure."""
+        if not isinstance(data, dict):
+            return bad_response("A streaming message is not a JSON object")
+        kind = data.get("type")
+        if kind == "Results":
+            text = _has_text(data)
+            if text is None or not isinstance(data.get("is_final"), bool):
+                return bad_response("A Results message lacks its transcript or is_final")
+            self.results += 1
+            # Text before any audio went out is not a transcript of it.
+            heard = bool(text.strip()) and self.first_frame_at is not None
+            if heard and self.first_text_at is None:
+                self.first_text_at = at
+            if data["is_final"]:
+                self.finals.append(text)
+                if heard and self.first_final_at is None:
+                    self.first_final_at = at
+                if data.get("from_finalize") is True and self.finalized_at is None:
+                    self.finalized_at = at
+                    self.finalized.set()
+        elif kind == "Metadata":
+            rid = data.get("request_id")
+            if isinstance(rid, str):
+                self.request_id = remote_text(rid, 64)
+            self.metadata_at = at
+        elif kind == "Error":
+            said = data.get("description") or data.get("message") or ""
+            self.error_message = remote_text(said)
+        # UtteranceEnd, SpeechStarted and unknown types are not the probe's concern.
+        return None
+
+    def final_text(self) -> str:
+        """Return the session's transcript: the finals, in order."""
+        return " ".join(t for t in self.finals if t.strip())
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse, s: _Session) -> None:
+    """Read the socket until it closes, recording every message and the close."""
+    try:
+        while True:
+            msg = await ws.receive()
+            at = s.clock.monotonic()
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    data = json.loads(msg.data)
+                except UNREADABLE_JSON:
+                    s.failure = s.failure or bad_response("A streaming message is not JSON")
+                    continue
+                s.failure = s.failure or s.on_message(data, at)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                continue  # the SDK passes binary frames through; nothing of ours is binary
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
+                s.close_code = ws.close_code if ws.close_code is not None else msg.data
+                s.close_reason = msg.extra if isinstance(msg.extra, str) else None
+                s.closed_at = at
+                break
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                exc = msg.data
+                if isinstance(exc, BaseException) and isinstance(exc, EXPECTED_ERRORS):
+                    s.failure = s.failure or from_exception(exc, during="streaming")
+                else:
+                    s.failure = s.failure or bad_response("The streaming socket failed")
+                s.close_code, s.closed_at = ws.close_code, at
+                break
+            else:  # CLOSED: the transport went away without a close frame
+                s.close_code, s.closed_at = ws.close_code, at
+                break
+    finally:
+        s.closed.set()
+
+
+async def _wait(event: asyncio.Event, closed: asyncio.Event, limit: float) -> bool:
+    """Return True once `event` is set; False if the socket closed (or `limit` passed) first."""
+    if event.is_set():
+        return True
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(closed.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    return event.is_set()
+
+
+class _Run:
+    """One live session; `converse` is its happy path, `close` its cleanup."""
+
+    def __init__(
+        self, target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext, rec: RunRecorder
+    ) -> None:
+        self.target, self.spec, self.ctx, self.rec = target, spec, ctx, rec
+        self.clip = load_clip()
+        self.s = _Session(ctx.clock)
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.receiver: asyncio.Task[None] | None = None
+        self.finalize_sent_at: float | None = None
+        self.close_sent_at: float | None = None
+        self.stage = "opening the WebSocket"
+
+    async def converse(self, http: aiohttp.ClientSession) -> Failure | None:
+        """Run the session from upgrade to close; return the failure, or None."""
+        rec, spec, s = self.rec, self.spec, self.s
+        url = f"{self.target.streaming_base}/v1/listen?{live_query(spec, self.clip)}"
+        with rec.phase("connect"):
+            try:
+                self.ws = await http.ws_connect(
+                    url,
+                    headers=auth_headers(self.target, self.ctx.user_agent),
+                    max_msg_size=MAX_MSG_BYTES,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_GRACE_S),
+                )
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status < 300:
+                    raise  # not a refusal: from_exception names the protocol violation
+                return self._refused(exc)
+        self.receiver = asyncio.create_task(_receive(self.ws, s))
+
+        self.stage = "streaming audio"
+        await self._send_audio(self.ws)
+        if s.closed.is_set():
+            return self._closed_early("streaming audio")
+
+        self.stage = "waiting for the finalized Results"
+        self.finalize_sent_at = rec.now()
+        with contextlib.suppress(*EXPECTED_ERRORS):
+            await self.ws.send_str(json.dumps({"type": "Finalize"}))
+        await _wait(s.finalized, s.closed, spec.finalize_wait)
+        if s.closed.is_set():
+            return self._closed_early(self.stage)
+
+        self.stage = "waiting for Metadata and the close"
+        self.close_sent_at = rec.now()
+        with contextlib.suppress(*EXPECTED_ERRORS):
+            await self.ws.send_str(json.dumps({"type": "CloseStream"}))
+        await s.closed.wait()
+        if s.failure is not None:
+            return s.failure
+        if s.close_code != aiohttp.WSCloseCode.OK:
+            return self._closed_early(self.stage)
+        if s.metadata_at is None:
+            return Failure(
+                ErrorKind.STREAM_CLOSED,
+                "The stream closed (1000) without the Metadata that ends a session",
+                {"close_code": s.close_code},
+            )
+        return self._verify()
+
+    def _refused(self, exc: aiohttp.WSServerHandshakeError) -> Failure:
+        headers: Mapping[str, str] = exc.headers or {}
+        failure = status_failure(exc.status, headers, b"", during="opening the WebSocket")
+        said = headers.get(ERROR_HEADER)
+        if said:
+            failure.details["api_error"] = remote_text(said)
+        return failure
+
+    async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        clock, s = self.ctx.clock, self.s
+        chunks = frames(self.clip, self.spec.frame_ms)
+        step = self.spec.frame_ms / 1000
+        start = clock.monotonic()
+        for i, chunk in enumerate(chunks):
+            # Absolute deadlines from the first frame: pacing never drifts behind real time.
+            delay = start + i * step - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+            if s.closed.is_set() or ws.closed:
+                return
+            if s.first_frame_at is None:
+                s.first_frame_at = clock.monotonic()
+            try:
+                await ws.send_bytes(chunk)
+            except EXPECTED_ERRORS:
+                return  # the receiver reports why the socket went away
+        self.rec.details["audio_s"] = round(
+            sum(map(len, chunks)) / self.clip.bytes_per_ms / 1000, 3
+        )
+        self.rec.details["frames"] = len(chunks)
+
+    def _closed_early(self, during: str) -> Failure:
+        s = self.s
+        if s.failure is not None:
+            return s.failure
+        failure = close_failure(s.close_code, s.close_reason, during=during)
+        if s.error_message:
+            failure.details["error"] = s.error_message
+        return failure
+
+    def _verify(self) -> Failure | None:
+        s, rec, spec = self.s, self.rec, self.spec
+        text = s.final_text()
+        if not text.strip():
+            return Failure(
+                ErrorKind.STREAM_NO_TRANSCRIPT,
+                f"The session ended without a final Results with text ({s.results} Results)",
+            )
+        wer = word_error_rate(self.clip.reference_text, text)
+        rec.details["wer"] = round(wer, 4)
+        rec.details["text"] = remote_text(text)
+        if wer > spec.max_wer:
+            return Failure(
+                ErrorKind.INACCURATE,
+                f"The streamed transcript differs from the reference: WER {wer:.2f} "
+                f"above the limit of {spec.max_wer:g}",
+            )
+        if s.first_text_at is None:
+            return Failure(ErrorKind.STREAM_NO_TRANSCRIPT, "No Results with text arrived")
+        return None
+
+    def timing_phases(self) -> None:
+        """Copy the message-arrival timings into phases and details."""
+        s, rec = self.s, self.rec
+        first = s.first_frame_at
+        if first is not None and s.first_text_at is not None:
+            rec.phases["first_transcript"] = s.first_text_at - first
+            rec.details["first_transcript_s"] = round(rec.phases["first_transcript"], 6)
+        if first is not None and s.first_final_at is not None:
+            rec.phases["first_final"] = s.first_final_at - first
+        if self.finalize_sent_at is not None and s.finalized_at is not None:
+            rec.phases["finalize"] = max(0.0, s.finalized_at - self.finalize_sent_at)
+        if self.close_sent_at is not None and s.closed_at is not None:
+            rec.phases["close"] = max(0.0, s.closed_at - self.close_sent_at)
+        if s.request_id:
+            rec.details["request_id"] = s.request_id
+        if s.close_code is not None:
+            rec.details["close_code"] = s.close_code
+            rec.details["close_reason"] = remote_text(s.close_reason or "", 123)
+        if s.error_message:
+            rec.details["error"] = s.error_message
+        rec.phases = {p: rec.phases[p] for p in PHASES if p in rec.phases}
+
+    async def close(self) -> None:
+        """Send CloseStream (if not yet) and close the socket, within CLOSE_GRACE_S."""
+        ws, s = self.ws, self.s
+        try:
+            if ws is not None and not ws.closed and not s.closed.is_set():
+                async with asyncio.timeout(CLOSE_GRACE_S):
+                    if self.close_sent_at is None:
+                        self.close_sent_at = self.rec.now()
+                        with contextlib.suppress(*EXPECTED_ERRORS):
+                            await ws.send_str(json.dumps({"type": "CloseStream"}))
+                        await _wait(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
+                    await ws.close()
+        except TimeoutError:
+            pass  # closing the HTTP session below aborts the transport
+        finally:
+            if self.receiver is not None:
+                await cancel_and_wait(self.receiver)
+
+
+def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
+    s = run.s
+    if s.failure is not None:
+        return s.failure
+    if run.ws is not None and s.first_text_at is None and s.first_frame_at is not None:
+        return Failure(
+            ErrorKind.STREAM_NO_TRANSCRIPT,
+            f"The stream opened but no Results with text arrived within {spec.timeout:g} s",
+        )
+    return timed_out(spec.timeout, during=run.stage)
+
+
+async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
+    """Return the result of one live session with the probe clip against `target`."""
+    rec = RunRecorder(target, NAME, ctx)
+    probe = _Run(target, spec, ctx, rec)
+    failure: Failure | None = None
+    async with ctx.session_factory() as http:
+        try:
+            async with asyncio.timeout(spec.timeout):
+                failure = await probe.converse(http)
+        except TimeoutError:
+            failure = _timeout_failure(probe, spec)
+        except EXPECTED_ERRORS as exc:
+            failure = from_exception(exc, during=probe.stage)
+        finally:
+            task = asyncio.create_task(probe.close())
+            _cleanups.add(task)
+            task.add_done_callback(_cleanups.discard)
+            # Shielded: a cancelled probe still ends the billed stream, then re-raises.
+            await asyncio.shield(task)
+    probe.timing_phases()
+    if failure is not None:
+        return rec.down(failure)
+    return rec.passed(
+        rec.phases["first_transcript"],
+        spec.degraded_after,
+        "Streamed the probe clip, verified the finals and closed the stream; first transcript",
+    )
