@@ -176,32 +176,45 @@ class _Run:
         rec.details["mip_opt_out"] = "requested"
         if self.request_id is None:
             return None
-        status, body = await self._get(session, "/v1/projects")
-        projects = body.get("projects") if isinstance(body, dict) else None
-        if status != 200 or not isinstance(projects, list) or not projects:
-            rec.details["mip_opt_out"] = f"requested; project list unreadable (HTTP {status})"
+        # Its own short deadline: a slow or missing log is a note, never the run's timeout.
+        wait = min(
+            self.spec.request_log_wait, max(0.0, rec.t0 + self.spec.timeout - rec.now() - 0.5)
+        )
+        try:
+            async with asyncio.timeout(wait):
+                entry = await self._find_logged(session)
+        except TimeoutError:
+            entry = f"not in the request log within {wait:g} s"
+        except EXPECTED_ERRORS as exc:
+            entry = f"request log unreadable ({from_exception(exc).kind})"
+        if isinstance(entry, str):
+            rec.details["mip_opt_out"] = f"requested; {entry}"
             return None
-        project = projects[0].get("project_id") if isinstance(projects[0], dict) else None
-        if not isinstance(project, str):
-            return None
-        path = f"/v1/projects/{project}/requests/{self.request_id}"
-        # The log is written after the answer: poll it briefly before calling it missing.
-        deadline = min(rec.t0 + self.spec.timeout - 0.5, rec.now() + self.spec.request_log_wait)
-        while True:
-            status, body = await self._get(session, path)
-            entry = body.get("request") if isinstance(body, dict) else None
-            if status == 200 and isinstance(entry, dict):
-                break
-            if status != 404 or rec.now() + LOG_POLL_S > deadline:
-                rec.details["mip_opt_out"] = f"requested; not in the request log (HTTP {status})"
-                return None
-            await self.ctx.clock.sleep(LOG_POLL_S)
         logged = entry.get("path")
         if isinstance(logged, str) and "mip_opt_out=true" in logged:
             rec.details["mip_opt_out"] = "confirmed"
             return None
         rec.details["mip_opt_out"] = "missing from the request log"
         return bad_response("The request log shows the transcription without mip_opt_out=true")
+
+    async def _find_logged(self, session: aiohttp.ClientSession) -> dict[str, Any] | str:
+        """Return the request's log entry, or why it cannot be had (polls while it is 404)."""
+        status, body = await self._get(session, "/v1/projects")
+        projects = body.get("projects") if isinstance(body, dict) else None
+        first = projects[0] if isinstance(projects, list) and projects else None
+        project = first.get("project_id") if isinstance(first, dict) else None
+        if status != 200 or not isinstance(project, str):
+            return f"project list unreadable (HTTP {status})"
+        path = f"/v1/projects/{project}/requests/{self.request_id}"
+        while True:
+            status, body = await self._get(session, path)
+            entry = body.get("request") if isinstance(body, dict) else None
+            if status == 200 and isinstance(entry, dict):
+                return entry
+            if status != 404:
+                return f"request log unreadable (HTTP {status})"
+            # The log is written after the answer: poll it until the deadline.
+            await self.ctx.clock.sleep(LOG_POLL_S)
 
 
 def _during(rec: RunRecorder) -> str:

@@ -93,6 +93,7 @@ class LiveSession:
         delay = self.actions.get("first_result_delay")
         self.hold_ms = delay.delay_ms if delay is not None else self.options.first_result_delay_ms
         self.release: asyncio.Task[None] | None = None
+        self.deferred: list[str] = []
         self.wrong = (
             (self.actions["wrong_text"].text or "").split() if "wrong_text" in self.actions else []
         )
@@ -222,8 +223,6 @@ class LiveSession:
 
     async def flush(self, *, from_finalize: bool) -> None:
         """Make everything heard since the last final final (Finalize, CloseStream)."""
-        if self.release is not None:
-            await self.release  # a held first result still comes first
         if "no_results" in self.actions or self.received_ms <= self.window_start_ms:
             return
         pending = self._words()[self.done :]
@@ -233,6 +232,21 @@ class LiveSession:
         await asyncio.sleep(delay_ms / 1000)
         self.hold_ms = None
         await self.emit()
+        # What the client asked for while the first result was held, in order.
+        for kind in self.deferred:
+            if kind == "Finalize":
+                await self.flush(from_finalize=True)
+            elif not await self.close_stream():
+                return
+
+    def _defer(self, kind: str) -> bool:
+        """Keep a Finalize/CloseStream for after a held first result (the loop keeps reading)."""
+        if self.release is None or self.release.done():
+            return False
+        self.deferred.append(kind)
+        # The client did its part: a drop now is not one that leaves a stream billing.
+        self.closed_by_client = self.closed_by_client or kind == "CloseStream"
+        return True
 
     # -- client frames -------------------------------------------------------
 
@@ -265,7 +279,8 @@ class LiveSession:
     async def on_audio(self, data: bytes) -> bool:
         """Handle one binary frame; return False once the session is over."""
         if not data:
-            return await self.close_stream()  # the old, deprecated close signal
+            # The old, deprecated close signal.
+            return True if self._defer("CloseStream") else await self.close_stream()
         self.sha.update(data)
         if not self.audio_seen:
             self.audio_seen = True
@@ -302,6 +317,8 @@ class LiveSession:
             )
             return True
         if kind == "KeepAlive":
+            return True
+        if kind in ("Finalize", "CloseStream") and self._defer(kind):
             return True
         if kind == "Finalize":
             await self.flush(from_finalize=True)
