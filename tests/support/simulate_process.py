@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every provider's simulator prints its streaming URL: the base is what precedes its path.
 LISTENING = re.compile(
-    r"listening on (?P<base>https?://\S+) \(streaming: (?P<ws>wss?://\S+)/v3/ws\)"
+    r"listening on (?P<base>https?://\S+) \(streaming: (?P<ws>wss?://[^/\s]+)/\S*\)"
 )
 CERT = re.compile(r"^TLS certificate: (?P<path>\S+)")
 READY_S = 20

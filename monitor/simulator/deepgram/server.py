@@ -204,7 +204,7 @@ async def _serve(host: str, port: int, scenario: Scenario, tls: ssl.SSLContext |
         loop.add_signal_handler(sig, stop.set)
     print(
         f"sttwatch Deepgram simulator listening on {handle.base_url} "
-        f"(live: {handle.ws_base}/v1/listen)"
+        f"(streaming: {handle.ws_base}/v1/listen)"
     )
     print(f"valid API key(s): {', '.join(scenario.api_keys)}", flush=True)
     try:
