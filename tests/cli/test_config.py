@@ -547,7 +547,7 @@ def test_mask_url_hides_credentials(url: str) -> None:
 
 def test_example_config_is_valid_and_documents_every_key() -> None:
     example = REPO / "sttwatch.example.yaml"
-    keys = ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "GROQ_API_KEY")
+    keys = ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "GROQ_API_KEY", "DEEPGRAM_API_KEY")
     c = load_config(example, env=dict.fromkeys(keys, KEY))
     text = example.read_text()
     # Every key a user can set appears (set or commented) in the example.
@@ -555,4 +555,5 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         assert f"{name}:" in text, f"sttwatch.example.yaml does not document {name}"
     for section in ("retention:", "alerts:", "maintenance:", "public_url:"):
         assert section in text
-    assert [t.provider for t in c.targets] == ["assemblyai", "assemblyai", "openai", "openai"]
+    providers = [t.provider for t in c.targets]
+    assert providers == ["assemblyai", "assemblyai", "openai", "openai", "deepgram"]
