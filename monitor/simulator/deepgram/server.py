@@ -1,68 +1,23 @@
-"""The Deepgram simulator application, its ``/_sim`` control, and the ways to run it.
+"""The Deepgram simulator application and the ways to run it.
 
 The same module contract as the AssemblyAI simulator's (``create_app``,
-``start_simulator``, ``start_simulator_thread``, ``run_simulator``), so
+``start_simulator``, ``start_simulator_thread``, ``run_simulator``), on the
+shared ``/_sim`` control, handle and runners of ``..hosting``, so
 ``sttwatch simulate --provider deepgram`` and the tests drive it alike.
 """
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import signal
 import ssl
-import sys
-import tempfile
-import threading
-from collections.abc import Callable, Coroutine
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
 
-import yaml
 from aiohttp import web
-from pydantic import ValidationError
 
-from ..tls import TLSError, make_self_signed, server_context
+from .. import hosting
 from . import rest, streaming
 from .rest import STATE_KEY
 from .scenario import Scenario, parse_faults
 from .state import DeepgramState
-
-_T = TypeVar("_T")
-
-
-async def _state(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[STATE_KEY].report())
-
-
-async def _reset(request: web.Request) -> web.StreamResponse:
-    request.app[STATE_KEY].reset()
-    return web.json_response(request.app[STATE_KEY].report())
-
-
-async def _set_faults(request: web.Request) -> web.StreamResponse:
-    try:
-        faults = parse_faults(await request.json())
-    except ValidationError as exc:
-        details = exc.errors(include_url=False, include_context=False)
-        return web.json_response({"error": "invalid faults", "details": details}, status=400)
-    except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    request.app[STATE_KEY].faults.install(faults)
-    return web.json_response({"faults": [f.model_dump(exclude_defaults=True) for f in faults]})
-
-
-async def _clear_faults(request: web.Request) -> web.StreamResponse:
-    request.app[STATE_KEY].faults.clear()
-    return web.json_response({"faults": []})
-
-
-async def _on_shutdown(app: web.Application) -> None:
-    state = app[STATE_KEY]
-    state.closing.set()
-    for ws in list(state.sockets):
-        await ws.close(code=1001, message=b"Going away: simulator shutting down")
 
 
 def create_app(scenario: Scenario | None = None) -> web.Application:
@@ -75,72 +30,19 @@ def create_app(scenario: Scenario | None = None) -> web.Application:
     app[STATE_KEY] = state
     rest.add_routes(app)
     streaming.add_routes(app)
-    app.router.add_get("/_sim/state", _state)
-    app.router.add_post("/_sim/reset", _reset)
-    app.router.add_post("/_sim/faults", _set_faults)
-    app.router.add_delete("/_sim/faults", _clear_faults)
+    hosting.add_control(app, STATE_KEY, parse_faults)
+    # Last: every other /v1/ path is a JSON 404.
     rest.add_fallback(app)
-    app.on_shutdown.append(_on_shutdown)
     return app
 
 
-class SimulatorHandle:
+class SimulatorHandle(hosting.SimulatorHandle[DeepgramState]):
     """A running Deepgram simulator: its URLs, state and fault controls, and how to stop it."""
 
-    def __init__(self, runner: web.AppRunner, app: web.Application, port: int, tls: bool) -> None:
-        self._runner, self.app, self.port, self.tls = runner, app, port, tls
-        self.host = "127.0.0.1"
-        self._loop = asyncio.get_running_loop()
-
-    @property
-    def base_url(self) -> str:
-        """Return the REST base URL (``http://127.0.0.1:PORT``; ``https`` with TLS)."""
-        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
-
-    @property
-    def ws_base(self) -> str:
-        """Return the WebSocket base URL (``ws://…``; the live API is ``{ws_base}/v1/listen``)."""
-        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}"
-
-    @property
-    def state_obj(self) -> DeepgramState:
-        """Return the live state (same process only)."""
-        return self.app[STATE_KEY]
-
-    def _on_loop(self, fn: Callable[[], _T]) -> _T:
-        # Sync SDK tests call from another thread: run on the simulator's loop.
-        try:
-            same = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            same = False
-        if same:
-            return fn()
-
-        async def call() -> _T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout=10)
-
-    def state(self) -> dict[str, Any]:
-        """Return the same document as ``GET /_sim/state``."""
-        return self._on_loop(self.state_obj.report)
-
-    def set_faults(self, faults: list[dict[str, Any]]) -> None:
-        """Replace the fault list (same validation as ``POST /_sim/faults``)."""
-        parsed = parse_faults(faults)
-        self._on_loop(lambda: self.state_obj.faults.install(parsed))
-
-    def clear_faults(self) -> None:
-        """Remove every fault."""
-        self._on_loop(self.state_obj.faults.clear)
-
-    def reset(self) -> None:
-        """Forget all data and counters, as ``POST /_sim/reset`` does."""
-        self._on_loop(self.state_obj.reset)
-
-    async def close(self) -> None:
-        """Stop serving and release the port."""
-        await self._runner.cleanup()
+    def __init__(
+        self, runner: web.AppRunner, app: web.Application, host: str, port: int, tls: bool = False
+    ) -> None:
+        super().__init__(runner, app, host, port, tls, key=STATE_KEY, parse_faults=parse_faults)
 
 
 async def start_simulator(
@@ -151,15 +53,11 @@ async def start_simulator(
 ) -> SimulatorHandle:
     """Return a handle to a Deepgram simulator listening on ``host:port`` (0 = a free port)."""
     app = create_app(scenario)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, host, port, ssl_context=tls).start()
-    handle = SimulatorHandle(runner, app, int(runner.addresses[0][1]), tls is not None)
-    handle.host = f"[{host}]" if ":" in host else host
-    return handle
+    runner, bound = await hosting.listen(app, host, port, tls)
+    return SimulatorHandle(runner, app, host, bound, tls=tls is not None)
 
 
-class ThreadedSimulator:
+class ThreadedSimulator(hosting.ThreadedSimulator[SimulatorHandle]):
     """A Deepgram simulator on its own event loop in a background thread, for sync clients."""
 
     def __init__(
@@ -169,21 +67,7 @@ class ThreadedSimulator:
         scenario: Scenario | None = None,
         tls: ssl.SSLContext | None = None,
     ):
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self.handle = self._run(start_simulator(host, port, scenario, tls))
-
-    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        future: Future[_T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=30)
-
-    def stop(self) -> None:
-        """Stop the simulator and its thread."""
-        self._run(self.handle.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
+        super().__init__(lambda: start_simulator(host, port, scenario, tls))
 
 
 def start_simulator_thread(
@@ -196,23 +80,6 @@ def start_simulator_thread(
     return ThreadedSimulator(host, port, scenario, tls)
 
 
-async def _serve(host: str, port: int, scenario: Scenario, tls: ssl.SSLContext | None) -> None:
-    handle = await start_simulator(host, port, scenario, tls)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(
-        f"sttwatch Deepgram simulator listening on {handle.base_url} "
-        f"(streaming: {handle.ws_base}/v1/listen)"
-    )
-    print(f"valid API key(s): {', '.join(scenario.api_keys)}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await handle.close()
-
-
 def run_simulator(
     host: str,
     port: int,
@@ -223,33 +90,25 @@ def run_simulator(
     tls_key: str | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM; return the exit code (2 = bad scenario or TLS files)."""
-    try:
-        scenario = Scenario.from_yaml_file(Path(scenario_path)) if scenario_path else Scenario()
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        print(f"sttwatch simulate: invalid scenario {scenario_path}: {exc}", file=sys.stderr)
-        return 2
-    if (tls_cert is None) != (tls_key is None):
-        print("sttwatch simulate: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    workdir: Path | None = None
-    context: ssl.SSLContext | None = None
-    try:
-        if tls_cert is not None and tls_key is not None:
-            context = server_context(Path(tls_cert), Path(tls_key))
-        elif tls:
-            workdir = Path(tempfile.mkdtemp(prefix="sttwatch-simulate-tls-"))
-            cert, key = make_self_signed(workdir)
-            context = server_context(cert, key)
-            print(f"TLS certificate: {cert} (trust it with SSL_CERT_FILE={cert})")
-    except TLSError as exc:
-        print(f"sttwatch simulate: {exc}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(_serve(host, port, scenario, context))
-    except OSError as exc:
-        print(f"sttwatch simulate: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+
+    async def serve(scenario: Scenario, context: ssl.SSLContext | None, cert: Path | None) -> None:
+        handle = await start_simulator(host, port, scenario, context)
+        stop = hosting.stop_on_signals()
+        print(
+            f"sttwatch Deepgram simulator listening on {handle.base_url} "
+            f"(streaming: {handle.ws_base}/v1/listen)"
+        )
+        hosting.print_certificate(cert)
+        print(f"valid API key(s): {', '.join(scenario.api_keys)}", flush=True)
+        await hosting.serve_until(stop, handle.close)
+
+    return hosting.run_from_cli(
+        scenario_path,
+        Scenario.from_yaml_file,
+        Scenario,
+        serve,
+        where=f"{host}:{port}",
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
