@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..scenario import AudioFetch, ClipSpec
+from ..scenario import AudioFetch, ClipSpec, fault_items, read_scenario_file
 
 DEFAULT_API_KEY = "sim-key"
 # The simulator's one project (GET /v1/projects); a fixed id so tests and docs can name it.
@@ -167,22 +166,12 @@ class Scenario(_Strict):
     @classmethod
     def from_yaml_file(cls, path: str | Path) -> Scenario:
         """Return the scenario read from a YAML (or JSON) file."""
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        if isinstance(data, dict) and isinstance(data.get("clips"), list):
-            # A clip's file is relative to the scenario file, not to the current directory.
-            for clip in data["clips"]:
-                if isinstance(clip, dict) and isinstance(clip.get("file"), str):
-                    clip["file"] = str(Path(path).parent / clip["file"])
-        return cls.model_validate(data if data is not None else {})
+        return cls.model_validate(read_scenario_file(path))
 
 
 def parse_faults(payload: Any) -> list[Fault]:
     """Return the faults of a ``/_sim/faults`` body: a list, or ``{"faults": [...]}``."""
-    if isinstance(payload, dict) and set(payload) == {"faults"}:
-        payload = payload["faults"]
-    if not isinstance(payload, list):
-        raise ValueError('expected a JSON list of faults or {"faults": [...]}')
-    return [Fault.model_validate(item) for item in payload]
+    return [Fault.model_validate(item) for item in fault_items(payload)]
 
 
 ALL_ACTIONS = frozenset(get_args(Action))

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import websockets
 from deepgram import AsyncDeepgramClient, DeepgramClient
 from deepgram.core.api_error import ApiError
 from deepgram.core.events import EventType
 from deepgram.environment import DeepgramClientEnvironment
 from deepgram.errors import BadRequestError
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from monitor.simulator.deepgram import (
     PROJECT_ID,
@@ -249,14 +249,14 @@ def test_live_server_close_is_an_sdk_error_event(sim: ThreadedSimulator) -> None
         conn.on(EventType.ERROR, errors.append)
         conn.start_listening()
     assert len(errors) == 1
-    assert isinstance(errors[0], websockets.exceptions.ConnectionClosedError)
+    assert isinstance(errors[0], ConnectionClosedError)
     assert errors[0].rcvd is not None and errors[0].rcvd.code == 1011
     assert errors[0].rcvd.reason == "NET-0000"
 
 
 def test_live_refused_handshake(sim: ThreadedSimulator) -> None:
     # The sync client lets websockets' own InvalidStatus escape (websockets >= 14).
-    refusal = (ApiError, websockets.exceptions.InvalidStatus)
+    refusal = (ApiError, InvalidStatus)
     with (
         pytest.raises(refusal) as refused,
         client(sim, api_key="wrong").listen.v1.connect(**LIVE),
