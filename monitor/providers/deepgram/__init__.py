@@ -82,6 +82,7 @@ TRANSCRIPTION: ProbeType[TranscriptionSpec] = ProbeType(
         PageFact("Turnaround, 24 h mean", "turnaround", "phase_mean", "transcribe"),
         PageFact("Word error rate, 24 h", "wer", "wer_mean"),
     ),
+    page_note="Deepgram keeps no transcript, so there is nothing to delete",
     default_enabled=True,
 )
 
@@ -134,4 +135,6 @@ PROVIDER = Provider(
     },
     default_region="global",
     simulator="monitor.simulator.deepgram",
+    api_key_env="DEEPGRAM_API_KEY",
+    auth_scheme="Token",
 )

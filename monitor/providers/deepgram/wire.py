@@ -36,11 +36,10 @@ ERROR_HEADER = "dg-error"
 
 
 def auth_headers(target: ProbeTarget, user_agent: str) -> dict[str, str]:
-    """Return Deepgram's ``Authorization: Token <key>`` and the User-Agent."""
-    return {
-        "Authorization": f"Token {target.api_key.get_secret_value()}",
-        "User-Agent": user_agent,
-    }
+    """Return Deepgram's ``Authorization: Token <key>`` (the descriptor's scheme) and the UA."""
+    from monitor.providers.deepgram import PROVIDER
+
+    return {**PROVIDER.auth_headers(target.api_key.get_secret_value()), "User-Agent": user_agent}
 
 
 def api_error(body: bytes) -> str | None:
