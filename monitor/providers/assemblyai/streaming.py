@@ -31,20 +31,19 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from monitor.accuracy import word_error_rate
-from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult, ProbeTarget
+from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import ProbeClip, load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
-    UNREADABLE_JSON,
     Failure,
     bad_response,
     from_close,
-    from_exception,
     from_status,
     remote_text,
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.probes.stream_session import SocketSeen, read_socket, run_stream, wait_either
 from monitor.providers.assemblyai.specs import StreamingSpec
 from monitor.tasks import cancel_and_wait
 
@@ -61,8 +60,6 @@ TOKEN_EXPIRES_S = 60
 TOKEN_MAX_SESSION_S = 60  # the smallest cap the API accepts; a probe session lasts seconds
 ENCODING = "pcm_s16le"
 PHASES = ("token", "connect", "begin", "first_transcript", "final", "terminate")
-
-_cleanups: set[asyncio.Task[Any]] = set()
 
 
 def streamed_pcm(clip: ProbeClip) -> bytes:
@@ -95,12 +92,10 @@ def _http_base(streaming_base: str) -> str:
 
 
 @dataclass(slots=True)
-class _Session:
+class _Session(SocketSeen):
     """What the receiver saw, with monotonic arrival times."""
 
-    clock: Clock
     begun: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     session_id: str | None = None
     first_frame_at: float | None = None
@@ -108,14 +103,10 @@ class _Session:
     first_text_at: float | None = None
     last_eot_at: float | None = None
     termination_at: float | None = None
-    closed_at: float | None = None
     turns: dict[int, str] = field(default_factory=dict)
     ended_turns: set[int] = field(default_factory=set)
     last_turn_ended: bool | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
     error_message: str | None = None
-    failure: Failure | None = None
 
     def final_text(self) -> str:
         """Return the session's transcript: every turn's latest text, in turn order."""
@@ -169,58 +160,6 @@ def _has_words(words: Any) -> bool:
     return isinstance(words, list) and any(
         isinstance(w, dict) and isinstance(w.get("text"), str) and w["text"].strip() for w in words
     )
-
-
-async def _receive(ws: aiohttp.ClientWebSocketResponse, s: _Session) -> None:
-    """Read the socket until it closes, recording every message and the close."""
-    try:
-        while True:
-            msg = await ws.receive()
-            at = s.clock.monotonic()
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                try:
-                    data = json.loads(msg.data)
-                except UNREADABLE_JSON:
-                    data = None
-                    s.failure = s.failure or bad_response("A streaming message is not JSON")
-                if data is not None:
-                    problem = s.on_message(data, at)
-                    s.failure = s.failure or problem
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                s.failure = s.failure or bad_response("The server sent a binary message")
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
-                s.close_code = ws.close_code if ws.close_code is not None else msg.data
-                s.close_reason = msg.extra if isinstance(msg.extra, str) else None
-                s.closed_at = at
-                break
-            elif msg.type == aiohttp.WSMsgType.ERROR:
-                exc = msg.data
-                if isinstance(exc, BaseException) and isinstance(exc, EXPECTED_ERRORS):
-                    s.failure = s.failure or from_exception(exc, during="streaming")
-                else:
-                    s.failure = s.failure or bad_response("The streaming socket failed")
-                s.close_code = ws.close_code
-                s.closed_at = at
-                break
-            else:  # CLOSED: the transport went away without a close frame
-                s.close_code = ws.close_code
-                s.closed_at = at
-                break
-    finally:
-        s.closed.set()
-
-
-async def _wait(event: asyncio.Event, closed: asyncio.Event, limit: float | None = None) -> bool:
-    """Return True once `event` is set; False if the socket closed (or `limit` passed) first."""
-    if event.is_set():
-        return True
-    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(closed.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-    return event.is_set()
 
 
 class _Run:
@@ -291,11 +230,11 @@ class _Run:
                 max_msg_size=MAX_MSG_BYTES,
                 timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_GRACE_S),
             )
-        self.receiver = asyncio.create_task(_receive(self.ws, s))
+        self.receiver = asyncio.create_task(read_socket(self.ws, s, s.on_message))
 
         self.stage = "waiting for Begin"
         with rec.phase("begin"):
-            begun = await _wait(s.begun, s.closed)
+            begun = await wait_either(s.begun, s.closed)
         if not begun:
             return self._closed_early("waiting for Begin")
 
@@ -308,7 +247,7 @@ class _Run:
         with contextlib.suppress(*EXPECTED_ERRORS):
             await self.ws.send_str(json.dumps({"type": "ForceEndpoint"}))
         if s.last_turn_ended is False:
-            await _wait(s.settled, s.closed, FINAL_WAIT_S)
+            await wait_either(s.settled, s.closed, FINAL_WAIT_S)
 
         self.stage = "waiting for Termination"
         with rec.phase("terminate"):
@@ -400,6 +339,20 @@ class _Run:
             rec.details["error"] = s.error_message
         rec.phases = {p: rec.phases[p] for p in PHASES if p in rec.phases}
 
+    def timeout_failure(self) -> Failure:
+        """Return why the session did not end within the probe's timeout."""
+        s, spec = self.s, self.spec
+        if s.failure is not None:
+            # The server broke the protocol (then kept the socket open until our deadline):
+            # that, not the wait it caused, is why the session failed.
+            return s.failure
+        if s.begun.is_set() and s.first_text_at is None:
+            return Failure(
+                ErrorKind.STREAM_NO_TRANSCRIPT,
+                f"The session opened but no Turn with text arrived within {spec.timeout:g} s",
+            )
+        return timed_out(spec.timeout, during=self.stage)
+
     async def close(self) -> None:
         """Terminate the session and close the socket, within CLOSE_GRACE_S.
 
@@ -416,7 +369,7 @@ class _Run:
                         with contextlib.suppress(*EXPECTED_ERRORS):
                             await ws.send_str(json.dumps({"type": "Terminate"}))
                         if s.begun.is_set():
-                            await _wait(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
+                            await wait_either(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
                     await ws.close()
         except TimeoutError:
             pass  # closing the HTTP session below aborts the transport
@@ -425,39 +378,11 @@ class _Run:
                 await cancel_and_wait(self.receiver)
 
 
-def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
-    s = run.s
-    if s.failure is not None:
-        # The server broke the protocol (then kept the socket open until our deadline):
-        # that, not the wait it caused, is why the session failed.
-        return s.failure
-    if s.begun.is_set() and s.first_text_at is None:
-        return Failure(
-            ErrorKind.STREAM_NO_TRANSCRIPT,
-            f"The session opened but no Turn with text arrived within {spec.timeout:g} s",
-        )
-    return timed_out(spec.timeout, during=run.stage)
-
-
 async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
     """Return the result of one streaming session with the probe clip against `target`."""
     rec = RunRecorder(target, NAME, ctx)
     probe = _Run(target, spec, ctx, rec)
-    failure: Failure | None = None
-    async with ctx.session_factory() as http:
-        try:
-            async with asyncio.timeout(spec.timeout):
-                failure = await probe.converse(http)
-        except TimeoutError:
-            failure = _timeout_failure(probe, spec)
-        except EXPECTED_ERRORS as exc:
-            failure = from_exception(exc, during=probe.stage)
-        finally:
-            task = asyncio.create_task(probe.close())
-            _cleanups.add(task)
-            task.add_done_callback(_cleanups.discard)
-            # Shielded: a cancelled probe still ends the billed session, then re-raises.
-            await asyncio.shield(task)
+    failure = await run_stream(probe, ctx.session_factory, spec.timeout)
     probe.timing_phases()
     if failure is not None:
         return rec.down(failure)

@@ -28,18 +28,17 @@ from urllib.parse import urlencode
 import aiohttp
 
 from monitor.accuracy import word_error_rate
-from monitor.models import Clock, ErrorKind, ProbeContext, ProbeResult, ProbeTarget
+from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import ProbeClip, load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
-    UNREADABLE_JSON,
     Failure,
     bad_response,
-    from_exception,
     remote_text,
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
+from monitor.probes.stream_session import SocketSeen, read_socket, run_stream, wait_either
 from monitor.providers.deepgram.specs import StreamingSpec
 from monitor.providers.deepgram.wire import (
     ERROR_HEADER,
@@ -54,8 +53,6 @@ MAX_MSG_BYTES = 1024 * 1024
 LEAD_MS = 50
 CLOSE_GRACE_S = 1.5
 PHASES = ("connect", "first_transcript", "first_final", "finalize", "close")
-
-_cleanups: set[asyncio.Task[Any]] = set()
 
 
 def live_query(spec: StreamingSpec, clip: ProbeClip) -> str:
@@ -97,25 +94,19 @@ def _has_text(data: dict[str, Any]) -> str | None:
 
 
 @dataclass(slots=True)
-class _Session:
+class _Session(SocketSeen):
     """What the receiver saw, with monotonic arrival times."""
 
-    clock: Clock
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
     finalized: asyncio.Event = field(default_factory=asyncio.Event)
     first_frame_at: float | None = None
     first_text_at: float | None = None
     first_final_at: float | None = None
     finalized_at: float | None = None
     metadata_at: float | None = None
-    closed_at: float | None = None
     finals: list[str] = field(default_factory=list)
     results: int = 0
     request_id: str | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
     error_message: str | None = None
-    failure: Failure | None = None
 
     def on_message(self, data: Any, at: float) -> Failure | None:
         """Update the session with one decoded server message; return a protocol failure."""
@@ -154,54 +145,6 @@ class _Session:
         return " ".join(t for t in self.finals if t.strip())
 
 
-async def _receive(ws: aiohttp.ClientWebSocketResponse, s: _Session) -> None:
-    """Read the socket until it closes, recording every message and the close."""
-    try:
-        while True:
-            msg = await ws.receive()
-            at = s.clock.monotonic()
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                try:
-                    data = json.loads(msg.data)
-                except UNREADABLE_JSON:
-                    s.failure = s.failure or bad_response("A streaming message is not JSON")
-                    continue
-                s.failure = s.failure or s.on_message(data, at)
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                continue  # the SDK passes binary frames through; nothing of ours is binary
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
-                s.close_code = ws.close_code if ws.close_code is not None else msg.data
-                s.close_reason = msg.extra if isinstance(msg.extra, str) else None
-                s.closed_at = at
-                break
-            elif msg.type == aiohttp.WSMsgType.ERROR:
-                exc = msg.data
-                if isinstance(exc, BaseException) and isinstance(exc, EXPECTED_ERRORS):
-                    s.failure = s.failure or from_exception(exc, during="streaming")
-                else:
-                    s.failure = s.failure or bad_response("The streaming socket failed")
-                s.close_code, s.closed_at = ws.close_code, at
-                break
-            else:  # CLOSED: the transport went away without a close frame
-                s.close_code, s.closed_at = ws.close_code, at
-                break
-    finally:
-        s.closed.set()
-
-
-async def _wait(event: asyncio.Event, closed: asyncio.Event, limit: float) -> bool:
-    """Return True once `event` is set; False if the socket closed (or `limit` passed) first."""
-    if event.is_set():
-        return True
-    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(closed.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-    return event.is_set()
-
-
 class _Run:
     """One live session; `converse` is its happy path, `close` its cleanup."""
 
@@ -233,7 +176,10 @@ class _Run:
                 if exc.status < 300:
                     raise  # not a refusal: from_exception names the protocol violation
                 return self._refused(exc)
-        self.receiver = asyncio.create_task(_receive(self.ws, s))
+        # The SDK passes binary frames through; none of Deepgram's is binary: skipped.
+        self.receiver = asyncio.create_task(
+            read_socket(self.ws, s, s.on_message, binary_is_error=False)
+        )
 
         self.stage = "streaming audio"
         await self._send_audio(self.ws)
@@ -244,7 +190,7 @@ class _Run:
         self.finalize_sent_at = rec.now()
         with contextlib.suppress(*EXPECTED_ERRORS):
             await self.ws.send_str(json.dumps({"type": "Finalize"}))
-        await _wait(s.finalized, s.closed, spec.finalize_wait)
+        await wait_either(s.finalized, s.closed, spec.finalize_wait)
         if s.closed.is_set():
             return self._closed_early(self.stage)
 
@@ -348,6 +294,18 @@ class _Run:
             rec.details["error"] = s.error_message
         rec.phases = {p: rec.phases[p] for p in PHASES if p in rec.phases}
 
+    def timeout_failure(self) -> Failure:
+        """Return why the session did not end within the probe's timeout."""
+        s, spec = self.s, self.spec
+        if s.failure is not None:
+            return s.failure
+        if self.ws is not None and s.first_text_at is None and s.first_frame_at is not None:
+            return Failure(
+                ErrorKind.STREAM_NO_TRANSCRIPT,
+                f"The stream opened but no Results with text arrived within {spec.timeout:g} s",
+            )
+        return timed_out(spec.timeout, during=self.stage)
+
     async def close(self) -> None:
         """Send CloseStream (if not yet) and close the socket, within CLOSE_GRACE_S."""
         ws, s = self.ws, self.s
@@ -358,7 +316,7 @@ class _Run:
                         self.close_sent_at = self.rec.now()
                         with contextlib.suppress(*EXPECTED_ERRORS):
                             await ws.send_str(json.dumps({"type": "CloseStream"}))
-                        await _wait(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
+                        await wait_either(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
                     await ws.close()
         except TimeoutError:
             pass  # closing the HTTP session below aborts the transport
@@ -367,37 +325,11 @@ class _Run:
                 await cancel_and_wait(self.receiver)
 
 
-def _timeout_failure(run: _Run, spec: StreamingSpec) -> Failure:
-    s = run.s
-    if s.failure is not None:
-        return s.failure
-    if run.ws is not None and s.first_text_at is None and s.first_frame_at is not None:
-        return Failure(
-            ErrorKind.STREAM_NO_TRANSCRIPT,
-            f"The stream opened but no Results with text arrived within {spec.timeout:g} s",
-        )
-    return timed_out(spec.timeout, during=run.stage)
-
-
 async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
     """Return the result of one live session with the probe clip against `target`."""
     rec = RunRecorder(target, NAME, ctx)
     probe = _Run(target, spec, ctx, rec)
-    failure: Failure | None = None
-    async with ctx.session_factory() as http:
-        try:
-            async with asyncio.timeout(spec.timeout):
-                failure = await probe.converse(http)
-        except TimeoutError:
-            failure = _timeout_failure(probe, spec)
-        except EXPECTED_ERRORS as exc:
-            failure = from_exception(exc, during=probe.stage)
-        finally:
-            task = asyncio.create_task(probe.close())
-            _cleanups.add(task)
-            task.add_done_callback(_cleanups.discard)
-            # Shielded: a cancelled probe still ends the billed stream, then re-raises.
-            await asyncio.shield(task)
+    failure = await run_stream(probe, ctx.session_factory, spec.timeout)
     probe.timing_phases()
     if failure is not None:
         return rec.down(failure)

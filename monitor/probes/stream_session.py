@@ -1,0 +1,148 @@
+"""What every streaming probe shares: reading the socket, waiting on it, and the shielded close.
+
+A streaming probe keeps what it saw in a :class:`SocketSeen` (its own subclass
+adds the protocol's messages), reads the socket with :func:`read_socket` in a
+task of its own (each message timestamped on arrival), waits with
+:func:`wait_either`, and runs with :func:`run_stream`: the conversation within
+the probe's timeout, then the close, shielded, whatever happened — a stream
+is billed while it is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from monitor.models import Clock
+from monitor.probes.failures import (
+    EXPECTED_ERRORS,
+    UNREADABLE_JSON,
+    Failure,
+    bad_response,
+    from_exception,
+)
+
+__all__ = ["SocketSeen", "StreamRun", "read_socket", "run_stream", "wait_either"]
+
+# Keep cleanup tasks referenced until they finish: the event loop holds only
+# weak references, and a cleanup may outlive a probe cancelled twice.
+_cleanups: set[asyncio.Task[Any]] = set()
+
+
+@dataclass(slots=True)
+class SocketSeen:
+    """How the socket ended, and the first protocol failure seen on it."""
+
+    clock: Clock
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int | None = None
+    close_reason: str | None = None
+    closed_at: float | None = None
+    failure: Failure | None = None
+
+
+async def read_socket(
+    ws: aiohttp.ClientWebSocketResponse,
+    seen: SocketSeen,
+    on_message: Callable[[Any, float], Failure | None],
+    *,
+    binary_is_error: bool = True,
+) -> None:
+    """Read `ws` until it closes: each JSON message to `on_message`, the close into `seen`."""
+    try:
+        while True:
+            msg = await ws.receive()
+            at = seen.clock.monotonic()
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    data = json.loads(msg.data)
+                except UNREADABLE_JSON:
+                    seen.failure = seen.failure or bad_response("A streaming message is not JSON")
+                    continue
+                seen.failure = seen.failure or on_message(data, at)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                if binary_is_error:
+                    seen.failure = seen.failure or bad_response("The server sent a binary message")
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
+                seen.close_code = ws.close_code if ws.close_code is not None else msg.data
+                seen.close_reason = msg.extra if isinstance(msg.extra, str) else None
+                seen.closed_at = at
+                break
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                exc = msg.data
+                if isinstance(exc, BaseException) and isinstance(exc, EXPECTED_ERRORS):
+                    seen.failure = seen.failure or from_exception(exc, during="streaming")
+                else:
+                    seen.failure = seen.failure or bad_response("The streaming socket failed")
+                seen.close_code = ws.close_code
+                seen.closed_at = at
+                break
+            else:  # CLOSED: the transport went away without a close frame
+                seen.close_code = ws.close_code
+                seen.closed_at = at
+                break
+    finally:
+        seen.closed.set()
+
+
+async def wait_either(
+    event: asyncio.Event, closed: asyncio.Event, limit: float | None = None
+) -> bool:
+    """Return True once `event` is set; False if the socket closed (or `limit` passed) first."""
+    if event.is_set():
+        return True
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(closed.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    return event.is_set()
+
+
+class StreamRun(Protocol):
+    """One run of a streaming probe, as :func:`run_stream` drives it."""
+
+    @property
+    def stage(self) -> str:
+        """What the run is doing now (for the message of a failure)."""
+        ...
+
+    async def converse(self, http: aiohttp.ClientSession) -> Failure | None:
+        """Run the session from upgrade to close; return the failure, or None."""
+        ...
+
+    def timeout_failure(self) -> Failure:
+        """Return why the run did not finish within its timeout."""
+        ...
+
+    async def close(self) -> None:
+        """End the session and close the socket, within a bounded grace."""
+        ...
+
+
+async def run_stream(
+    run: StreamRun, session_factory: Callable[[], aiohttp.ClientSession], deadline_s: float
+) -> Failure | None:
+    """Converse within `deadline_s`, then close (shielded, even when cancelled); the failure."""
+    failure: Failure | None = None
+    async with session_factory() as http:
+        try:
+            async with asyncio.timeout(deadline_s):
+                failure = await run.converse(http)
+        except TimeoutError:
+            failure = run.timeout_failure()
+        except EXPECTED_ERRORS as exc:
+            failure = from_exception(exc, during=run.stage)
+        finally:
+            task = asyncio.create_task(run.close())
+            _cleanups.add(task)
+            task.add_done_callback(_cleanups.discard)
+            # Shielded: a cancelled probe still ends the billed session, then re-raises.
+            await asyncio.shield(task)
+    return failure
