@@ -1,19 +1,18 @@
-"""Deepgram's answers that are not transcripts: error bodies, auth, and the HTTP faults.
+"""Deepgram's answers that are not transcripts: error bodies, a status fault's, auth.
 
 Errors use the legacy envelope ``{"err_code", "err_msg", "request_id"}`` with the
 documented strings; a 503 says ``error_code`` instead (as the docs' example
 does), and 5xx from the edge are empty. Every answer carries ``dg-request-id``.
 Deepgram documents no rate-limit headers, so a 429 has none unless a fault adds them.
+The other HTTP fault actions are the shared ones of ``..http_faults``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from .scenario import Fault
 
@@ -37,13 +36,6 @@ DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
     500: ("INTERNAL_SERVER_ERROR", "Internal server error."),
     503: ("Service Unavailable", "Please try again later"),
 }
-CAPTIVE_PORTAL_HTML = (
-    "<!DOCTYPE html><html><head><title>Sign in to continue</title></head>"
-    "<body><h1>Network login required</h1><p>Please sign in to access the internet.</p>"
-    "</body></html>"
-)
-NOT_JSON_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
-WRONG_SHAPE_BODY = {"result": "ok", "data": [], "message": "request accepted"}
 
 
 def new_request_id() -> str:
@@ -105,33 +97,3 @@ def parse_authorization(value: str | None) -> tuple[str, str] | None:
     if scheme not in ("token", "bearer") or not credential.strip():
         return None
     return scheme, credential.strip()
-
-
-async def hang(request: web.Request, closing: asyncio.Event) -> web.StreamResponse:
-    """Never answer: wait until the client goes away or the simulator stops."""
-    while not closing.is_set():
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            break
-        await asyncio.sleep(0.05)
-    raise web.HTTPServiceUnavailable()
-
-
-async def malformed(request: web.Request, handler: Handler, body_kind: str) -> web.StreamResponse:
-    """Return a 200 whose body a broken proxy mangled (the real request still runs)."""
-    response = await handler(request)
-    rid = {REQUEST_ID_HEADER: response.headers.get(REQUEST_ID_HEADER, new_request_id())}
-    if body_kind == "not_json":
-        return web.Response(text=NOT_JSON_BODY, content_type="application/json", headers=rid)
-    if body_kind == "wrong_shape":
-        return web.json_response(WRONG_SHAPE_BODY, headers=rid)
-    raw = response.body if isinstance(response, web.Response) else b""
-    text = raw.decode() if isinstance(raw, bytes) else ""
-    return web.Response(
-        text=text[: max(1, len(text) // 2)], content_type="application/json", headers=rid
-    )
-
-
-def captive_portal() -> web.Response:
-    """Return the 200 HTML page a captive portal puts in front of every request."""
-    return web.Response(text=CAPTIVE_PORTAL_HTML, content_type="text/html")

@@ -23,15 +23,13 @@ from aiohttp.typedefs import Handler
 
 from ..clips import Transcription, align_words, read_wav
 from ..downloads import download
+from ..http_faults import STACKABLE, apply
 from . import results
 from .answers import (
     INVALID_AUTH,
     REQUEST_ID_HEADER,
-    captive_portal,
     error_response,
     fault_response,
-    hang,
-    malformed,
     new_request_id,
     parse_authorization,
 )
@@ -81,18 +79,9 @@ async def http_faults(request: web.Request, handler: Handler) -> web.StreamRespo
     state.requests[endpoint] += 1
     if endpoint == "ws":
         return await handler(request)
-    for fault in state.faults.pick(endpoint, HTTP_ACTIONS, stackable=frozenset({"delay"})):
-        if fault.action == "delay":
-            await asyncio.sleep((fault.delay_ms or 0) / 1000)
-        elif fault.action == "hang":
-            return await hang(request, state.closing)
-        elif fault.action == "status":
-            return fault_response(fault)
-        elif fault.action == "html":
-            return captive_portal()
-        elif fault.action == "malformed":
-            return await malformed(request, handler, fault.body_kind or "not_json")
-    return await handler(request)
+    fired = state.faults.pick(endpoint, HTTP_ACTIONS, stackable=STACKABLE)
+    # A mangled answer keeps the real one's request id, as a proxy would pass it on.
+    return await apply(request, handler, fired, state.closing, fault_response, (REQUEST_ID_HEADER,))
 
 
 @web.middleware
