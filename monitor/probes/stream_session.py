@@ -11,6 +11,7 @@ is billed while it is open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,17 @@ from monitor.probes.failures import (
     bad_response,
     from_exception,
 )
+from monitor.tasks import cancel_and_wait
 
-__all__ = ["SocketSeen", "StreamRun", "read_socket", "run_stream", "wait_either"]
+__all__ = [
+    "SocketSeen",
+    "StreamRun",
+    "end_stream",
+    "is_open",
+    "read_socket",
+    "run_stream",
+    "wait_either",
+]
 
 # Keep cleanup tasks referenced until they finish: the event loop holds only
 # weak references, and a cleanup may outlive a probe cancelled twice.
@@ -103,6 +113,43 @@ async def wait_either(
         for w in waiters:
             w.cancel()
     return event.is_set()
+
+
+def is_open(ws: aiohttp.ClientWebSocketResponse | None, seen: SocketSeen) -> bool:
+    """Return True while the socket is open from both sides' point of view."""
+    return ws is not None and not ws.closed and not seen.closed.is_set()
+
+
+async def end_stream(
+    ws: aiohttp.ClientWebSocketResponse | None,
+    seen: SocketSeen,
+    receiver: asyncio.Task[None] | None,
+    *,
+    goodbye: str | None,
+    wait: bool,
+    grace_s: float,
+) -> None:
+    """Say `goodbye` (the protocol's last message, if not yet sent) and close, within `grace_s`.
+
+    With `wait`, the server's own close is awaited for half the grace first (a
+    session that never began has nothing to finish). The receiver task is
+    cancelled and awaited last, whatever happened.
+    """
+    try:
+        if is_open(ws, seen):
+            assert ws is not None
+            async with asyncio.timeout(grace_s):
+                if goodbye is not None:
+                    with contextlib.suppress(*EXPECTED_ERRORS):
+                        await ws.send_str(goodbye)
+                    if wait:
+                        await wait_either(seen.closed, asyncio.Event(), grace_s / 2)
+                await ws.close()
+    except TimeoutError:
+        pass  # closing the HTTP session after this aborts the transport
+    finally:
+        if receiver is not None:
+            await cancel_and_wait(receiver)
 
 
 class StreamRun(Protocol):

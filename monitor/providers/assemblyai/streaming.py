@@ -43,9 +43,15 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
-from monitor.probes.stream_session import SocketSeen, read_socket, run_stream, wait_either
+from monitor.probes.stream_session import (
+    SocketSeen,
+    end_stream,
+    is_open,
+    read_socket,
+    run_stream,
+    wait_either,
+)
 from monitor.providers.assemblyai.specs import StreamingSpec
-from monitor.tasks import cancel_and_wait
 
 NAME = "streaming"
 MAX_MSG_BYTES = 256 * 1024
@@ -361,21 +367,13 @@ class _Run:
         Only a session that began is waited on for its Termination and close.
         """
         ws, s = self.ws, self.s
-        try:
-            if ws is not None and not ws.closed and not s.closed.is_set():
-                async with asyncio.timeout(CLOSE_GRACE_S):
-                    if self.terminate_sent_at is None:
-                        self.terminate_sent_at = self.rec.now()
-                        with contextlib.suppress(*EXPECTED_ERRORS):
-                            await ws.send_str(json.dumps({"type": "Terminate"}))
-                        if s.begun.is_set():
-                            await wait_either(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
-                    await ws.close()
-        except TimeoutError:
-            pass  # closing the HTTP session below aborts the transport
-        finally:
-            if self.receiver is not None:
-                await cancel_and_wait(self.receiver)
+        goodbye = None
+        if self.terminate_sent_at is None and is_open(ws, s):
+            self.terminate_sent_at = self.rec.now()
+            goodbye = json.dumps({"type": "Terminate"})
+        await end_stream(
+            ws, s, self.receiver, goodbye=goodbye, wait=s.begun.is_set(), grace_s=CLOSE_GRACE_S
+        )
 
 
 async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:

@@ -38,7 +38,14 @@ from monitor.probes.failures import (
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
-from monitor.probes.stream_session import SocketSeen, read_socket, run_stream, wait_either
+from monitor.probes.stream_session import (
+    SocketSeen,
+    end_stream,
+    is_open,
+    read_socket,
+    run_stream,
+    wait_either,
+)
 from monitor.providers.deepgram.specs import StreamingSpec
 from monitor.providers.deepgram.wire import (
     ERROR_HEADER,
@@ -46,7 +53,6 @@ from monitor.providers.deepgram.wire import (
     close_failure,
     status_failure,
 )
-from monitor.tasks import cancel_and_wait
 
 NAME = "streaming"
 MAX_MSG_BYTES = 1024 * 1024
@@ -309,20 +315,11 @@ class _Run:
     async def close(self) -> None:
         """Send CloseStream (if not yet) and close the socket, within CLOSE_GRACE_S."""
         ws, s = self.ws, self.s
-        try:
-            if ws is not None and not ws.closed and not s.closed.is_set():
-                async with asyncio.timeout(CLOSE_GRACE_S):
-                    if self.close_sent_at is None:
-                        self.close_sent_at = self.rec.now()
-                        with contextlib.suppress(*EXPECTED_ERRORS):
-                            await ws.send_str(json.dumps({"type": "CloseStream"}))
-                        await wait_either(s.closed, asyncio.Event(), CLOSE_GRACE_S / 2)
-                    await ws.close()
-        except TimeoutError:
-            pass  # closing the HTTP session below aborts the transport
-        finally:
-            if self.receiver is not None:
-                await cancel_and_wait(self.receiver)
+        goodbye = None
+        if self.close_sent_at is None and is_open(ws, s):
+            self.close_sent_at = self.rec.now()
+            goodbye = json.dumps({"type": "CloseStream"})
+        await end_stream(ws, s, self.receiver, goodbye=goodbye, wait=True, grace_s=CLOSE_GRACE_S)
 
 
 async def run(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
