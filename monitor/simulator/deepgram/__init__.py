@@ -7,7 +7,7 @@ fault book, TLS, downloads). See docs/simulator.md and docs/protocol-deepgram.md
 
 from __future__ import annotations
 
-from .scenario import DEFAULT_API_KEY, PROJECT_ID, Fault, Scenario
+from .scenario import DEFAULT_API_KEY, PROJECT_ID, Fault, Scenario, parse_faults
 from .server import (
     SimulatorHandle,
     ThreadedSimulator,
@@ -25,6 +25,7 @@ __all__ = [
     "SimulatorHandle",
     "ThreadedSimulator",
     "create_app",
+    "parse_faults",
     "run_simulator",
     "start_simulator",
     "start_simulator_thread",
