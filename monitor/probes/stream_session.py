@@ -36,6 +36,7 @@ __all__ = [
     "is_open",
     "read_socket",
     "run_stream",
+    "send_paced",
     "wait_either",
 ]
 
@@ -46,9 +47,11 @@ _cleanups: set[asyncio.Task[Any]] = set()
 
 @dataclass(slots=True)
 class SocketSeen:
-    """How the socket ended, and the first protocol failure seen on it."""
+    """When audio went out, how the socket ended, and the first protocol failure seen on it."""
 
     clock: Clock
+    first_frame_at: float | None = None
+    last_frame_at: float | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int | None = None
     close_reason: str | None = None
@@ -113,6 +116,36 @@ async def wait_either(
         for w in waiters:
             w.cancel()
     return event.is_set()
+
+
+async def send_paced(
+    ws: aiohttp.ClientWebSocketResponse, chunks: list[bytes], frame_s: float, seen: SocketSeen
+) -> bool:
+    """Send `chunks` one per `frame_s` on `seen`'s clock; return True once all went out.
+
+    Deadlines are absolute from the first frame: a late wake-up is caught up, not
+    carried forward, so the stream never drifts behind real time. It stops (False)
+    as soon as the socket closes; the receiver reports why.
+    """
+    clock = seen.clock
+    start = clock.monotonic()
+    for i, chunk in enumerate(chunks):
+        delay = start + i * frame_s - clock.monotonic()
+        if delay > 0:
+            await clock.sleep(delay)
+        if seen.closed.is_set() or ws.closed:
+            return False
+        sent_at = clock.monotonic()
+        if seen.first_frame_at is None:
+            # Before the send: text the receiver handles while this frame is being
+            # written still counts from it.
+            seen.first_frame_at = sent_at
+        try:
+            await ws.send_bytes(chunk)
+        except EXPECTED_ERRORS:
+            return False
+        seen.last_frame_at = sent_at
+    return True
 
 
 def is_open(ws: aiohttp.ClientWebSocketResponse | None, seen: SocketSeen) -> bool:

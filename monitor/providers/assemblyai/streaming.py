@@ -49,6 +49,7 @@ from monitor.probes.stream_session import (
     is_open,
     read_socket,
     run_stream,
+    send_paced,
     wait_either,
 )
 from monitor.providers.assemblyai.specs import StreamingSpec
@@ -104,8 +105,6 @@ class _Session(SocketSeen):
     begun: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     session_id: str | None = None
-    first_frame_at: float | None = None
-    last_frame_at: float | None = None
     first_text_at: float | None = None
     last_eot_at: float | None = None
     termination_at: float | None = None
@@ -274,28 +273,9 @@ class _Run:
         return self._verify()
 
     async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        clock, s = self.ctx.clock, self.s
         chunks = frames(self.clip, self.spec.frame_ms)
-        step = self.spec.frame_ms / 1000
-        start = clock.monotonic()
-        for i, chunk in enumerate(chunks):
-            # Absolute deadlines from the first frame: a late wake-up is caught up,
-            # not carried forward, so the stream never drifts behind real time.
-            delay = start + i * step - clock.monotonic()
-            if delay > 0:
-                await clock.sleep(delay)
-            if s.closed.is_set() or ws.closed:
-                return
-            sent_at = clock.monotonic()
-            if s.first_frame_at is None:
-                # Before the send: a Turn the receiver handles while this frame is being
-                # written still counts from it.
-                s.first_frame_at = sent_at
-            try:
-                await ws.send_bytes(chunk)
-            except EXPECTED_ERRORS:
-                return  # the receiver reports why the socket went away
-            s.last_frame_at = sent_at
+        if not await send_paced(ws, chunks, self.spec.frame_ms / 1000, self.s):
+            return
         sent_ms = sum(map(len, chunks)) / self.clip.bytes_per_ms
         self.rec.details["audio_s"] = round(sent_ms / 1000, 3)
         self.rec.details["frames"] = len(chunks)

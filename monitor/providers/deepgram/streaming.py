@@ -44,6 +44,7 @@ from monitor.probes.stream_session import (
     is_open,
     read_socket,
     run_stream,
+    send_paced,
     wait_either,
 )
 from monitor.providers.deepgram.specs import StreamingSpec
@@ -104,7 +105,6 @@ class _Session(SocketSeen):
     """What the receiver saw, with monotonic arrival times."""
 
     finalized: asyncio.Event = field(default_factory=asyncio.Event)
-    first_frame_at: float | None = None
     first_text_at: float | None = None
     first_final_at: float | None = None
     finalized_at: float | None = None
@@ -226,26 +226,11 @@ class _Run:
         return failure
 
     async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        clock, s = self.ctx.clock, self.s
         chunks = frames(self.clip, self.spec.frame_ms)
-        step = self.spec.frame_ms / 1000
-        start = clock.monotonic()
-        for i, chunk in enumerate(chunks):
-            # Absolute deadlines from the first frame: pacing never drifts behind real time.
-            delay = start + i * step - clock.monotonic()
-            if delay > 0:
-                await clock.sleep(delay)
-            if s.closed.is_set() or ws.closed:
-                return
-            if s.first_frame_at is None:
-                s.first_frame_at = clock.monotonic()
-            try:
-                await ws.send_bytes(chunk)
-            except EXPECTED_ERRORS:
-                return  # the receiver reports why the socket went away
-        self.rec.details["audio_s"] = round(
-            sum(map(len, chunks)) / self.clip.bytes_per_ms / 1000, 3
-        )
+        if not await send_paced(ws, chunks, self.spec.frame_ms / 1000, self.s):
+            return
+        sent_ms = sum(map(len, chunks)) / self.clip.bytes_per_ms
+        self.rec.details["audio_s"] = round(sent_ms / 1000, 3)
         self.rec.details["frames"] = len(chunks)
 
     def _closed_early(self, during: str) -> Failure:
