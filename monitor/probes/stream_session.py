@@ -64,9 +64,13 @@ async def read_socket(
     seen: SocketSeen,
     on_message: Callable[[Any, float], Failure | None],
     *,
+    during: str,
     binary_is_error: bool = True,
 ) -> None:
-    """Read `ws` until it closes: each JSON message to `on_message`, the close into `seen`."""
+    """Read `ws` until it closes: each JSON message to `on_message`, the close into `seen`.
+
+    `during` names the stage in the message of a socket error ("streaming").
+    """
     try:
         while True:
             msg = await ws.receive()
@@ -89,7 +93,7 @@ async def read_socket(
             elif msg.type == aiohttp.WSMsgType.ERROR:
                 exc = msg.data
                 if isinstance(exc, BaseException) and isinstance(exc, EXPECTED_ERRORS):
-                    seen.failure = seen.failure or from_exception(exc, during="streaming")
+                    seen.failure = seen.failure or from_exception(exc, during=during)
                 else:
                     seen.failure = seen.failure or bad_response("The streaming socket failed")
                 seen.close_code = ws.close_code

@@ -235,7 +235,7 @@ class _Run:
                 max_msg_size=MAX_MSG_BYTES,
                 timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_GRACE_S),
             )
-        self.receiver = asyncio.create_task(read_socket(self.ws, s, s.on_message))
+        self.receiver = asyncio.create_task(read_socket(self.ws, s, s.on_message, during=NAME))
 
         self.stage = "waiting for Begin"
         with rec.phase("begin"):

@@ -184,7 +184,7 @@ class _Run:
                 return self._refused(exc)
         # The SDK passes binary frames through; none of Deepgram's is binary: skipped.
         self.receiver = asyncio.create_task(
-            read_socket(self.ws, s, s.on_message, binary_is_error=False)
+            read_socket(self.ws, s, s.on_message, during=NAME, binary_is_error=False)
         )
 
         self.stage = "streaming audio"
