@@ -1,7 +1,7 @@
 """What ``sttwatch demo`` shows of Deepgram: its probes' settings and a plausible past.
 
 The same profile interface as AssemblyAI's (``probes``, ``OUTAGES``, ``SLOW``,
-``SLOWDOWN``, ``FAILURE``, ``base_latency``, ``phases``, ``details``), with
+``SLOWDOWN``, ``base_latency``, ``phases``, ``details``), with
 Deepgram's phases and simulator endpoints: a transcription is one synchronous
 request, a stream ends with Finalize and CloseStream.
 """
@@ -16,7 +16,6 @@ from typing import Any
 from monitor.models import ErrorKind
 
 __all__ = [
-    "FAILURE",
     "OUTAGES",
     "SLOW",
     "SLOWDOWN",
@@ -69,16 +68,13 @@ OUTAGES = (
 # A slow stretch of first transcripts two days back.
 SLOW = (("streaming", timedelta(days=2, hours=6), timedelta(minutes=45)),)
 
-# The storyline's chapters for Deepgram: (what the demo says after the provider's label,
-# the faults it installs in the Deepgram simulator).
+# The storyline's slowdown for Deepgram, should it be the first provider with one: (what
+# the demo says after the provider's label, the faults it installs in its simulator).
+# No FAILURE: the storyline's failure stays AssemblyAI's streaming (tests/cli/test_demo.py).
 SLOWDOWN = (
     "streaming slows down: the first Results comes 2.5 s after the audio; "
     "time to first transcript passes 2 s",
     [{"endpoint": "ws", "action": "first_result_delay", "delay_ms": 2500}],
-)
-FAILURE = (
-    "transcription fails: POST /v1/listen answers 503; an incident opens",
-    [{"endpoint": "listen", "action": "status", "status": 503}],
 )
 
 _BASE_LATENCY = {"reachability": 0.06, "transcription": 0.6, "streaming": 0.9}
