@@ -241,6 +241,32 @@ async def test_authenticated_calls_beyond_the_runs_bucket_are_rate_limited(
     assert result.status is Status.DOWN
 
 
+@pytest.mark.parametrize(
+    "status",
+    [["completed"], {"completed": True}, 1],
+    ids=["list", "object", "number"],
+)
+async def test_a_call_with_the_secret_and_a_status_that_is_no_string_is_set_aside(
+    sim: SimulatorHandle, receiver: ReceiverHandle, http: aiohttp.ClientSession, status: Any
+) -> None:
+    # What a broken API might send: this job's id, but a status of another JSON type.
+    async def odd_status(token: str, secret: str) -> None:
+        def submitted() -> bool:
+            return bool(sim.state()["transcripts"]["undeleted_ids"])
+
+        await eventually(submitted, "the run's transcript", 5.0, every=0.01)
+        (transcript_id,) = sim.state()["transcripts"]["undeleted_ids"]
+        body = {"transcript_id": transcript_id, "status": status}
+        url = f"{receiver.base_url}/webhooks/{token}"
+        assert await post(http, url, json=body, headers={HEADER: secret}) == 200
+
+    result = await run_with(sim, receiver, odd_status)
+    # Set aside like any call that does not announce the job; the real call then decides.
+    assert result.status is Status.UP, result.message
+    assert result.details["webhook_calls"] == 2
+    assert leftovers(sim) == NOTHING_LEFT
+
+
 def test_the_body_limit_is_small() -> None:
     # A webhook body is tens of bytes; the limit leaves room without buffering megabytes.
     assert 1024 <= MAX_BODY_BYTES <= 64 * 1024
