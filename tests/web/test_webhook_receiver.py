@@ -335,6 +335,19 @@ def test_each_run_gets_its_own_token_and_secret() -> None:
     assert min(len(token_a), len(secret_a)) >= 32  # unguessable: at least 24 random bytes
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/webhooks/nobody", b"{}"), ("/webhooks/nobody", b"x" * (MAX_BODY_BYTES + 1))],
+    ids=["unknown-run", "too-large"],
+)
+async def test_a_refusal_closes_the_connection_so_no_body_is_drained(
+    receiver: ReceiverHandle, http: aiohttp.ClientSession, path: str, body: bytes
+) -> None:
+    async with http.post(receiver.base_url + path, data=body) as resp:
+        assert resp.status in (404, 413)
+        assert resp.headers.get("Connection", "").lower() == "close"
+
+
 def test_the_body_limit_is_small() -> None:
     # A webhook body is tens of bytes; the limit leaves room without buffering megabytes.
     assert 1024 <= MAX_BODY_BYTES <= 64 * 1024
