@@ -108,7 +108,7 @@ class RunInbox:
         self.dropped = 0  # authenticated calls beyond MAX_CALLS: counted, not kept
         self.unauthenticated = 0  # calls on this run's URL without its secret
         self.malformed = 0  # authenticated calls whose body was no JSON object
-        # Two calls at once and one a second after: a provider's retries fit, a flood does not.
+        # Four calls at once, then one a second: a provider's retries fit, a flood does not.
         self.bucket = TokenBucket(capacity=4, rate=1.0, now=monotonic())
         self._new = asyncio.Event()
 
