@@ -300,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[logging_flags],
         )
 
-    p = command("run", "run the scheduler and the web server (status page, /metrics, /healthz)")
+    p = command(
+        "run",
+        "run the scheduler and the web server (status page, /metrics, /healthz, and the "
+        "webhook receiver when webhook_base_url is set)",
+    )
     p.epilog = (
         "Before it writes anything, run binds the listen address and checks that the database "
         "can be opened or created and the site directory written; if one cannot, it exits 2 "
@@ -311,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "once",
-        "run each probe once and print the results, stored only with --record; "
+        "run each probe once (all but webhook, which needs run's web server) and print the "
+        "results, stored only with --record; "
         "exit 0 all up or degraded, 1 any down, 2 bad config or database",
     )
     with_config(p)

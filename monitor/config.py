@@ -47,6 +47,7 @@ from monitor.probes.registry import (
 from monitor.probes.spec import Duration, ProbeSpec
 from monitor.redaction import MASK
 from monitor.targets import Probes, StrictModel, Target, probe_spec
+from monitor.webhook_runs import checked_base_url
 
 __all__ = [
     "AlertsConfig",
@@ -174,12 +175,7 @@ class Config(_Strict):
     @field_validator("webhook_base_url")
     @classmethod
     def _webhook_base_url(cls, v: str | None) -> str | None:
-        parts = urlsplit(v or "")
-        if v is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
-            raise ValueError(f"must be an http(s) URL with a host, got {v!r}")
-        if parts.query or parts.fragment:
-            raise ValueError(f"must have no query or fragment (the run's path is added), got {v!r}")
-        return v.rstrip("/") if v else v
+        return None if v is None else checked_base_url(v)
 
     def notes(self) -> list[str]:
         """Return what `check-config` says about features the config leaves off."""

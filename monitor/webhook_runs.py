@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "HEADER",
@@ -29,6 +30,7 @@ __all__ = [
     "RunInbox",
     "TokenBucket",
     "WebhookCall",
+    "checked_base_url",
 ]
 
 RECEIVER_PATH = "/webhooks"
@@ -53,6 +55,22 @@ MAX_CALLS = 8
 
 ENDED_KEPT = 256
 """How many ended runs' tokens are remembered, to tell a late call from a guess."""
+
+
+def checked_base_url(url: str) -> str:
+    """Return `url` (``webhook_base_url``) without a trailing slash; ValueError if unusable."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL with a host, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must have no query or fragment (the run's path is added), got {url!r}")
+    try:
+        port = parts.port  # urlsplit takes any port; reading it checks it is 0-65535
+    except ValueError:
+        port = 0
+    if port == 0 or any(ch.isspace() for ch in url):
+        raise ValueError(f"must be a URL the API can call (a port 1-65535, no spaces), got {url!r}")
+    return url.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +108,7 @@ class RunInbox:
         self.dropped = 0  # authenticated calls beyond MAX_CALLS: counted, not kept
         self.unauthenticated = 0  # calls on this run's URL without its secret
         self.malformed = 0  # authenticated calls whose body was no JSON object
-        # Two calls at once and one a second after: a provider's retries fit, a flood does not.
+        # Four calls at once, then one a second: a provider's retries fit, a flood does not.
         self.bucket = TokenBucket(capacity=4, rate=1.0, now=monotonic())
         self._new = asyncio.Event()
 

@@ -45,8 +45,21 @@ def problems(doc: dict[str, Any]) -> list[str]:
         ("example.com/hooks", "must be an http(s) URL with a host, got 'example.com/hooks'"),
         ("https://", "must be an http(s) URL with a host, got 'https://'"),
         ("https://example.com/?a=1", "must have no query or fragment"),
+        ("https://example.com:99999", "a port 1-65535"),
+        ("https://example.com:https", "a port 1-65535"),
+        ("https://example.com:0", "a port 1-65535"),
+        ("https://exam ple.com", "no spaces"),
     ],
-    ids=["scheme", "no-scheme", "no-host", "query"],
+    ids=[
+        "scheme",
+        "no-scheme",
+        "no-host",
+        "query",
+        "port-too-big",
+        "port-no-number",
+        "port-0",
+        "space",
+    ],
 )
 def test_a_bad_webhook_base_url_is_refused_naming_it(
     tmp_path: Path, sim: SimulatorHandle, url: str, message: str

@@ -12,17 +12,17 @@ import aiohttp
 import pytest
 
 from monitor.app import build_app
-from monitor.models import ProbeResult, Status
+from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.providers.assemblyai import webhook
 from monitor.providers.assemblyai.specs import WebhookSpec
 from monitor.server import RUNTIME
 from monitor.simulator import SimulatorHandle
 from monitor.webhook_receiver import MAX_BODY_BYTES, RUNS
-from monitor.webhook_runs import ENDED_KEPT, HEADER, REFUSALS
+from monitor.webhook_runs import ENDED_KEPT, HEADER, REFUSALS, LiveRuns
 from tests.support.configs import config_doc, parsed, sim_target
 from tests.support.fixture_types import SimFactory
 from tests.support.polling import eventually
-from tests.support.probes import NOTHING_LEFT, MemoryLedger, context, leftovers, target_for
+from tests.support.probes import KEY, NOTHING_LEFT, MemoryLedger, context, leftovers, target_for
 from tests.support.webhooks import ReceiverHandle, running_receiver
 
 # Slow enough jobs that the forged calls all land while the run waits.
@@ -51,11 +51,12 @@ async def run_with(
     sim: SimulatorHandle,
     receiver: ReceiverHandle,
     forge: Any,
+    spec: WebhookSpec = SPEC,
 ) -> ProbeResult:
     """Return the probe's result with `forge(token, secret)` sent while the run waits."""
     ctx = context(MemoryLedger())
     ctx.webhooks = receiver.runs
-    task = asyncio.create_task(webhook.run(target_for(sim), SPEC, ctx))
+    task = asyncio.create_task(webhook.run(target_for(sim), spec, ctx))
 
     async def waiting() -> bool:
         return receiver.runs.live == 1
@@ -239,6 +240,112 @@ async def test_authenticated_calls_beyond_the_runs_bucket_are_rate_limited(
     assert answers.count(200) == 4 and answers.count(429) == 6, answers
     assert receiver.runs.refused["rate_limited"] >= 6
     assert result.status is Status.DOWN
+
+
+@pytest.mark.parametrize(
+    "status",
+    [["completed"], {"completed": True}, 1],
+    ids=["list", "object", "number"],
+)
+async def test_a_call_with_the_secret_and_a_status_that_is_no_string_is_set_aside(
+    sim: SimulatorHandle, receiver: ReceiverHandle, http: aiohttp.ClientSession, status: Any
+) -> None:
+    # What a broken API might send: this job's id, but a status of another JSON type.
+    async def odd_status(token: str, secret: str) -> None:
+        def submitted() -> bool:
+            return bool(sim.state()["transcripts"]["undeleted_ids"])
+
+        await eventually(submitted, "the run's transcript", 5.0, every=0.01)
+        (transcript_id,) = sim.state()["transcripts"]["undeleted_ids"]
+        body = {"transcript_id": transcript_id, "status": status}
+        url = f"{receiver.base_url}/webhooks/{token}"
+        assert await post(http, url, json=body, headers={HEADER: secret}) == 200
+
+    result = await run_with(sim, receiver, odd_status)
+    # Set aside like any call that does not announce the job; the real call then decides.
+    assert result.status is Status.UP, result.message
+    assert result.details["webhook_calls"] == 2
+    assert leftovers(sim) == NOTHING_LEFT
+
+
+async def test_a_duplicate_after_the_deletion_within_the_window_is_the_runs(
+    sim: SimulatorHandle, receiver: ReceiverHandle, http: aiohttp.ClientSession
+) -> None:
+    spec = SPEC.model_copy(update={"duplicate_window": 1.0})
+    answers: list[int | None] = []
+
+    async def late_duplicate(token: str, secret: str) -> None:
+        inbox = receiver.runs.get(token)
+        assert inbox is not None
+
+        def delivered_and_deleted() -> bool:
+            return bool(inbox.calls) and not sim.state()["transcripts"]["undeleted_ids"]
+
+        await eventually(delivered_and_deleted, "the call and the deletion", 5.0, every=0.01)
+        # The deletion is over but the window is not: the run still waits for this one.
+        await asyncio.sleep(0.3)
+        url = f"{receiver.base_url}/webhooks/{token}"
+        answers.append(await post(http, url, json=inbox.calls[0].body, headers={HEADER: secret}))
+
+    result = await run_with(sim, receiver, late_duplicate, spec)
+    assert answers == [200]
+    assert result.error_kind is ErrorKind.WEBHOOK_DUPLICATE, result.message
+    assert result.details["duplicates"] == 1
+
+
+async def test_a_call_announcing_error_for_a_job_that_completed_is_malformed(
+    sim: SimulatorHandle, receiver: ReceiverHandle, http: aiohttp.ClientSession
+) -> None:
+    # The real call is held back, so the first call with the secret is the wrong one.
+    sim.set_faults([{"endpoint": "webhook", "action": "delay", "delay_ms": 1500}])
+
+    async def wrong_status(token: str, secret: str) -> None:
+        def submitted() -> bool:
+            return bool(sim.state()["transcripts"]["undeleted_ids"])
+
+        await eventually(submitted, "the run's transcript", 5.0, every=0.01)
+        (transcript_id,) = sim.state()["transcripts"]["undeleted_ids"]
+
+        async def completed() -> bool:
+            url = f"{sim.base_url}/v2/transcript/{transcript_id}"
+            async with http.get(url, headers={"Authorization": KEY}) as resp:
+                return bool((await resp.json())["status"] == "completed")
+
+        await eventually(completed, "the job's end", 5.0, every=0.02)
+        body = {"transcript_id": transcript_id, "status": "error"}
+        url = f"{receiver.base_url}/webhooks/{token}"
+        assert await post(http, url, json=body, headers={HEADER: secret}) == 200
+
+    result = await run_with(sim, receiver, wrong_status)
+    assert result.error_kind is ErrorKind.WEBHOOK_MALFORMED, result.message
+    assert "announced 'error' but the transcript reads 'completed'" in result.message
+    assert leftovers(sim) == NOTHING_LEFT
+
+
+def test_each_run_gets_its_own_token_and_secret() -> None:
+    runs = LiveRuns("https://status.example.com")
+    seen: list[tuple[str, str, str]] = []
+    for _ in range(2):
+        with runs.open(lambda: 0.0) as inbox:
+            seen.append((inbox.token, inbox.secret, inbox.url))
+    (token_a, secret_a, url_a), (token_b, secret_b, url_b) = seen
+    assert url_b.endswith(token_b)
+    assert token_a != token_b and secret_a != secret_b
+    assert url_a == f"https://status.example.com/webhooks/{token_a}"
+    assert min(len(token_a), len(secret_a)) >= 32  # unguessable: at least 24 random bytes
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/webhooks/nobody", b"{}"), ("/webhooks/nobody", b"x" * (MAX_BODY_BYTES + 1))],
+    ids=["unknown-run", "too-large"],
+)
+async def test_a_refusal_closes_the_connection_so_no_body_is_drained(
+    receiver: ReceiverHandle, http: aiohttp.ClientSession, path: str, body: bytes
+) -> None:
+    async with http.post(receiver.base_url + path, data=body) as resp:
+        assert resp.status in (404, 413)
+        assert resp.headers.get("Connection", "").lower() == "close"
 
 
 def test_the_body_limit_is_small() -> None:

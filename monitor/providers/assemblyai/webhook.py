@@ -29,11 +29,11 @@ from typing import Any
 import aiohttp
 
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
-from monitor.probes.failures import Failure, remote_text
+from monitor.probes.failures import Failure, bad_response, remote_text
 from monitor.probes.recorder import RunRecorder
 from monitor.providers.assemblyai.specs import WebhookSpec
 from monitor.providers.assemblyai.transcription import JobRun, run_job
-from monitor.providers.assemblyai.transcripts import TERMINAL, call_api
+from monitor.providers.assemblyai.transcripts import RUNNING, TERMINAL, call_api
 from monitor.webhook_runs import RunInbox, WebhookCall
 
 NAME = "webhook"
@@ -108,7 +108,8 @@ class _Run(JobRun):
         if body.get("transcript_id") != self.job.id:
             return "a transcript_id that is not this run's"
         status = body.get("status")
-        if status not in TERMINAL:
+        # Any JSON type may come: a list or an object is unhashable, so test the type first.
+        if not isinstance(status, str) or status not in TERMINAL:
             return f"the status {remote_text(status, 40)!r} (completed or error expected)"
         return None
 
@@ -193,6 +194,8 @@ class _Run(JobRun):
             if isinstance(got, Failure):
                 return got
             status = got.get("status")
+            if not isinstance(status, str) or status not in TERMINAL | RUNNING:
+                return bad_response(f"The job has an unknown status {remote_text(status, 40)!r}")
             if status not in TERMINAL:
                 rec.details["status_at_delivery"] = remote_text(status, 40)
                 return Failure(
@@ -200,7 +203,7 @@ class _Run(JobRun):
                     f"The webhook announced {announced!r} while the transcript still read "
                     f"{remote_text(status, 40)!r}",
                 )
-            self.job.status = str(status)
+            self.job.status = status
             job = got
             # Terminal by the time it was read: the call is the first sign of its end.
             self._completed(call.arrived)
