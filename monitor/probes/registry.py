@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ __all__ = [
     "did_you_mean",
     "implementation",
     "key_latency",
+    "lazy_run",
     "probe_type",
     "probe_types",
     "provider",
@@ -397,6 +399,21 @@ def key_latency(result: ProbeResult, provider_name: str | None = None) -> float:
         return phases[kind.key_phase]
     parts = [phases[p] for p in kind.key_parts if p in phases]
     return sum(parts) if parts else result.duration_s
+
+
+def lazy_run(module: str) -> Callable[[ProbeTarget, Any, ProbeContext], Awaitable[ProbeResult]]:
+    """Return a probe kind's run that imports `module` on its first call and awaits its ``run``.
+
+    A descriptor names its implementation this way so that reading the registry
+    (config validation, the store, the page) does not load the HTTP client.
+    """
+
+    async def run(target: ProbeTarget, spec: Any, ctx: ProbeContext) -> ProbeResult:
+        found: Callable[..., Awaitable[ProbeResult]] = importlib.import_module(module).run
+        return await found(target, spec, ctx)
+
+    run.__qualname__ = run.__name__ = f"lazy_run({module!r})"
+    return run
 
 
 def implementation(provider_name: str, kind: str) -> Callable[..., Awaitable[ProbeResult]]:

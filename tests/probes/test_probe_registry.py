@@ -14,7 +14,14 @@ from pydantic import BaseModel
 
 from monitor.models import ProbeResult, Status
 from monitor.probes import ProbeSpec, ProbeType, probe_type, probe_types, provider
-from monitor.probes.registry import KindTable, Unknown, implementation, key_latency, supported
+from monitor.probes.registry import (
+    KindTable,
+    Unknown,
+    implementation,
+    key_latency,
+    lazy_run,
+    supported,
+)
 from tests.support.configs import config_doc, write_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,3 +152,41 @@ def test_a_broken_plugin_is_left_out_with_a_warning_naming_it(
         assert f"ignoring the entry point {name} = " in done.stderr
         assert why in done.stderr
     assert "(package sttwatch-broken 0.1)" in done.stderr
+
+
+async def test_lazy_run_imports_its_module_on_the_first_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lazy_probe_impl.py").write_text(
+        "CALLS = []\n"
+        "async def run(target, spec, ctx):\n"
+        "    CALLS.append((target, spec, ctx))\n"
+        "    return 'the result'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lazy_probe_impl", raising=False)
+    run = lazy_run("lazy_probe_impl")
+    assert "lazy_probe_impl" not in sys.modules
+    assert await run("target", "spec", "ctx") == "the result"  # type: ignore[arg-type]
+    assert sys.modules["lazy_probe_impl"].CALLS == [("target", "spec", "ctx")]
+    assert "lazy_probe_impl" in run.__qualname__
+
+
+def test_reading_the_registry_imports_no_probe_implementation() -> None:
+    code = (
+        "import sys\n"
+        "from monitor.probes.registry import providers\n"
+        "names = {n: [k.name for k in p.probes] for n, p in providers().items()}\n"
+        "loaded = [f'monitor.providers.{n}.{k}' for n, ks in names.items() for k in ks\n"
+        "          if f'monitor.providers.{n}.{k}' in sys.modules]\n"
+        "print(sorted(names), loaded)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+    )
+    assert done.stdout.strip() == "['assemblyai', 'deepgram', 'openai'] []"

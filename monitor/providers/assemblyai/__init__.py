@@ -8,7 +8,7 @@ load the HTTP client.
 
 from __future__ import annotations
 
-from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
+from monitor.models import ErrorKind
 from monitor.probes.registry import (
     NETWORK_ERRORS,
     Endpoints,
@@ -16,6 +16,7 @@ from monitor.probes.registry import (
     ProbeType,
     Provider,
     StoredForm,
+    lazy_run,
 )
 from monitor.providers.assemblyai.specs import (
     ReachabilitySpec,
@@ -27,34 +28,6 @@ from monitor.providers.assemblyai.specs import (
 __all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION", "WEBHOOK"]
 
 
-async def _reachability(
-    target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext
-) -> ProbeResult:
-    from monitor.providers.assemblyai import reachability
-
-    return await reachability.run(target, spec, ctx)
-
-
-async def _transcription(
-    target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext
-) -> ProbeResult:
-    from monitor.providers.assemblyai import transcription
-
-    return await transcription.run(target, spec, ctx)
-
-
-async def _streaming(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
-    from monitor.providers.assemblyai import streaming
-
-    return await streaming.run(target, spec, ctx)
-
-
-async def _webhook(target: ProbeTarget, spec: WebhookSpec, ctx: ProbeContext) -> ProbeResult:
-    from monitor.providers.assemblyai import webhook
-
-    return await webhook.run(target, spec, ctx)
-
-
 # The transcript of the bundled probe clip as each API returns it when it is exact.
 _CLIP_TEXT_REST = "The quick brown fox jumps over the lazy dog."
 _CLIP_TEXT_STREAMING = "the quick brown fox jumps over the lazy dog"
@@ -63,7 +36,7 @@ REACHABILITY: ProbeType[ReachabilitySpec] = ProbeType(
     name="reachability",
     label="REST API",
     spec=ReachabilitySpec,
-    run=_reachability,
+    run=lazy_run("monitor.providers.assemblyai.reachability"),
     phases=("dns", "connect", "ttfb", "transfer", "total"),
     key_phase="total",
     key_label="Response time",
@@ -90,7 +63,7 @@ TRANSCRIPTION: ProbeType[TranscriptionSpec] = ProbeType(
     name="transcription",
     label="Transcription",
     spec=TranscriptionSpec,
-    run=_transcription,
+    run=lazy_run("monitor.providers.assemblyai.transcription"),
     phases=("upload", "submit", "queued", "processing", "verify", "delete", "confirm"),
     key_phase="turnaround",
     key_parts=("submit", "queued", "processing"),
@@ -145,7 +118,7 @@ STREAMING: ProbeType[StreamingSpec] = ProbeType(
     name="streaming",
     label="Streaming",
     spec=StreamingSpec,
-    run=_streaming,
+    run=lazy_run("monitor.providers.assemblyai.streaming"),
     phases=("token", "connect", "begin", "first_transcript", "final", "terminate"),
     key_phase="first_transcript",
     key_label="Time to first transcript",
@@ -199,7 +172,7 @@ WEBHOOK: ProbeType[WebhookSpec] = ProbeType(
     name="webhook",
     label="Webhooks",
     spec=WebhookSpec,
-    run=_webhook,
+    run=lazy_run("monitor.providers.assemblyai.webhook"),
     phases=("upload", "submit", "completed", "delivery", "delete", "confirm"),
     key_phase="delivery",
     key_label="Delivery delay",

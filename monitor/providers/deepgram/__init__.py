@@ -9,40 +9,25 @@ are imported when a probe first runs, so reading the registry stays light.
 
 from __future__ import annotations
 
-from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
-from monitor.probes.registry import NETWORK_ERRORS, Endpoints, PageFact, ProbeType, Provider
+from monitor.models import ErrorKind
+from monitor.probes.registry import (
+    NETWORK_ERRORS,
+    Endpoints,
+    PageFact,
+    ProbeType,
+    Provider,
+    lazy_run,
+)
 from monitor.providers.deepgram.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 
 __all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION"]
-
-
-async def _reachability(
-    target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext
-) -> ProbeResult:
-    from monitor.providers.deepgram import reachability
-
-    return await reachability.run(target, spec, ctx)
-
-
-async def _transcription(
-    target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext
-) -> ProbeResult:
-    from monitor.providers.deepgram import transcription
-
-    return await transcription.run(target, spec, ctx)
-
-
-async def _streaming(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
-    from monitor.providers.deepgram import streaming
-
-    return await streaming.run(target, spec, ctx)
 
 
 REACHABILITY: ProbeType[ReachabilitySpec] = ProbeType(
     name="reachability",
     label="REST API",
     spec=ReachabilitySpec,
-    run=_reachability,
+    run=lazy_run("monitor.providers.deepgram.reachability"),
     phases=("dns", "connect", "ttfb", "transfer", "total"),
     key_phase="total",
     key_label="Response time",
@@ -62,7 +47,7 @@ TRANSCRIPTION: ProbeType[TranscriptionSpec] = ProbeType(
     name="transcription",
     label="Transcription",
     spec=TranscriptionSpec,
-    run=_transcription,
+    run=lazy_run("monitor.providers.deepgram.transcription"),
     phases=("transcribe", "verify", "request_log"),
     key_phase="transcribe",
     key_label="Turnaround",
@@ -90,7 +75,7 @@ STREAMING: ProbeType[StreamingSpec] = ProbeType(
     name="streaming",
     label="Streaming",
     spec=StreamingSpec,
-    run=_streaming,
+    run=lazy_run("monitor.providers.deepgram.streaming"),
     phases=("connect", "first_transcript", "first_final", "finalize", "close"),
     key_phase="first_transcript",
     key_label="Time to first transcript",

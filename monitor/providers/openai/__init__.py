@@ -8,34 +8,19 @@ this one, imported when a probe first runs, as AssemblyAI's are.
 
 from __future__ import annotations
 
-from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
-from monitor.probes.registry import NETWORK_ERRORS, Endpoints, PageFact, ProbeType, Provider
+from monitor.models import ErrorKind
+from monitor.probes.registry import (
+    NETWORK_ERRORS,
+    Endpoints,
+    PageFact,
+    ProbeType,
+    Provider,
+    lazy_run,
+)
 from monitor.providers.openai.quirks import DEFAULT_FLAVOUR, FLAVOURS, Flavour
 from monitor.providers.openai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 
 __all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION"]
-
-
-async def _reachability(
-    target: ProbeTarget, spec: ReachabilitySpec, ctx: ProbeContext
-) -> ProbeResult:
-    from monitor.providers.openai import reachability
-
-    return await reachability.run(target, spec, ctx)
-
-
-async def _transcription(
-    target: ProbeTarget, spec: TranscriptionSpec, ctx: ProbeContext
-) -> ProbeResult:
-    from monitor.providers.openai import transcription
-
-    return await transcription.run(target, spec, ctx)
-
-
-async def _streaming(target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext) -> ProbeResult:
-    from monitor.providers.openai import streaming
-
-    return await streaming.run(target, spec, ctx)
 
 
 _COMMON_DETAILS = {
@@ -53,7 +38,7 @@ REACHABILITY: ProbeType[ReachabilitySpec] = ProbeType(
     name="reachability",
     label="REST API",
     spec=ReachabilitySpec,
-    run=_reachability,
+    run=lazy_run("monitor.providers.openai.reachability"),
     phases=("dns", "connect", "ttfb", "transfer", "total"),
     key_phase="total",
     key_label="Response time",
@@ -72,7 +57,7 @@ TRANSCRIPTION: ProbeType[TranscriptionSpec] = ProbeType(
     name="transcription",
     label="Transcription",
     spec=TranscriptionSpec,
-    run=_transcription,
+    run=lazy_run("monitor.providers.openai.transcription"),
     phases=("upload", "processing", "download", "verify"),
     key_phase="turnaround",
     key_parts=("upload", "processing", "download"),
@@ -98,7 +83,7 @@ STREAMING: ProbeType[StreamingSpec] = ProbeType(
     name="streaming",
     label="Streaming",
     spec=StreamingSpec,
-    run=_streaming,
+    run=lazy_run("monitor.providers.openai.streaming"),
     phases=("upload", "first_transcript", "final"),
     key_phase="first_transcript",
     key_label="Time to first transcript",
