@@ -30,6 +30,7 @@ from monitor.demo import (
     play_storyline,
 )
 from monitor.demo import synthetic_history as history
+from monitor.demo_profile import Failure
 from monitor.simulator import SimulatorHandle, start_simulator
 from tests.support.polling import eventually
 
@@ -155,6 +156,15 @@ def test_every_provider_with_a_simulator_and_a_profile_is_in_the_demo(tmp_path: 
     assert parse_config(doc, env={}).targets  # a valid config
     for p in found:
         assert p.provider.label in doc["title"]
+
+
+def test_every_profile_draws_its_outages_with_the_one_failure_type() -> None:
+    found = demo_providers()
+    assert len(found) >= 3
+    for p in found:
+        assert p.profile.OUTAGES, p.name
+        assert all(type(f) is Failure for f in p.profile.OUTAGES), p.name
+        assert "Failure" not in vars(p.profile).get("__all__", ()), p.name
 
 
 def test_with_several_providers_one_is_slow_while_another_fails() -> None:

@@ -10,10 +10,10 @@ AssemblyAI's probe kinds and simulator endpoints live here, with the provider.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from monitor.demo_profile import Failure
 from monitor.models import ErrorKind
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "OUTAGES",
     "SLOW",
     "SLOWDOWN",
-    "Failure",
     "base_latency",
     "details",
     "phases",
@@ -48,17 +47,6 @@ def probes(interval: float, timeout: str) -> dict[str, Any]:
         },
         "streaming": {**every, "degraded_after": "2s"},
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A span of the synthetic past in which one kind failed, and how it failed."""
-
-    probe: str
-    ago: timedelta  # how long before the end of the history it started
-    span: timedelta
-    kind: ErrorKind
-    message: str
 
 
 # A short streaming outage and a transcription outage a few days back.

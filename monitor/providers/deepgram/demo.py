@@ -9,17 +9,16 @@ request, a stream ends with Finalize and CloseStream.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from monitor.demo_profile import Failure
 from monitor.models import ErrorKind
 
 __all__ = [
     "OUTAGES",
     "SLOW",
     "SLOWDOWN",
-    "Failure",
     "base_latency",
     "details",
     "phases",
@@ -35,17 +34,6 @@ def probes(interval: float, timeout: str) -> dict[str, Any]:
         "transcription": {**every, "degraded_after": "1500ms", "request_log_wait": "1s"},
         "streaming": {**every, "degraded_after": "2s", "finalize_wait": "1s"},
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A span of the synthetic past in which one kind failed, and how it failed."""
-
-    probe: str
-    ago: timedelta  # how long before the end of the history it started
-    span: timedelta
-    kind: ErrorKind
-    message: str
 
 
 # An idle-stream outage one day, a rate-limited afternoon another.

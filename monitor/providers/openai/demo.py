@@ -9,17 +9,16 @@ The demo simulates OpenAI itself, with streaming on gpt-4o-mini-transcribe.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from monitor.demo_profile import Failure
 from monitor.models import ErrorKind
 
 __all__ = [
     "OUTAGES",
     "REGION",
     "SLOW",
-    "Failure",
     "base_latency",
     "details",
     "phases",
@@ -43,17 +42,6 @@ def probes(interval: float, timeout: str) -> dict[str, Any]:
         "transcription": {**every, "degraded_after": "2s"},
         "streaming": {**every, "degraded_after": "1500ms", "model": "gpt-4o-mini-transcribe"},
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A span of the synthetic past in which one kind failed, and how it failed."""
-
-    probe: str
-    ago: timedelta  # how long before the end of the history it started
-    span: timedelta
-    kind: ErrorKind
-    message: str
 
 
 # A rate-limited half hour and a short spell of a missing model (a deploy that renamed it).
