@@ -16,8 +16,9 @@ storyline then drives the simulators' fault APIs in a loop:
 3. the next provider whose profile has a ``FAILURE`` (the same one when
    there is no other) fails for a few cycles, while the slow one stays slow:
    after ``failure_threshold`` failed runs an incident opens (*Major
-   outage*); with three providers the comparison then shows one healthy,
-   one slow and one down;
+   outage*); when the slow and the failing provider differ, the comparison
+   then shows the healthy ones, the slow one and the failing one in that
+   order (with the shipped profiles they are both AssemblyAI);
 4. the faults are cleared: after ``success_threshold`` good runs the
    incident resolves and the page is green again.
 
