@@ -88,29 +88,50 @@ def endpoints_for_action(action: str) -> frozenset[str]:
     return frozenset({"ws"})
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors: a typo in a fault must not silently disable it.
+class Strict(BaseModel):
+    """A scenario model in which unknown keys are errors (every simulator's)."""
+
+    # A typo in a fault must not silently disable it.
     model_config = ConfigDict(extra="forbid")
 
 
-class Fault(_Strict):
-    """One injected failure: where it applies, when, and what it does."""
+class BaseFault(Strict):
+    """What every simulator's fault has: where and when it fires, and the HTTP actions' settings.
 
-    endpoint: Endpoint
-    action: Action
+    Each simulator's ``Fault`` narrows ``endpoint`` and ``action`` to its own
+    vocabulary, adds the settings of its own actions and checks which action
+    needs which; the window check is here.
+    """
+
+    endpoint: str
+    action: str
     probability: float = Field(default=1.0, ge=0.0, le=1.0)
     count: int | None = Field(default=None, ge=1)
     after_s: float | None = Field(default=None, ge=0.0)
     until_s: float | None = Field(default=None, ge=0.0)
 
-    # delay / first_turn_delay
+    # delay (and each simulator's other delays)
     delay_ms: int | None = Field(default=None, ge=0)
-    # status / refuse
+    # status (and a refused WebSocket upgrade)
     status: int | None = Field(default=None, ge=100, le=599)
     body: str | dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] | None = None
     # malformed
     body_kind: Literal["not_json", "truncated", "wrong_shape"] | None = None
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Self:
+        if self.after_s is not None and self.until_s is not None and self.until_s <= self.after_s:
+            raise ValueError("'until_s' must be greater than 'after_s'")
+        return self
+
+
+class Fault(BaseFault):
+    """One injected failure: where it applies, when, and what it does."""
+
+    endpoint: Endpoint
+    action: Action
+
     # stuck
     stage: Literal["queued", "processing"] | None = None
     # fail_job
@@ -143,12 +164,10 @@ class Fault(_Strict):
             raise ValueError("action 'wrong_text' needs 'text'")
         if self.action == "close" and self.code is None:
             raise ValueError("action 'close' needs 'code' (a WebSocket close code)")
-        if self.after_s is not None and self.until_s is not None and self.until_s <= self.after_s:
-            raise ValueError("'until_s' must be greater than 'after_s'")
         return self
 
 
-class JobTiming(_Strict):
+class JobTiming(Strict):
     """How long a transcription job spends in each non-terminal status."""
 
     queued_ms: int = Field(default=300, ge=0)
@@ -157,7 +176,7 @@ class JobTiming(_Strict):
     delete_in_progress: Literal["reject", "allow"] = "reject"
 
 
-class AudioFetch(_Strict):
+class AudioFetch(Strict):
     """How the simulator downloads an ``audio_url`` that is not one of its own uploads."""
 
     # False: hear a placeholder without any network access (offline tests).
@@ -166,7 +185,7 @@ class AudioFetch(_Strict):
     timeout_s: float = Field(default=30.0, gt=0)
 
 
-class WebhookOptions(_Strict):
+class WebhookOptions(Strict):
     """Webhook delivery: the real API's documented policy, shortened by tests."""
 
     # 10 attempts in all, a 2xx expected within 10 s; a 4xx ends them (AssemblyAI's docs).
@@ -175,7 +194,7 @@ class WebhookOptions(_Strict):
     timeout_ms: int = Field(default=10_000, gt=0)
 
 
-class ClipSpec(_Strict):
+class ClipSpec(Strict):
     """An extra known clip: audio (a file, or only its SHA-256) and its reference text."""
 
     text: str = Field(min_length=1)
@@ -191,7 +210,7 @@ class ClipSpec(_Strict):
         return self
 
 
-class StreamingOptions(_Strict):
+class StreamingOptions(Strict):
     """Knobs of the streaming v3 endpoint."""
 
     strict_pacing: bool = True
@@ -211,7 +230,7 @@ class StreamingOptions(_Strict):
     inactivity_timeout_s: float | None = Field(default=None, gt=0)
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     """A complete simulator configuration (scenario YAML / JSON)."""
 
     seed: int = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,8 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from monitor.simulator import Scenario, SimulatorHandle
+from monitor.simulator.scenario import BaseFault
 from tests.support.clocks import ManualClock
 from tests.support.fixture_types import SimFactory
 from tests.support.simulator import (
@@ -749,3 +752,26 @@ def test_scenario_file_errors_name_the_path(tmp_path: Path) -> None:
     path.write_text("jobs: {queued_ms: -1}\n")
     with pytest.raises(ValueError, match=r"jobs\.queued_ms"):
         Scenario.from_yaml_file(path)
+
+
+@pytest.mark.parametrize(
+    ("module", "fault"),
+    [
+        ("monitor.simulator.scenario", {"endpoint": "transcript.create", "action": "hang"}),
+        ("monitor.simulator.deepgram.scenario", {"endpoint": "listen", "action": "hang"}),
+        ("monitor.simulator.openai.scenario", {"endpoint": "transcriptions", "action": "hang"}),
+    ],
+    ids=["assemblyai", "deepgram", "openai"],
+)
+def test_every_simulators_fault_shares_the_window_and_http_settings(
+    module: str, fault: dict[str, Any]
+) -> None:
+    found = importlib.import_module(module).Fault
+    assert issubclass(found, BaseFault)
+    shared = list(BaseFault.model_fields)
+    assert list(found.model_fields)[: len(shared)] == shared  # the shared settings come first
+    assert found.model_validate({**fault, "after_s": 1, "until_s": 2}).until_s == 2
+    with pytest.raises(ValidationError, match="'until_s' must be greater than 'after_s'"):
+        found.model_validate({**fault, "after_s": 2, "until_s": 2})
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        found.model_validate({**fault, "delay": 5})

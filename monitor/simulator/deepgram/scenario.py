@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..scenario import AudioFetch, ClipSpec, fault_items, read_scenario_file
+from ..scenario import AudioFetch, BaseFault, ClipSpec, Strict, fault_items, read_scenario_file
 
 DEFAULT_API_KEY = "sim-key"
 # The simulator's one project (GET /v1/projects); a fixed id so tests and docs can name it.
@@ -60,29 +60,11 @@ def endpoints_for_action(action: str) -> frozenset[str]:
     return frozenset({"ws"})
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors: a typo in a fault must not silently disable it.
-    model_config = ConfigDict(extra="forbid")
-
-
-class Fault(_Strict):
+class Fault(BaseFault):
     """One injected failure of the Deepgram simulator: where, when, and what it does."""
 
     endpoint: Endpoint
     action: Action
-    probability: float = Field(default=1.0, ge=0.0, le=1.0)
-    count: int | None = Field(default=None, ge=1)
-    after_s: float | None = Field(default=None, ge=0.0)
-    until_s: float | None = Field(default=None, ge=0.0)
-
-    # delay / first_result_delay
-    delay_ms: int | None = Field(default=None, ge=0)
-    # status / refuse
-    status: int | None = Field(default=None, ge=100, le=599)
-    body: str | dict[str, Any] | list[Any] | None = None
-    headers: dict[str, str] | None = None
-    # malformed
-    body_kind: Literal["not_json", "truncated", "wrong_shape"] | None = None
     # wrong_text
     text: str | None = None
     # close
@@ -110,12 +92,10 @@ class Fault(_Strict):
             name, what = needs[self.action]
             if getattr(self, name) is None:
                 raise ValueError(f"action {self.action!r} needs {name!r} ({what})")
-        if self.after_s is not None and self.until_s is not None and self.until_s <= self.after_s:
-            raise ValueError("'until_s' must be greater than 'after_s'")
         return self
 
 
-class Prerecorded(_Strict):
+class Prerecorded(Strict):
     """``POST /v1/listen``: how long the synchronous transcription takes."""
 
     processing_ms: int = Field(default=50, ge=0)
@@ -124,7 +104,7 @@ class Prerecorded(_Strict):
     callback_retry_ms: int = Field(default=30_000, ge=0)
 
 
-class Streaming(_Strict):
+class Streaming(Strict):
     """The live ``/v1/listen`` WebSocket."""
 
     # Interim Results come about once a second of audio upstream.
@@ -142,7 +122,7 @@ class Streaming(_Strict):
     first_result_delay_ms: int | None = Field(default=None, ge=0)
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     """A complete Deepgram simulator configuration (scenario YAML / JSON)."""
 
     seed: int = 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..scenario import ClipSpec, fault_items, read_scenario_file
+from ..scenario import BaseFault, ClipSpec, Strict, fault_items, read_scenario_file
 from .flavours import FlavourName
 
 DEFAULT_API_KEY = "sim-key"
@@ -39,29 +39,11 @@ Action = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors: a typo in a fault must not silently disable it.
-    model_config = ConfigDict(extra="forbid")
-
-
-class Fault(_Strict):
+class Fault(BaseFault):
     """One injected failure: where it applies, when, and what it does."""
 
     endpoint: Endpoint
     action: Action
-    probability: float = Field(default=1.0, ge=0.0, le=1.0)
-    count: int | None = Field(default=None, ge=1)
-    after_s: float | None = Field(default=None, ge=0.0)
-    until_s: float | None = Field(default=None, ge=0.0)
-
-    # delay / slow_processing / first_delta_delay
-    delay_ms: int | None = Field(default=None, ge=0)
-    # status
-    status: int | None = Field(default=None, ge=100, le=599)
-    body: str | dict[str, Any] | list[Any] | None = None
-    headers: dict[str, str] | None = None
-    # malformed
-    body_kind: Literal["not_json", "truncated", "wrong_shape"] | None = None
     # wrong_text
     text: str | None = None
     # stream_error
@@ -84,12 +66,10 @@ class Fault(_Strict):
             raise ValueError("action 'malformed' needs 'body_kind'")
         if self.action == "wrong_text" and self.text is None:
             raise ValueError("action 'wrong_text' needs 'text'")
-        if self.after_s is not None and self.until_s is not None and self.until_s <= self.after_s:
-            raise ValueError("'until_s' must be greater than 'after_s'")
         return self
 
 
-class RateLimit(_Strict):
+class RateLimit(Strict):
     """A per-key request budget; over it, requests are answered 429 as the real API does."""
 
     # None: unlimited (the headers still show a budget that never runs out).
@@ -97,7 +77,7 @@ class RateLimit(_Strict):
     window_s: float = Field(default=60.0, gt=0)
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     """A complete OpenAI-compatible simulator configuration (scenario YAML / JSON)."""
 
     flavour: FlavourName = "openai"
