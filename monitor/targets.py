@@ -246,6 +246,14 @@ class Target(StrictModel):
             raise ValueError("must not be empty")
         return v
 
+    @model_validator(mode="after")
+    def _provider_checks(self) -> Target:
+        check = provider(self.provider).check_target
+        found = check(self) if check is not None else []
+        if found:
+            raise ValueError("; ".join(f"{path}: {problem}" for path, problem in found))
+        return self
+
     @property
     def label(self) -> str:
         """Return the human name of the target."""

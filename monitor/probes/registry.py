@@ -174,6 +174,9 @@ class Provider:
     api_key_env: str = ""  # the environment variable a target's api_key defaults from
     auth_header: str = "Authorization"  # the request header that carries the key
     auth_scheme: str = ""  # the word before the key in it ("Token", "Bearer"); "": the key alone
+    # Its own checks of a whole validated target (settings its specs alone cannot judge,
+    # e.g. a model against the region's): (path under the target, problem) pairs.
+    check_target: Callable[[Any], list[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if self.default_region not in self.regions:

@@ -17,7 +17,7 @@ from monitor.probes.registry import (
     Provider,
     lazy_run,
 )
-from monitor.providers.openai.quirks import DEFAULT_FLAVOUR, FLAVOURS, Flavour
+from monitor.providers.openai.quirks import DEFAULT_FLAVOUR, FLAVOURS, Flavour, check_target
 from monitor.providers.openai.specs import ReachabilitySpec, StreamingSpec, TranscriptionSpec
 
 __all__ = ["PROVIDER", "REACHABILITY", "STREAMING", "TRANSCRIPTION"]
@@ -130,4 +130,5 @@ PROVIDER = Provider(
     simulator="monitor.simulator.openai",
     api_key_env="OPENAI_API_KEY",
     auth_scheme="Bearer",
+    check_target=check_target,
 )

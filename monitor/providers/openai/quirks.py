@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["FLAVOURS", "Flavour", "flavour_of"]
+__all__ = ["FLAVOURS", "Flavour", "check_target", "flavour_of"]
 
 ErrorEnvelope = Literal["openai", "detail"]
 API_PATH = "/v1"  # under every flavour's base URL (Groq's base URL ends in /openai)
@@ -35,6 +35,9 @@ class Flavour:
     other_formats: frozenset[str]
     # Models whose `stream=true` answers Server-Sent Events (the others ignore the flag).
     streaming_models: frozenset[str] = frozenset()
+    # Whether that list is the whole truth (a hosted API's docs), so check-config can
+    # refuse streaming on another model; a self-hosted server may stream any.
+    streaming_models_known: bool = True
     error_envelope: ErrorEnvelope = "openai"
     # Statuses that mean "no capacity right now" besides the 5xx (Groq's 498).
     server_statuses: frozenset[int] = frozenset()
@@ -145,6 +148,7 @@ FLAVOURS: Mapping[str, Flavour] = {
             streaming_models=frozenset(
                 {"Systran/faster-whisper-small", "Systran/faster-distil-whisper-large-v3"}
             ),
+            streaming_models_known=False,
             error_envelope="detail",
         ),
     )
@@ -168,3 +172,31 @@ def flavour_of(target: object, chosen: str | None = None) -> Flavour:
         return FLAVOURS[region]
     host = urlsplit(str(getattr(target, "api_base", ""))).hostname or ""
     return FLAVOURS[_BY_HOST.get(host, "local")]
+
+
+def check_target(target: Any) -> list[tuple[str, str]]:
+    """Return the problems of `target`'s streaming probe against its flavour's documented models."""
+    spec = target.probes.enabled().get("streaming")
+    if spec is None:
+        return []
+    flavour = flavour_of(target, spec.flavour)
+    if not flavour.streaming_models_known:
+        return []
+    if not flavour.streaming_models:
+        return [
+            (
+                "probes.streaming",
+                f"{flavour.label} documents no streaming transcription; turn the streaming "
+                "probe off for this target",
+            )
+        ]
+    model = spec.model or flavour.streaming_model
+    if model not in flavour.streaming_models:
+        known = ", ".join(sorted(flavour.streaming_models))
+        return [
+            (
+                "probes.streaming.model",
+                f"{model!r} does not stream on {flavour.label} (models that stream: {known})",
+            )
+        ]
+    return []

@@ -68,6 +68,42 @@ def test_openai_settings_are_checked_against_its_own_specs(
     assert said in found[where]
 
 
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ({"probes": {"streaming": {"model": "whisper-1"}}},
+         "targets[0]: probes.streaming.model: 'whisper-1' does not stream on OpenAI "
+         "(models that stream: gpt-4o-mini-transcribe,"),
+        ({"region": "groq", "probes": {"streaming": {}}},
+         "targets[0]: probes.streaming: Groq documents no streaming transcription"),
+        ({"api_base": "https://api.groq.com/openai", "probes": {"streaming": {}}},
+         "targets[0]: probes.streaming: Groq documents no streaming transcription"),
+        ({"probes": {"streaming": {"flavour": "groq"}}},
+         "targets[0]: probes.streaming: Groq documents no streaming transcription"),
+    ],
+    ids=["openai-model-that-does-not-stream", "groq-region", "groq-by-host", "groq-by-spec"],
+)  # fmt: skip
+def test_streaming_where_the_flavour_has_none_is_a_config_error(
+    target: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_targets(api_key="sk-1", **target), env={})
+    assert said in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"probes": {"streaming": {}}},
+        {"probes": {"streaming": {"model": "gpt-4o-transcribe"}}},
+        {"region": "local", "probes": {"streaming": {"model": "my/own-whisper"}}},
+    ],
+    ids=["openai-default", "openai-streaming-model", "local-any-model"],
+)
+def test_streaming_on_a_model_that_streams_is_valid(target: dict[str, Any]) -> None:
+    assert parse_config(_targets(api_key="sk-1", **target), env={}).targets[0].probes["streaming"]
+
+
 def test_the_page_says_nothing_is_stored() -> None:
     assert "nothing to delete" in kinds.page_note("transcription", "openai")
     assert kinds.page_note("transcription", "assemblyai") == ""
