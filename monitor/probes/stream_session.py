@@ -36,6 +36,7 @@ __all__ = [
     "is_open",
     "read_socket",
     "run_stream",
+    "send_audio",
     "send_paced",
     "wait_either",
 ]
@@ -150,6 +151,25 @@ async def send_paced(
             return False
         seen.last_frame_at = sent_at
     return True
+
+
+async def send_audio(
+    ws: aiohttp.ClientWebSocketResponse,
+    chunks: list[bytes],
+    frame_ms: int,
+    seen: SocketSeen,
+    bytes_per_ms: float,
+    details: dict[str, Any],
+) -> None:
+    """Send a clip's `chunks` paced (``send_paced``); once all went out, say how much in `details`.
+
+    ``audio_s`` (seconds of audio, from the clip's `bytes_per_ms`) and ``frames``.
+    """
+    if not await send_paced(ws, chunks, frame_ms / 1000, seen):
+        return
+    sent_ms = sum(map(len, chunks)) / bytes_per_ms
+    details["audio_s"] = round(sent_ms / 1000, 3)
+    details["frames"] = len(chunks)
 
 
 def is_open(ws: aiohttp.ClientWebSocketResponse | None, seen: SocketSeen) -> bool:

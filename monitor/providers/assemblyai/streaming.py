@@ -49,7 +49,7 @@ from monitor.probes.stream_session import (
     is_open,
     read_socket,
     run_stream,
-    send_paced,
+    send_audio,
     wait_either,
 )
 from monitor.providers.assemblyai.specs import StreamingSpec
@@ -274,11 +274,9 @@ class _Run:
 
     async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         chunks = frames(self.clip, self.spec.frame_ms)
-        if not await send_paced(ws, chunks, self.spec.frame_ms / 1000, self.s):
-            return
-        sent_ms = sum(map(len, chunks)) / self.clip.bytes_per_ms
-        self.rec.details["audio_s"] = round(sent_ms / 1000, 3)
-        self.rec.details["frames"] = len(chunks)
+        await send_audio(
+            ws, chunks, self.spec.frame_ms, self.s, self.clip.bytes_per_ms, self.rec.details
+        )
 
     def _closed_early(self, during: str) -> Failure:
         s = self.s
