@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from monitor.site.kinds import COMPONENT_NAMES
 from monitor.site.model import (
+    ChartTick,
     ChartView,
     ComponentView,
     DayCell,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPONENT_NAMES",
+    "ChartTick",
     "ChartView",
     "ComponentView",
     "DayCell",

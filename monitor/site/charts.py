@@ -1,16 +1,46 @@
-"""The geometry of the 24 h latency chart, computed here so the template only places it."""
+"""The geometry of the latency charts, computed here so the template only places it.
+
+Every label's box is estimated from its characters at the largest font the
+stylesheet gives chart text (22 user units, on a phone, where the 720-unit
+viewBox shrinks to a third), so labels stay inside the viewBox and apart at
+any width. Ticks that only fit at the desktop size (11 units) are marked
+minor; the stylesheet hides minor labels on a narrow screen.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.site.format import seconds_text
-from monitor.site.model import ChartView
+from monitor.site.model import ChartTick, ChartView
 
-_CHART_W, _CHART_H = 720, 160
-_CHART_L, _CHART_R, _CHART_T, _CHART_B = 60, 12, 10, 26
+_CHART_W, _CHART_H = 720, 176
+_CHART_R, _CHART_T, _CHART_B = 8, 16, 36
+FONT_WIDE, FONT_NARROW = 11.0, 22.0  # chart text size in viewBox units (style.css)
+_EM = 0.62  # a generous mean advance of a digit, letter or space, in ems
+_GAP = 0.8  # ems of space kept between two labels
+_EPOCH = datetime(1970, 1, 5, tzinfo=UTC)  # ticks are whole steps from a Monday's midnight
+# Tick spacings, each a multiple of the one before (so every major tick is a tick);
+# days double, since a week of phone-sized labels does not fit but two days do.
+_STEPS = tuple(timedelta(hours=h) for h in (1, 3, 6, 12, 24, 48, 96, 192, 384, 768))
+
+WINDOWS: tuple[tuple[str, timedelta, str], ...] = (
+    ("24h", timedelta(hours=24), "24 h"),
+    ("7d", timedelta(days=7), "7 d"),
+    ("30d", timedelta(days=30), "30 d"),
+    ("90d", timedelta(days=90), "90 d"),
+)
+"""(key, span, label) of each chart window: hourly roll-ups up to 7 d, daily beyond."""
+
+_WINDOW_WORDS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
+
+
+def text_width(text: str, font: float) -> float:
+    """Return a generous estimate of `text`'s advance at `font` units."""
+    return len(text) * _EM * font
 
 
 def _nice_step(raw: float) -> float:
@@ -31,89 +61,150 @@ def _tick_text(value: float) -> str:
     return f"{value * 1000:.4g} ms" if value < 1 else f"{value:.4g} s"
 
 
+def _time_label(t: datetime, step: timedelta) -> str:
+    return t.strftime("%H:%M") if step < timedelta(days=1) else f"{t.day} {t:%b}"
+
+
+def _ticks_at(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """Return the times in [start, end] that are whole multiples of `step` since _EPOCH."""
+    n = math.ceil((start - _EPOCH) / step)
+    out: list[datetime] = []
+    t = _EPOCH + n * step
+    while t <= end:
+        out.append(t)
+        t += step
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _x_ticks(start: datetime, window: timedelta, left: float, plot_w: float) -> list[ChartTick]:
+    """Return the time ticks: every one fits at the desktop font, major ones on a phone too.
+
+    The same for every component of a render whose y labels are as wide: cached.
+    """
+
+    def fitting(font: float) -> list[tuple[float, datetime, str]]:
+        for step in _STEPS:
+            if step > window:
+                break
+            if step < timedelta(days=1) < window:
+                continue  # a week of "00:00" and "12:00" says no day: days have dates
+            # Every label of a step has the same length ("06:00", "4 Dec" or "30 Nov").
+            widest = text_width("00:00" if step < timedelta(days=1) else "30 Nov", font)
+            if plot_w * (step / window) < widest + _GAP * font:
+                continue
+            ticks = []
+            for t in _ticks_at(start, start + window, step):
+                x = round(left + (t - start) / window * plot_w, 1)
+                half = widest / 2
+                # A label that would cross the plot's left edge or the viewBox's right is left out.
+                if x - half >= left and x + half <= _CHART_W - 1:
+                    ticks.append((x, t, _time_label(t, step)))
+            return ticks
+        return []
+
+    major = {t for _, t, _ in fitting(FONT_NARROW)}
+    return [ChartTick(x, label, t not in major) for x, t, label in fitting(FONT_WIDE)]
+
+
 def build_chart(
     hours: Sequence[tuple[datetime, float | None, float | None]],
     threshold_s: float,
     now: datetime,
     window: timedelta = timedelta(hours=24),
+    bucket: timedelta = timedelta(hours=1),
+    key: str = "24h",
 ) -> ChartView:
-    """Return the chart of (hour start, median, p95) points over `window`, threshold drawn.
+    """Return the chart of (bucket start, median, p95) points over `window`, threshold drawn.
 
     The scale fits the data; the threshold line is drawn when it is within three
     times the highest point, else the legend says it is off the scale (a 2 s
     threshold must not flatten a 150 ms line).
     """
     start = now - window
-    plot_w = _CHART_W - _CHART_L - _CHART_R
-    plot_h = _CHART_H - _CHART_T - _CHART_B
     values = [v for _, m, p in hours for v in (m, p) if v is not None]
     peak = max(values, default=0.0)
     show_threshold = not values or threshold_s <= 3 * peak
     want = max(peak * 1.1, threshold_s * 1.1 if show_threshold else 0.0, 0.001)
     step = _nice_step(want / 4)
-    top = step * math.ceil(want / step - 1e-9)
-    ticks = round(top / step)
-
-    def x_of(t: datetime) -> float:
-        frac = (t - start).total_seconds() / window.total_seconds()
-        return round(_CHART_L + max(0.0, min(1.0, frac)) * plot_w, 1)
+    top_value = step * math.ceil(want / step - 1e-9)
+    n_ticks = round(top_value / step)
+    y_labels = [_tick_text(step * i) for i in range(n_ticks + 1)]
+    # The y labels end 6 units left of the plot: room for the widest at a phone's size.
+    left = math.ceil(max(text_width(t, FONT_NARROW) for t in y_labels) + 10)
+    right = _CHART_W - _CHART_R
+    top, bottom = _CHART_T, _CHART_H - _CHART_B
+    plot_w, plot_h = right - left, bottom - top
 
     def y_of(v: float) -> float:
-        return round(_CHART_T + plot_h - min(v, top) / top * plot_h, 1)
+        return round(top + plot_h - min(v, top_value) / top_value * plot_h, 1)
+
+    # Plain floats: the 7-day chart has 168 points per line, and datetime arithmetic
+    # per point was most of the charts' cost.
+    t0, span_s, step_s = start.timestamp(), window.total_seconds(), bucket.total_seconds()
+    x_scale, y_scale = plot_w / span_s, plot_h / top_value
+    xs = [at.timestamp() for at, _, _ in hours]
 
     def path(index: int) -> tuple[str, list[tuple[float, float]]]:
         parts: list[str] = []
         dots: list[tuple[float, float]] = []
-        prev_hour: datetime | None = None
-        for hour, *vals in hours:
-            v = vals[index - 1]
+        prev: float | None = None
+        for ts, (_, median, p95) in zip(xs, hours, strict=True):
+            v = median if index == 1 else p95
             if v is None:
-                prev_hour = None
+                prev = None
                 continue
-            # Plot each hour at its middle; a gap of more than an hour breaks the line.
-            pt = (x_of(hour + timedelta(minutes=30)), y_of(v))
-            joined = prev_hour is not None and hour - prev_hour <= timedelta(hours=1)
-            parts.append(f"{'L' if joined else 'M'}{pt[0]},{pt[1]}")
-            dots.append(pt)
-            prev_hour = hour
+            # Plot each bucket at its middle; a gap of more than one bucket breaks the line.
+            x = round(left + min(span_s, max(0.0, ts + step_s / 2 - t0)) * x_scale, 1)
+            y = round(bottom - min(v, top_value) * y_scale, 1)
+            parts.append(f"{'L' if prev is not None and ts - prev <= step_s else 'M'}{x},{y}")
+            dots.append((x, y))
+            prev = ts
         return " ".join(parts), dots
 
     median_path, median_dots = path(1)
-    p95_path, p95_dots = path(2)
-    x_ticks: list[tuple[float, str]] = []
-    tick = start.replace(minute=0, second=0, microsecond=0)
-    tick += timedelta(hours=(6 - tick.hour % 6) % 6 or (6 if tick < start else 0))
-    while tick <= now:
-        x_ticks.append((x_of(tick), tick.strftime("%H:%M")))
-        tick += timedelta(hours=6)
-    y_ticks = [(y_of(step * i), _tick_text(step * i)) for i in range(ticks + 1)]
+    p95_path, _ = path(2)
+    # Half a phone label's height apart at least, or every other y label is minor.
+    crowded = plot_h / max(n_ticks, 1) < 1.25 * FONT_NARROW
+    y_ticks = [
+        ChartTick(y_of(step * i), label, crowded and i % 2 == 1) for i, label in enumerate(y_labels)
+    ]
+    threshold_y = y_of(threshold_s) if show_threshold else None
+    # The threshold's label goes above its line, or below it where the line is near the top.
+    threshold_below = threshold_y is not None and threshold_y < 1.3 * FONT_NARROW + 6
     medians = [m for _, m, _ in hours if m is not None]
     p95s = [p for _, _, p in hours if p is not None]
+    words = _WINDOW_WORDS.get(key, key)
     if medians:
         summary = (
-            f"Last 24 hours: median latency {seconds_text(min(medians))} to "
+            f"Last {words}: median latency {seconds_text(min(medians))} to "
             f"{seconds_text(max(medians))}, 95th percentile up to "
             f"{seconds_text(max(p95s) if p95s else None)}; degraded above "
             f"{seconds_text(threshold_s)}."
         )
     else:
-        summary = "No latency data in the last 24 hours."
+        summary = f"No latency data in the last {words}."
     return ChartView(
         width=_CHART_W,
         height=_CHART_H,
-        left=_CHART_L,
-        right=_CHART_W - _CHART_R,
-        top=_CHART_T,
-        bottom=_CHART_H - _CHART_B,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
         median_path=median_path,
         p95_path=p95_path,
-        median_dots=median_dots,
-        p95_dots=p95_dots,
-        threshold_y=y_of(threshold_s) if show_threshold else None,
+        # Dots mark the hours of a day; at a week or more they would only blot the line.
+        median_dots=median_dots if window <= timedelta(days=1) else [],
+        p95_dots=[],
+        threshold_y=threshold_y,
         threshold_label=f"degraded above {_tick_text(threshold_s)}"
         + ("" if show_threshold else " (off the scale)"),
-        x_ticks=x_ticks,
+        x_ticks=_x_ticks(start, window, left, plot_w),
         y_ticks=y_ticks,
         points=len(medians),
         summary=summary,
+        key=key,
+        words=words,
+        threshold_below=threshold_below,
+        per="hour" if bucket <= timedelta(hours=1) else "day",
     )

@@ -27,6 +27,19 @@ def when_text(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def ago_text(value: datetime, now: datetime) -> str:
+    """Return how long before `now` `value` was: "12 s ago", "5 min ago", "2 days ago"."""
+    seconds = max(0, int((now - value).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min ago"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h ago"
+    days = round(seconds / 86400)
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
 def wer_text(wer: float | None) -> str:
     """Return a word error rate as a percentage with one decimal ("4.2%"), or "—"."""
     return "—" if wer is None else f"{wer:.1%}"

@@ -10,6 +10,7 @@ from monitor import __version__
 from monitor.site.format import pct
 
 __all__ = [
+    "ChartTick",
     "ChartView",
     "CompareRow",
     "Comparison",
@@ -58,8 +59,17 @@ class DayCell:
 
 
 @dataclass(frozen=True, slots=True)
+class ChartTick:
+    """One axis label of a chart: its x (time axis) or y (latency axis), text, and size class."""
+
+    pos: float
+    label: str
+    minor: bool = False  # fits at the desktop font only: hidden on a narrow screen
+
+
+@dataclass(frozen=True, slots=True)
 class ChartView:
-    """Geometry of the 24 h latency chart, computed here so the template only places it."""
+    """Geometry of one window's latency chart, computed so the template only places it."""
 
     width: int
     height: int
@@ -73,10 +83,14 @@ class ChartView:
     p95_dots: list[tuple[float, float]]
     threshold_y: float | None
     threshold_label: str
-    x_ticks: list[tuple[float, str]]
-    y_ticks: list[tuple[float, str]]
+    x_ticks: list[ChartTick]
+    y_ticks: list[ChartTick]
     points: int
     summary: str
+    key: str = "24h"  # the window: 24h | 7d | 30d | 90d
+    words: str = "24 hours"  # the window in words ("7 days")
+    threshold_below: bool = False  # the threshold's label sits under its line (near the top)
+    per: str = "hour"  # what one point is: an hour's or a day's roll-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +132,7 @@ class ComponentView:
     error_kind: str | None
     uptime: dict[str, float | None]
     days: list[DayCell]
-    chart: ChartView
+    chart: ChartView  # the last 24 h (the first of `charts`)
     facts: list[Fact]
     created_at: datetime
     updated_at: datetime
@@ -130,6 +144,8 @@ class ComponentView:
     checks_text: bool = False  # its kind measures a word error rate
     # Its locations when more than one probes it (else empty: the card shows none).
     locations: list[LocationView] = field(default_factory=list)
+    # Every window's chart, 24 h first (charts.WINDOWS); the page switches between them.
+    charts: list[ChartView] = field(default_factory=list)
 
     @property
     def api_status(self) -> ComponentStatus:
@@ -277,6 +293,8 @@ class SiteView:
     cadence: str = "every minute"
     version: str = __version__
     comparison: Comparison | None = None  # the side-by-side view of the providers
+    # Seconds between the page's own reloads (<meta http-equiv="refresh">); None: no reload.
+    refresh_s: int | None = None
 
     @property
     def providers(self) -> list[str]:

@@ -14,7 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from monitor.models import iso
-from monitor.site.format import duration_text, pct, seconds_text, wer_text, when_text
+from monitor.site.format import ago_text, duration_text, pct, seconds_text, wer_text, when_text
 from monitor.site.model import DayCell, SiteView
 
 
@@ -95,6 +95,7 @@ def _environment() -> jinja2.Environment:
     env.filters["seconds"] = seconds_text
     env.filters["duration"] = duration_text
     env.filters["when"] = when_text
+    env.filters["ago"] = ago_text
     env.filters["wer"] = wer_text
     env.filters["iso"] = iso
     env.filters["bar_cells"] = bar_cells

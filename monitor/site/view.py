@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -18,9 +19,10 @@ from monitor.models import LOCAL, ProbeResult, Status
 from monitor.outcome import Verdict, combine
 from monitor.probes.registry import provider
 from monitor.site import compare, kinds
-from monitor.site.charts import build_chart
+from monitor.site.charts import WINDOWS, build_chart
 from monitor.site.format import pct
 from monitor.site.model import (
+    ChartView,
     ComponentView,
     DayCell,
     DayState,
@@ -226,9 +228,13 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     # Each kind of figure is read once for every component: per-component reads
     # cost a thread hop and several queries each (six per component before).
     daily = await store.daily_counts_all(bar_since, now)
-    hourly = await store.rollups_hourly(None, None, now - timedelta(hours=24), now)
+    # The charts: hourly roll-ups for the 24 h and 7 d windows, daily ones for 30 d and 90 d.
+    week = await store.rollups_hourly(None, None, now - timedelta(days=7), now)
+    day_ago = now - timedelta(hours=24)
+    hourly = [r for r in week if r.bucket_start >= day_ago]
+    quarter = await store.rollups_daily(None, None, _utc_midnight(now - timedelta(days=90)), now)
     uptimes = await store.uptime_all([(now - span, now) for _, span in UPTIME_WINDOWS])
-    data = _ComponentData(daily, hourly, rows, places)
+    data = _ComponentData(daily, hourly, rows, places, week, quarter)
     # Building the views is a long stretch of pure Python: a worker thread keeps
     # the event loop (probes, /metrics) running beside it.
     groups = await asyncio.to_thread(
@@ -257,7 +263,27 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
         cadence=cadence_text(config),
         comparison=compare.build_comparison(groups),
         locations=_where(places),
+        refresh_s=refresh_interval(config, [r.started_at for r in latest.values()], now),
     )
+
+
+REFRESH_BOUNDS = (30, 300)
+"""The page reloads itself no more often than every 30 s and at least every 5 minutes."""
+LIVE_FOR = timedelta(hours=1)
+"""A page whose newest check is older than this is an old database's: it never reloads."""
+
+
+def refresh_interval(config: Config, checked: Sequence[datetime], now: datetime) -> int | None:
+    """Return the page's reload interval: the shortest probe interval, within REFRESH_BOUNDS.
+
+    None when nothing was checked within LIVE_FOR of `now` (`sttwatch render` of an
+    old copy, opened from file://, has nothing new to show and must not blink).
+    """
+    if not checked or now - max(checked) > LIVE_FOR:
+        return None
+    intervals = [float(s.interval) for t in config.targets for s in t.probes.enabled().values()]
+    low, high = REFRESH_BOUNDS
+    return int(min(high, max(low, math.ceil(min(intervals, default=60.0)))))
 
 
 def _where(places: Mapping[tuple[str, str], list[LocationState]]) -> list[str]:
@@ -275,8 +301,16 @@ class _ComponentData:
         hourly: list[Rollup],
         incidents: list[Incident],
         places: dict[tuple[str, str], list[LocationState]],
+        week: list[Rollup],
+        quarter: list[Rollup],
     ) -> None:
         self.places = places
+        self.week: dict[tuple[str, str], list[Rollup]] = {}
+        self.quarter: dict[tuple[str, str], list[Rollup]] = {}
+        for r in week:
+            self.week.setdefault((r.target, r.probe), []).append(r)
+        for r in quarter:
+            self.quarter.setdefault((r.target, r.probe), []).append(r)
         self.daily: dict[tuple[str, str], list[RunCounts]] = {}
         self.hourly: dict[tuple[str, str], list[Rollup]] = {}
         self.incidents: dict[tuple[str, str], list[Incident]] = {}
@@ -325,6 +359,8 @@ def _group_views(
                     bar_since,
                     position,
                     data.places.get(key, []),
+                    data.week.get(key, []),
+                    data.quarter.get(key, []),
                 )
             )
         tracked = kinds.tracks_deletions(target.probes.enabled(), target.provider)
@@ -406,6 +442,8 @@ def _component_view(
     bar_since: datetime,
     position: int,
     places: Sequence[LocationState] = (),
+    week: Sequence[Rollup] = (),
+    quarter: Sequence[Rollup] = (),
 ) -> ComponentView:
     by_day = {r.bucket_start.date(): r for r in daily}
     days: list[DayCell] = []
@@ -425,12 +463,8 @@ def _component_view(
         else:
             days.append(_day_cell(day_start, row, n_inc, label))
     last24h = Rollup.merged(hourly)
-    points = [
-        (r.bucket_start, r.percentile(0.5), r.percentile(0.95))
-        for r in sorted(hourly, key=lambda r: r.bucket_start)
-        if r.latency_n > 0
-    ]
-    chart = build_chart(points, degraded_after, now)
+    charts = _charts(week, quarter, degraded_after, now)
+    chart = charts[0]
     in_maintenance = active(config, target.name, probe, now) is not None
     state = component_state(latest, incident_open, in_maintenance)
     label = _STATE_LABEL[state]
@@ -472,7 +506,33 @@ def _component_view(
         note=kinds.page_note(probe, target.provider),
         checks_text=compare.checks_text(probe, target.provider),
         locations=located,
+        charts=charts,
     )
+
+
+def _charts(
+    week: Sequence[Rollup], quarter: Sequence[Rollup], degraded_after: float, now: datetime
+) -> list[ChartView]:
+    """Return the chart of every window (charts.WINDOWS): hourly roll-ups to 7 d, daily beyond."""
+    # Each row's percentiles once: the 24 h points are the week's last, 30 d the quarter's.
+    hourly = _points(week)
+    daily = _points(quarter)
+    out: list[ChartView] = []
+    for key, span, _ in WINDOWS:
+        bucket = timedelta(hours=1) if span <= timedelta(days=7) else timedelta(days=1)
+        since = now - span - bucket
+        points = [p for p in (hourly if bucket == timedelta(hours=1) else daily) if p[0] > since]
+        out.append(build_chart(points, degraded_after, now, span, bucket, key))
+    return out
+
+
+def _points(rows: Sequence[Rollup]) -> list[tuple[datetime, float | None, float | None]]:
+    """Return (bucket start, median, p95) of the rows that have latency, oldest first."""
+    return [
+        (r.bucket_start, r.percentile(0.5), r.percentile(0.95))
+        for r in sorted(rows, key=lambda r: r.bucket_start)
+        if r.latency_n > 0
+    ]
 
 
 def located_state(verdict: Verdict, incident_open: bool, maintenance: bool = False) -> PageState:

@@ -77,7 +77,7 @@ async def check_page(page: Any, banner: str) -> None:
         assert await card.locator(".state__label").inner_text()
         cells = card.locator("svg.uptime-bar rect.day")
         assert await cells.count() == 90
-        chart = card.locator("svg.latency-chart")
+        chart = card.locator('.chart[data-window="24h"] svg.latency-chart')
         box = await chart.bounding_box()
         assert box is not None and box["width"] > 200 and box["height"] > 40
         median = chart.locator("path.median")
