@@ -107,6 +107,14 @@ def _x_ticks(start: datetime, window: timedelta, left: float, plot_w: float) -> 
     return [ChartTick(x, label, t not in major) for x, t, label in fitting(FONT_WIDE)]
 
 
+def _per(bucket: timedelta) -> str:
+    """Return what one point covers, for "Latency per …": "hour", "3 hours", "day"."""
+    hours = round(bucket / timedelta(hours=1))
+    if hours >= 24:
+        return "day"
+    return "hour" if hours == 1 else f"{hours} hours"
+
+
 def build_chart(
     hours: Sequence[tuple[datetime, float | None, float | None]],
     threshold_s: float,
@@ -206,5 +214,5 @@ def build_chart(
         key=key,
         words=words,
         threshold_below=threshold_below,
-        per="hour" if bucket <= timedelta(hours=1) else "day",
+        per=_per(bucket),
     )

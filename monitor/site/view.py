@@ -89,8 +89,6 @@ class StatusSource(Protocol):
         self, windows: Sequence[tuple[datetime, datetime]]
     ) -> dict[tuple[str, str], list[float | None]]: ...
 
-    async def daily_counts_all(self, since: datetime, until: datetime) -> list[RunCounts]: ...
-
     async def incidents(
         self, since: datetime | None = None, open_only: bool = False, limit: int = ...
     ) -> list[Incident]: ...
@@ -233,12 +231,13 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
 
     # Each kind of figure is read once for every component: per-component reads
     # cost a thread hop and several queries each (six per component before).
-    daily = await store.daily_counts_all(bar_since, now)
     # The charts: hourly roll-ups for the 24 h and 7 d windows, daily ones for 30 d and 90 d.
     week = await store.rollups_hourly(None, None, now - timedelta(days=7), now)
     day_ago = now - timedelta(hours=24)
     hourly = [r for r in week if r.bucket_start >= day_ago]
     quarter = await store.rollups_daily(None, None, _utc_midnight(now - timedelta(days=90)), now)
+    # The bar's days are the same daily rows: one read, not a second of their counts alone.
+    daily = [r for r in quarter if r.bucket_start >= bar_since]
     uptimes = await store.uptime_all([(now - span, now) for _, span in UPTIME_WINDOWS])
     data = _ComponentData(daily, hourly, rows, places, week, quarter)
     # Building the views is a long stretch of pure Python: a worker thread keeps
@@ -303,7 +302,7 @@ class _ComponentData:
 
     def __init__(
         self,
-        daily: list[RunCounts],
+        daily: list[Rollup],
         hourly: list[Rollup],
         incidents: list[Incident],
         places: dict[tuple[str, str], list[LocationState]],
@@ -317,7 +316,7 @@ class _ComponentData:
             self.week.setdefault((r.target, r.probe), []).append(r)
         for r in quarter:
             self.quarter.setdefault((r.target, r.probe), []).append(r)
-        self.daily: dict[tuple[str, str], list[RunCounts]] = {}
+        self.daily: dict[tuple[str, str], list[Rollup]] = {}
         self.hourly: dict[tuple[str, str], list[Rollup]] = {}
         self.incidents: dict[tuple[str, str], list[Incident]] = {}
         for d in daily:
@@ -441,7 +440,7 @@ def _component_view(
     latest: ProbeResult | None,
     incident_open: bool,
     incidents: Sequence[Incident],
-    daily: Sequence[RunCounts],
+    daily: Sequence[Rollup],
     hourly: Sequence[Rollup],
     uptime: dict[str, float | None],
     now: datetime,

@@ -60,6 +60,9 @@ def test_windows_of_days_label_dates_and_the_day_labels_hours() -> None:
     assert all(":" not in t.label for t in week.x_ticks)
     assert week.median_dots == [] and len(day.median_dots) == 24  # dots for hours only
     assert week.summary.startswith("Last 7 days: median latency")
+    assert (day.per, week.per) == ("hour", "hour")
+    binned = build_chart([], 2.0, NOW, timedelta(days=7), timedelta(hours=3), "7d")
+    assert binned.per == "3 hours" and binned.summary == "No latency data in the last 7 days."
 
 
 def test_a_gap_of_more_than_one_bucket_breaks_the_line() -> None:
