@@ -17,7 +17,7 @@ The package, one job a module:
 
 - ``model``: the view model's types; ``view``: building it from the store;
 - ``kinds``: what the page says about each probe kind;
-- ``format``, ``charts``: figures as words, the latency chart's geometry;
+- ``format``, ``charts``: figures as words, the latency charts (points and geometry);
 - ``compare``: the providers side by side, ranked "healthy now, fastest first";
 - ``documents``, ``feed``, ``badges``: the JSON, Atom and badge files;
 - ``templates``: the jinja2 environment (the only module that renders templates);

@@ -1,4 +1,4 @@
-"""The geometry of the latency charts, computed here so the template only places it.
+"""The latency charts of each window: their points from the roll-ups, and their geometry.
 
 Every label's box is estimated from its characters at the largest font the
 stylesheet gives chart text (22 user units, on a phone, where the 720-unit
@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.site.format import seconds_text
 from monitor.site.model import ChartTick, ChartView
+from monitor.store.records import Rollup, histogram_percentile
 
 _CHART_W, _CHART_H = 720, 176
 _CHART_R, _CHART_T, _CHART_B = 8, 16, 36
@@ -216,3 +217,67 @@ def build_chart(
         threshold_below=threshold_below,
         per=_per(bucket),
     )
+
+
+WEEK_BIN = timedelta(hours=3)
+"""The 7-day chart's bucket: three hourly roll-ups merged (56 points, not 168)."""
+
+
+def latency_history(
+    week: Sequence[Rollup], quarter: Sequence[Rollup], degraded_after: float, now: datetime
+) -> list[ChartView]:
+    """Return the chart of every window (WINDOWS) from 7 d of hourly and 90 d of daily roll-ups."""
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    rows = sorted(week, key=lambda r: r.bucket_start)
+    last_day = now - timedelta(hours=25)
+    daily = _points(sorted(quarter, key=lambda r: r.bucket_start))
+    out: list[ChartView] = []
+    for key, span, _ in WINDOWS:
+        if key == "24h":
+            points, bucket = _points([r for r in rows if r.bucket_start > last_day]), hour
+        elif span <= timedelta(days=7):
+            points, bucket = _binned(rows, WEEK_BIN), WEEK_BIN
+        else:
+            since = now - span - day
+            points, bucket = [p for p in daily if p[0] > since], day
+        out.append(build_chart(points, degraded_after, now, span, bucket, key))
+    return out
+
+
+Point = tuple[datetime, float | None, float | None]
+
+
+def _points(rows: Sequence[Rollup]) -> list[Point]:
+    """Return (bucket start, median, p95) of the rows (oldest first) that have latency."""
+    return [
+        (r.bucket_start, r.percentile(0.5), r.percentile(0.95)) for r in rows if r.latency_n > 0
+    ]
+
+
+def _binned(rows: Sequence[Rollup], width: timedelta) -> list[Point]:
+    """Return (bin start, median, p95) of the rows (oldest first) merged into bins of `width`.
+
+    Only the latency histograms are summed: `Rollup.merged` also sums phases and
+    errors, which a chart does not show, at several times the cost.
+    """
+    bins: dict[datetime, list[Rollup]] = {}
+    step = width.total_seconds()
+    for r in rows:
+        if r.latency_n > 0:
+            ts = r.bucket_start.timestamp()
+            start = datetime.fromtimestamp(ts - ts % step, UTC)
+            bins.setdefault(start, []).append(r)
+    out: list[Point] = []
+    for start, group in bins.items():
+        hist = [sum(counts) for counts in zip(*(r.histogram for r in group), strict=True)]
+        n = sum(r.latency_n for r in group)
+        lo = min((r.latency_min for r in group if r.latency_min is not None), default=None)
+        hi = max((r.latency_max for r in group if r.latency_max is not None), default=None)
+        out.append(
+            (
+                start,
+                histogram_percentile(hist, 0.5, lo, hi, n),
+                histogram_percentile(hist, 0.95, lo, hi, n),
+            )
+        )
+    return out

@@ -19,10 +19,9 @@ from monitor.models import LOCAL, ProbeResult, Status
 from monitor.outcome import Verdict, combine
 from monitor.probes.registry import provider
 from monitor.site import compare, kinds
-from monitor.site.charts import WINDOWS, build_chart
+from monitor.site.charts import latency_history
 from monitor.site.format import pct
 from monitor.site.model import (
-    ChartView,
     ComponentView,
     DayCell,
     DayState,
@@ -33,13 +32,7 @@ from monitor.site.model import (
     PageState,
     SiteView,
 )
-from monitor.store.records import (
-    Incident,
-    LocationState,
-    Rollup,
-    histogram_percentile,
-    key_latency,
-)
+from monitor.store.records import Incident, LocationState, Rollup, key_latency
 
 if TYPE_CHECKING:
     from monitor.config import Config, Target
@@ -468,7 +461,7 @@ def _component_view(
         else:
             days.append(_day_cell(day_start, row, n_inc, label))
     last24h = Rollup.merged(hourly)
-    charts = _charts(week, quarter, degraded_after, now)
+    charts = latency_history(week, quarter, degraded_after, now)
     chart = charts[0]
     in_maintenance = active(config, target.name, probe, now) is not None
     state = component_state(latest, incident_open, in_maintenance)
@@ -513,70 +506,6 @@ def _component_view(
         locations=located,
         charts=charts,
     )
-
-
-WEEK_BIN = timedelta(hours=3)
-"""The 7-day chart's bucket: three hourly roll-ups merged (56 points, not 168)."""
-
-
-def _charts(
-    week: Sequence[Rollup], quarter: Sequence[Rollup], degraded_after: float, now: datetime
-) -> list[ChartView]:
-    """Return the chart of every window (charts.WINDOWS): hourly roll-ups to 7 d, daily beyond."""
-    hour, day = timedelta(hours=1), timedelta(days=1)
-    rows = sorted(week, key=lambda r: r.bucket_start)
-    last_day = now - timedelta(hours=25)
-    daily = _points(sorted(quarter, key=lambda r: r.bucket_start))
-    out: list[ChartView] = []
-    for key, span, _ in WINDOWS:
-        if key == "24h":
-            points, bucket = _points([r for r in rows if r.bucket_start > last_day]), hour
-        elif span <= timedelta(days=7):
-            points, bucket = _binned(rows, WEEK_BIN), WEEK_BIN
-        else:
-            since = now - span - day
-            points, bucket = [p for p in daily if p[0] > since], day
-        out.append(build_chart(points, degraded_after, now, span, bucket, key))
-    return out
-
-
-Point = tuple[datetime, float | None, float | None]
-
-
-def _points(rows: Sequence[Rollup]) -> list[Point]:
-    """Return (bucket start, median, p95) of the rows (oldest first) that have latency."""
-    return [
-        (r.bucket_start, r.percentile(0.5), r.percentile(0.95)) for r in rows if r.latency_n > 0
-    ]
-
-
-def _binned(rows: Sequence[Rollup], width: timedelta) -> list[Point]:
-    """Return (bin start, median, p95) of the rows (oldest first) merged into bins of `width`.
-
-    Only the latency histograms are summed: `Rollup.merged` also sums phases and
-    errors, which a chart does not show, at several times the cost.
-    """
-    bins: dict[datetime, list[Rollup]] = {}
-    step = width.total_seconds()
-    for r in rows:
-        if r.latency_n > 0:
-            ts = r.bucket_start.timestamp()
-            start = datetime.fromtimestamp(ts - ts % step, UTC)
-            bins.setdefault(start, []).append(r)
-    out: list[Point] = []
-    for start, group in bins.items():
-        hist = [sum(counts) for counts in zip(*(r.histogram for r in group), strict=True)]
-        n = sum(r.latency_n for r in group)
-        lo = min((r.latency_min for r in group if r.latency_min is not None), default=None)
-        hi = max((r.latency_max for r in group if r.latency_max is not None), default=None)
-        out.append(
-            (
-                start,
-                histogram_percentile(hist, 0.5, lo, hi, n),
-                histogram_percentile(hist, 0.95, lo, hi, n),
-            )
-        )
-    return out
 
 
 def located_state(verdict: Verdict, incident_open: bool, maintenance: bool = False) -> PageState:
