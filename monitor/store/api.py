@@ -1,8 +1,9 @@
-"""`Store`: the async face of sttwatch's SQLite database.
+"""`Store`: the async face of sttwatch's database, a SQLite file or a PostgreSQL server.
 
 Writes are jobs for the one writer thread (`monitor.store.writer`); reads run
-on a small pool of reader threads, each with its own read-only connection, which
-WAL lets proceed while the writer commits.
+on a small pool of reader threads, each with its own read-only connection
+(SQLite: WAL lets them proceed while the writer commits; PostgreSQL: pooled
+connections, one REPEATABLE READ snapshot per read).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from monitor.config import Retention
+from monitor.database_url import is_postgres_url
 from monitor.models import LOCAL, Clock, LedgerEntry, ProbeResult, SystemClock
 from monitor.outcome import Quorum, Thresholds, combine
 from monitor.redaction import Redactor
-from monitor.store import alerts, ingest, queries
+from monitor.store import alerts, ingest, pg_schema, queries
+from monitor.store.dialect import Connection, Handle
 from monitor.store.ingest import ComponentIds
 from monitor.store.records import (
     DAY_MS,
@@ -38,19 +41,20 @@ from monitor.store.records import (
     to_ms,
 )
 from monitor.store.schema import MIGRATIONS
-from monitor.store.writer import Writer, connect
+from monitor.store.writer import SqliteBackend, Writer
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
+    from monitor.store.postgres import Lease, LeasePool, PgBackend, PgConnection
 
 __all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 
 
-def _prune_batch(db: Database, *, table: str, cutoff: int) -> int:
+def _prune_batch(db: Handle, *, table: str, cutoff: int) -> int:
     return ingest.prune_batch(db.conn, table, cutoff)
 
 
@@ -70,8 +74,9 @@ class Store:
     """sttwatch's database: results, roll-ups, incidents, the deletion ledger.
 
     Implements the `DeletionLedger` protocol of `monitor.models`. Open with
-    ``await Store.open(path)`` and always ``await store.close()`` (or use
-    ``async with await Store.open(path) as store``).
+    ``await Store.open(path)`` (a SQLite file) or ``await Store.open(url)``
+    (``postgresql://user:password@host:port/db``) and always ``await
+    store.close()`` (or use ``async with await Store.open(...) as store``).
     """
 
     def __init__(
@@ -101,14 +106,37 @@ class Store:
         self.thresholds = thresholds
         self.retention = retention
         self._clock = clock
-        self._busy_timeout_s = busy_timeout_s
-        self._writer = Writer(path, clock=clock, busy_timeout_s=busy_timeout_s)
+        self._sqlite: SqliteBackend | None = None
+        self._pg: PgBackend | None = None
+        self._leases: LeasePool | None = None
+        if is_postgres_url(path):
+            from monitor.store.postgres import LeasePool, PgBackend
+
+            self._pg = PgBackend(path, readers=READ_THREADS)
+            self._leases = LeasePool(path)
+            self._writer = Writer(self._pg, clock=clock)
+        else:
+            self._sqlite = SqliteBackend(path, busy_timeout_s=busy_timeout_s)
+            self._writer = Writer(self._sqlite, clock=clock)
         self._ids = ComponentIds()
         self._writer.on_failure(self._ids.clear)
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._read_lock = threading.Lock()
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sttwatch-store-read")
+
+    def _database_errors(self) -> tuple[type[Exception], ...]:
+        """Return the exceptions that mean the database cannot be read right now."""
+        if self._pg is None:
+            return (sqlite3.Error,)
+        import psycopg
+
+        return (sqlite3.Error, psycopg.Error)
+
+    @property
+    def backend(self) -> str:
+        """Return which database this store is on: ``"sqlite"`` or ``"postgresql"``."""
+        return "postgresql" if self._pg is not None else "sqlite"
 
     @classmethod
     async def open(
@@ -126,7 +154,7 @@ class Store:
         quorum: Quorum = 1,
         location_stale_after: float = 15 * 60.0,
     ) -> Store:
-        """Return an open store at `path`, its schema created or upgraded by migrations.
+        """Return an open store at `path` (a file, or a PostgreSQL URL), its schema migrated.
 
         Raises `StoreWriteError` if the database cannot be created or migrated.
         `busy_timeout_s` is how long a write waits for a lock held by another
@@ -150,16 +178,26 @@ class Store:
         )
         store._writer.start()
         try:
-            await store._writer.submit(MIGRATIONS.apply, transactional=False)
+            await store._writer.submit(store._migrate, transactional=False)
         except BaseException:
             await store.close()
             raise
         return store
 
+    def _migrate(self, db: Handle) -> None:
+        if self._pg is not None:
+            pg_schema.apply(cast("PgConnection", db))
+        else:
+            MIGRATIONS.apply(cast("Database", db))
+
     async def close(self) -> None:
         """Finish queued writes, then close every connection and thread."""
         await self._writer.close()
+        if self._leases is not None:
+            await self._leases.close()
         await asyncio.to_thread(self._readers.shutdown, wait=True)
+        if self._pg is not None:
+            await asyncio.to_thread(self._pg.close_readers)
         with self._read_lock:
             for conn in self._read_conns:
                 conn.close()
@@ -183,18 +221,20 @@ class Store:
 
     # ------------------------------------------------------------------ writes
 
-    async def write(self, fn: Callable[[Database], T]) -> T:
+    async def write(self, fn: Callable[[Handle], T]) -> T:
         """Return `fn(db)` run on the writer thread in one committed transaction.
 
         The extension point for other parts of the store (alert state, outbox);
-        raises `StoreWriteError` when the database cannot be written.
+        `db.conn` is the writer's connection (on SQLite, `db` is also a
+        sqlite-utils `Database`). Raises `StoreWriteError` when the database
+        cannot be written.
         """
         return await self._writer.submit(fn)
 
     async def add_result(self, result: ProbeResult) -> int:
         """Store `result` with its roll-ups and incident step; return its row id once committed."""
 
-        def job(db: Database) -> int:
+        def job(db: Handle) -> int:
             _, ids = ingest.apply_results(
                 db.conn,
                 self._ids,
@@ -218,7 +258,7 @@ class Store:
         it = iter(results)
         while chunk := list(itertools.islice(it, BULK_CHUNK)):
 
-            def job(db: Database, chunk: list[ProbeResult] = chunk) -> int:
+            def job(db: Handle, chunk: list[ProbeResult] = chunk) -> int:
                 n, _ = ingest.apply_results(
                     db.conn,
                     self._ids,
@@ -284,25 +324,28 @@ class Store:
 
     # ------------------------------------------------------------------- reads
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T]) -> T:
         """Return `fn(conn)` run on a reader thread against one consistent snapshot.
 
         The read-side extension point (alert state, outbox queries).
         """
         loop = asyncio.get_running_loop()
+        if self._pg is not None:
+            return await loop.run_in_executor(self._readers, self._pg.read, fn)
         return await loop.run_in_executor(self._readers, self._in_reader, fn)
 
-    def _in_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _in_reader(self, fn: Callable[[Connection], T]) -> T:
+        assert self._sqlite is not None
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path, busy_timeout_s=self._busy_timeout_s, readonly=True)
+            conn = self._sqlite.read_connection()
             self._local.conn = conn
             with self._read_lock:
                 self._read_conns.append(conn)
         # One snapshot per call, so a multi-statement read is consistent.
         conn.execute("BEGIN")
         try:
-            return fn(conn)
+            return fn(cast(Connection, conn))
         finally:
             conn.execute("COMMIT")
 
@@ -366,7 +409,7 @@ class Store:
         since = to_ms(now - timedelta(seconds=self.location_stale_after))
         quorum = self.quorum
 
-        def fn(conn: sqlite3.Connection) -> ProbeResult:
+        def fn(conn: Connection) -> ProbeResult:
             seen = {
                 s.location: s.status
                 for s in queries.location_states(conn, since, result.target, result.probe)
@@ -385,7 +428,7 @@ class Store:
 
         try:
             return await self.read(fn)
-        except sqlite3.Error as exc:
+        except self._database_errors() as exc:
             # Unreadable for now: judged alone, as a single agent would, rather than not at all.
             log.warning("cannot read the other locations (%s); judging this result alone", exc)
             return result
@@ -503,8 +546,21 @@ class Store:
         return deleted
 
     async def vacuum(self) -> None:
-        """Rebuild the database file to its minimum size (blocks other writes meanwhile)."""
-        await self._writer.submit(lambda db: db.execute("VACUUM"), transactional=False)
+        """Rebuild the database to its minimum size (blocks other writes meanwhile)."""
+        await self._writer.submit(lambda db: db.conn.execute("VACUUM"), transactional=False)
+
+    # ------------------------------------------------------------ leadership
+
+    async def try_lease(self, key: int) -> Lease | None:
+        """Return a held PostgreSQL advisory lock `key` on a session of its own, or None if taken.
+
+        For duties exactly one agent of several may do (docs/scaling.md); the
+        lock goes when the session does. Raises `NotImplementedError` on SQLite,
+        where one process owns the file and there is nobody to share with.
+        """
+        if self._leases is None:
+            raise NotImplementedError("leases need a PostgreSQL database")
+        return await self._leases.try_acquire(key)
 
     # ------------------------------------------------------------ alerting (issue 5)
     # The alert state machine's rows and the alert outbox; SQL in `store.alerts`.
