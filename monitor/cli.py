@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor import __version__
-from monitor.database_url import masked_database
 
 if TYPE_CHECKING:
     # Every command imports what it needs when it runs: `sttwatch --help` and a
@@ -119,6 +118,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
     import json
 
     from monitor.app import open_runtime
+    from monitor.database_url import masked_database
     from monitor.runtime import results_table
     from monitor.store import StoreWriteError
 
@@ -176,6 +176,7 @@ def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from monitor.app import serve
+    from monitor.database_url import masked_database
     from monitor.preflight import StartupError
     from monitor.server import ListenError
     from monitor.store import StoreWriteError
@@ -198,6 +199,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from monitor.app import render_database
+    from monitor.database_url import masked_database
     from monitor.site.publish import SiteWriteError
     from monitor.store import StoreWriteError
 
@@ -221,7 +223,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate_db(args: argparse.Namespace) -> int:
-    from monitor.database_url import is_postgres_url
+    from monitor.database_url import is_postgres_url, masked_database
     from monitor.store.copy import CopyError, copy_history
 
     target = masked_database(args.to)

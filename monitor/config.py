@@ -19,12 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (
-    BaseModel,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from monitor.alert_urls import (
     apprise_url_problem,

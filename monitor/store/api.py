@@ -3,7 +3,7 @@
 Writes are jobs for the one writer thread (`monitor.store.writer`); reads run
 on a small pool of reader threads, each with its own read-only connection
 (SQLite: WAL lets them proceed while the writer commits; PostgreSQL: pooled
-connections, one REPEATABLE READ snapshot per read).
+connections, one REPEATABLE READ snapshot per read): `monitor.store.connections`.
 """
 
 from __future__ import annotations
@@ -11,22 +11,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import sqlite3
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.config import Retention
-from monitor.database_url import is_postgres_url
 from monitor.models import LOCAL, Clock, LedgerEntry, ProbeResult, SystemClock
 from monitor.outcome import Quorum, Thresholds, combine
 from monitor.redaction import Redactor
-from monitor.store import alerts, ingest, pg_schema, queries
+from monitor.store import alerts, ingest, queries, uptime
+from monitor.store.connections import Connections
 from monitor.store.dialect import Connection, Handle
 from monitor.store.ingest import ComponentIds
 from monitor.store.records import (
@@ -40,14 +37,10 @@ from monitor.store.records import (
     StoreHealth,
     to_ms,
 )
-from monitor.store.schema import MIGRATIONS
-from monitor.store.writer import SqliteBackend, Writer
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
-
     from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
-    from monitor.store.postgres import Lease, LeasePool, PgBackend, PgConnection
+    from monitor.store.postgres import Lease
 
 __all__ = ["Store"]
 
@@ -64,7 +57,6 @@ T = TypeVar("T")
 # commit and roll-up merges, small enough that a probe's write queued behind it
 # waits well under a second.
 BULK_CHUNK = 20_000
-READ_THREADS = 2
 # How long a delivery claimed by one agent's outbox worker is not due for another's:
 # well over a send's timeout, so only a claimer that died mid-send is retried.
 DELIVERY_CLAIM_MS = 180_000
@@ -106,37 +98,15 @@ class Store:
         self.thresholds = thresholds
         self.retention = retention
         self._clock = clock
-        self._sqlite: SqliteBackend | None = None
-        self._pg: PgBackend | None = None
-        self._leases: LeasePool | None = None
-        if is_postgres_url(path):
-            from monitor.store.postgres import LeasePool, PgBackend
-
-            self._pg = PgBackend(path, readers=READ_THREADS)
-            self._leases = LeasePool(path)
-            self._writer = Writer(self._pg, clock=clock)
-        else:
-            self._sqlite = SqliteBackend(path, busy_timeout_s=busy_timeout_s)
-            self._writer = Writer(self._sqlite, clock=clock)
+        self._conns = Connections(path, clock=clock, busy_timeout_s=busy_timeout_s)
+        self._writer = self._conns.writer
         self._ids = ComponentIds()
         self._writer.on_failure(self._ids.clear)
-        self._local = threading.local()
-        self._read_conns: list[sqlite3.Connection] = []
-        self._read_lock = threading.Lock()
-        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sttwatch-store-read")
-
-    def _database_errors(self) -> tuple[type[Exception], ...]:
-        """Return the exceptions that mean the database cannot be read right now."""
-        if self._pg is None:
-            return (sqlite3.Error,)
-        import psycopg
-
-        return (sqlite3.Error, psycopg.Error)
 
     @property
     def backend(self) -> str:
         """Return which database this store is on: ``"sqlite"`` or ``"postgresql"``."""
-        return "postgresql" if self._pg is not None else "sqlite"
+        return self._conns.backend
 
     @classmethod
     async def open(
@@ -178,30 +148,15 @@ class Store:
         )
         store._writer.start()
         try:
-            await store._writer.submit(store._migrate, transactional=False)
+            await store._writer.submit(store._conns.migrate, transactional=False)
         except BaseException:
             await store.close()
             raise
         return store
 
-    def _migrate(self, db: Handle) -> None:
-        if self._pg is not None:
-            pg_schema.apply(cast("PgConnection", db))
-        else:
-            MIGRATIONS.apply(cast("Database", db))
-
     async def close(self) -> None:
         """Finish queued writes, then close every connection and thread."""
-        await self._writer.close()
-        if self._leases is not None:
-            await self._leases.close()
-        await asyncio.to_thread(self._readers.shutdown, wait=True)
-        if self._pg is not None:
-            await asyncio.to_thread(self._pg.close_readers)
-        with self._read_lock:
-            for conn in self._read_conns:
-                conn.close()
-            self._read_conns.clear()
+        await self._conns.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -329,25 +284,7 @@ class Store:
 
         The read-side extension point (alert state, outbox queries).
         """
-        loop = asyncio.get_running_loop()
-        if self._pg is not None:
-            return await loop.run_in_executor(self._readers, self._pg.read, fn)
-        return await loop.run_in_executor(self._readers, self._in_reader, fn)
-
-    def _in_reader(self, fn: Callable[[Connection], T]) -> T:
-        assert self._sqlite is not None
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._sqlite.read_connection()
-            self._local.conn = conn
-            with self._read_lock:
-                self._read_conns.append(conn)
-        # One snapshot per call, so a multi-statement read is consistent.
-        conn.execute("BEGIN")
-        try:
-            return fn(cast(Connection, conn))
-        finally:
-            conn.execute("COMMIT")
+        return await self._conns.read(fn)
 
     async def latest(
         self, target: str | None = None, probe: str | None = None
@@ -428,7 +365,7 @@ class Store:
 
         try:
             return await self.read(fn)
-        except self._database_errors() as exc:
+        except self._conns.database_errors() as exc:
             # Unreadable for now: judged alone, as a single agent would, rather than not at all.
             log.warning("cannot read the other locations (%s); judging this result alone", exc)
             return result
@@ -479,7 +416,7 @@ class Store:
         Each figure equals `uptime(target, probe, since, until)`; one read for all.
         """
         spans = [(to_ms(a), to_ms(b)) for a, b in windows]
-        counts = await self.read(lambda c: queries.uptime_counts_all(c, spans))
+        counts = await self.read(lambda c: uptime.uptime_counts_all(c, spans))
         return {
             key: [good / runs if runs else None for runs, good in per_window]
             for key, per_window in counts.items()
@@ -490,7 +427,7 @@ class Store:
     ) -> tuple[int, int]:
         """Return (runs, up-or-degraded runs) started in [since, until), read from roll-ups."""
         s, u = to_ms(since), to_ms(until)
-        return await self.read(lambda c: queries.uptime_counts(c, target, probe, s, u))
+        return await self.read(lambda c: uptime.uptime_counts(c, target, probe, s, u))
 
     async def incidents(
         self,
@@ -558,9 +495,7 @@ class Store:
         lock goes when the session does. Raises `NotImplementedError` on SQLite,
         where one process owns the file and there is nobody to share with.
         """
-        if self._leases is None:
-            raise NotImplementedError("leases need a PostgreSQL database")
-        return await self._leases.try_acquire(key)
+        return await self._conns.try_lease(key)
 
     # ------------------------------------------------------------ alerting (issue 5)
     # The alert state machine's rows and the alert outbox; SQL in `store.alerts`.
