@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.alert_records import AlertState, Delivery, Level, NewAlert, StoredAlert
 from monitor.models import ErrorKind
 from monitor.outcome import Streak
-from monitor.store.dialect import Connection
+from monitor.store.dialect import Connection, upsert
 from monitor.store.records import CODE_STATUS, STATUS_CODE, from_ms, to_ms
 
 if TYPE_CHECKING:
@@ -200,11 +200,7 @@ _STATE_COLUMNS = (
     " open_since, last_notified_at, open_error_kind, open_message, baseline_phases, backlog_ids,"
     " updated_at"
 )
-_STATE_UPSERT = (
-    f"INSERT INTO alert_state ({_STATE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (target, probe) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS.split(", ")[2:])
-)
+_STATE_UPSERT = upsert("alert_state", _STATE_COLUMNS, key=2)
 
 
 def insert_state_and_alerts(

@@ -25,6 +25,7 @@ __all__ = [
     "Dialect",
     "Handle",
     "SqliteConnection",
+    "upsert",
 ]
 
 _MARKS = ", ".join("?" * 9)
@@ -83,6 +84,19 @@ SQLITE = Dialect(
 POSTGRESQL = Dialect(
     name="postgresql", join="JOIN", split_phases=True, lateral=True, row_locks=True
 )
+
+
+def upsert(table: str, columns: str, key: int) -> str:
+    """Return the INSERT of one row of `columns` that replaces the row its first `key` match.
+
+    SQLite's ``INSERT OR REPLACE`` in the ``ON CONFLICT`` spelling both databases take.
+    """
+    names = columns.split(", ")
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(names))})"
+        f" ON CONFLICT ({', '.join(names[:key])}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in names[key:])
+    )
 
 
 class Cursor(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 
 from monitor.models import ProbeResult, Status
 from monitor.outcome import Quorum, Streak, Thresholds, combine, required, step
-from monitor.store.dialect import Connection
+from monitor.store.dialect import Connection, upsert
 from monitor.store.records import CODE_STATUS, STATUS_CODE, compact_json, from_ms, to_ms
 
 __all__ = ["ComponentIncidents", "describe", "load", "save", "step_incident"]
@@ -280,11 +280,7 @@ _PLACE_COLUMNS = (
     "component, location, last_status, last_started_at, key_latency_us, status_run,"
     " status_since, good_run, good_since, outage_since, streak_kinds, streak_message"
 )
-_PLACE_UPSERT = (
-    f"INSERT INTO component_locations ({_PLACE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-    " ON CONFLICT (component, location) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _PLACE_COLUMNS.split(", ")[2:])
-)
+_PLACE_UPSERT = upsert("component_locations", _PLACE_COLUMNS, key=2)
 
 
 def save(conn: Connection, comps: Iterable[ComponentIncidents]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from monitor.models import LOCAL, ProbeResult, Status
 from monitor.outcome import Quorum, Streak, Thresholds, step
 from monitor.store.codec import encode_result, phases_in_us
-from monitor.store.dialect import Connection
+from monitor.store.dialect import Connection, upsert
 from monitor.store.incidents import ComponentIncidents, describe, step_incident
 from monitor.store.incidents import load as load_incidents
 from monitor.store.incidents import save as save_incidents
@@ -169,11 +169,9 @@ class _Agg:
 _ROLLUP_SELECT = (
     "up, degraded, down, lat_sum, lat_min, lat_max, lat_hist, phases, wer_sum, wer_n, errors"
 )
-_ROLLUP_UPSERT = (
-    "INSERT INTO {table} (component, bucket, " + _ROLLUP_SELECT + ")"
-    f" VALUES ({', '.join('?' * 13)}) ON CONFLICT (component, bucket) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _ROLLUP_SELECT.split(", "))
-)
+_ROLLUP_UPSERT = {
+    t: upsert(t, f"component, bucket, {_ROLLUP_SELECT}", key=2) for t in ROLLUP_TABLES
+}
 
 
 @dataclass(slots=True)
@@ -329,7 +327,7 @@ def _merge_rollups(
         if old is not None:
             agg.merge_row(probes[cid], old)
         out.append(agg.row(probes[cid], cid, bucket))
-    conn.executemany(_ROLLUP_UPSERT.format(table=table), out)
+    conn.executemany(_ROLLUP_UPSERT[table], out)
 
 
 def _load_state(conn: Connection, cid: int) -> _State:
