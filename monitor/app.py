@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
+from monitor.database_url import is_postgres_url
 from monitor.models import Clock, ProbeContext, ProbeFn, SystemClock
 from monitor.probeclip import load_clip
 from monitor.runtime import USER_AGENT, Runtime, session_factory
@@ -113,7 +114,11 @@ class Root:
     async def store(self, _app: object = None) -> AsyncIterator[None]:
         """The store, the probe context on it (the deletion ledger), and its result sink."""
         config = self.config
-        if self.must_exist:
+        if is_postgres_url(config.database):
+            # A server: nothing to look for on disk; Store.open says when it is unreachable.
+            if not self.must_exist:
+                await asyncio.to_thread(load_clip)
+        elif self.must_exist:
             if not await asyncio.to_thread(Path(config.database).is_file):
                 # An empty page from a mistyped path would hide the mistake.
                 raise FileNotFoundError(config.database)

@@ -118,6 +118,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
     import json
 
     from monitor.app import open_runtime
+    from monitor.database_url import masked_database
     from monitor.runtime import results_table
     from monitor.store import StoreWriteError
 
@@ -134,11 +135,15 @@ def _cmd_once(args: argparse.Namespace) -> int:
     try:
         results, unstored = _run(once())
     except (StoreWriteError, OSError) as exc:
-        print(f"sttwatch once: cannot open the database {cfg.database}: {exc}", file=sys.stderr)
+        print(
+            f"sttwatch once: cannot open the database {masked_database(cfg.database)}: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     if unstored:
         print(
-            f"sttwatch once: warning: {unstored} result(s) could not be stored in {cfg.database}",
+            f"sttwatch once: warning: {unstored} result(s) could not be stored in"
+            f" {masked_database(cfg.database)}",
             file=sys.stderr,
         )
     if args.json:
@@ -171,6 +176,7 @@ def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from monitor.app import serve
+    from monitor.database_url import masked_database
     from monitor.preflight import StartupError
     from monitor.server import ListenError
     from monitor.store import StoreWriteError
@@ -183,13 +189,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"sttwatch run: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (StoreWriteError, OSError) as exc:
-        print(f"sttwatch run: cannot open the database {cfg.database}: {exc}", file=sys.stderr)
+        print(
+            f"sttwatch run: cannot open the database {masked_database(cfg.database)}: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     return EXIT_OK
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from monitor.app import render_database
+    from monitor.database_url import masked_database
     from monitor.site.publish import SiteWriteError
     from monitor.store import StoreWriteError
 
@@ -203,9 +213,42 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"sttwatch render: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (StoreWriteError, OSError) as exc:
-        print(f"sttwatch render: cannot render from {cfg.database}: {exc}", file=sys.stderr)
+        print(
+            f"sttwatch render: cannot render from {masked_database(cfg.database)}: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     print(f"{cfg.site_dir}/index.html: {view.description} ({len(view.components)} components)")
+    return EXIT_OK
+
+
+def _cmd_migrate_db(args: argparse.Namespace) -> int:
+    from monitor.database_url import is_postgres_url, masked_database
+    from monitor.store.copy import CopyError, copy_history
+
+    target = masked_database(args.to)
+    if not is_postgres_url(args.to):
+        print(f"sttwatch migrate-db: --to takes a postgresql:// URL, not {target}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        report = copy_history(args.source, args.to)
+    except CopyError as exc:
+        print(f"sttwatch migrate-db: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as exc:  # psycopg's and sqlite3's errors: say which side, and stop
+        message = str(exc).replace(args.to, target)
+        print(
+            f"sttwatch migrate-db: copy into {target} failed, nothing written: {message}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    width = max(map(len, report.copied))
+    for table, n in report.copied.items():
+        print(f"{table:<{width}}  {n:>10,} rows  ({report.in_target[table]:,} in the target)")
+    if not report.complete:
+        print("sttwatch migrate-db: the target's counts differ from the copy", file=sys.stderr)
+        return 1
+    print(f"copied {args.source} into {target}: set `database: {target}` in the config")
     return EXIT_OK
 
 
@@ -336,6 +379,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check-config", "validate the config and print it resolved, secrets masked")
     with_config(p)
     p.set_defaults(func=_cmd_check_config)
+
+    p = command(
+        "migrate-db", "copy a SQLite history into an empty PostgreSQL database, in one transaction"
+    )
+    p.epilog = (
+        "Copies every result, roll-up, incident, ledger entry, alert and delivery with its id, "
+        "creating the PostgreSQL schema first; a target that already holds rows is refused. "
+        "Stop sttwatch first, or the rows written after the copy began stay behind in SQLite. "
+        "See docs/scaling.md."
+    )
+    p.add_argument(
+        "--from", dest="source", required=True, metavar="PATH", help="the SQLite database file"
+    )
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="the PostgreSQL database: postgresql://user:password@host:port/name",
+    )
+    p.set_defaults(func=_cmd_migrate_db)
 
     p = command("test-alert", "send a test notification through every alert URL")
     with_config(p)

@@ -19,12 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (
-    BaseModel,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from monitor.alert_urls import (
     apprise_url_problem,
@@ -33,6 +28,7 @@ from monitor.alert_urls import (
     split_tags,
     url_secrets,
 )
+from monitor.database_url import Database, database_secrets, literal_password, masked_database
 from monitor.durations import format_duration, parse_duration
 from monitor.locations import Location, QuorumSetting, override_location
 from monitor.models import LOCAL
@@ -143,7 +139,7 @@ class Retention(_Strict):
 class Config(_Strict):
     """The whole sttwatch configuration."""
 
-    database: str = "sttwatch.db"
+    database: Database = "sttwatch.db"
     location: Location = LOCAL  # where this agent probes from (docs/locations.md)
     quorum: QuorumSetting = 1  # locations that must agree (monitor/outcome.py)
     location_stale_after: Duration = 15 * 60.0  # a location silent this long stops counting
@@ -207,6 +203,7 @@ class Config(_Strict):
     def secrets(self) -> list[str]:
         """Return every secret value in the config (for leak scans and log redaction)."""
         out = [t.api_key.get_secret_value() for t in self.targets]
+        out.extend(database_secrets(self.database))
         for url in self.alerts.urls:
             out.extend(url_secrets(url))
         return [s for s in out if s]
@@ -217,6 +214,7 @@ class Config(_Strict):
         for t in data["targets"]:
             t["api_key"] = MASK
         data["alerts"]["urls"] = [mask_url(u) for u in self.alerts.urls]
+        data["database"] = masked_database(self.database)
         return data
 
 
@@ -545,6 +543,7 @@ def _literal_secret_paths(raw: Any) -> list[str]:
     for i, url in enumerate(urls or []):
         if isinstance(url, str) and "${" not in url and url_secrets(url):
             found.append(f"alerts.urls[{i}]")
+    found += ["database"] * literal_password(raw.get("database"))
     return found
 
 

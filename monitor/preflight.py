@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from monitor.database_url import is_postgres_url
+
 __all__ = ["StartupError", "check_database", "check_site_dir"]
 
 
@@ -51,7 +53,12 @@ def _writable(directory: Path) -> str | None:
 
 
 def check_database(database: str) -> None:
-    """Raise StartupError when the database can be neither opened nor created at `database`."""
+    """Raise StartupError when the database can be neither opened nor created at `database`.
+
+    A PostgreSQL URL is not looked at here: opening the store connects to it.
+    """
+    if is_postgres_url(database):
+        return
     path = Path(database)
     if path.exists():
         if not path.is_file():

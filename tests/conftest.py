@@ -10,6 +10,12 @@
 - ``smtp_sink``, ``webhook``, ``slack_stub``, ``refused_port``: the real
   notification receivers of tests/support/receivers.py.
 - ``demo``: a running ``sttwatch demo`` whose storyline stands still.
+- ``postgres_cluster`` (one per session and xdist worker) and ``postgres_url`` (a
+  fresh, empty database of it per test, dropped afterwards): a real PostgreSQL
+  server started by tests/support/postgres.py.
+- ``database`` (and ``make_database`` for more of them): the store's database on
+  each backend in turn — parameter ``backend``, ids ``[sqlite]`` and
+  ``[postgresql]`` — a file in tmp_path or a fresh database of the cluster.
 - ``browser``: the headless Chromium of tests/support/chromium.py, launched through Playwright.
 
 Plain helpers live in the tests.support package; no test module imports another.
@@ -18,7 +24,8 @@ Plain helpers live in the tests.support package; no test module imports another.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,7 @@ from monitor.simulator import Scenario, SimulatorHandle, start_simulator
 from monitor.store import Store
 from tests.support.chromium import ARGS, CHROMIUM
 from tests.support.fixture_types import SimFactory, SimStarter
+from tests.support.postgres import PostgresCluster, find_bin_dir, start_cluster
 from tests.support.probes import make_scenario
 from tests.support.receivers import SmtpSink, Webhook
 
@@ -143,6 +151,84 @@ async def ledger(tmp_path: Path) -> AsyncIterator[Store]:
     store = await Store.open(str(tmp_path / "ledger.db"))
     yield store
     await store.close()
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """Yield a PostgreSQL cluster of this session (started by initdb/pg_ctl), stopped at its end.
+
+    Skipped when the server binaries are not installed, except on CI
+    (``CI=true``), where that is a failure: the PostgreSQL tests must run there.
+    """
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        reason = (
+            "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin"
+            " or on PATH: install Debian's postgresql package (scripts/test.sh does)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = start_cluster(bin_dir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """Yield the URL of a fresh, empty database of the session's cluster, dropped afterwards."""
+    url = postgres_cluster.create_database()
+    try:
+        yield url
+    finally:
+        postgres_cluster.drop_database(url)
+
+
+# The databases a test that asks for `database` runs on, each its own test id.
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Return the database the test runs on: ``sqlite`` or ``postgresql``."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def make_database(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[], str]]:
+    """Yield a function returning a new empty database of `backend` (a path or a URL)."""
+    made: list[str] = []
+    cluster = request.getfixturevalue("postgres_cluster") if backend == "postgresql" else None
+
+    def make() -> str:
+        where = (
+            cluster.create_database()
+            if cluster is not None
+            else str(tmp_path / f"sttwatch-{len(made)}.db")
+        )
+        made.append(where)
+        return where
+
+    try:
+        yield make
+    finally:
+        if cluster is not None:
+            for url in made:
+                cluster.drop_database(url)
+
+
+@pytest.fixture
+def database(make_database: Callable[[], str]) -> str:
+    """Return the test's database: a SQLite file in tmp_path or a fresh PostgreSQL database."""
+    return make_database()
 
 
 # -- notification receivers -----------------------------------------------------

@@ -21,7 +21,6 @@ functions take a reader connection. Times are epoch milliseconds (UTC).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.alert_records import AlertState, Delivery, Level, NewAlert, StoredAlert
 from monitor.models import ErrorKind
 from monitor.outcome import Streak
+from monitor.store.dialect import Connection, upsert
 from monitor.store.records import CODE_STATUS, STATUS_CODE, from_ms, to_ms
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def _state_row(s: AlertState) -> tuple[Any, ...]:
     )
 
 
-def load_states(conn: sqlite3.Connection) -> list[AlertState]:
+def load_states(conn: Connection) -> list[AlertState]:
     """Return every persisted alert state."""
     rows = conn.execute(
         "SELECT target, probe, streak_status, streak_len, streak_since, good_len, good_since,"
@@ -195,8 +195,16 @@ def load_states(conn: sqlite3.Connection) -> list[AlertState]:
     ]
 
 
+_STATE_COLUMNS = (
+    "target, probe, streak_status, streak_len, streak_since, good_len, good_since, open_level,"
+    " open_since, last_notified_at, open_error_kind, open_message, baseline_phases, backlog_ids,"
+    " updated_at"
+)
+_STATE_UPSERT = upsert("alert_state", _STATE_COLUMNS, key=2)
+
+
 def insert_state_and_alerts(
-    conn: sqlite3.Connection, state: AlertState, alerts: Sequence[NewAlert], now: int
+    conn: Connection, state: AlertState, alerts: Sequence[NewAlert], now: int
 ) -> list[int]:
     """Upsert `state` and insert `alerts`; return their ids (one transaction, by the caller).
 
@@ -205,23 +213,19 @@ def insert_state_and_alerts(
     open) is not inserted again, so each opening and resolution is sent once.
     """
     row = conn.execute(
-        "SELECT open_level FROM alert_state WHERE target = ? AND probe = ?",
+        "SELECT open_level FROM alert_state WHERE target = ? AND probe = ?"
+        # Agents on a shared PostgreSQL decide the same transition one after the other.
+        + " FOR UPDATE" * conn.dialect.row_locks,
         (state.target, state.probe),
     ).fetchone()
     if row is not None:
         alerts = [a for a in alerts if not _already_committed(a, row[0])]
-    conn.execute(
-        "INSERT OR REPLACE INTO alert_state (target, probe, streak_status, streak_len,"
-        " streak_since, good_len, good_since, open_level, open_since, last_notified_at,"
-        " open_error_kind, open_message, baseline_phases, backlog_ids, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        _state_row(state),
-    )
+    conn.execute(_STATE_UPSERT, _state_row(state))
     ids: list[int] = []
     for a in alerts:
-        cur = conn.execute(
+        new = conn.execute(
             "INSERT INTO alerts (target, probe, kind, level, title, body, body_format,"
-            " notify_type, tags, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " notify_type, tags, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (
                 a.target,
                 a.probe,
@@ -234,8 +238,8 @@ def insert_state_and_alerts(
                 _dumps(list(a.tags)),
                 now,
             ),
-        )
-        ids.append(int(cur.lastrowid or 0))
+        ).fetchone()
+        ids.append(int(new[0]))
     return ids
 
 
@@ -273,7 +277,7 @@ def _alert(r: Sequence[Any]) -> StoredAlert:
     )
 
 
-def unrouted_alerts(conn: sqlite3.Connection) -> list[StoredAlert]:
+def unrouted_alerts(conn: Connection) -> list[StoredAlert]:
     """Return alerts whose deliveries were not created yet, oldest first."""
     rows = conn.execute(
         f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.routed_at IS NULL ORDER BY a.id"
@@ -282,12 +286,12 @@ def unrouted_alerts(conn: sqlite3.Connection) -> list[StoredAlert]:
 
 
 def route_alert(
-    conn: sqlite3.Connection, alert_id: int, destinations: Sequence[tuple[str, str]], now: int
+    conn: Connection, alert_id: int, destinations: Sequence[tuple[str, str]], now: int
 ) -> None:
     """Create the alert's delivery rows (due now) and mark it routed; idempotent."""
     conn.executemany(
-        "INSERT OR IGNORE INTO alert_deliveries (alert_id, destination, destination_label,"
-        " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO alert_deliveries (alert_id, destination, destination_label,"
+        " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(alert_id, key, label, now, now) for key, label in destinations],
     )
     conn.execute(
@@ -321,24 +325,30 @@ _DELIVERY_COLUMNS = (
 )
 
 
-def due_deliveries(conn: sqlite3.Connection, now: int) -> list[Delivery]:
-    """Return the head delivery of each destination when it is due at `now`."""
+def due_deliveries(conn: Connection, now: int, *, lock: bool = False) -> list[Delivery]:
+    """Return the head delivery of each destination when it is due at `now`.
+
+    `lock` (a writer's claim on PostgreSQL): the rows stay locked until the
+    transaction ends, and one another agent claimed meanwhile is not due any more.
+    """
     rows = conn.execute(
         f"SELECT {_DELIVERY_COLUMNS} FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
-        f" WHERE d.id IN ({_HEADS}) AND d.next_attempt_at <= ? ORDER BY d.id",
+        f" WHERE d.id IN ({_HEADS}) AND d.next_attempt_at <= ? ORDER BY d.id"
+        + " FOR UPDATE OF d"
+        * lock,
         (now,),
     ).fetchall()
     return [_delivery(r) for r in rows]
 
 
-def claim_due_deliveries(conn: sqlite3.Connection, now: int, until: int) -> list[Delivery]:
+def claim_due_deliveries(conn: Connection, now: int, until: int) -> list[Delivery]:
     """Return the due head deliveries as `due_deliveries` does, and hold them until `until`.
 
     For agents sharing one outbox: inside the writer's transaction, a delivery one
     worker claimed is not due for another until its attempt is recorded (which
     sets the next time) or the claim runs out (the claimer died mid-send).
     """
-    due = due_deliveries(conn, now)
+    due = due_deliveries(conn, now, lock=conn.dialect.row_locks)
     conn.executemany(
         "UPDATE alert_deliveries SET next_attempt_at = ? WHERE id = ?",
         [(until, d.id) for d in due],
@@ -346,7 +356,7 @@ def claim_due_deliveries(conn: sqlite3.Connection, now: int, until: int) -> list
     return due
 
 
-def next_delivery_at(conn: sqlite3.Connection, exclude: Sequence[str] = ()) -> datetime | None:
+def next_delivery_at(conn: Connection, exclude: Sequence[str] = ()) -> datetime | None:
     """Return when the earliest head delivery is due (skipping `exclude`d destinations)."""
     rows = conn.execute(
         "SELECT destination, next_attempt_at FROM alert_deliveries"
@@ -360,7 +370,7 @@ def next_delivery_at(conn: sqlite3.Connection, exclude: Sequence[str] = ()) -> d
 
 
 def record_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     delivery_id: int,
     *,
     at: int,
@@ -389,7 +399,7 @@ def record_attempt(
     )
 
 
-def deliveries(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+def deliveries(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
     """Return the newest deliveries with their alert title, for inspection (newest first)."""
     rows = conn.execute(
         "SELECT d.id, a.id, a.target, a.probe, a.kind, a.title, d.destination_label,"
@@ -421,7 +431,7 @@ def deliveries(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any
     return out
 
 
-def prune_batch(conn: sqlite3.Connection, cutoff: int, batch: int) -> int:
+def prune_batch(conn: Connection, cutoff: int, batch: int) -> int:
     """Delete up to `batch` alerts created before `cutoff` whose deliveries are all settled."""
     cur = conn.execute(
         "DELETE FROM alerts WHERE id IN (SELECT a.id FROM alerts a WHERE a.created_at < ?"

@@ -1,8 +1,9 @@
-"""`Store`: the async face of sttwatch's SQLite database.
+"""`Store`: the async face of sttwatch's database, a SQLite file or a PostgreSQL server.
 
 Writes are jobs for the one writer thread (`monitor.store.writer`); reads run
-on a small pool of reader threads, each with its own read-only connection, which
-WAL lets proceed while the writer commits.
+on a small pool of reader threads, each with its own read-only connection
+(SQLite: WAL lets them proceed while the writer commits; PostgreSQL: pooled
+connections, one REPEATABLE READ snapshot per read): `monitor.store.connections`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import sqlite3
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -24,7 +22,9 @@ from monitor.config import Retention
 from monitor.models import LOCAL, Clock, LedgerEntry, ProbeResult, SystemClock
 from monitor.outcome import Quorum, Thresholds, combine
 from monitor.redaction import Redactor
-from monitor.store import alerts, ingest, queries
+from monitor.store import alerts, ingest, queries, uptime
+from monitor.store.connections import Connections
+from monitor.store.dialect import Connection, Handle
 from monitor.store.ingest import ComponentIds
 from monitor.store.records import (
     DAY_MS,
@@ -37,20 +37,17 @@ from monitor.store.records import (
     StoreHealth,
     to_ms,
 )
-from monitor.store.schema import MIGRATIONS
-from monitor.store.writer import Writer, connect
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
-
     from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
+    from monitor.store.postgres import Lease
 
 __all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 
 
-def _prune_batch(db: Database, *, table: str, cutoff: int) -> int:
+def _prune_batch(db: Handle, *, table: str, cutoff: int) -> int:
     return ingest.prune_batch(db.conn, table, cutoff)
 
 
@@ -60,7 +57,6 @@ T = TypeVar("T")
 # commit and roll-up merges, small enough that a probe's write queued behind it
 # waits well under a second.
 BULK_CHUNK = 20_000
-READ_THREADS = 2
 # How long a delivery claimed by one agent's outbox worker is not due for another's:
 # well over a send's timeout, so only a claimer that died mid-send is retried.
 DELIVERY_CLAIM_MS = 180_000
@@ -70,8 +66,9 @@ class Store:
     """sttwatch's database: results, roll-ups, incidents, the deletion ledger.
 
     Implements the `DeletionLedger` protocol of `monitor.models`. Open with
-    ``await Store.open(path)`` and always ``await store.close()`` (or use
-    ``async with await Store.open(path) as store``).
+    ``await Store.open(path)`` (a SQLite file) or ``await Store.open(url)``
+    (``postgresql://user:password@host:port/db``) and always ``await
+    store.close()`` (or use ``async with await Store.open(...) as store``).
     """
 
     def __init__(
@@ -101,14 +98,15 @@ class Store:
         self.thresholds = thresholds
         self.retention = retention
         self._clock = clock
-        self._busy_timeout_s = busy_timeout_s
-        self._writer = Writer(path, clock=clock, busy_timeout_s=busy_timeout_s)
+        self._conns = Connections(path, clock=clock, busy_timeout_s=busy_timeout_s)
+        self._writer = self._conns.writer
         self._ids = ComponentIds()
         self._writer.on_failure(self._ids.clear)
-        self._local = threading.local()
-        self._read_conns: list[sqlite3.Connection] = []
-        self._read_lock = threading.Lock()
-        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sttwatch-store-read")
+
+    @property
+    def backend(self) -> str:
+        """Return which database this store is on: ``"sqlite"`` or ``"postgresql"``."""
+        return self._conns.backend
 
     @classmethod
     async def open(
@@ -126,7 +124,7 @@ class Store:
         quorum: Quorum = 1,
         location_stale_after: float = 15 * 60.0,
     ) -> Store:
-        """Return an open store at `path`, its schema created or upgraded by migrations.
+        """Return an open store at `path` (a file, or a PostgreSQL URL), its schema migrated.
 
         Raises `StoreWriteError` if the database cannot be created or migrated.
         `busy_timeout_s` is how long a write waits for a lock held by another
@@ -150,7 +148,7 @@ class Store:
         )
         store._writer.start()
         try:
-            await store._writer.submit(MIGRATIONS.apply, transactional=False)
+            await store._writer.submit(store._conns.migrate, transactional=False)
         except BaseException:
             await store.close()
             raise
@@ -158,12 +156,7 @@ class Store:
 
     async def close(self) -> None:
         """Finish queued writes, then close every connection and thread."""
-        await self._writer.close()
-        await asyncio.to_thread(self._readers.shutdown, wait=True)
-        with self._read_lock:
-            for conn in self._read_conns:
-                conn.close()
-            self._read_conns.clear()
+        await self._conns.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -183,18 +176,20 @@ class Store:
 
     # ------------------------------------------------------------------ writes
 
-    async def write(self, fn: Callable[[Database], T]) -> T:
+    async def write(self, fn: Callable[[Handle], T]) -> T:
         """Return `fn(db)` run on the writer thread in one committed transaction.
 
         The extension point for other parts of the store (alert state, outbox);
-        raises `StoreWriteError` when the database cannot be written.
+        `db.conn` is the writer's connection (on SQLite, `db` is also a
+        sqlite-utils `Database`). Raises `StoreWriteError` when the database
+        cannot be written.
         """
         return await self._writer.submit(fn)
 
     async def add_result(self, result: ProbeResult) -> int:
         """Store `result` with its roll-ups and incident step; return its row id once committed."""
 
-        def job(db: Database) -> int:
+        def job(db: Handle) -> int:
             _, ids = ingest.apply_results(
                 db.conn,
                 self._ids,
@@ -218,7 +213,7 @@ class Store:
         it = iter(results)
         while chunk := list(itertools.islice(it, BULK_CHUNK)):
 
-            def job(db: Database, chunk: list[ProbeResult] = chunk) -> int:
+            def job(db: Handle, chunk: list[ProbeResult] = chunk) -> int:
                 n, _ = ingest.apply_results(
                     db.conn,
                     self._ids,
@@ -284,27 +279,12 @@ class Store:
 
     # ------------------------------------------------------------------- reads
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T]) -> T:
         """Return `fn(conn)` run on a reader thread against one consistent snapshot.
 
         The read-side extension point (alert state, outbox queries).
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._in_reader, fn)
-
-    def _in_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, busy_timeout_s=self._busy_timeout_s, readonly=True)
-            self._local.conn = conn
-            with self._read_lock:
-                self._read_conns.append(conn)
-        # One snapshot per call, so a multi-statement read is consistent.
-        conn.execute("BEGIN")
-        try:
-            return fn(conn)
-        finally:
-            conn.execute("COMMIT")
+        return await self._conns.read(fn)
 
     async def latest(
         self, target: str | None = None, probe: str | None = None
@@ -366,7 +346,7 @@ class Store:
         since = to_ms(now - timedelta(seconds=self.location_stale_after))
         quorum = self.quorum
 
-        def fn(conn: sqlite3.Connection) -> ProbeResult:
+        def fn(conn: Connection) -> ProbeResult:
             seen = {
                 s.location: s.status
                 for s in queries.location_states(conn, since, result.target, result.probe)
@@ -385,7 +365,7 @@ class Store:
 
         try:
             return await self.read(fn)
-        except sqlite3.Error as exc:
+        except self._conns.database_errors() as exc:
             # Unreadable for now: judged alone, as a single agent would, rather than not at all.
             log.warning("cannot read the other locations (%s); judging this result alone", exc)
             return result
@@ -436,7 +416,7 @@ class Store:
         Each figure equals `uptime(target, probe, since, until)`; one read for all.
         """
         spans = [(to_ms(a), to_ms(b)) for a, b in windows]
-        counts = await self.read(lambda c: queries.uptime_counts_all(c, spans))
+        counts = await self.read(lambda c: uptime.uptime_counts_all(c, spans))
         return {
             key: [good / runs if runs else None for runs, good in per_window]
             for key, per_window in counts.items()
@@ -447,7 +427,7 @@ class Store:
     ) -> tuple[int, int]:
         """Return (runs, up-or-degraded runs) started in [since, until), read from roll-ups."""
         s, u = to_ms(since), to_ms(until)
-        return await self.read(lambda c: queries.uptime_counts(c, target, probe, s, u))
+        return await self.read(lambda c: uptime.uptime_counts(c, target, probe, s, u))
 
     async def incidents(
         self,
@@ -503,8 +483,19 @@ class Store:
         return deleted
 
     async def vacuum(self) -> None:
-        """Rebuild the database file to its minimum size (blocks other writes meanwhile)."""
-        await self._writer.submit(lambda db: db.execute("VACUUM"), transactional=False)
+        """Rebuild the database to its minimum size (blocks other writes meanwhile)."""
+        await self._writer.submit(lambda db: db.conn.execute("VACUUM"), transactional=False)
+
+    # ------------------------------------------------------------ leadership
+
+    async def try_lease(self, key: int) -> Lease | None:
+        """Return a held PostgreSQL advisory lock `key` on a session of its own, or None if taken.
+
+        For duties exactly one agent of several may do (docs/scaling.md); the
+        lock goes when the session does. Raises `NotImplementedError` on SQLite,
+        where one process owns the file and there is nobody to share with.
+        """
+        return await self._conns.try_lease(key)
 
     # ------------------------------------------------------------ alerting (issue 5)
     # The alert state machine's rows and the alert outbox; SQL in `store.alerts`.

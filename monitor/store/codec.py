@@ -308,7 +308,14 @@ def _decode_rest(
 
 
 def decode_result(row: tuple[Any, ...]) -> StoredResult:
-    """Return the stored result of one row selected with `RESULT_COLUMNS` (v0, v1 or v2)."""
+    """Return the stored result of one row selected with `RESULT_COLUMNS` (v0, v1 or v2).
+
+    A PostgreSQL row (`Dialect.result_columns`) has the text phases of v0 and
+    v1 in a twelfth column of their own (``phases`` holds v2's BLOB there).
+    """
+    if len(row) == 12:
+        *head, text = row
+        row = (*head[:8], head[8] if head[8] is not None else text, *head[9:])
     rid, target, probe, started, status, kind, dur_us, message, phases, details, *where = row
     location = where[0] if where else LOCAL  # a row selected without its location column
     st = CODE_STATUS[status]

@@ -12,7 +12,6 @@ location that is exactly the single agent's streak (docs/storage.md, Incidents).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 
 from monitor.models import ProbeResult, Status
 from monitor.outcome import Quorum, Streak, Thresholds, combine, required, step
+from monitor.store.dialect import Connection, upsert
 from monitor.store.records import CODE_STATUS, STATUS_CODE, compact_json, from_ms, to_ms
 
 __all__ = ["ComponentIncidents", "describe", "load", "save", "step_incident"]
@@ -74,7 +74,7 @@ def _ms(dt: datetime | None) -> int | None:
     return to_ms(dt) if dt is not None else None
 
 
-def load(conn: sqlite3.Connection, cid: int, open_incident_id: int | None) -> ComponentIncidents:
+def load(conn: Connection, cid: int, open_incident_id: int | None) -> ComponentIncidents:
     """Return component `cid`'s locations and open incident as stored."""
     comp = ComponentIncidents(cid)
     for (
@@ -123,7 +123,7 @@ def load(conn: sqlite3.Connection, cid: int, open_incident_id: int | None) -> Co
 
 
 def step_incident(
-    conn: sqlite3.Connection,
+    conn: Connection,
     comp: ComponentIncidents,
     r: ProbeResult,
     started: int,
@@ -197,7 +197,7 @@ def step_incident(
 
 
 def _open(
-    conn: sqlite3.Connection,
+    conn: Connection,
     cid: int,
     r: ProbeResult,
     started: int,
@@ -222,10 +222,10 @@ def _open(
         body += f" (seen from {', '.join(locations)})"
     updates = [{"at": opened, "status": "investigating", "body": body}]
     down_runs = sum(p.streak.down for p in places)
-    cur = conn.execute(
+    new_id: int = conn.execute(
         "INSERT INTO incidents (component, opened_at, closed_at, status, error_kinds,"
         " first_message, last_message, down_runs, updates, locations)"
-        " VALUES (?, ?, NULL, 'investigating', ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, NULL, 'investigating', ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             cid,
             opened,
@@ -236,12 +236,11 @@ def _open(
             compact_json(updates),
             compact_json(locations),
         ),
-    )
-    assert cur.lastrowid is not None
-    return _OpenIncident(cur.lastrowid, kinds, describe(r), down_runs, updates, locations)
+    ).fetchone()[0]
+    return _OpenIncident(new_id, kinds, describe(r), down_runs, updates, locations)
 
 
-def _write(conn: sqlite3.Connection, inc: _OpenIncident, *, closed: int | None) -> None:
+def _write(conn: Connection, inc: _OpenIncident, *, closed: int | None) -> None:
     conn.execute(
         "UPDATE incidents SET closed_at = ?, status = ?, error_kinds = ?, last_message = ?,"
         " down_runs = ?, updates = ?, locations = ? WHERE id = ?",
@@ -277,15 +276,17 @@ def _place_row(cid: int, p: _Place) -> tuple[Any, ...]:
     )
 
 
-def save(conn: sqlite3.Connection, comps: Iterable[ComponentIncidents]) -> None:
+_PLACE_COLUMNS = (
+    "component, location, last_status, last_started_at, key_latency_us, status_run,"
+    " status_since, good_run, good_since, outage_since, streak_kinds, streak_message"
+)
+_PLACE_UPSERT = upsert("component_locations", _PLACE_COLUMNS, key=2)
+
+
+def save(conn: Connection, comps: Iterable[ComponentIncidents]) -> None:
     """Write back the locations and open incidents of `comps`."""
     comps = list(comps)
-    conn.executemany(
-        "INSERT OR REPLACE INTO component_locations (component, location, last_status,"
-        " last_started_at, key_latency_us, status_run, status_since, good_run, good_since,"
-        " outage_since, streak_kinds, streak_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [_place_row(c.id, p) for c in comps for p in c.places.values()],
-    )
+    conn.executemany(_PLACE_UPSERT, [_place_row(c.id, p) for c in comps for p in c.places.values()])
     for c in comps:
         if c.open is not None:
             _write(conn, c.open, closed=None)

@@ -11,7 +11,6 @@ monitor/store/incidents.py's.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 from monitor.models import LOCAL, ProbeResult, Status
 from monitor.outcome import Quorum, Streak, Thresholds, step
 from monitor.store.codec import encode_result, phases_in_us
+from monitor.store.dialect import Connection, upsert
 from monitor.store.incidents import ComponentIncidents, describe, step_incident
 from monitor.store.incidents import load as load_incidents
 from monitor.store.incidents import save as save_incidents
@@ -169,6 +169,9 @@ class _Agg:
 _ROLLUP_SELECT = (
     "up, degraded, down, lat_sum, lat_min, lat_max, lat_hist, phases, wer_sum, wer_n, errors"
 )
+_ROLLUP_UPSERT = {
+    t: upsert(t, f"component, bucket, {_ROLLUP_SELECT}", key=2) for t in ROLLUP_TABLES
+}
 
 
 @dataclass(slots=True)
@@ -205,12 +208,13 @@ class ComponentIds:
     def clear(self) -> None:
         self._ids.clear()
 
-    def get(self, conn: sqlite3.Connection, target: str, probe: str) -> int:
+    def get(self, conn: Connection, target: str, probe: str) -> int:
         key = (target, probe)
         cid = self._ids.get(key)
         if cid is None:
             conn.execute(
-                "INSERT OR IGNORE INTO components (target, probe) VALUES (?, ?)", (target, probe)
+                "INSERT INTO components (target, probe) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (target, probe),
             )
             cid = conn.execute(
                 "SELECT id FROM components WHERE target = ? AND probe = ?", (target, probe)
@@ -219,8 +223,27 @@ class ComponentIds:
         return cid
 
 
+def lock_components(conn: Connection, cids: Iterable[int]) -> None:
+    """Lock the component rows `cids` until the transaction ends, in id order (PostgreSQL).
+
+    Every write of a component's roll-ups, streak and incident reads, then
+    rewrites them: two agents doing so at once on a shared server would lose
+    one's counts, or deadlock on the incident row. Locked first and always in
+    the same order, their writes take turns instead. (SQLite's BEGIN IMMEDIATE
+    already lets one writer in at a time.)
+    """
+    wanted = sorted(set(cids))
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        conn.execute(
+            f"SELECT id FROM components WHERE id IN ({','.join('?' * len(chunk))})"
+            " ORDER BY id FOR UPDATE",
+            chunk,
+        ).fetchall()
+
+
 def apply_results(
-    conn: sqlite3.Connection,
+    conn: Connection,
     ids: ComponentIds,
     results: Iterable[ProbeResult],
     thresholds: Thresholds,
@@ -245,22 +268,21 @@ def apply_results(
     rows: list[tuple[Any, ...]] = []
     row_ids: list[int] = []
     count = 0
-    for r in results:
-        cid = ids.get(conn, r.target, r.probe)
+    dialect = conn.dialect
+    results = list(results)
+    cids = [ids.get(conn, r.target, r.probe) for r in results]
+    if dialect.row_locks:
+        lock_components(conn, cids)
+    for r, cid in zip(results, cids, strict=True):
         probes[cid] = r.probe
         phases_us = phases_in_us(r)
         enc = encode_result(r, phases_us)
         started, status = enc[0], enc[1]
+        row = dialect.result_row(cid, enc, r.location)
         if want_ids:
-            cur = conn.execute(
-                "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
-                " message, phases, details, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cid, *enc, r.location),
-            )
-            assert cur.lastrowid is not None
-            row_ids.append(cur.lastrowid)
+            row_ids.append(conn.execute(dialect.insert_result + " RETURNING id", row).fetchone()[0])
         else:
-            rows.append((cid, *enc, r.location))
+            rows.append(row)
         count += 1
         latency = key_latency(r, providers.get(r.target)) if status != 2 else 0.0
         wer = _wer(r)
@@ -275,11 +297,7 @@ def apply_results(
         _step(state, r, started, thresholds)
         step_incident(conn, state.incident, r, started, latency, thresholds, quorum, stale_after_ms)
     if rows:
-        conn.executemany(
-            "INSERT INTO results (component, started_at, status, error_kind, duration_us,"
-            " message, phases, details, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        conn.executemany(dialect.insert_result, rows)
     # A day is the sum of its hours, so the daily increments come from the hourly ones.
     daily: dict[tuple[int, int], _Agg] = {}
     for (cid, hour), agg in hourly.items():
@@ -295,7 +313,7 @@ def apply_results(
 
 
 def _merge_rollups(
-    conn: sqlite3.Connection,
+    conn: Connection,
     table: str,
     probes: dict[int, str],
     aggs: dict[tuple[int, int], _Agg],
@@ -309,10 +327,10 @@ def _merge_rollups(
         if old is not None:
             agg.merge_row(probes[cid], old)
         out.append(agg.row(probes[cid], cid, bucket))
-    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * 13)})", out)
+    conn.executemany(_ROLLUP_UPSERT[table], out)
 
 
-def _load_state(conn: sqlite3.Connection, cid: int) -> _State:
+def _load_state(conn: Connection, cid: int) -> _State:
     row = conn.execute(
         "SELECT last_status, last_started_at, status_run, status_since, consecutive_good,"
         " streak_started_at, open_incident_id, streak_kinds, streak_message"
@@ -378,7 +396,7 @@ def _component_row(s: _State) -> tuple[Any, ...]:
     )
 
 
-def _save(conn: sqlite3.Connection, states: dict[int, _State]) -> None:
+def _save(conn: Connection, states: dict[int, _State]) -> None:
     conn.executemany(
         "UPDATE components SET last_status = ?, last_started_at = ?, consecutive_down = ?,"
         " consecutive_good = ?, streak_started_at = ?, open_incident_id = ?, streak_kinds = ?,"
@@ -393,31 +411,31 @@ def _save(conn: sqlite3.Connection, states: dict[int, _State]) -> None:
 
 
 def ledger_record(
-    conn: sqlite3.Connection, target: str, transcript_id: str, now: int, location: str = LOCAL
+    conn: Connection, target: str, transcript_id: str, now: int, location: str = LOCAL
 ) -> None:
     """Insert a ledger entry of `location`'s agent; recording a transcript twice keeps the first."""
     conn.execute(
-        "INSERT OR IGNORE INTO ledger (target, transcript_id, created_at, location)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO ledger (target, transcript_id, created_at, location)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (target, transcript_id, now, location),
     )
 
 
 def ledger_mark_deleted(
-    conn: sqlite3.Connection, target: str, transcript_id: str, now: int, location: str = LOCAL
+    conn: Connection, target: str, transcript_id: str, now: int, location: str = LOCAL
 ) -> None:
     """Mark an entry deleted (creating it, as `location`'s, if the probe never recorded it)."""
     conn.execute(
         "INSERT INTO ledger (target, transcript_id, created_at, deleted_at, location)"
         " VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (target, transcript_id) DO UPDATE SET deleted_at = excluded.deleted_at"
-        " WHERE deleted_at IS NULL",
+        " WHERE ledger.deleted_at IS NULL",
         (target, transcript_id, now, now, location),
     )
 
 
 def ledger_mark_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     target: str,
     transcript_id: str,
     error: str,
@@ -428,7 +446,7 @@ def ledger_mark_attempt(
     conn.execute(
         "INSERT INTO ledger (target, transcript_id, created_at, attempts, last_error,"
         " last_attempt_at, location) VALUES (?, ?, ?, 1, ?, ?, ?)"
-        " ON CONFLICT (target, transcript_id) DO UPDATE SET attempts = attempts + 1,"
+        " ON CONFLICT (target, transcript_id) DO UPDATE SET attempts = ledger.attempts + 1,"
         " last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
         (target, transcript_id, now, error, now, location),
     )
@@ -440,16 +458,17 @@ def ledger_mark_attempt(
 PRUNE_BATCH = 500
 
 
-def prune_batch(conn: sqlite3.Connection, table: str, cutoff: int) -> int:
+def prune_batch(conn: Connection, table: str, cutoff: int) -> int:
     """Delete up to `PRUNE_BATCH` rows of `table` older than `cutoff`; return how many."""
     if table == "results":
         # Through the (component, started_at) index, one component at a time, so the
-        # oldest rows are found without scanning the table.
+        # oldest rows are found without scanning the table (the ORDER BY makes the
+        # index the plan on PostgreSQL too, whatever its estimate of the matches).
         deleted = 0
         for (cid,) in conn.execute("SELECT id FROM components").fetchall():
             cur = conn.execute(
                 "DELETE FROM results WHERE id IN (SELECT id FROM results"
-                " WHERE component = ? AND started_at < ? LIMIT ?)",
+                " WHERE component = ? AND started_at < ? ORDER BY started_at LIMIT ?)",
                 (cid, cutoff, PRUNE_BATCH - deleted),
             )
             deleted += cur.rowcount

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import heapq
 import json
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from monitor.models import LedgerEntry, ProbeResult
-from monitor.store.codec import RESULT_COLUMNS, decode_result
+from monitor.store.codec import decode_result
+from monitor.store.dialect import Connection
 from monitor.store.records import (
     CODE_STATUS,
-    DAY_MS,
-    HOUR_MS,
     ComponentState,
     Incident,
     IncidentUpdate,
@@ -45,8 +43,6 @@ __all__ = [
     "result_rows",
     "rollup_counts_all",
     "rollups",
-    "uptime_counts",
-    "uptime_counts_all",
 ]
 
 MAX_LIMIT = 1000
@@ -54,36 +50,53 @@ MAX_LIMIT = 1000
 MAX_INCIDENTS = 100_000
 
 
+def _where(*columns: tuple[str, object | None]) -> tuple[str, list[Any]]:
+    """Return ``AND column = ?`` for each (column, value) whose value is given, and the values.
+
+    The store's SQL spells "any" as a condition left out, not ``? IS NULL OR``:
+    PostgreSQL cannot type a parameter compared only with NULL.
+    """
+    sql = ""
+    args: list[Any] = []
+    for column, value in columns:
+        if value is not None:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    return sql, args
+
+
+def _component_filter(
+    target: str | None, probe: str | None, prefix: str = ""
+) -> tuple[str, list[Any]]:
+    """Return the ``AND`` conditions (and their values) selecting `target` and `probe` if given."""
+    return _where((f"{prefix}target", target), (f"{prefix}probe", probe))
+
+
 def _components(
-    conn: sqlite3.Connection, target: str | None, probe: str | None
+    conn: Connection, target: str | None, probe: str | None
 ) -> list[tuple[int, str, str]]:
-    sql = "SELECT id, target, probe FROM components WHERE 1"
-    args: list[str] = []
-    if target is not None:
-        sql += " AND target = ?"
-        args.append(target)
-    if probe is not None:
-        sql += " AND probe = ?"
-        args.append(probe)
-    return conn.execute(sql + " ORDER BY target, probe", args).fetchall()
+    where, args = _component_filter(target, probe)
+    sql = f"SELECT id, target, probe FROM components WHERE TRUE{where} ORDER BY target, probe"
+    return conn.execute(sql, args).fetchall()
 
 
-def latest(conn: sqlite3.Connection, target: str | None, probe: str | None) -> list[ProbeResult]:
+def latest(conn: Connection, target: str | None, probe: str | None) -> list[ProbeResult]:
     """Return the most recent result of each matching component, ordered by target, probe."""
-    out = []
-    for cid, _, _ in _components(conn, target, probe):
-        row = conn.execute(
-            f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
-            " WHERE r.component = ? ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
-            (cid,),
-        ).fetchone()
-        if row is not None:
-            out.append(decode_result(row).result)
-    return out
+    where, args = _component_filter(target, probe, "c.")
+    # One statement for all components (a round trip each would cost PostgreSQL 30 of them
+    # for 30 components), each component's row found through its index.
+    rows = conn.execute(
+        f"SELECT {conn.dialect.result_columns} FROM results r"
+        " JOIN components c ON c.id = r.component WHERE r.id IN (SELECT (SELECT x.id"
+        " FROM results x WHERE x.component = c.id ORDER BY x.started_at DESC, x.id DESC"
+        f" LIMIT 1) FROM components c WHERE TRUE{where}) ORDER BY c.target, c.probe",
+        args,
+    ).fetchall()
+    return [decode_result(row).result for row in rows]
 
 
 def result_rows(
-    conn: sqlite3.Connection,
+    conn: Connection,
     target: str | None,
     probe: str | None,
     since: int | None,
@@ -134,7 +147,8 @@ def result_rows(
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         rows = conn.execute(
-            f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
+            f"SELECT {conn.dialect.result_columns} FROM results r"
+            " JOIN components c ON c.id = r.component"
             f" WHERE r.id IN ({','.join('?' * len(chunk))})",
             chunk,
         ).fetchall()
@@ -143,7 +157,7 @@ def result_rows(
 
 
 def rollups(
-    conn: sqlite3.Connection,
+    conn: Connection,
     table: str,
     bucket_ms: int,
     target: str | None,
@@ -156,12 +170,12 @@ def rollups(
     # One primary-key range per component: never a scan of the whole table.
     for cid, t, p in _components(conn, target, probe):
         rows = conn.execute(
-            f"SELECT ?, ?, bucket, up, degraded, down, lat_sum, lat_min, lat_max,"
+            "SELECT bucket, up, degraded, down, lat_sum, lat_min, lat_max,"
             f" lat_hist, phases, wer_sum, wer_n, errors FROM {table}"
             " WHERE component = ? AND bucket > ? AND bucket < ? ORDER BY bucket",
-            (t, p, cid, since - bucket_ms, until),
+            (cid, since - bucket_ms, until),
         ).fetchall()
-        out.extend(_rollup(row, bucket_ms) for row in rows)
+        out.extend(_rollup((t, p, *row), bucket_ms) for row in rows)
     return out
 
 
@@ -183,7 +197,7 @@ class RunCounts(NamedTuple):
 
 
 def rollup_counts_all(
-    conn: sqlite3.Connection, table: str, bucket_ms: int, since: int, until: int
+    conn: Connection, table: str, bucket_ms: int, since: int, until: int
 ) -> list[RunCounts]:
     """Return every component's bucket counts overlapping [since, until), by target, probe, bucket.
 
@@ -192,7 +206,7 @@ def rollup_counts_all(
     """
     rows = conn.execute(
         "SELECT c.target, c.probe, r.bucket, r.up + r.degraded + r.down, r.up, r.degraded, r.down"
-        f" FROM components c CROSS JOIN {table} r"
+        f" FROM components c {conn.dialect.join} {table} r"
         " ON r.component = c.id AND r.bucket > ? AND r.bucket < ?"
         " ORDER BY c.target, c.probe, r.bucket",
         (since - bucket_ms, until),
@@ -223,181 +237,6 @@ def _rollup(row: tuple[Any, ...], bucket_ms: int) -> Rollup:
         wer_n=wer_n,
         errors=JSONMapping(errors) if errors else {},
     )
-
-
-def _floor(ms: int, size: int) -> int:
-    return ms - ms % size
-
-
-def _ceil(ms: int, size: int) -> int:
-    return -((-ms) // size) * size
-
-
-def uptime_counts(
-    conn: sqlite3.Connection, target: str, probe: str, since: int, until: int
-) -> tuple[int, int]:
-    """Return (runs, good runs) of one component with started_at in [since, until).
-
-    Whole days come from `rollup_daily`, whole hours from `rollup_hourly` and the
-    partial hours at either edge from raw results, which gives exactly the raw
-    figure wherever raw results are retained. Where they are not, an edge is
-    widened to its whole hour (or day, where hourly roll-ups are gone too).
-    """
-    comp = conn.execute(
-        "SELECT id FROM components WHERE target = ? AND probe = ?", (target, probe)
-    ).fetchone()
-    if comp is None or since >= until:
-        return 0, 0
-    cid = comp[0]
-    raw_from = conn.execute(
-        "SELECT min(started_at) FROM results WHERE component = ?", (cid,)
-    ).fetchone()[0]
-    hourly_from = conn.execute(
-        "SELECT min(bucket) FROM rollup_hourly WHERE component = ?", (cid,)
-    ).fetchone()[0]
-    raw, hours, days = _uptime_plan(since, until, raw_from, hourly_from)
-    runs = good = 0
-    for a, b in raw:
-        n, g = conn.execute(
-            "SELECT count(*), coalesce(sum(status < 2), 0) FROM results"
-            " WHERE component = ? AND started_at >= ? AND started_at < ?",
-            (cid, a, b),
-        ).fetchone()
-        runs, good = runs + n, good + g
-    for table, buckets in (("rollup_hourly", hours), ("rollup_daily", days)):
-        for n, g in _bucket_sums(conn, table, cid, sorted(buckets)):
-            runs, good = runs + n, good + g
-    return runs, good
-
-
-def _uptime_plan(
-    since: int, until: int, raw_from: int | None, hourly_from: int | None
-) -> tuple[list[tuple[int, int]], set[int], set[int]]:
-    """Return (raw ranges, hour buckets, day buckets) that together count [since, until) once.
-
-    `raw_from` and `hourly_from` are the oldest retained raw result and hourly
-    bucket of the component (None when there are none).
-    """
-    # The exact decomposition: raw edges, whole hours, whole days.
-    pieces: list[tuple[str, int, int]] = []
-    hs, he = _ceil(since, HOUR_MS), _floor(until, HOUR_MS)
-    if hs >= he:
-        pieces.append(("raw", since, until))
-    else:
-        pieces += [("raw", since, hs), ("raw", he, until)]
-        ds, de = _ceil(hs, DAY_MS), _floor(he, DAY_MS)
-        if ds >= de:
-            pieces.append(("hour", hs, he))
-        else:
-            pieces += [("hour", hs, ds), ("day", ds, de), ("hour", de, he)]
-
-    # Widen what the retained data cannot answer exactly.
-    resolved: list[tuple[str, int, int]] = []
-    for level, a, b in pieces:
-        if a >= b:
-            continue
-        if level == "raw" and (raw_from is None or a < raw_from):
-            level, a, b = "hour", _floor(a, HOUR_MS), _ceil(b, HOUR_MS)
-        if level == "hour" and (hourly_from is None or a < hourly_from):
-            level, a, b = "day", _floor(a, DAY_MS), _ceil(b, DAY_MS)
-        resolved.append((level, a, b))
-    days = {d for lv, a, b in resolved if lv == "day" for d in range(a, b, DAY_MS)}
-    hours = {
-        h
-        for lv, a, b in resolved
-        if lv == "hour"
-        for h in range(a, b, HOUR_MS)
-        if _floor(h, DAY_MS) not in days
-    }
-    raw = [
-        (a, b)
-        for lv, a, b in resolved
-        if lv == "raw" and _floor(a, HOUR_MS) not in hours and _floor(a, DAY_MS) not in days
-    ]
-    return raw, hours, days
-
-
-def _spans(buckets: Iterable[int], size: int) -> list[tuple[int, int]]:
-    """Return sorted bucket starts merged into [start, end) ranges of consecutive buckets."""
-    out: list[tuple[int, int]] = []
-    for b in sorted(buckets):
-        if out and out[-1][1] == b:
-            out[-1] = (out[-1][0], b + size)
-        else:
-            out.append((b, b + size))
-    return out
-
-
-_RANGE_SUMS = {
-    # CROSS JOIN keeps the ranges as the outer loop, so each range is one index seek.
-    "results": "SELECT q.column2, q.column1, count(*), coalesce(sum(t.status < 2), 0)"
-    " FROM (VALUES {rows}) q CROSS JOIN results t"
-    " ON t.component = q.column1 AND t.started_at >= q.column3 AND t.started_at < q.column4"
-    " GROUP BY q.column2, q.column1",
-    "rollup_hourly": "SELECT q.column2, q.column1, sum(t.up + t.degraded + t.down),"
-    " sum(t.up + t.degraded)"
-    " FROM (VALUES {rows}) q CROSS JOIN rollup_hourly t"
-    " ON t.component = q.column1 AND t.bucket >= q.column3 AND t.bucket < q.column4"
-    " GROUP BY q.column2, q.column1",
-    "rollup_daily": "SELECT q.column2, q.column1, sum(t.up + t.degraded + t.down),"
-    " sum(t.up + t.degraded)"
-    " FROM (VALUES {rows}) q CROSS JOIN rollup_daily t"
-    " ON t.component = q.column1 AND t.bucket >= q.column3 AND t.bucket < q.column4"
-    " GROUP BY q.column2, q.column1",
-}
-
-
-def uptime_counts_all(
-    conn: sqlite3.Connection, windows: Sequence[tuple[int, int]]
-) -> dict[tuple[str, str], list[tuple[int, int]]]:
-    """Return (runs, good runs) per window for every component, by (target, probe).
-
-    The same figures as `uptime_counts` for each component and window, read
-    with a few range queries for all components at once instead of several
-    queries per component and window.
-    """
-    comps = conn.execute(
-        "SELECT c.id, c.target, c.probe,"
-        " (SELECT min(started_at) FROM results WHERE component = c.id),"
-        " (SELECT min(bucket) FROM rollup_hourly WHERE component = c.id)"
-        " FROM components c ORDER BY c.target, c.probe"
-    ).fetchall()
-    ranges: dict[str, list[tuple[int, int, int, int]]] = {t: [] for t in _RANGE_SUMS}
-    for cid, _, _, raw_from, hourly_from in comps:
-        for w, (since, until) in enumerate(windows):
-            if since >= until:
-                continue
-            raw, hours, days = _uptime_plan(since, until, raw_from, hourly_from)
-            ranges["results"] += [(cid, w, a, b) for a, b in raw]
-            ranges["rollup_hourly"] += [(cid, w, a, b) for a, b in _spans(hours, HOUR_MS)]
-            ranges["rollup_daily"] += [(cid, w, a, b) for a, b in _spans(days, DAY_MS)]
-    sums: dict[tuple[int, int], tuple[int, int]] = {}
-    for table, rows in ranges.items():
-        for i in range(0, len(rows), 500):
-            chunk = rows[i : i + 500]
-            sql = _RANGE_SUMS[table].format(rows=",".join(["(?,?,?,?)"] * len(chunk)))
-            args = [v for row in chunk for v in row]
-            for w, cid, n, g in conn.execute(sql, args):
-                runs, good = sums.get((cid, w), (0, 0))
-                sums[(cid, w)] = (runs + n, good + g)
-    return {
-        (t, p): [sums.get((cid, w), (0, 0)) for w in range(len(windows))]
-        for cid, t, p, _, _ in comps
-    }
-
-
-def _bucket_sums(
-    conn: sqlite3.Connection, table: str, cid: int, buckets: list[int]
-) -> Iterable[tuple[int, int]]:
-    for i in range(0, len(buckets), 500):
-        chunk = buckets[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        yield conn.execute(
-            f"SELECT coalesce(sum(up + degraded + down), 0), coalesce(sum(up + degraded), 0)"
-            f" FROM {table}"
-            f" WHERE component = ? AND bucket IN ({marks})",
-            (cid, *chunk),
-        ).fetchone()
 
 
 def _incident(row: tuple[object, ...]) -> Incident:
@@ -433,7 +272,7 @@ _INCIDENT_SELECT = (
 
 
 def incidents(
-    conn: sqlite3.Connection,
+    conn: Connection,
     since: int | None,
     open_only: bool,
     limit: int,
@@ -441,23 +280,26 @@ def incidents(
     probe: str | None,
 ) -> list[Incident]:
     """Return incidents open at or after `since` (still open, or closed since), newest first."""
-    sql = _INCIDENT_SELECT + " WHERE (?1 IS NULL OR c.target = ?1) AND (?2 IS NULL OR c.probe = ?2)"
+    where, args = _component_filter(target, probe, "c.")
+    sql = f"{_INCIDENT_SELECT} WHERE TRUE{where}"
     if open_only:
         sql += " AND i.closed_at IS NULL"
     if since is not None:
-        sql += " AND (i.closed_at IS NULL OR i.closed_at >= ?3)"
-    sql += " ORDER BY i.opened_at DESC, i.id DESC LIMIT ?4"
-    rows = conn.execute(sql, (target, probe, since, max(0, min(limit, MAX_INCIDENTS)))).fetchall()
+        sql += " AND (i.closed_at IS NULL OR i.closed_at >= ?)"
+        args.append(since)
+    sql += " ORDER BY i.opened_at DESC, i.id DESC LIMIT ?"
+    args.append(max(0, min(limit, MAX_INCIDENTS)))
+    rows = conn.execute(sql, args).fetchall()
     return [_incident(row) for row in rows]
 
 
-def incident(conn: sqlite3.Connection, incident_id: int) -> Incident | None:
+def incident(conn: Connection, incident_id: int) -> Incident | None:
     """Return one incident by id, or None."""
     row = conn.execute(_INCIDENT_SELECT + " WHERE i.id = ?", (incident_id,)).fetchone()
     return _incident(row) if row is not None else None
 
 
-def component_states(conn: sqlite3.Connection) -> list[ComponentState]:
+def component_states(conn: Connection) -> list[ComponentState]:
     """Return every component's state-machine row, ordered by target, probe."""
     rows = conn.execute(
         "SELECT target, probe, last_status, last_started_at, consecutive_down,"
@@ -478,18 +320,18 @@ def component_states(conn: sqlite3.Connection) -> list[ComponentState]:
 
 
 def location_states(
-    conn: sqlite3.Connection, since: int, target: str | None = None, probe: str | None = None
+    conn: Connection, since: int, target: str | None = None, probe: str | None = None
 ) -> list[LocationState]:
     """Return each location's latest view of each component (of `target`, `probe`, or all),
     if its last result started at or after `since` (older ones are stale), ordered by
     target, probe, location."""
+    where, args = _component_filter(target, probe, "c.")
     rows = conn.execute(
         "SELECT c.target, c.probe, l.location, l.last_status, l.last_started_at,"
         " l.key_latency_us, l.outage_since FROM component_locations l"
-        " JOIN components c ON c.id = l.component WHERE l.last_started_at >= ?1"
-        " AND (?2 IS NULL OR c.target = ?2) AND (?3 IS NULL OR c.probe = ?3)"
+        f" JOIN components c ON c.id = l.component WHERE l.last_started_at >= ?{where}"
         " ORDER BY c.target, c.probe, l.location",
-        (since, target, probe),
+        (since, *args),
     ).fetchall()
     return [
         LocationState(
@@ -505,12 +347,11 @@ def location_states(
     ]
 
 
-def latest_of(
-    conn: sqlite3.Connection, target: str, probe: str, location: str
-) -> ProbeResult | None:
+def latest_of(conn: Connection, target: str, probe: str, location: str) -> ProbeResult | None:
     """Return the most recent result of (target, probe) probed from `location`, if any."""
     row = conn.execute(
-        f"SELECT {RESULT_COLUMNS} FROM results r JOIN components c ON c.id = r.component"
+        f"SELECT {conn.dialect.result_columns} FROM results r"
+        " JOIN components c ON c.id = r.component"
         " WHERE c.target = ? AND c.probe = ? AND r.location = ?"
         " ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
         (target, probe, location),
@@ -518,7 +359,7 @@ def latest_of(
     return decode_result(row).result if row is not None else None
 
 
-def locations(conn: sqlite3.Connection) -> list[str]:
+def locations(conn: Connection) -> list[str]:
     """Return every location that has stored a result, sorted."""
     return [
         row[0]
@@ -536,22 +377,21 @@ def _entries(rows: Iterable[tuple[str, str, int, int, str | None]]) -> list[Ledg
 
 
 def ledger_pending(
-    conn: sqlite3.Connection, target: str | None, location: str | None = None
+    conn: Connection, target: str | None, location: str | None = None
 ) -> list[LedgerEntry]:
     """Return undeleted ledger entries (of `target`, or all; of `location`'s agent, or all),
     oldest first."""
+    where, args = _where(("target", target), ("location", location))
     return _entries(
         conn.execute(
             "SELECT target, transcript_id, created_at, attempts, last_error FROM ledger"
-            " WHERE deleted_at IS NULL AND (?1 IS NULL OR target = ?1)"
-            " AND (?2 IS NULL OR location = ?2)"
-            " ORDER BY created_at, target, transcript_id",
-            (target, location),
+            f" WHERE deleted_at IS NULL{where} ORDER BY created_at, target, transcript_id",
+            args,
         ).fetchall()
     )
 
 
-def ledger_overdue(conn: sqlite3.Connection, created_before: int) -> list[LedgerEntry]:
+def ledger_overdue(conn: Connection, created_before: int) -> list[LedgerEntry]:
     """Return undeleted ledger entries created before `created_before`, oldest first."""
     return _entries(
         conn.execute(
@@ -562,12 +402,13 @@ def ledger_overdue(conn: sqlite3.Connection, created_before: int) -> list[Ledger
     )
 
 
-def ledger_pending_counts(conn: sqlite3.Connection, location: str | None = None) -> dict[str, int]:
+def ledger_pending_counts(conn: Connection, location: str | None = None) -> dict[str, int]:
     """Return undeleted entries per target (of `location`'s agent, or all), 0 for targets
     whose entries are all deleted."""
+    where, args = _where(("location", location))
     rows = conn.execute(
         "SELECT target, count(*) FILTER (WHERE deleted_at IS NULL) FROM ledger"
-        " WHERE ?1 IS NULL OR location = ?1 GROUP BY target",
-        (location,),
+        f" WHERE TRUE{where} GROUP BY target",
+        args,
     ).fetchall()
     return {t: n for t, n in rows}

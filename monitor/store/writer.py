@@ -22,15 +22,23 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from monitor.models import Clock
+from monitor.store.dialect import Handle, SqliteConnection
 from monitor.store.records import StoreHealth
 
 if TYPE_CHECKING:  # imported on the writer thread, and only when needed: see import_sqlite_utils
     from sqlite_utils import Database
 
-__all__ = ["StoreWriteError", "Writer", "connect", "import_sqlite_utils"]
+__all__ = [
+    "Backend",
+    "SqliteBackend",
+    "StoreWriteError",
+    "Writer",
+    "connect",
+    "import_sqlite_utils",
+]
 
 log = logging.getLogger("sttwatch.store")
 
@@ -168,7 +176,9 @@ def connect(path: str, *, busy_timeout_s: float, readonly: bool = False) -> sqli
     """Return a connection to `path` with the pragmas every sttwatch connection uses."""
     # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE for
     # the writer), never implicitly by the sqlite3 module.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, factory=SqliteConnection
+    )
     try:
         _configure(conn, busy_timeout_s=busy_timeout_s, readonly=readonly)
     except BaseException:
@@ -193,9 +203,100 @@ def _configure(conn: sqlite3.Connection, *, busy_timeout_s: float, readonly: boo
         conn.execute("PRAGMA journal_size_limit = 67108864")
 
 
+class Backend(Protocol):
+    """One kind of database as the writer drives it (SQLite here, PostgreSQL in `postgres`)."""
+
+    # What log lines and errors call the database: a path, or a URL with its password masked.
+    label: str
+
+    def open_writer(self) -> Handle:
+        """Return a new write connection, as write jobs see it."""
+
+    def begin(self, handle: Handle) -> None:
+        """Begin a write transaction."""
+
+    def commit(self, handle: Handle) -> None:
+        """Commit it."""
+
+    def rollback(self, handle: Handle) -> None:
+        """Roll it back, if one is open."""
+
+    def close_writer(self, handle: Handle) -> None:
+        """Close the write connection (the store is closing)."""
+
+    def failure(self, exc: BaseException) -> str | None:
+        """Return why `exc` means the database cannot take writes now, or None (a bug's error).
+
+        The text is added to the error (e.g. "the file system is full"); "" if
+        nothing more is known.
+        """
+
+    def broken(self, handle: Handle) -> bool:
+        """Return True when the write connection is lost and must be opened again."""
+
+
+class SqliteBackend:
+    """The embedded database: one file, WAL, the pragmas of `connect`."""
+
+    def __init__(self, path: str, *, busy_timeout_s: float) -> None:
+        self.label = path
+        self._path = path
+        self._busy_timeout_s = busy_timeout_s
+
+    def open_writer(self) -> Handle:
+        """Return the write connection as a lazily built sqlite-utils `Database`."""
+        conn = connect(self._path, busy_timeout_s=self._busy_timeout_s)
+        try:
+            # What sqlite-utils' Database sets on its connection, set here so that
+            # jobs see the same connection whether or not it was ever built.
+            conn.execute("PRAGMA recursive_triggers = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return cast("Handle", _LazyDatabase(conn))
+
+    def _conn(self, handle: Handle) -> sqlite3.Connection:
+        return cast("_LazyDatabase", handle).conn
+
+    def begin(self, handle: Handle) -> None:
+        """Begin, taking the write lock at once (no upgrade deadlock with other processes)."""
+        self._conn(handle).execute("BEGIN IMMEDIATE")
+
+    def commit(self, handle: Handle) -> None:
+        """Commit."""
+        self._conn(handle).execute("COMMIT")
+
+    def rollback(self, handle: Handle) -> None:
+        """Roll back when a transaction is open."""
+        conn = self._conn(handle)
+        if conn.in_transaction:
+            conn.rollback()
+
+    def close_writer(self, handle: Handle) -> None:
+        """Let SQLite refresh its statistics, then close."""
+        conn = self._conn(handle)
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA optimize")
+        conn.close()
+
+    def failure(self, exc: BaseException) -> str | None:
+        """Return the cause of an unwritable database (full disk, read-only), None for bugs."""
+        if not isinstance(exc, sqlite3.Error) or isinstance(exc, _BUG_ERRORS):
+            return None
+        return diagnose(self._path)
+
+    def broken(self, handle: Handle) -> bool:
+        """A SQLite connection does not break: the next job tries the same file again."""
+        return False
+
+    def read_connection(self) -> sqlite3.Connection:
+        """Return a new read-only connection (one per reader thread)."""
+        return connect(self._path, busy_timeout_s=self._busy_timeout_s, readonly=True)
+
+
 @dataclass(slots=True)
 class _Job:
-    fn: Callable[[Database], Any]
+    fn: Callable[[Any], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     transactional: bool
@@ -204,13 +305,12 @@ class _Job:
 class Writer:
     """The writer thread and its queue; see the module docstring."""
 
-    def __init__(self, path: str, *, clock: Clock, busy_timeout_s: float) -> None:
-        self._path = path
+    def __init__(self, backend: Backend, *, clock: Clock) -> None:
+        self._backend = backend
         self._clock = clock
-        self._busy_timeout_s = busy_timeout_s
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sttwatch-store-writer", daemon=True)
-        self._db: _LazyDatabase | None = None
+        self._db: Handle | None = None
         self._health = StoreHealth()
         self._closed = False
         self._on_failure: list[Callable[[], None]] = []
@@ -230,7 +330,7 @@ class Writer:
         """Start the writer thread."""
         self._thread.start()
 
-    async def submit(self, fn: Callable[[Database], T], *, transactional: bool = True) -> T:
+    async def submit(self, fn: Callable[[Any], T], *, transactional: bool = True) -> T:
         """Return what `fn(db)` returns once its transaction is committed.
 
         Raises `StoreWriteError` if the database cannot be written. If the caller
@@ -260,52 +360,59 @@ class Writer:
                 self._execute(job)
         finally:
             if self._db is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.conn.execute("PRAGMA optimize")
-                self._db.conn.close()
+                self._backend.close_writer(self._db)
 
-    def _connection(self) -> _LazyDatabase:
+    def _connection(self) -> Handle:
         if self._db is None:
-            conn = connect(self._path, busy_timeout_s=self._busy_timeout_s)
-            try:
-                # What sqlite-utils' Database sets on its connection, set here so that
-                # jobs see the same connection whether or not it was ever built.
-                conn.execute("PRAGMA recursive_triggers = ON")
-            except BaseException:
-                conn.close()
-                raise
-            self._db = _LazyDatabase(conn)
+            self._db = self._backend.open_writer()
         return self._db
 
-    def _execute(self, job: _Job) -> None:
+    def _begin(self, db: Handle) -> Handle:
+        """Begin on `db`; on a connection found lost (a server restarted), once on a new one.
+
+        Nothing of the job has run yet, so beginning again loses nothing.
+        """
         try:
-            lazy = self._connection()
-            conn = lazy.conn
-            db = cast("Database", lazy)
+            self._backend.begin(db)
+        except Exception:
+            if not self._backend.broken(db):
+                raise
+            with contextlib.suppress(Exception):
+                self._backend.close_writer(db)
+            self._db = None
+            db = self._connection()
+            self._backend.begin(db)
+        return db
+
+    def _execute(self, job: _Job) -> None:
+        backend = self._backend
+        try:
+            db = self._connection()
             if job.transactional:
-                conn.execute("BEGIN IMMEDIATE")
+                db = self._begin(db)
                 try:
                     value = job.fn(db)
-                    conn.execute("COMMIT")
+                    backend.commit(db)
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.rollback()
+                    backend.rollback(db)
                     raise
             else:
                 value = job.fn(db)
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             self._failed()
-            if isinstance(exc, _BUG_ERRORS):
+            cause = backend.failure(exc)
+            if self._db is not None and backend.broken(self._db):
+                # A lost server connection: the next job connects again.
+                with contextlib.suppress(Exception):
+                    backend.close_writer(self._db)
+                self._db = None
+            if cause is None:  # a bug in a job or a statement: hand it to its caller, keep serving
                 self._deliver(job, exc, error=True)
             else:
-                cause = diagnose(self._path)
                 self._record_failure(exc, cause)
                 err = StoreWriteError(f"database not writable: {exc}" + f" ({cause})" * bool(cause))
                 err.__cause__ = exc
                 self._deliver(job, err, error=True)
-        except BaseException as exc:  # a bug in a job: hand it to its caller, keep serving
-            self._failed()
-            self._deliver(job, exc, error=True)
         else:
             self._record_success()
             self._deliver(job, value, error=False)
@@ -327,7 +434,7 @@ class Writer:
         with contextlib.suppress(RuntimeError):
             job.loop.call_soon_threadsafe(settle)
 
-    def _record_failure(self, exc: sqlite3.Error, cause: str = "") -> None:
+    def _record_failure(self, exc: BaseException, cause: str = "") -> None:
         now = self._clock.now()
         h = self._health
         message = f"{type(exc).__name__}: {exc}" + f" ({cause})" * bool(cause)
@@ -342,7 +449,7 @@ class Writer:
             extra = f" ({self._suppressed} more failures since the last report)" * bool(
                 self._suppressed
             )
-            log.error("database %s cannot be written: %s%s", self._path, message, extra)
+            log.error("database %s cannot be written: %s%s", self._backend.label, message, extra)
             self._last_logged = mono
             self._suppressed = 0
         else:
@@ -353,7 +460,9 @@ class Writer:
         now = self._clock.now()
         if not h.writable:
             log.warning(
-                "database %s is writable again (failing since %s)", self._path, h.failing_since
+                "database %s is writable again (failing since %s)",
+                self._backend.label,
+                h.failing_since,
             )
             self._last_logged = None
             self._suppressed = 0

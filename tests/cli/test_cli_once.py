@@ -20,6 +20,7 @@ from monitor.models import ProbeResult
 from monitor.runtime import USER_AGENT, session_factory
 from monitor.simulator import SimulatorHandle
 from tests.support import configs
+from tests.support.cli import run_sttwatch
 from tests.support.configs import config_doc, sim_target
 
 if TYPE_CHECKING:
@@ -51,24 +52,7 @@ def write_config(
 
 async def sttwatch(*args: str, key: str = SIM_KEY, limit: float = 60.0) -> tuple[int, str, str]:
     """Run ``sttwatch ARGS`` as a subprocess; return (exit code, stdout, stderr)."""
-    env = {**os.environ, "STTWATCH_TEST_KEY": key}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), limit)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_sttwatch(*args, env={"STTWATCH_TEST_KEY": key}, limit=limit)
 
 
 def parse_lines(stdout: str) -> list[dict[str, Any]]:

@@ -36,8 +36,27 @@ KEY = "sk-live-d41d8cd98f00b204"
             0o644,
             True,
         ),
+        (
+            "database: postgresql://sw:pw12345678@db/sw\ntargets:\n  - name: us\n"
+            "    api_key: ${K}\n",
+            0o644,
+            True,
+        ),
+        (
+            "database: postgresql://sw:${PW}@db/sw\ntargets:\n  - name: us\n    api_key: ${K}\n",
+            0o644,
+            False,
+        ),
     ],
-    ids=["literal-key-world", "literal-key-group", "literal-key-private", "env-key", "alert-pw"],
+    ids=[
+        "literal-key-world",
+        "literal-key-group",
+        "literal-key-private",
+        "env-key",
+        "alert-pw",
+        "database-pw",
+        "database-pw-from-env",
+    ],
 )
 def test_permission_warning(tmp_path: Path, body: str, mode: int, warned: bool) -> None:
     p = tmp_path / "c.yaml"

@@ -63,15 +63,15 @@ async def feed(stores: dict[str, Store], script: str) -> None:
 
 
 @pytest.fixture
-async def agents(tmp_path: Path) -> AsyncIterator[Agents]:
-    """Yield `open(quorum, *locations)`: one store per location on one database file."""
+async def agents(database: str) -> AsyncIterator[Agents]:
+    """Yield `open(quorum, *locations)`: one store per location on one database (each backend)."""
     opened: list[Store] = []
 
     async def open_(quorum: Quorum, *locations: str) -> dict[str, Store]:
         out = {}
         for loc in locations:
             store = await Store.open(
-                str(tmp_path / "shared.db"),
+                database,
                 failure_threshold=2,
                 success_threshold=2,
                 location=loc,

@@ -1,4 +1,10 @@
-"""The SQLite store: roll-ups, incidents, ledger, retention, failures — real files in tmp_path."""
+"""The store: roll-ups, incidents, ledger, retention, failures — on both databases.
+
+Most tests run twice (``[sqlite]``: a real file in tmp_path, ``[postgresql]``: a
+fresh database of the session's real server; tests/store/conftest.py). Those of
+what only a SQLite file has (read-only files, locks of another process, WAL,
+bytes on disk) open a file in tmp_path themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,22 +32,9 @@ from tests.support.results import COMPONENTS, T0, history, make
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def db_path(tmp_path: Path) -> str:
+    """A SQLite file, for the tests of what only SQLite has."""
     return str(tmp_path / "sttwatch.db")
-
-
-@pytest.fixture
-async def store(db_path: str, clock: ManualClock) -> AsyncIterator[Store]:
-    s = await Store.open(db_path, clock=clock)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 # ---------------------------------------------------------------------------
@@ -175,15 +168,17 @@ async def test_rollups_equal_recomputation_from_raw_results(store: Store) -> Non
     )
 
 
-async def test_bulk_and_single_writes_store_the_same(tmp_path: Path, clock: ManualClock) -> None:
+async def test_bulk_and_single_writes_store_the_same(
+    make_database: Callable[[], str], clock: ManualClock
+) -> None:
     results = history(seed=3, days=0.3)
     results[40:44] = [
         make(r.target, r.probe, r.started_at, Status.DOWN, kind=ErrorKind.AUTH)
         for r in results[40:44]
     ]
     states = []
-    for name, bulk in (("bulk.db", True), ("single.db", False)):
-        async with await Store.open(str(tmp_path / name), clock=clock) as s:
+    for bulk in (True, False):
+        async with await Store.open(make_database(), clock=clock) as s:
             if bulk:
                 assert await s.add_results(iter(results)) == len(results)
             else:
@@ -325,17 +320,17 @@ async def test_incident_records_kinds_messages_and_updates(store: Store) -> None
     assert done.duration(T0) == timedelta(minutes=4)
 
 
-async def test_incident_state_survives_reopen(db_path: str, clock: ManualClock) -> None:
-    async with await Store.open(db_path, clock=clock) as s:
+async def test_incident_state_survives_reopen(database: str, clock: ManualClock) -> None:
+    async with await Store.open(database, clock=clock) as s:
         await s.add_result(make(at=T0, status=D))
-    async with await Store.open(db_path, clock=clock) as s:
+    async with await Store.open(database, clock=clock) as s:
         await s.add_result(make(at=T0 + timedelta(minutes=1), status=D))
         assert len(await s.incidents(open_only=True)) == 1
-    async with await Store.open(db_path, clock=clock) as s:
+    async with await Store.open(database, clock=clock) as s:
         await s.add_result(make(at=T0 + timedelta(minutes=2), status=D))
         assert len(await s.incidents()) == 1  # not opened twice
         await s.add_result(make(at=T0 + timedelta(minutes=3)))
-    async with await Store.open(db_path, clock=clock) as s:
+    async with await Store.open(database, clock=clock) as s:
         await s.add_result(make(at=T0 + timedelta(minutes=4)))
         [inc] = await s.incidents()
     assert inc.opened_at == T0
@@ -414,8 +409,8 @@ async def test_latest_returns_last_result_per_component(store: Store) -> None:
 # Deletion ledger
 
 
-async def test_ledger_round_trips_and_survives_reopen(db_path: str, clock: ManualClock) -> None:
-    async with await Store.open(db_path, clock=clock) as s:
+async def test_ledger_round_trips_and_survives_reopen(database: str, clock: ManualClock) -> None:
+    async with await Store.open(database, clock=clock) as s:
         await s.record("us", "t-1")
         clock.advance(10)
         await s.record("us", "t-2")
@@ -423,7 +418,7 @@ async def test_ledger_round_trips_and_survives_reopen(db_path: str, clock: Manua
         await s.record("us", "t-1")  # recording twice keeps the first
         await s.mark_attempt("us", "t-1", "HTTP 500")
         await s.mark_attempt("us", "t-1", "timeout")
-    async with await Store.open(db_path, clock=clock) as s:
+    async with await Store.open(database, clock=clock) as s:
         pending = await s.pending()
         assert [(e.target, e.transcript_id) for e in pending] == [
             ("us", "t-1"),
@@ -456,10 +451,10 @@ async def test_ledger_overdue_reports_entries_older_than_threshold(
 # Retention
 
 
-async def test_prune_drops_old_rows_and_keeps_rollups(db_path: str, clock: ManualClock) -> None:
+async def test_prune_drops_old_rows_and_keeps_rollups(database: str, clock: ManualClock) -> None:
     retention = Retention(raw=2 * 86400, hourly=4 * 86400, daily=30 * 86400)
     results = history(seed=8, days=6, step_s=120)
-    async with await Store.open(db_path, retention=retention, clock=clock) as s:
+    async with await Store.open(database, retention=retention, clock=clock) as s:
         await s.add_results(results)
         await s.record("us", "gone")
         await s.mark_deleted("us", "gone")
@@ -604,8 +599,8 @@ async def test_concurrent_writers_are_all_committed(store: Store) -> None:
     assert sum(h.runs for h in hourly) == 300
 
 
-async def test_closed_store_refuses_writes(db_path: str, clock: ManualClock) -> None:
-    s = await Store.open(db_path, clock=clock)
+async def test_closed_store_refuses_writes(database: str, clock: ManualClock) -> None:
+    s = await Store.open(database, clock=clock)
     await s.close()
     with pytest.raises(StoreWriteError):
         await s.add_result(make())
@@ -613,6 +608,22 @@ async def test_closed_store_refuses_writes(db_path: str, clock: ManualClock) -> 
 
 # ---------------------------------------------------------------------------
 # Schema and size
+
+
+async def test_postgresql_schema_is_migrated_once(postgres_url: str, clock: ManualClock) -> None:
+    import psycopg
+
+    from monitor.store.pg_schema import PG_MIGRATIONS, pending
+    from monitor.store.postgres import PgConnection
+
+    opened = [Store.open(postgres_url, clock=clock) for _ in range(3)]
+    stores = await asyncio.gather(*opened)  # agents starting together migrate one by one
+    for s in stores:
+        await s.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM _sttwatch_migrations ORDER BY name")]
+        assert names == [name for name, _ in PG_MIGRATIONS]
+        assert pending(PgConnection(conn)) == []
 
 
 async def test_schema_is_migrated_once_and_uses_wal(db_path: str, clock: ManualClock) -> None:
@@ -664,10 +675,10 @@ async def test_bytes_per_raw_result_after_vacuum(db_path: str, clock: ManualCloc
 
 
 async def test_prune_lets_probe_writes_through_between_batches(
-    db_path: str, clock: ManualClock
+    database: str, clock: ManualClock
 ) -> None:
     retention = Retention(raw=86400, hourly=90 * 86400, daily=400 * 86400)
-    async with await Store.open(db_path, retention=retention, clock=clock) as s:
+    async with await Store.open(database, retention=retention, clock=clock) as s:
         await s.add_results(history(seed=6, days=3, step_s=60))  # ~8,600 rows to prune
         pruning = asyncio.create_task(s.prune(T0 + timedelta(days=3)))
         await asyncio.sleep(0)  # the first batch is queued

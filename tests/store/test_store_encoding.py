@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from monitor.providers.assemblyai.specs import ReachabilitySpec, StreamingSpec, 
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
 from monitor.store.codec import decode_result, encode_result, encode_v0, encode_v1
+from monitor.store.dialect import Connection
 from monitor.store.records import (
     from_ms,
     to_ms,
@@ -405,9 +405,7 @@ async def test_real_probe_results_round_trip_compactly(sim: SimulatorHandle) -> 
         assert list(back.details) == list(result.details)
 
 
-async def test_database_with_rows_of_every_encoding_reads_back(
-    store: Store, tmp_path: Path
-) -> None:
+async def test_database_with_rows_of_every_encoding_reads_back(store: Store) -> None:
     """A database written by older sttwatch versions keeps its rows readable after upgrading."""
     v0_row = real("transcription", started_at=T0 - timedelta(minutes=2))
     v1_row = real("transcription", started_at=T0 - timedelta(minutes=1))
@@ -418,16 +416,27 @@ async def test_database_with_rows_of_every_encoding_reads_back(
     as_v0, as_v1 = encode_v0(v0_row), encode_v1(v1_row)
     assert as_v1 is not None
 
-    def rewrite(conn: sqlite3.Connection) -> None:
+    # PostgreSQL keeps the text encodings' phases in a column of their own.
+    text = "phases_text" if store.backend == "postgresql" else "phases"
+
+    def rewrite(conn: Connection) -> None:
         for rid, cols in ((1, as_v0), (2, as_v1)):
             conn.execute(
-                "UPDATE results SET message = ?, phases = ?, details = ? WHERE id = ?",
+                f"UPDATE results SET message = ?, {text} = ?, details = ? WHERE id = ?",
                 (*cols, rid),
             )
+            if text != "phases":
+                conn.execute("UPDATE results SET phases = NULL WHERE id = ?", (rid,))
 
     await store.write(lambda db: rewrite(db.conn))
-    raw = await store.read(lambda c: c.execute("SELECT phases FROM results ORDER BY id").fetchall())
-    assert [type(p) for (p,) in raw] == [str, str, bytes]
+    raw = await store.read(
+        lambda c: (
+            c.execute(f"SELECT coalesce({text}, '') FROM results ORDER BY id").fetchall()
+            if text != "phases"
+            else c.execute("SELECT phases FROM results ORDER BY id").fetchall()
+        )
+    )
+    assert [type(p) for (p,) in raw] == [str, str, bytes if text == "phases" else str]
     assert [p[:1] for (p,) in raw[:2]] == ["{", "["]
     assert await store.results("us", "transcription") == [
         at_store_precision(new),
@@ -499,14 +508,19 @@ def _mixed_day(components: int, rng: random.Random) -> list[ProbeResult]:
     return out
 
 
-async def test_mixed_probes_take_at_most_200_bytes_per_result(store: Store, tmp_path: Path) -> None:
-    """A day of the three probes for 10 targets: ≤ 200 bytes per result after VACUUM."""
+async def test_mixed_probes_take_at_most_200_bytes_per_result(tmp_path: Path) -> None:
+    """A day of the three probes for 10 targets: ≤ 200 bytes per result after VACUUM (SQLite)."""
     results = _mixed_day(10, random.Random(0))
+    async with await Store.open(str(tmp_path / "sttwatch.db")) as store:
+        await _sizes_and_reads(store, results, tmp_path / "sttwatch.db")
+
+
+async def _sizes_and_reads(store: Store, results: list[ProbeResult], path: Path) -> None:
     await store.add_results(results)
     await store.vacuum()
     stored = await store.read(lambda c: c.execute("SELECT count(*) FROM results").fetchone()[0])
     assert stored == len(results)
-    size = await asyncio.to_thread(lambda: (tmp_path / "sttwatch.db").stat().st_size)
+    size = await asyncio.to_thread(lambda: path.stat().st_size)
     per_row = size / len(results)
     print(f"\n{len(results)} mixed results, {size} bytes after VACUUM: {per_row:.1f} B/result")
     assert per_row <= 200

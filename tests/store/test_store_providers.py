@@ -57,10 +57,8 @@ def test_another_providers_kind_decodes_to_the_result_it_was_given(r: ProbeResul
 
 
 @pytest.mark.usefixtures("second")
-async def test_roll_ups_count_the_key_latency_of_each_targets_provider(tmp_path: Path) -> None:
-    store = await Store.open(
-        str(tmp_path / "sttwatch.db"), providers={"two": "second", "aai": "assemblyai"}
-    )
+async def test_roll_ups_count_the_key_latency_of_each_targets_provider(database: str) -> None:
+    store = await Store.open(database, providers={"two": "second", "aai": "assemblyai"})
     try:
         await store.add_results(
             [

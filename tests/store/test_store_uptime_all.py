@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -54,10 +53,10 @@ def random_windows(rng: random.Random, now: datetime, n: int) -> list[tuple[date
 
 
 @pytest.mark.parametrize("pruned", [False, True], ids=["all-raw-kept", "raw-and-hourly-pruned"])
-async def test_uptime_all_equals_per_component_uptime(tmp_path: Path, pruned: bool) -> None:
+async def test_uptime_all_equals_per_component_uptime(database: str, pruned: bool) -> None:
     retention = Retention(raw=2 * 86400, hourly=4 * 86400, daily=400 * 86400)
     now = T0 + timedelta(days=6, minutes=37)
-    async with await Store.open(str(tmp_path / "s.db"), retention=retention) as store:
+    async with await Store.open(database, retention=retention) as store:
         await store.add_results(history(seed=3, days=6, step_s=300))
         if pruned:
             # Old windows are then answered from widened hourly and daily roll-ups.
@@ -71,6 +70,6 @@ async def test_uptime_all_equals_per_component_uptime(tmp_path: Path, pruned: bo
         assert any(v is not None and 0 < v < 1 for v in batched[COMPONENTS[0]])
 
 
-async def test_uptime_all_of_an_empty_store_is_empty(tmp_path: Path) -> None:
-    async with await Store.open(str(tmp_path / "s.db")) as store:
+async def test_uptime_all_of_an_empty_store_is_empty(database: str) -> None:
+    async with await Store.open(database) as store:
         assert await store.uptime_all([(T0, T0 + timedelta(days=1))]) == {}
