@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ _Migration = Callable[["Database"], None]
 
 # Where sqlite-utils records applied migrations (`Migrations.migrations_table`).
 _APPLIED_TABLE = "_sqlite_migrations"
+# Tries of `apply` against another process migrating the same file (~5 s in all).
+_MIGRATE_ATTEMPTS = 14
 
 
 class _LazyMigrations:
@@ -94,9 +97,24 @@ class _LazyMigrations:
 
     def apply(self, db: Database) -> None:
         """Apply the pending migrations to `db` (on the caller's thread: the writer's)."""
-        if self.up_to_date(db.conn):
-            return
-        self._migrations().apply(db)
+        # Two processes opening one new file both see a step pending. The one that
+        # loses finds the step already there ("duplicate column name"), or its
+        # record already written (the UNIQUE constraint), or the file locked by the
+        # other's step (SQLITE_BUSY, which a deferred transaction gets at once
+        # rather than after the busy timeout). sqlite-utils rolls it back. Each step
+        # commits with its record, so reading again what is pending, a little
+        # later, skips what the other applied; a step failing on its own fails
+        # every time and is raised.
+        for attempt in range(_MIGRATE_ATTEMPTS):
+            if self.up_to_date(db.conn):
+                return
+            try:
+                self._migrations().apply(db)
+                return
+            except (sqlite3.OperationalError, sqlite3.IntegrityError):
+                if attempt == _MIGRATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_"):  # not yet set (copy, pickle): never build for those

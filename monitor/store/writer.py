@@ -19,6 +19,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -193,7 +194,7 @@ def _configure(conn: sqlite3.Connection, *, busy_timeout_s: float, readonly: boo
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     else:
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(conn)
         # In WAL mode NORMAL syncs at checkpoints, not at every commit: a committed
         # transaction survives the process being killed (what the deletion ledger
         # needs), and only an OS crash or power cut can lose the last few commits —
@@ -201,6 +202,23 @@ def _configure(conn: sqlite3.Connection, *, busy_timeout_s: float, readonly: boo
         conn.execute("PRAGMA synchronous = NORMAL")
         # After a bulk seed the WAL file is truncated back to this size on checkpoint.
         conn.execute("PRAGMA journal_size_limit = 67108864")
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new file to WAL needs it alone; a second process creating the same
+    # file at that moment gets "database is locked" at once, without the busy
+    # timeout. A file already in WAL (every open but the first) needs no lock.
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
+_WAL_ATTEMPTS = 20  # ~4 s against another process creating the same file
 
 
 class Backend(Protocol):
