@@ -30,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+# hypothesis's pytest plugin imports the package only in the terminal summary, where
+# pytest's assertion rewriting parses its modules while a test's leftover thread may
+# still be importing: CPython 3.11.7 then raises "SystemError: AST constructor
+# recursion depth mismatch" (two threads in ast.parse at once). Imported here, at
+# collection, it is parsed once with no other thread running.
+import hypothesis  # noqa: F401
 import pytest
 
 from monitor.demo import Chapter, DemoHandle, run_demo
