@@ -212,7 +212,8 @@ class Config(_Strict):
         """Return the resolved config as plain data with every secret masked."""
         data = self.model_dump(mode="json", exclude_none=True)
         for t in data["targets"]:
-            t["api_key"] = MASK
+            if t["api_key"]:  # mask a key, show that there is none
+                t["api_key"] = MASK
         data["alerts"]["urls"] = [mask_url(u) for u in self.alerts.urls]
         data["database"] = masked_database(self.database)
         return data
