@@ -41,7 +41,7 @@ from monitor.probes.registry import (
     supported,
 )
 from monitor.probes.spec import Duration, ProbeSpec
-from monitor.redaction import MASK
+from monitor.redaction import MASK, mask_password, password_secrets
 from monitor.targets import Probes, StrictModel, Target, probe_spec
 from monitor.webhook_runs import checked_base_url
 
@@ -171,7 +171,12 @@ class Config(_Strict):
     @field_validator("webhook_base_url")
     @classmethod
     def _webhook_base_url(cls, v: str | None) -> str | None:
-        return None if v is None else checked_base_url(v)
+        if v is None:
+            return None
+        try:
+            return checked_base_url(v)
+        except ValueError as exc:  # its message quotes the URL: not its password
+            raise ValueError(str(exc).replace(v, mask_password(v))) from None
 
     def notes(self) -> list[str]:
         """Return what `check-config` says about features the config leaves off."""
@@ -204,6 +209,8 @@ class Config(_Strict):
         """Return every secret value in the config (for leak scans and log redaction)."""
         out = [t.api_key.get_secret_value() for t in self.targets]
         out.extend(database_secrets(self.database))
+        if self.webhook_base_url:  # a receiver behind a proxy's basic auth
+            out.extend(password_secrets(self.webhook_base_url))
         for url in self.alerts.urls:
             out.extend(url_secrets(url))
         return [s for s in out if s]
@@ -212,9 +219,12 @@ class Config(_Strict):
         """Return the resolved config as plain data with every secret masked."""
         data = self.model_dump(mode="json", exclude_none=True)
         for t in data["targets"]:
-            t["api_key"] = MASK
+            if t["api_key"]:  # mask a key, show that there is none
+                t["api_key"] = MASK
         data["alerts"]["urls"] = [mask_url(u) for u in self.alerts.urls]
         data["database"] = masked_database(self.database)
+        if self.webhook_base_url:
+            data["webhook_base_url"] = mask_password(self.webhook_base_url)
         return data
 
 

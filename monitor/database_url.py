@@ -7,11 +7,11 @@ which kind is it, and how is it shown without its password — so they ask here.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 
-from monitor.redaction import MASK
+from monitor.redaction import mask_password, password_secrets
 
 __all__ = [
     "Database",
@@ -32,21 +32,12 @@ def is_postgres_url(database: str) -> bool:
 
 def database_secrets(database: str) -> list[str]:
     """Return the password of a PostgreSQL URL (raw and as written), for log redaction."""
-    if not is_postgres_url(database):
-        return []
-    password = urlsplit(database).password
-    return [p for p in {password, unquote(password or "")} if p] if password else []
+    return password_secrets(database) if is_postgres_url(database) else []
 
 
 def masked_database(database: str) -> str:
     """Return `database` fit for logs and check-config: a URL's password masked, a path as is."""
-    if not is_postgres_url(database):
-        return database
-    parts = urlsplit(database)
-    if parts.password is None:
-        return database
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    return mask_password(database) if is_postgres_url(database) else database
 
 
 def postgres_url_problem(database: str) -> str | None:

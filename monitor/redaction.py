@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-__all__ = ["MASK", "MIN_SECRET_LEN", "Redactor", "redact"]
+__all__ = ["MASK", "MIN_SECRET_LEN", "Redactor", "mask_password", "password_secrets", "redact"]
 
 MASK = "****"
 """What every secret is replaced with, wherever sttwatch shows text."""
@@ -50,3 +51,19 @@ class Redactor:
 def redact(text: str, secrets: Iterable[str]) -> str:
     """Return `text` with every one of `secrets` replaced by the mask, longest first."""
     return Redactor(secrets).redact(text)
+
+
+def mask_password(url: str) -> str:
+    """Return `url` with the password of its ``user:password@`` masked, the rest readable."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    # The netloc's own spelling (not .username/.hostname, which decode and lower-case).
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:{MASK}@{host}"))
+
+
+def password_secrets(url: str) -> list[str]:
+    """Return the password of `url`'s ``user:password@`` as written and decoded (none: [])."""
+    password = urlsplit(url).password
+    return [p for p in {password, unquote(password)} if p] if password else []

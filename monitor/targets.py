@@ -183,7 +183,7 @@ class Target(StrictModel):
     # The provider's endpoints of `region` when not given (`_provider_defaults`).
     api_base: Annotated[str, _base_url(("http", "https"))]
     streaming_base: Annotated[str, _base_url(("ws", "wss"))]
-    api_key: SecretStr
+    api_key: SecretStr  # "" (no key, no auth header) only where the region needs none
     probes: Probes
 
     @model_validator(mode="before")
@@ -212,6 +212,8 @@ class Target(StrictModel):
             variable = found.key_env(region if isinstance(region, str) else None)
             if variable and env.get(variable):
                 data["api_key"] = env[variable]
+            elif not found.key_required(region if isinstance(region, str) else None):
+                data["api_key"] = ""  # e.g. a self-hosted server that checks no key
         if "probes" not in data:
             data["probes"] = Probes.defaults(name)
         return data
@@ -241,10 +243,18 @@ class Target(StrictModel):
 
     @field_validator("api_key")
     @classmethod
-    def _key_present(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().strip():
-            raise ValueError("must not be empty")
-        return v
+    def _key_present(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        if v.get_secret_value().strip():
+            return v
+        name = info.data.get("provider")
+        region = info.data.get("region")
+        if (
+            isinstance(name, str)
+            and name in providers()
+            and not provider(name).key_required(region)
+        ):
+            return SecretStr("")  # no key: this region's server may check none
+        raise ValueError("must not be empty")
 
     @model_validator(mode="after")
     def _provider_checks(self) -> Target:

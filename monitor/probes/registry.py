@@ -159,6 +159,8 @@ class Endpoints:
     api_base: str
     streaming_base: str
     api_key_env: str = ""  # the variable of a key for this region when not the provider's
+    # Whether a target here must have a key (a self-hosted server may check none).
+    key_required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +200,15 @@ class Provider:
         found = self.regions.get(region or self.default_region)
         return (found.api_key_env if found else "") or self.api_key_env
 
+    def key_required(self, region: str | None = None) -> bool:
+        """Return whether a target in `region` must have a key (an unknown region: yes)."""
+        found = self.regions.get(region or self.default_region)
+        return found.key_required if found else True
+
     def auth_headers(self, api_key: str) -> dict[str, str]:
-        """Return the request headers that authenticate with `api_key`."""
+        """Return the request headers that authenticate with `api_key` (none without a key)."""
+        if not api_key:
+            return {}
         value = f"{self.auth_scheme} {api_key}" if self.auth_scheme else api_key
         return {self.auth_header: value}
 

@@ -131,3 +131,24 @@ async def test_once_skips_the_webhook_probe_with_a_warning_and_runs_the_rest(
     assert [r["probe"] for r in results] == ["reachability"]
     assert "webhook of sim skipped" in stderr
     assert "`sttwatch run` probes it" in stderr
+
+
+@pytest.mark.parametrize(
+    ("port", "code", "shown"),
+    [
+        ("", 0, "webhook_base_url: https://probe:****@example.com/sttwatch"),
+        (":99999", 2, "got 'https://probe:****@example.com:99999/sttwatch'"),
+    ],
+    ids=["resolved", "refused"],
+)
+def test_check_config_masks_the_password_of_the_base_url_only(
+    tmp_path: Path, sim: SimulatorHandle, port: str, code: int, shown: str
+) -> None:
+    url = f"https://probe:hunter2-secret@example.com{port}/sttwatch"
+    doc = config_doc(tmp_path, [sim_target(sim)], webhook_base_url=url)
+    out = sttwatch("check-config", "-c", str(write_config(tmp_path, doc)))
+    assert out.returncode == code, out.stderr
+    assert "hunter2-secret" not in out.stdout + out.stderr
+    assert shown in out.stdout + out.stderr
+    if code == 0:  # the logs' redactor is fed it too
+        assert "hunter2-secret" in parsed(doc).secrets()

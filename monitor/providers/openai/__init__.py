@@ -118,7 +118,12 @@ def _endpoints(flavour: Flavour) -> Endpoints:
     # No WebSocket API here (stream=true is Server-Sent Events over the REST base URL);
     # the streaming base is the same host in ws form, never used.
     base = flavour.api_base
-    return Endpoints(base, "ws" + base.removeprefix("http"), api_key_env=flavour.api_key_env)
+    return Endpoints(
+        base,
+        "ws" + base.removeprefix("http"),
+        api_key_env=flavour.api_key_env,
+        key_required=flavour.key_required,
+    )
 
 
 PROVIDER = Provider(

@@ -43,6 +43,8 @@ class Flavour:
     server_statuses: frozenset[int] = frozenset()
     # What a healthy answer carries that a probe records when present.
     headers_of_note: tuple[str, ...] = ()
+    # Whether a target needs a key (a self-hosted server may check none).
+    key_required: bool = True
 
     def formats_of(self, model: str) -> frozenset[str]:
         """Return the response formats `model` accepts here."""
@@ -140,6 +142,7 @@ FLAVOURS: Mapping[str, Flavour] = {
             api_base="http://127.0.0.1:8000",
             # A self-hosted server's key, when it has one, is the operator's own.
             api_key_env="OPENAI_COMPATIBLE_API_KEY",
+            key_required=False,
             default_model="Systran/faster-whisper-small",
             formats={},
             other_formats=_ALL,

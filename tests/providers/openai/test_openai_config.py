@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from monitor.config import ConfigError, parse_config
+from monitor.models import Status
+from monitor.providers.openai.specs import ReachabilitySpec
 from monitor.simulator.openai import Scenario, ThreadedSimulator, start_simulator_thread
 from monitor.site import kinds
 from tests.support.configs import config_doc, write_config
+from tests.support.openai_provider import OpenAISim, run_probe
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -144,3 +148,49 @@ def test_once_runs_every_kind_of_an_openai_target(
     ]
     assert results[1]["details"]["model"] == "whisper-large-v3-turbo"
     assert "sim-key" not in done.stdout
+
+
+async def test_a_local_target_needs_no_key_and_sends_no_authorization(
+    openai_sim: OpenAISim,
+) -> None:
+    handle = await openai_sim("local")  # the local flavour checks no key
+    assert handle.state_obj.require_auth is False
+    cfg = parse_config(_targets(region="local", api_base=handle.base_url), env={})
+    target = cfg.targets[0]
+    assert target.api_key.get_secret_value() == ""
+    assert cfg.masked()["targets"][0]["api_key"] == ""  # nothing to mask
+    result = await run_probe("reachability", target, ReachabilitySpec())
+    assert result.status is Status.UP, result.message
+    # A loopback server shows the headers the probe sends: no Authorization at all.
+    seen: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"object": "list", "data": []})
+
+    app = web.Application()
+    app.router.add_get("/v1/models", record)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = int(runner.addresses[0][1])
+        aimed = parse_config(_targets(region="local", api_base=f"http://127.0.0.1:{port}"), env={})
+        await run_probe("reachability", aimed.targets[0], ReachabilitySpec())
+    finally:
+        await runner.cleanup()
+    assert len(seen) == 1 and "Authorization" not in seen[0], seen
+
+
+@pytest.mark.parametrize(
+    ("region", "variable"),
+    [(None, "OPENAI_API_KEY"), ("groq", "GROQ_API_KEY")],
+    ids=["openai", "groq"],
+)
+def test_a_hosted_target_without_a_key_is_refused_naming_its_variable(
+    region: str | None, variable: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_targets(**({"region": region} if region else {})), env={})
+    assert f"targets[0].api_key: required key is missing (or set {variable})" in str(err.value)
