@@ -1,17 +1,15 @@
-"""The YAML configuration: loading, ``${ENV}`` expansion, validation, masking.
+"""The YAML configuration: loading, validation, masking.
 
-Every default lives in the pydantic models below and nowhere else. Errors are
-collected as :class:`ConfigError` whose lines name the exact path of the bad
-value (``targets[1].probes.streaming.timeout: ...``) so the CLI can print them
-and exit 2 without a traceback.
+Every default lives in the pydantic models below and nowhere else. Problems are
+collected as :class:`ConfigError` (monitor/config_problems.py: ``${ENV}``
+expansion and pydantic's errors named by the exact path of the bad value).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from monitor.alert_urls import (
     apprise_url_problem,
@@ -28,6 +26,7 @@ from monitor.alert_urls import (
     split_tags,
     url_secrets,
 )
+from monitor.config_problems import ConfigError, expand_env, friendly
 from monitor.database_url import Database, database_secrets, literal_password, masked_database
 from monitor.durations import format_duration, parse_duration
 from monitor.locations import Location, QuorumSetting, override_location
@@ -232,132 +231,6 @@ class Config(_Strict):
 # Loading
 
 
-class ConfigError(Exception):
-    """A configuration that cannot be used; `problems` are ``(path, message)`` pairs."""
-
-    def __init__(self, source: str, problems: Iterable[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        """Return the error as lines a person can act on."""
-        lines = [f"invalid configuration in {self.source}:"]
-        for path, msg in self.problems:
-            lines.append(f"  {path}: {msg}" if path else f"  {msg}")
-        return "\n".join(lines)
-
-
-_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _expand_env(
-    node: Any,
-    path: str,
-    env: dict[str, str],
-    problems: list[tuple[str, str]],
-    keep_unset: bool = False,
-) -> Any:
-    """Return `node` with ``${VAR}`` replaced from `env`; an unset one is a problem.
-
-    With `keep_unset` an unset variable stays as written instead (a part of the
-    file the command does not use).
-    """
-    if isinstance(node, str):
-
-        def sub(m: re.Match[str]) -> str:
-            if m.group(0) == "$$":
-                return "$"
-            name = m.group(1)
-            if name not in env:
-                if keep_unset:
-                    return m.group(0)
-                problems.append((path, f"environment variable {name} is not set"))
-                return ""
-            return env[name]
-
-        return _ENV.sub(sub, node)
-    if isinstance(node, list):
-        return [
-            _expand_env(v, f"{path}[{i}]", env, problems, keep_unset) for i, v in enumerate(node)
-        ]
-    if isinstance(node, dict):
-        return {
-            k: _expand_env(v, f"{path}.{k}" if path else str(k), env, problems, keep_unset)
-            for k, v in node.items()
-        }
-    return node
-
-
-def _loc_to_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _model_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> type[BaseModel] | None:
-    """Return the model class under `root` that owns the last key of `loc`, for hints."""
-    import typing
-
-    model: Any = root
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        ann = field.annotation
-        candidates = [ann, *typing.get_args(ann)]
-        nxt = None
-        for c in candidates:
-            for cc in [c, *typing.get_args(c)]:
-                if isinstance(cc, type) and issubclass(cc, BaseModel):
-                    nxt = cc
-        if nxt is None:
-            return None
-        model = nxt
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _friendly(err: Any, root: type[BaseModel] | None = None, base: str = "") -> tuple[str, str]:
-    """Return (path, message) of one pydantic error of a `root` model found at path `base`."""
-    loc = tuple(err["loc"])
-    path = _loc_to_path(loc)
-    if base:
-        path = f"{base}.{path}" if path and not path.startswith("[") else base + path
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        owner = _model_at(loc, root or Config)
-        msg = "unknown key"
-        if owner is not None:
-            allowed = list(owner.model_fields)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            msg += f" (did you mean {close[0]!r}?)" if close else ""
-            msg += f"; allowed: {', '.join(allowed)}"
-        return path, msg
-    if kind == "missing":
-        return path, "required key is missing"
-    msg = str(err["msg"])
-    msg = msg.removeprefix("Value error, ")
-    if (
-        "input" in err
-        and kind not in ("value_error",)
-        and not isinstance(err["input"], dict)
-        and not _holds_secret(loc)
-    ):
-        msg += f" (got {err['input']!r})"
-    return path, msg
-
-
-def _holds_secret(loc: tuple[int | str, ...]) -> bool:
-    """Return True for the paths whose bad value must not be echoed (rule 4: keys, URLs)."""
-    return "api_key" in loc or loc[:2] == ("alerts", "urls")
-
-
 def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
@@ -447,7 +320,7 @@ def probe_problems(raw: Any, base: str, provider_name: str | None = None) -> lis
             probe_spec(kind, value, provider_name)
         except ValidationError as exc:
             spec = probe_type(kind, provider_name).spec
-            problems.extend(_friendly(e, spec, path) for e in exc.errors())
+            problems.extend(friendly(e, spec, path) for e in exc.errors())
     return problems
 
 
@@ -502,7 +375,7 @@ def parse_config(
     problems: list[tuple[str, str]] = []
     values = dict(os.environ) if env is None else env
     expanded = {
-        k: _expand_env(v, str(k), values, problems, keep_unset=alerts_only and k != "alerts")
+        k: expand_env(v, str(k), values, problems, keep_unset=alerts_only and k != "alerts")
         for k, v in raw.items()
     }
     if problems:
@@ -516,7 +389,7 @@ def parse_config(
         cfg = Config.model_validate(expanded, context={"env": values})
     except ValidationError as exc:
         problems.extend(
-            _key_hint(_friendly(e), expanded)
+            _key_hint(friendly(e, Config), expanded)
             for e in exc.errors()
             if tuple(e["loc"][:3]) not in {("targets", i, "probes") for i in bad}
         )
