@@ -44,10 +44,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.models import LOCAL, Clock, ProbeResult, iso
 from monitor.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from monitor.scheduler import ResultSink
 
 __all__ = [
     "LEASE_KEY",
@@ -59,8 +62,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Sink = Callable[[ProbeResult], Awaitable[None]]
-"""A result sink (`monitor.scheduler.ResultSink`)."""
 
 LEASE_KEY = 0x5354_5457  # "STTW": the advisory lock every agent of one database contends for
 CHECK_EVERY = 2.0
@@ -153,7 +154,7 @@ class Leadership:
         """Register `duty`; duties start in the order added and stop in reverse."""
         self._duties.append(duty)
 
-    def gate(self, sink: Sink) -> Sink:
+    def gate(self, sink: ResultSink) -> ResultSink:
         """Return a result sink that passes results to `sink` only while this agent leads."""
 
         async def gated(result: ProbeResult) -> None:
