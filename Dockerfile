@@ -22,10 +22,12 @@ FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
+# /var/lib/sttwatch/public: where agents sharing one database mount one volume for
+# the page the leader writes (deploy/compose.yaml); a new volume takes this owner.
 RUN groupadd --system --gid 10001 sttwatch \
  && useradd --system --uid 10001 --gid sttwatch --home-dir /var/lib/sttwatch \
       --no-create-home --shell /usr/sbin/nologin sttwatch \
- && install -d -o sttwatch -g sttwatch -m 0750 /var/lib/sttwatch \
+ && install -d -o sttwatch -g sttwatch -m 0750 /var/lib/sttwatch /var/lib/sttwatch/public \
  && install -d -m 0755 /etc/sttwatch
 
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \

@@ -76,12 +76,22 @@ class Simulator(Proc):
 
 
 def write_config(
-    workdir: Path, api_base: str, n_targets: int, interval_s: float, *, listen_port: int
+    workdir: Path,
+    api_base: str,
+    n_targets: int,
+    interval_s: float,
+    *,
+    listen_port: int,
+    database: str | None = None,
 ) -> Path:
-    """Return the path of a config with `n_targets` reachability-only targets."""
+    """Return the path of a config with `n_targets` reachability-only targets.
+
+    `database` (default: a SQLite file in `workdir`) may be a PostgreSQL URL.
+    """
     timeout = min(5.0, interval_s * 0.5)
     cfg = {
-        "database": str(workdir / "scale.db"),
+        "database": database or str(workdir / "scale.db"),
+        "buffer": str(workdir / "buffer.db"),
         "site_dir": str(workdir / "site"),
         "listen": f"127.0.0.1:{listen_port}",
         "targets": [
@@ -154,15 +164,23 @@ class SttwatchSide:
     """``sttwatch run`` with `n` reachability-only targets, measured over a window."""
 
     def __init__(
-        self, workdir: Path, sim: Simulator, n: int, interval_s: float, whatif: str = ""
+        self,
+        workdir: Path,
+        sim: Simulator,
+        n: int,
+        interval_s: float,
+        whatif: str = "",
+        *,
+        database: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.n, self.interval_s = n, interval_s
         self.port = 0
-        cfg = write_config(workdir, sim.base_url, n, interval_s, listen_port=0)
+        cfg = write_config(workdir, sim.base_url, n, interval_s, listen_port=0, database=database)
         argv = [python(), "-m", "monitor", "run", "-c", str(cfg)]
         if whatif:
             argv = [python(), "-m", "bench.whatif_run", "-c", str(cfg), *whatif.split()]
-        self.proc = Proc(argv, log=workdir / "sttwatch.log")
+        self.proc = Proc(argv, log=workdir / "sttwatch.log", env=env)
         self.warmup_s = steady_after(interval_s)
 
     def start(self) -> None:

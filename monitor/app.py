@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
 from monitor.database_url import is_postgres_url
+from monitor.leadership import Duty, Leadership
 from monitor.models import Clock, ProbeContext, ProbeFn, SystemClock
 from monitor.probeclip import load_clip
 from monitor.runtime import USER_AGENT, Runtime, session_factory
@@ -76,6 +77,7 @@ class Root:
         metrics: bool = True,
         record: bool = True,
         must_exist: bool = False,
+        buffered: bool = False,
         render_min_interval: float = 2.0,
         scheduler_options: Mapping[str, Any] | None = None,
         alerter_options: Mapping[str, Any] | None = None,
@@ -90,11 +92,13 @@ class Root:
         self.keep_metrics = metrics
         self.record = record
         self.must_exist = must_exist
+        self.buffered = buffered
         self.render_min_interval = render_min_interval
         self.scheduler_options = dict(scheduler_options or {})
         self.alerter_options = dict(alerter_options or {})
         self.extra_sinks = extra_sinks
         self._runtime: Runtime | None = None
+        self.leadership: Leadership | None = None
         self.observed: Metrics | None = None
         self.deliveries: DeliveryHealth | None = None
         self.alerter: Alerter | None = None
@@ -114,7 +118,8 @@ class Root:
     async def store(self, _app: object = None) -> AsyncIterator[None]:
         """The store, the probe context on it (the deletion ledger), and its result sink."""
         config = self.config
-        if is_postgres_url(config.database):
+        shared = is_postgres_url(config.database)
+        if shared:
             # A server: nothing to look for on disk; Store.open says when it is unreachable.
             if not self.must_exist:
                 await asyncio.to_thread(load_clip)
@@ -138,6 +143,7 @@ class Root:
             quorum=config.quorum,
             location_stale_after=config.location_stale_after,
         )
+        rt: Runtime | None = None
         try:
             ctx = ProbeContext(
                 session_factory=session_factory(self.user_agent),
@@ -149,12 +155,25 @@ class Root:
             )
             rt = Runtime(config=config, store=store, ctx=ctx, probes=self.probes)
             if self.record:
+                if shared and self.buffered:
+                    # Several agents on one server: results wait in a local file while the
+                    # server is unreachable (SQLite's file is local already).
+                    from monitor.store.spool import BufferedResults
+
+                    rt.buffer = BufferedResults(store, config.buffer, clock=self.clock)
+                    await rt.buffer.start()
                 rt.sinks.append(rt.store_result)
+            self.leadership = Leadership(store, clock=self.clock, location=config.location)
             self._runtime = rt
             yield
         finally:
             self._runtime = None
-            await store.close()
+            self.leadership = None
+            try:
+                if rt is not None and rt.buffer is not None:
+                    await rt.buffer.stop()
+            finally:
+                await store.close()
 
     async def metrics(self, _app: object = None) -> AsyncIterator[None]:
         """Prometheus metrics, the second sink; then any extra sinks of the caller (the demo)."""
@@ -167,6 +186,7 @@ class Root:
             rt.keep_metrics(self.observed)
             if self.webhooks is not None:
                 self.webhooks.on_refused = self.observed.webhook_refused
+            self.lead.attach(self.observed)
         if self.extra_sinks is not None:
             await self.extra_sinks(rt)
         yield
@@ -185,13 +205,16 @@ class Root:
             metrics=self.deliveries,
             **self.alerter_options,
         )
-        rt.sinks.append(alerter)
+        lead = self.lead
+        # Deciding and sending alerts is one agent's duty (monitor.leadership).
+        rt.sinks.append(lead.gate(alerter))
         self.alerter = alerter
-        await alerter.start()
-        try:
-            yield
-        finally:
+
+        async def stop(_final: bool) -> None:
             await alerter.stop()
+
+        lead.add(Duty("alerting", alerter.start, stop))
+        yield
 
     async def site(self, _app: object = None) -> AsyncIterator[None]:
         """The site renderer: renders once now, then on request; a last page on the way out."""
@@ -203,16 +226,28 @@ class Root:
             site_dir=self.config.site_dir,
             min_interval=self.render_min_interval,
         )
+        lead = self.lead
         # After the alerter: the page follows what was stored and alerted.
-        rt.sinks.append(renderer.observe)
+        rt.sinks.append(lead.gate(renderer.observe))
         self.renderer = renderer
-        await renderer.start()
+
+        async def stop(final: bool) -> None:
+            await renderer.stop()
+            if final:
+                # One last page with everything the scheduler stored on its way out.
+                await renderer.render_now()
+
+        lead.add(Duty("site", renderer.start, stop))
+        yield
+
+    async def leading(self, _app: object = None) -> AsyncIterator[None]:
+        """Leadership: the duties above start here, on this agent if it leads (else later)."""
+        lead = self.lead
+        await lead.start()
         try:
             yield
         finally:
-            await renderer.stop()
-            # One last page with everything the scheduler stored on its way out.
-            await renderer.render_now()
+            await lead.stop()
 
     async def schedule(self, _app: object = None) -> AsyncIterator[None]:
         """The health report and the scheduler; stopping it finishes or cancels running probes."""
@@ -222,7 +257,9 @@ class Root:
         renderer = self.renderer
         if renderer is None:
             raise RuntimeError("the scheduler context needs the site context before it")
-        sched = rt.scheduler(on_cycle=self._on_cycle, **self.scheduler_options)
+        sched = rt.scheduler(
+            on_cycle=self._on_cycle, maintenance=self.lead, **self.scheduler_options
+        )
         self.health = Health(
             self.config,
             self.clock,
@@ -230,6 +267,8 @@ class Root:
             store=lambda: rt.store.health,
             renderer=renderer,
             deliveries=self.deliveries,
+            leadership=self.lead.report,
+            buffer=rt.buffered if rt.buffer is not None else None,
         )
         self.scheduler = sched
         await sched.start()
@@ -238,8 +277,15 @@ class Root:
         finally:
             await sched.stop()
 
+    @property
+    def lead(self) -> Leadership:
+        """Return the leadership (once the store context has started)."""
+        if self.leadership is None:
+            raise RuntimeError("the store context has not started")
+        return self.leadership
+
     async def _on_cycle(self) -> None:
-        if self.renderer is not None:
+        if self.renderer is not None and self.leadership is not None and self.leadership.leading:
             await self.renderer.on_cycle()
         if self.health is not None:
             self.health.check()  # logs a change of state even when nobody asks /healthz
@@ -248,7 +294,7 @@ class Root:
         """Return the contexts in start order: all of them when `serving`, else the store's."""
         if not serving:
             return [self.store, self.metrics]
-        return [self.store, self.metrics, self.alerting, self.site, self.schedule]
+        return [self.store, self.metrics, self.alerting, self.site, self.leading, self.schedule]
 
     @asynccontextmanager
     async def opened(self) -> AsyncIterator[Runtime]:
@@ -326,6 +372,8 @@ def build_app(
         config,
         clock=clock,
         probes=probes,
+        # A long-running agent keeps probing through a database outage; `once` does not.
+        buffered=True,
         render_min_interval=render_min_interval,
         scheduler_options=scheduler_options,
         alerter_options=alerter_options,

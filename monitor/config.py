@@ -142,6 +142,7 @@ class Config(_Strict):
     location: Location = LOCAL  # where this agent probes from (docs/locations.md)
     quorum: QuorumSetting = 1  # locations that must agree (monitor/outcome.py)
     location_stale_after: Duration = 15 * 60.0  # a location silent this long stops counting
+    buffer: str = "sttwatch-buffer.db"  # results wait here while PostgreSQL is away
     site_dir: str = "site"
     listen: str = "127.0.0.1:8080"
     title: str = "Speech API status"

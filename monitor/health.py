@@ -103,6 +103,8 @@ class Health:
         store: Callable[[], StoreHealth],
         renderer: SiteRenderer,
         deliveries: DeliveryHealth | None,
+        leadership: Callable[[], dict[str, Any]] | None = None,
+        buffer: Callable[[], int] | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -110,6 +112,8 @@ class Health:
         self._store = store
         self._renderer = renderer
         self._deliveries = deliveries
+        self._leadership = leadership
+        self._buffer = buffer
         self._logged: frozenset[str] = frozenset()
 
     def check(self) -> HealthReport:
@@ -145,10 +149,16 @@ class Health:
                 )
         if not state.running:
             hard.append(("stopped", "the scheduler is not running"))
-        if not store.writable:
+        buffered = self._buffer() if self._buffer is not None else 0
+        if not store.writable and self._buffer is not None:
+            # A shared PostgreSQL database: probing goes on into the local buffer.
+            soft.append(("database", f"database unreachable, {buffered} results buffered"))
+        elif not store.writable:
             soft.append(
                 ("database", f"the database is not writable: {store.last_error or 'unknown error'}")
             )
+        elif buffered:
+            soft.append(("database", f"writing {buffered} buffered results to the database"))
         if not renderer.writable:
             soft.append(("site", f"the status page cannot be written: {renderer.last_error}"))
         failing = self._alerts_failing_for()
@@ -185,6 +195,7 @@ class Health:
                 "writable": store.writable,
                 "last_error": store.last_error,
                 "failing_since": iso(store.failing_since) if store.failing_since else None,
+                "buffered_results": buffered,
             },
             "site": {
                 "writable": renderer.writable,
@@ -200,6 +211,8 @@ class Health:
                 "failed_attempts": deliveries.failures if deliveries is not None else 0,
             },
         }
+        if self._leadership is not None:
+            body["leadership"] = self._leadership()
         return HealthReport(status, tuple(problems), body)
 
     def _alerts_failing_for(self) -> float | None:

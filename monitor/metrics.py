@@ -235,6 +235,12 @@ class Metrics:
             "Locations that must see a component down or degraded (config quorum; 0: majority).",
             registry=r,
         )
+        self.leader = Gauge(
+            "sttwatch_leader",
+            "1 while this agent leads (alerting, rendering, pruning run here), else 0.",
+            ("location",),
+            registry=r,
+        )
         for result in _ALERT_RESULTS:
             self.alerts_sent.labels(result=result)
         for reason in REFUSALS:
@@ -243,9 +249,10 @@ class Metrics:
             self.preinitialise(config)
 
     def preinitialise(self, config: Config) -> None:
-        """Create the zero-valued series of every configured target and probe."""
+        """Create the zero-valued series of every configured target and probe (and leadership)."""
         # The Prometheus rules' quorum reads this (prometheus/rules/sttwatch.yml).
         self.quorum.set(0 if config.quorum == "majority" else config.quorum)
+        self.leader.labels(location=config.location).set(0)
         for target in config.targets:
             self._providers[target.name] = target.provider
             self.deletions_pending.labels(target.name, target.provider, self.location).set(0)
@@ -360,6 +367,10 @@ class Metrics:
         if result not in _ALERT_RESULTS:
             raise ValueError(f"alert result must be one of {_ALERT_RESULTS}, got {result!r}")
         self.alerts_sent.labels(result=result).inc()
+
+    def set_leader(self, location: str, leading: bool) -> None:
+        """Say whether this agent, in `location`, leads (``sttwatch_leader{location}``)."""
+        self.leader.labels(location=location).set(1 if leading else 0)
 
     def exposition(self) -> bytes:
         """Return the registry in the Prometheus text exposition format."""

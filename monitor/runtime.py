@@ -27,7 +27,9 @@ from monitor.store import Store, StoreWriteError, key_latency
 if TYPE_CHECKING:  # imported by monitor.app only when it keeps metrics: see there
     import aiohttp
 
+    from monitor.housekeeping import Maintenance
     from monitor.metrics import Metrics
+    from monitor.store.spool import BufferedResults
 
 __all__ = [
     "USER_AGENT",
@@ -69,6 +71,8 @@ class Runtime:
     _metrics: Metrics | None = None
     sinks: list[ResultSink] = field(default_factory=list)
     store_write_errors: int = 0
+    buffer: BufferedResults | None = None
+    """On a shared PostgreSQL database: where results wait while it is unreachable."""
 
     @property
     def metrics(self) -> Metrics:
@@ -83,7 +87,13 @@ class Runtime:
         self.sinks.append(metrics.observe)
 
     async def store_result(self, result: ProbeResult) -> None:
-        """Store `result` (a ResultSink); an unwritable database is counted, not raised."""
+        """Store `result` (a ResultSink); an unwritable database is counted, not raised.
+
+        With a buffer, a result the database cannot take waits in it instead.
+        """
+        if self.buffer is not None:
+            await self.buffer.add(result)
+            return
         try:
             await self.store.add_result(result)
         except StoreWriteError:
@@ -91,15 +101,23 @@ class Runtime:
             # store.health; probing goes on without the database.
             self.store_write_errors += 1
 
-    def scheduler(self, **kwargs: Any) -> Scheduler:
-        """Return a scheduler for every configured probe, delivering to `sinks`."""
+    def buffered(self) -> int:
+        """Return how many results wait in the buffer for the database (0 without one)."""
+        return self.buffer.buffered if self.buffer is not None else 0
+
+    def scheduler(self, *, maintenance: Maintenance | None = None, **kwargs: Any) -> Scheduler:
+        """Return a scheduler for every configured probe, delivering to `sinks`.
+
+        `maintenance` prunes old rows (default: the store; `monitor.app` passes the
+        leadership, which prunes only on the agent that leads).
+        """
         return Scheduler(
             self.config,
             ctx=self.ctx,
             sinks=self.sinks,
             probes=self.probes,
             metrics=self._metrics,
-            store=self.store,
+            store=maintenance or self.store,
             **kwargs,
         )
 

@@ -157,7 +157,14 @@ class Alerter:
             self._loaded = True
 
     async def start(self) -> None:
-        """Load state and destinations, then start delivery and the deletion-backlog check."""
+        """Load state and destinations, then start delivery and the deletion-backlog check.
+
+        Started again after a stop (an agent that leads again, monitor.leadership),
+        it reads the states afresh: another agent may have moved them on meanwhile.
+        """
+        self._loaded = False
+        self._states.clear()
+        self._unsaved.clear()
         await self.load()
         if self._destinations is None:
             # Reading alerts.config may touch the disk (or the network, for an http

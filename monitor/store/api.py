@@ -203,6 +203,21 @@ class Store:
 
         return await self.write(job)
 
+    async def add_results_once(self, results: Sequence[ProbeResult]) -> int:
+        """Store those of `results` not stored yet, in one transaction; return how many were new.
+
+        A result is "stored" when its component has a row of the same location,
+        start (ms), duration (µs) and status: what a buffer flushed again after a
+        commit whose answer was lost sends twice (`monitor.store.spool`).
+        """
+
+        def job(db: Handle) -> int:
+            fresh = [r for r in results if not ingest.result_stored(db.conn, self._ids, r)]
+            n, _ = ingest.apply_results(db.conn, self._ids, fresh, self.thresholds, want_ids=False)
+            return n
+
+        return await self.write(job)
+
     async def add_results(self, results: Iterable[ProbeResult]) -> int:
         """Store many results in large transactions (seeding); return how many were stored.
 
@@ -526,11 +541,13 @@ class Store:
     async def due_deliveries(self, now: datetime) -> list[Delivery]:
         """Return, per destination, its oldest open delivery when it is due at `now`.
 
-        A store shared by agents in several locations (a location or quorum set)
-        claims them for this agent's outbox worker, so no two send the same row.
+        A SQLite store shared by agents in several locations (a location or quorum
+        set) claims them for this agent's outbox worker, so no two send the same row.
+        On PostgreSQL only the leader runs an outbox worker (`monitor.leadership`):
+        its lease is the claim, and a new leader sends at once what a dead one left.
         """
         at = to_ms(now)
-        if self.location != LOCAL or self.quorum != 1:
+        if self.backend == "sqlite" and (self.location != LOCAL or self.quorum != 1):
             until = at + DELIVERY_CLAIM_MS
             return await self.write(lambda db: alerts.claim_due_deliveries(db.conn, at, until))
         return await self.read(lambda c: alerts.due_deliveries(c, at))

@@ -242,6 +242,23 @@ def lock_components(conn: Connection, cids: Iterable[int]) -> None:
         ).fetchall()
 
 
+def result_stored(conn: Connection, ids: ComponentIds, result: ProbeResult) -> bool:
+    """Return True when `result` (component, location, start, duration, status) is stored."""
+    cid = ids.get(conn, result.target, result.probe)
+    row = conn.execute(
+        "SELECT 1 FROM results WHERE component = ? AND location = ? AND started_at = ?"
+        " AND duration_us = ? AND status = ? LIMIT 1",
+        (
+            cid,
+            result.location,
+            to_ms(result.started_at),
+            round(result.duration_s * 1_000_000),
+            STATUS_CODE[result.status],
+        ),
+    ).fetchone()
+    return row is not None
+
+
 def apply_results(
     conn: Connection,
     ids: ComponentIds,

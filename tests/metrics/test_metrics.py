@@ -43,6 +43,7 @@ EXPECTED = {
     "sttwatch_scheduler_lateness_seconds": ("histogram", TP),
     "sttwatch_build_info": ("gauge", frozenset({"version"})),
     "sttwatch_quorum": ("gauge", frozenset()),
+    "sttwatch_leader": ("gauge", frozenset({"location"})),
 }
 
 _TYPE = re.compile(r"^# TYPE (\S+) (\S+)$")

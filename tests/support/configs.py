@@ -58,10 +58,13 @@ def config_doc(
 ) -> dict[str, Any]:
     """Return a config document with `targets`; its files lie under `tmp_path`.
 
-    `database` and `site_dir` are relative to `tmp_path` unless absolute; sttwatch
+    `database` and `site_dir` are relative to `tmp_path` unless absolute (so is the
+    buffer a run on PostgreSQL keeps); sttwatch
     listens on a free loopback port. None leaves `site_dir` or `listen` out.
     """
     doc: dict[str, Any] = {"database": str(tmp_path / database)}
+    # Where a run on PostgreSQL buffers results (unused on SQLite): never the checkout.
+    doc["buffer"] = str(tmp_path / "sttwatch-buffer.db")
     if site_dir is not None:
         doc["site_dir"] = str(tmp_path / site_dir)
     if listen is not None:

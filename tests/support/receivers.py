@@ -41,7 +41,22 @@ class SmtpSink:
     messages: list[EmailMessage] = field(default_factory=list)
     server: asyncio.Server | None = None
 
+    # When set to an unset Event, each message waits for it before "250 OK": a mail
+    # server that hangs. A client that goes away meanwhile delivered nothing.
+    gate: asyncio.Event | None = None
+    waiting: int = 0
+    abandoned: int = 0
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.gate is not None:
+            self.waiting += 1
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:  # aiosmtpd cancels us when the client disconnects
+                self.abandoned += 1
+                raise
+            finally:
+                self.waiting -= 1
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
