@@ -2,7 +2,8 @@
 
 Each agent is a real ``sttwatch run`` process with its own STTWATCH_LOCATION and
 its own simulator (its own network path to "the API"), both reading one config
-file and writing one SQLite database. The alerts are counted where a user would
+file and writing one database: a SQLite file, then a real PostgreSQL server (the
+`database` fixture's two backends). The alerts are counted where a user would
 see them: at a real SMTP server, and in the outbox.
 """
 
@@ -14,7 +15,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -31,6 +32,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[2]
 SERVING = re.compile(rb"serving on http://127\.0\.0\.1:(\d+)/")
 FAULT = [{"endpoint": "transcript.list", "action": "status", "status": 503}]
+# A database is a SQLite file's path or a PostgreSQL URL, as `database:` takes it.
+StartAgents = Callable[[int], Awaitable[tuple["Agent", "Agent"]]]
 
 
 class Agent:
@@ -79,47 +82,55 @@ class Agent:
 
 
 @pytest.fixture
-async def two_agents(
-    tmp_path: Path, start_sim: SimStarter, smtp_sink: SmtpSink
-) -> AsyncIterator[tuple[Agent, Agent, Path]]:
-    """Yield agents eu-west and us-east (quorum 2) sharing one config file and one database."""
-    target = {
-        "name": "aai",
-        "api_base": "${SIM_API}",
-        "streaming_base": "${SIM_WS}",
-        "api_key": "sim-key",
-        "probes": {
-            "reachability": {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"}
-        },
-    }
-    doc = config_doc(
-        tmp_path,
-        [target],
-        quorum=2,
-        alerts={"urls": [smtp_sink.url()], "failure_threshold": 2, "success_threshold": 2},
-    )
-    doc["site_dir"] = "${SITE_DIR}"
-    config = write_config(tmp_path, doc)
-    agents = [
-        Agent("eu-west", await start_sim(), config, tmp_path),
-        Agent("us-east", await start_sim(), config, tmp_path),
-    ]
-    try:
+async def start_agents(
+    tmp_path: Path, start_sim: SimStarter, smtp_sink: SmtpSink, database: str
+) -> AsyncIterator[StartAgents]:
+    """Yield a function starting agents eu-west and us-east with a quorum, sharing `database`."""
+    agents: list[Agent] = []
+
+    async def start(quorum: int) -> tuple[Agent, Agent]:
+        target = {
+            "name": "aai",
+            "api_base": "${SIM_API}",
+            "streaming_base": "${SIM_WS}",
+            "api_key": "sim-key",
+            "probes": {
+                "reachability": {"interval": "1s", "timeout": "800ms", "degraded_after": "500ms"}
+            },
+        }
+        doc = config_doc(
+            tmp_path,
+            [target],
+            database=database,
+            quorum=quorum,
+            alerts={"urls": [smtp_sink.url()], "failure_threshold": 2, "success_threshold": 2},
+        )
+        doc["site_dir"] = "${SITE_DIR}"
+        config = write_config(tmp_path, doc)
+        agents.extend(
+            [
+                Agent("eu-west", await start_sim(), config, tmp_path),
+                Agent("us-east", await start_sim(), config, tmp_path),
+            ]
+        )
         for agent in agents:
             await agent.start()
-        yield agents[0], agents[1], tmp_path / "sttwatch.db"
+        return agents[0], agents[1]
+
+    try:
+        yield start
     finally:
         for agent in agents:
             await agent.stop()
 
 
-def count(db: Path, sql: str) -> int:
-    """Return the single number `sql` selects from `db` (0 before it exists)."""
+def count(db: str, sql: str) -> int:
+    """Return the single number `sql` selects from `db` (0 before its schema exists)."""
     rows = read_rows(db, sql)
     return int(rows[0][0]) if rows else 0
 
 
-async def runs_after(db: Path, location: str, status: int, after_id: int, n: int) -> None:
+async def runs_after(db: str, location: str, status: int, after_id: int, n: int) -> None:
     """Wait until `location` has stored `n` results of `status` with an id above `after_id`."""
     sql = (
         f"SELECT count(*) FROM results WHERE location = '{location}' AND status = {status}"
@@ -132,7 +143,7 @@ async def runs_after(db: Path, location: str, status: int, after_id: int, n: int
     await wait_for(f"{n} results of status {status} from {location}", enough, 60.0)
 
 
-async def settle(db: Path, sink: SmtpSink, emails: int, status: int, after_id: int) -> None:
+async def settle(db: str, sink: SmtpSink, emails: int, status: int, after_id: int) -> None:
     """Wait for `emails` e-mails, then five more results of `status` from each location."""
 
     async def arrived() -> bool:
@@ -144,9 +155,10 @@ async def settle(db: Path, sink: SmtpSink, emails: int, status: int, after_id: i
 
 
 async def test_one_location_failing_alerts_nobody_and_both_alert_once(
-    two_agents: tuple[Agent, Agent, Path], smtp_sink: SmtpSink
+    start_agents: StartAgents, database: str, smtp_sink: SmtpSink
 ) -> None:
-    eu, us, db = two_agents
+    eu, us = await start_agents(2)
+    db = database
     await runs_after(db, "eu-west", 0, 0, 2)
     await runs_after(db, "us-east", 0, 0, 2)
 
@@ -202,3 +214,38 @@ async def test_one_location_failing_alerts_nobody_and_both_alert_once(
     assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'resolved'") == 1
     assert len(smtp_sink.messages) == 2
     assert count(db, "SELECT count(*) FROM alert_deliveries WHERE delivered_at IS NOT NULL") == 2
+
+
+async def test_one_location_failing_with_quorum_one_alerts_once(
+    start_agents: StartAgents, database: str, smtp_sink: SmtpSink
+) -> None:
+    # With quorum 1 one location's outage is the outage: whichever agent sends the
+    # alerts, eu-west's failure alone opens the incident and sends one e-mail.
+    eu, _us = await start_agents(1)
+    db = database
+    await runs_after(db, "eu-west", 0, 0, 2)
+    await runs_after(db, "us-east", 0, 0, 2)
+
+    mark = count(db, "SELECT max(id) FROM results")
+    eu.sim.set_faults(FAULT)
+
+    async def alerted() -> bool:
+        return len(smtp_sink.messages) >= 1
+
+    await wait_for("1 e-mail", alerted, 60.0)
+    await runs_after(db, "eu-west", 2, mark, 5)
+    await runs_after(db, "us-east", 0, mark, 5)  # us-east sees it up throughout
+    assert count(db, "SELECT count(*) FROM incidents") == 1
+    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'down'") == 1
+    assert len(smtp_sink.messages) == 1
+    assert "down" in str(smtp_sink.messages[0]["Subject"]).lower()
+    (locations,) = read_rows(db, "SELECT locations FROM incidents")[0]
+    assert json.loads(locations) == ["eu-west"]
+
+    mark = count(db, "SELECT max(id) FROM results")
+    eu.sim.clear_faults()
+    await settle(db, smtp_sink, 2, 0, mark)
+    assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NOT NULL") == 1
+    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'resolved'") == 1
+    assert len(smtp_sink.messages) == 2
+    assert "resolved" in str(smtp_sink.messages[1]["Subject"]).lower()

@@ -35,6 +35,7 @@ import aiohttp
 
 from monitor.app import open_runtime
 from monitor.config import load_config
+from monitor.database_url import is_postgres_url
 from monitor.janitor import SweepReport, sweep
 from monitor.providers.assemblyai.transcripts import marked_upload
 from monitor.simulator import SimulatorHandle
@@ -380,8 +381,14 @@ def _ro(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
 
 
-def read_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Return the rows of `sql`, read-only; none before the database or its schema exists."""
+def read_rows(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Return the rows of `sql`, read-only; none before the database or its schema exists.
+
+    `db` is a SQLite file or a PostgreSQL URL (the store's ``database:``).
+    """
+    if is_postgres_url(str(db)):
+        return _pg_rows(str(db), sql)
+    db = Path(db)
     if not db.exists():
         return []
     conn = _ro(db)
@@ -393,6 +400,18 @@ def read_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
         raise
     finally:
         conn.close()
+
+
+def _pg_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    # A read-only transaction: a test's look never writes to the agents' store.
+    with psycopg.connect(url) as conn:
+        conn.read_only = True
+        try:
+            return conn.execute(sql).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
 
 
 def stored_results(db: Path) -> list[StoredResult]:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from monitor.config import Config, parse_config
+from monitor.database_url import is_postgres_url
 from monitor.simulator import SimulatorHandle
 
 SIM_KEY = "sim-key"
@@ -58,11 +59,13 @@ def config_doc(
 ) -> dict[str, Any]:
     """Return a config document with `targets`; its files lie under `tmp_path`.
 
-    `database` and `site_dir` are relative to `tmp_path` unless absolute (so is the
-    buffer a run on PostgreSQL keeps); sttwatch
-    listens on a free loopback port. None leaves `site_dir` or `listen` out.
+    `database` (a file, or a PostgreSQL URL taken as it is) and `site_dir` are
+    relative to `tmp_path` unless absolute (so is the buffer a run on PostgreSQL
+    keeps); sttwatch listens on a free loopback port. None leaves `site_dir` or
+    `listen` out.
     """
-    doc: dict[str, Any] = {"database": str(tmp_path / database)}
+    where = str(database) if is_postgres_url(str(database)) else str(tmp_path / database)
+    doc: dict[str, Any] = {"database": where}
     # Where a run on PostgreSQL buffers results (unused on SQLite): never the checkout.
     doc["buffer"] = str(tmp_path / "sttwatch-buffer.db")
     if site_dir is not None:
