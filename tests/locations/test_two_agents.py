@@ -85,7 +85,10 @@ class Agent:
 async def start_agents(
     tmp_path: Path, start_sim: SimStarter, smtp_sink: SmtpSink, database: str
 ) -> AsyncIterator[StartAgents]:
-    """Yield a function starting agents eu-west and us-east with a quorum, sharing `database`."""
+    """Yield a function starting agents eu-west and us-east with a quorum, sharing `database`.
+
+    It returns once each has stored two good results.
+    """
     agents: list[Agent] = []
 
     async def start(quorum: int) -> tuple[Agent, Agent]:
@@ -115,6 +118,8 @@ async def start_agents(
         )
         for agent in agents:
             await agent.start()
+        for agent in agents:
+            await runs_after(database, agent.location, 0, 0, 2)
         return agents[0], agents[1]
 
     try:
@@ -143,15 +148,36 @@ async def runs_after(db: str, location: str, status: int, after_id: int, n: int)
     await wait_for(f"{n} results of status {status} from {location}", enough, 60.0)
 
 
-async def settle(db: str, sink: SmtpSink, emails: int, status: int, after_id: int) -> None:
-    """Wait for `emails` e-mails, then five more results of `status` from each location."""
+async def settle(
+    db: str, sink: SmtpSink, emails: int, statuses: dict[str, int], after_id: int
+) -> None:
+    """Wait for `emails` e-mails, then five more results of each location's status."""
 
     async def arrived() -> bool:
         return len(sink.messages) >= emails
 
     await wait_for(f"{emails} e-mail(s)", arrived, 60.0)
-    for location in ("eu-west", "us-east"):
+    for location, status in statuses.items():
         await runs_after(db, location, status, after_id, 5)
+
+
+def down_alerted_once(db: str, sink: SmtpSink, locations: list[str]) -> None:
+    """Assert one incident seen from `locations`, one down alert and one e-mail so far."""
+    assert count(db, "SELECT count(*) FROM incidents") == 1
+    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'down'") == 1
+    assert len(sink.messages) == 1
+    assert "down" in str(sink.messages[0]["Subject"]).lower()
+    (seen_from,) = read_rows(db, "SELECT locations FROM incidents")[0]
+    assert sorted(json.loads(seen_from)) == locations
+
+
+def resolved_once(db: str, sink: SmtpSink) -> None:
+    """Assert the incident closed with one recovery alert: two e-mails in all, both delivered."""
+    assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NOT NULL") == 1
+    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'resolved'") == 1
+    assert len(sink.messages) == 2
+    assert "resolved" in str(sink.messages[1]["Subject"]).lower()
+    assert count(db, "SELECT count(*) FROM alert_deliveries WHERE delivered_at IS NOT NULL") == 2
 
 
 async def test_one_location_failing_alerts_nobody_and_both_alert_once(
@@ -159,8 +185,6 @@ async def test_one_location_failing_alerts_nobody_and_both_alert_once(
 ) -> None:
     eu, us = await start_agents(2)
     db = database
-    await runs_after(db, "eu-west", 0, 0, 2)
-    await runs_after(db, "us-east", 0, 0, 2)
 
     # The route from eu-west fails; us-east still reaches the API.
     mark = count(db, "SELECT max(id) FROM results")
@@ -197,23 +221,15 @@ async def test_one_location_failing_alerts_nobody_and_both_alert_once(
     # Now from both: one incident, one alert, one e-mail.
     mark = count(db, "SELECT max(id) FROM results")
     us.sim.set_faults(FAULT)
-    await settle(db, smtp_sink, 1, 2, mark)
-    assert count(db, "SELECT count(*) FROM incidents") == 1
-    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'down'") == 1
-    assert len(smtp_sink.messages) == 1
-    assert "down" in str(smtp_sink.messages[0]["Subject"]).lower()
-    (locations,) = read_rows(db, "SELECT locations FROM incidents")[0]
-    assert sorted(json.loads(locations)) == ["eu-west", "us-east"]
+    await settle(db, smtp_sink, 1, {"eu-west": 2, "us-east": 2}, mark)
+    down_alerted_once(db, smtp_sink, ["eu-west", "us-east"])
 
     # Back from both: the incident closes, one recovery e-mail.
     mark = count(db, "SELECT max(id) FROM results")
     eu.sim.clear_faults()
     us.sim.clear_faults()
-    await settle(db, smtp_sink, 2, 0, mark)
-    assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NOT NULL") == 1
-    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'resolved'") == 1
-    assert len(smtp_sink.messages) == 2
-    assert count(db, "SELECT count(*) FROM alert_deliveries WHERE delivered_at IS NOT NULL") == 2
+    await settle(db, smtp_sink, 2, {"eu-west": 0, "us-east": 0}, mark)
+    resolved_once(db, smtp_sink)
 
 
 async def test_one_location_failing_with_quorum_one_alerts_once(
@@ -223,29 +239,14 @@ async def test_one_location_failing_with_quorum_one_alerts_once(
     # alerts, eu-west's failure alone opens the incident and sends one e-mail.
     eu, _us = await start_agents(1)
     db = database
-    await runs_after(db, "eu-west", 0, 0, 2)
-    await runs_after(db, "us-east", 0, 0, 2)
 
     mark = count(db, "SELECT max(id) FROM results")
     eu.sim.set_faults(FAULT)
-
-    async def alerted() -> bool:
-        return len(smtp_sink.messages) >= 1
-
-    await wait_for("1 e-mail", alerted, 60.0)
-    await runs_after(db, "eu-west", 2, mark, 5)
-    await runs_after(db, "us-east", 0, mark, 5)  # us-east sees it up throughout
-    assert count(db, "SELECT count(*) FROM incidents") == 1
-    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'down'") == 1
-    assert len(smtp_sink.messages) == 1
-    assert "down" in str(smtp_sink.messages[0]["Subject"]).lower()
-    (locations,) = read_rows(db, "SELECT locations FROM incidents")[0]
-    assert json.loads(locations) == ["eu-west"]
+    # us-east sees it up throughout.
+    await settle(db, smtp_sink, 1, {"eu-west": 2, "us-east": 0}, mark)
+    down_alerted_once(db, smtp_sink, ["eu-west"])
 
     mark = count(db, "SELECT max(id) FROM results")
     eu.sim.clear_faults()
-    await settle(db, smtp_sink, 2, 0, mark)
-    assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NOT NULL") == 1
-    assert count(db, "SELECT count(*) FROM alerts WHERE kind = 'resolved'") == 1
-    assert len(smtp_sink.messages) == 2
-    assert "resolved" in str(smtp_sink.messages[1]["Subject"]).lower()
+    await settle(db, smtp_sink, 2, {"eu-west": 0, "us-east": 0}, mark)
+    resolved_once(db, smtp_sink)
