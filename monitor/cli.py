@@ -315,8 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sttwatch",
         description=(
             "Self-hosted uptime and health monitor for speech-to-text APIs. Every interval it "
-            "checks each target's REST API, runs a real transcription (and deletes it), and "
-            "opens a streaming session; results go to SQLite, Prometheus metrics, a static "
+            "checks each target's REST API, runs a real transcription (and deletes what the "
+            "API keeps), opens a streaming session and, where configured, waits for a "
+            "webhook; results go to SQLite or PostgreSQL, Prometheus metrics, a static "
             "status page and Apprise alerts."
         ),
         epilog="Run 'sttwatch demo' to see it all against the built-in simulator.",
