@@ -125,6 +125,26 @@ def from_status(
     )
 
 
+def inaccurate(
+    reference: str, text: str, max_wer: float, details: dict[str, Any], what: str = "transcript"
+) -> Failure | None:
+    """Record `text`'s word error rate against `reference` in `details`; fail over `max_wer`.
+
+    `details` gets "wer" and "text" (truncated); `what` names the text in the message.
+    """
+    from monitor.accuracy import word_error_rate  # jiwer: only when a probe checks text
+
+    wer = word_error_rate(reference, text)
+    details["wer"] = round(wer, 4)
+    details["text"] = remote_text(text)
+    if wer > max_wer:
+        return Failure(
+            ErrorKind.INACCURATE,
+            f"The {what} differs from the reference: WER {wer:.2f} above the limit of {max_wer:g}",
+        )
+    return None
+
+
 def bad_response(problem: str, *, during: str = "", **details: Any) -> Failure:
     """Return a `bad_response` failure: the answer came but was not what the protocol says."""
     return Failure(ErrorKind.BAD_RESPONSE, f"{problem}{_while(during)}", dict(details))

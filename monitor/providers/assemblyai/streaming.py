@@ -30,7 +30,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.accuracy import word_error_rate
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import ProbeClip, load_clip
 from monitor.probes.failures import (
@@ -39,6 +38,7 @@ from monitor.probes.failures import (
     bad_response,
     from_close,
     from_status,
+    inaccurate,
     remote_text,
     timed_out,
 )
@@ -295,15 +295,11 @@ class _Run:
                 ErrorKind.STREAM_NO_TRANSCRIPT,
                 "The session opened but no Turn with text arrived",
             )
-        wer = word_error_rate(self.clip.reference_text, text)
-        rec.details["wer"] = round(wer, 4)
-        rec.details["text"] = remote_text(text)
-        if wer > spec.max_wer:
-            return Failure(
-                ErrorKind.INACCURATE,
-                f"The streamed transcript differs from the reference: WER {wer:.2f} "
-                f"above the limit of {spec.max_wer:g}",
-            )
+        failure = inaccurate(
+            self.clip.reference_text, text, spec.max_wer, rec.details, "streamed transcript"
+        )
+        if failure is not None:
+            return failure
         return None
 
     def timing_phases(self) -> None:

@@ -29,7 +29,6 @@ from typing import Any
 
 import aiohttp
 
-from monitor.accuracy import word_error_rate
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import load_clip
 from monitor.probes.failures import (
@@ -37,6 +36,7 @@ from monitor.probes.failures import (
     Failure,
     bad_response,
     from_exception,
+    inaccurate,
     remote_text,
     timed_out,
 )
@@ -409,16 +409,7 @@ class _Run(JobRun):
             text = body.get("text")
             if not isinstance(text, str):
                 return bad_response("The completed job has no text")
-            wer = word_error_rate(reference, text)
-        rec.details["wer"] = round(wer, 4)
-        rec.details["text"] = remote_text(text)
-        if wer > self.spec.max_wer:
-            return Failure(
-                ErrorKind.INACCURATE,
-                f"The transcript differs from the reference: WER {wer:.2f} "
-                f"above the limit of {self.spec.max_wer:g}",
-            )
-        return None
+            return inaccurate(reference, text, self.spec.max_wer, rec.details)
 
 
 async def run_job(

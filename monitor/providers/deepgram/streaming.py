@@ -27,13 +27,13 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from monitor.accuracy import word_error_rate
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import ProbeClip, load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
     Failure,
     bad_response,
+    inaccurate,
     remote_text,
     timed_out,
 )
@@ -248,15 +248,11 @@ class _Run:
                 ErrorKind.STREAM_NO_TRANSCRIPT,
                 f"The session ended without a final Results with text ({s.results} Results)",
             )
-        wer = word_error_rate(self.clip.reference_text, text)
-        rec.details["wer"] = round(wer, 4)
-        rec.details["text"] = remote_text(text)
-        if wer > spec.max_wer:
-            return Failure(
-                ErrorKind.INACCURATE,
-                f"The streamed transcript differs from the reference: WER {wer:.2f} "
-                f"above the limit of {spec.max_wer:g}",
-            )
+        failure = inaccurate(
+            self.clip.reference_text, text, spec.max_wer, rec.details, "streamed transcript"
+        )
+        if failure is not None:
+            return failure
         if s.first_text_at is None:
             return Failure(ErrorKind.STREAM_NO_TRANSCRIPT, "No Results with text arrived")
         return None

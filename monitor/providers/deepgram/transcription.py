@@ -23,7 +23,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from monitor.accuracy import word_error_rate
 from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import load_clip
 from monitor.probes.failures import (
@@ -32,6 +31,7 @@ from monitor.probes.failures import (
     Failure,
     bad_response,
     from_exception,
+    inaccurate,
     remote_text,
     timed_out,
 )
@@ -150,15 +150,8 @@ class _Run:
         if not text.strip():
             rec.details["wer"] = 1.0
             return Failure(ErrorKind.INACCURATE, "The transcript of the probe clip is empty")
-        wer = word_error_rate(reference, text)
-        rec.details["wer"] = round(wer, 4)
-        if wer > self.spec.max_wer:
-            return Failure(
-                ErrorKind.INACCURATE,
-                f"The transcript differs from the reference: WER {wer:.2f} "
-                f"above the limit of {self.spec.max_wer:g}",
-            )
-        return None
+        # "text" is already recorded (above), so it keeps its place before "wer".
+        return inaccurate(reference, text, self.spec.max_wer, rec.details)
 
     async def _get(self, session: aiohttp.ClientSession, path: str) -> tuple[int, Any]:
         async with session.get(

@@ -18,8 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from monitor.accuracy import word_error_rate
-from monitor.models import ErrorKind, ProbeContext, ProbeResult, ProbeTarget
+from monitor.models import ProbeContext, ProbeResult, ProbeTarget
 from monitor.probeclip import load_clip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
@@ -27,7 +26,7 @@ from monitor.probes.failures import (
     Failure,
     bad_response,
     from_exception,
-    remote_text,
+    inaccurate,
     timed_out,
 )
 from monitor.probes.recorder import RunRecorder
@@ -71,16 +70,7 @@ def verify_text(text: Any, max_wer: float, details: dict[str, Any]) -> Failure |
     """Return why `text` is not the clip's transcript (WER over `max_wer`), or None."""
     if not isinstance(text, str) or not text.strip():
         return bad_response("The answer has no transcript text")
-    wer = word_error_rate(load_clip().reference_text, text)
-    details["wer"] = round(wer, 4)
-    details["text"] = remote_text(text)
-    if wer > max_wer:
-        return Failure(
-            ErrorKind.INACCURATE,
-            f"The transcript differs from the reference: WER {wer:.2f} above the limit of "
-            f"{max_wer:g}",
-        )
-    return None
+    return inaccurate(load_clip().reference_text, text, max_wer, details)
 
 
 def _check(body: bytes, content_type: str, response_format: str) -> tuple[Any, Failure | None]:
