@@ -287,3 +287,92 @@ def print_certificate(cert: Path | None) -> None:
             f"TLS certificate: {cert} (trust it with NODE_EXTRA_CA_CERTS={cert} "
             f"or SSL_CERT_FILE={cert})"
         )
+
+
+Banner = Callable[[H, M], tuple[str, str]]
+
+
+class Hosting(Generic[H, M]):
+    """One simulator's ways to run: on this loop, in a background thread, from the CLI.
+
+    A simulator module hands its app factory, handle class, scenario loader and
+    banner (the listening line and the keys line `sttwatch simulate` prints),
+    and exports the bound methods as its ``start_simulator``,
+    ``start_simulator_thread`` and ``run_simulator``.
+    """
+
+    def __init__(
+        self,
+        create_app: Callable[[M | None], web.Application],
+        handle: Callable[[web.AppRunner, web.Application, str, int, bool], H],
+        load: Callable[[Path], M],
+        default: Callable[[], M],
+        banner: Banner[H, M],
+    ) -> None:
+        self._create_app = create_app
+        self._handle = handle
+        self._load = load
+        self._default = default
+        self._banner = banner
+
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        scenario: M | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> H:
+        """Return a handle to a simulator now listening on ``host:port`` (0 = any free port).
+
+        With ``tls`` (a server context, see ``tls.server_context``) it serves HTTPS
+        and WSS on that one port instead of HTTP and WS.
+        """
+        app = self._create_app(scenario)
+        runner, bound = await listen(app, host, port, tls)
+        return self._handle(runner, app, host, bound, tls is not None)
+
+    def thread(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        scenario: M | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> ThreadedSimulator[H]:
+        """Return a simulator running in a background thread (``.handle``, ``.stop()``)."""
+        return ThreadedSimulator(lambda: self.start(host, port, scenario, tls))
+
+    def run(
+        self,
+        host: str,
+        port: int,
+        scenario_path: str | None,
+        *,
+        tls: bool = False,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> int:
+        """Serve until SIGINT/SIGTERM; return the exit code (2 = bad scenario or TLS files).
+
+        ``tls`` makes a self-signed certificate for this run (removed on exit);
+        ``tls_cert`` with ``tls_key`` serves that pair instead.
+        """
+
+        async def serve(scenario: M, context: ssl.SSLContext | None, cert: Path | None) -> None:
+            handle = await self.start(host, port, scenario, context)
+            stop = stop_on_signals()
+            listening, keys = self._banner(handle, scenario)
+            print(listening)
+            print_certificate(cert)
+            print(keys, flush=True)
+            await serve_until(stop, handle.close)
+
+        return run_from_cli(
+            scenario_path,
+            self._load,
+            self._default,
+            serve,
+            where=f"{host}:{port}",
+            tls=tls,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )

@@ -6,9 +6,6 @@ scenario and TLS handling are the shared ones of ``hosting.py``.
 
 from __future__ import annotations
 
-import ssl
-from pathlib import Path
-
 from aiohttp import web
 
 from . import hosting, rest, streaming
@@ -42,80 +39,18 @@ class SimulatorHandle(hosting.SimulatorHandle[SimState]):
         super().__init__(runner, app, host, port, tls, key=STATE_KEY, parse_faults=parse_faults)
 
 
-async def start_simulator(
-    host: str = "127.0.0.1",
-    port: int = 0,
-    scenario: Scenario | None = None,
-    tls: ssl.SSLContext | None = None,
-) -> SimulatorHandle:
-    """Return a handle to a simulator now listening on ``host:port`` (0 = any free port).
-
-    With ``tls`` (a server context, see ``tls.server_context``) it serves HTTPS
-    and WSS on that one port instead of HTTP and WS.
-    """
-    app = create_app(scenario)
-    runner, bound = await hosting.listen(app, host, port, tls)
-    return SimulatorHandle(runner, app, host, bound, tls=tls is not None)
-
-
-class ThreadedSimulator(hosting.ThreadedSimulator[SimulatorHandle]):
-    """A simulator on its own event loop in a background thread, for sync clients."""
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        scenario: Scenario | None = None,
-        tls: ssl.SSLContext | None = None,
-    ):
-        super().__init__(lambda: start_simulator(host, port, scenario, tls))
-
-
-def start_simulator_thread(
-    host: str = "127.0.0.1",
-    port: int = 0,
-    scenario: Scenario | None = None,
-    tls: ssl.SSLContext | None = None,
-) -> ThreadedSimulator:
-    """Return a simulator running in a background thread (``.handle``, ``.stop()``)."""
-    return ThreadedSimulator(host, port, scenario, tls)
-
-
-def run_simulator(
-    host: str,
-    port: int,
-    scenario_path: str | None,
-    *,
-    tls: bool = False,
-    tls_cert: str | None = None,
-    tls_key: str | None = None,
-) -> int:
-    """Serve until SIGINT/SIGTERM; return the process exit code (2 = bad scenario or TLS files).
-
-    ``tls`` makes a self-signed certificate for this run (removed on exit);
-    ``tls_cert`` with ``tls_key`` serves that pair instead.
-    """
-
-    async def serve(scenario: Scenario, context: ssl.SSLContext | None, cert: Path | None) -> None:
-        handle = await start_simulator(host, port, scenario, context)
-        stop = hosting.stop_on_signals()
-        print(
-            f"sttwatch simulator listening on {handle.base_url} (streaming: {handle.ws_base}/v3/ws)"
-        )
-        hosting.print_certificate(cert)
-        print(f"valid API key(s): {', '.join(scenario.api_keys)}", flush=True)
-        await hosting.serve_until(stop, handle.close)
-
-    return hosting.run_from_cli(
-        scenario_path,
-        Scenario.from_yaml_file,
-        Scenario,
-        serve,
-        where=f"{host}:{port}",
-        tls=tls,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
+def _banner(handle: SimulatorHandle, scenario: Scenario) -> tuple[str, str]:
+    return (
+        f"sttwatch simulator listening on {handle.base_url} (streaming: {handle.ws_base}/v3/ws)",
+        f"valid API key(s): {', '.join(scenario.api_keys)}",
     )
+
+
+HOSTING = hosting.Hosting(create_app, SimulatorHandle, Scenario.from_yaml_file, Scenario, _banner)
+start_simulator = HOSTING.start
+start_simulator_thread = HOSTING.thread
+run_simulator = HOSTING.run
+ThreadedSimulator = hosting.ThreadedSimulator[SimulatorHandle]
 
 
 __all__ = [
