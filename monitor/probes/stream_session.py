@@ -15,11 +15,12 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
 from monitor.models import Clock
+from monitor.probeclip import ProbeClip
 from monitor.probes.failures import (
     EXPECTED_ERRORS,
     UNREADABLE_JSON,
@@ -27,9 +28,11 @@ from monitor.probes.failures import (
     bad_response,
     from_exception,
 )
+from monitor.probes.recorder import RunRecorder
 from monitor.tasks import cancel_and_wait
 
 __all__ = [
+    "ClipStream",
     "SocketSeen",
     "StreamRun",
     "end_stream",
@@ -58,6 +61,8 @@ class SocketSeen:
     close_reason: str | None = None
     closed_at: float | None = None
     failure: Failure | None = None
+    # What the server said of an error (an error message or frame), quoted safely.
+    error_message: str | None = None
 
 
 async def read_socket(
@@ -250,3 +255,40 @@ async def run_stream(
             # Shielded: a cancelled probe still ends the billed session, then re-raises.
             await asyncio.shield(task)
     return failure
+
+
+SeenT = TypeVar("SeenT", bound=SocketSeen)
+CloseFailure = Callable[..., Failure]
+Cut = Callable[[ProbeClip, int], list[bytes]]
+
+
+class ClipStream(Generic[SeenT]):
+    """What a streaming run that sends the probe clip shares: the paced send, the early close.
+
+    A provider's run sets `clip`, `frame_ms`, `s` and `rec` in its constructor
+    and names, as class attributes, how its protocol cuts the clip into frames
+    (``cut(clip, frame_ms)``) and turns a close code into a failure
+    (``close_failure(code, reason, during=...)``).
+    """
+
+    clip: ProbeClip
+    frame_ms: int
+    s: SeenT
+    rec: RunRecorder
+    cut: Cut
+    close_failure: CloseFailure
+
+    async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        chunks = type(self).cut(self.clip, self.frame_ms)
+        await send_audio(
+            ws, chunks, self.frame_ms, self.s, self.clip.bytes_per_ms, self.rec.details
+        )
+
+    def _closed_early(self, during: str) -> Failure:
+        s = self.s
+        if s.failure is not None:
+            return s.failure
+        failure = type(self).close_failure(s.close_code, s.close_reason, during=during)
+        if s.error_message:
+            failure.details["error"] = s.error_message
+        return failure

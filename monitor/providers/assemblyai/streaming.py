@@ -44,12 +44,12 @@ from monitor.probes.failures import (
 )
 from monitor.probes.recorder import RunRecorder
 from monitor.probes.stream_session import (
+    ClipStream,
     SocketSeen,
     end_stream,
     is_open,
     read_socket,
     run_stream,
-    send_audio,
     wait_either,
 )
 from monitor.providers.assemblyai.specs import StreamingSpec
@@ -111,7 +111,6 @@ class _Session(SocketSeen):
     turns: dict[int, str] = field(default_factory=dict)
     ended_turns: set[int] = field(default_factory=set)
     last_turn_ended: bool | None = None
-    error_message: str | None = None
 
     def final_text(self) -> str:
         """Return the session's transcript: every turn's latest text, in turn order."""
@@ -167,14 +166,18 @@ def _has_words(words: Any) -> bool:
     )
 
 
-class _Run:
+class _Run(ClipStream[_Session]):
     """One streaming session; `converse` is its happy path, `close` its cleanup."""
+
+    cut = staticmethod(frames)
+    close_failure = staticmethod(from_close)
 
     def __init__(
         self, target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext, rec: RunRecorder
     ) -> None:
         self.target, self.spec, self.ctx, self.rec = target, spec, ctx, rec
         self.clip = load_clip()
+        self.frame_ms = spec.frame_ms
         self.s = _Session(ctx.clock)
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.receiver: asyncio.Task[None] | None = None
@@ -271,21 +274,6 @@ class _Run:
                 )
             return self._closed_early("waiting for Termination")
         return self._verify()
-
-    async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        chunks = frames(self.clip, self.spec.frame_ms)
-        await send_audio(
-            ws, chunks, self.spec.frame_ms, self.s, self.clip.bytes_per_ms, self.rec.details
-        )
-
-    def _closed_early(self, during: str) -> Failure:
-        s = self.s
-        if s.failure is not None:
-            return s.failure
-        failure = from_close(s.close_code, s.close_reason, during=during)
-        if s.error_message:
-            failure.details["error"] = s.error_message
-        return failure
 
     def _verify(self) -> Failure | None:
         s, rec, spec = self.s, self.rec, self.spec

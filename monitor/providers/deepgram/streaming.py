@@ -39,12 +39,12 @@ from monitor.probes.failures import (
 )
 from monitor.probes.recorder import RunRecorder
 from monitor.probes.stream_session import (
+    ClipStream,
     SocketSeen,
     end_stream,
     is_open,
     read_socket,
     run_stream,
-    send_audio,
     wait_either,
 )
 from monitor.providers.deepgram.specs import StreamingSpec
@@ -112,7 +112,6 @@ class _Session(SocketSeen):
     finals: list[str] = field(default_factory=list)
     results: int = 0
     request_id: str | None = None
-    error_message: str | None = None
 
     def on_message(self, data: Any, at: float) -> Failure | None:
         """Update the session with one decoded server message; return a protocol failure."""
@@ -151,14 +150,18 @@ class _Session(SocketSeen):
         return " ".join(t for t in self.finals if t.strip())
 
 
-class _Run:
+class _Run(ClipStream[_Session]):
     """One live session; `converse` is its happy path, `close` its cleanup."""
+
+    cut = staticmethod(frames)
+    close_failure = staticmethod(close_failure)
 
     def __init__(
         self, target: ProbeTarget, spec: StreamingSpec, ctx: ProbeContext, rec: RunRecorder
     ) -> None:
         self.target, self.spec, self.ctx, self.rec = target, spec, ctx, rec
         self.clip = load_clip()
+        self.frame_ms = spec.frame_ms
         self.s = _Session(ctx.clock)
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.receiver: asyncio.Task[None] | None = None
@@ -223,21 +226,6 @@ class _Run:
         said = headers.get(ERROR_HEADER)
         if said:
             failure.details["api_error"] = remote_text(said)
-        return failure
-
-    async def _send_audio(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        chunks = frames(self.clip, self.spec.frame_ms)
-        await send_audio(
-            ws, chunks, self.spec.frame_ms, self.s, self.clip.bytes_per_ms, self.rec.details
-        )
-
-    def _closed_early(self, during: str) -> Failure:
-        s = self.s
-        if s.failure is not None:
-            return s.failure
-        failure = close_failure(s.close_code, s.close_reason, during=during)
-        if s.error_message:
-            failure.details["error"] = s.error_message
         return failure
 
     def _verify(self) -> Failure | None:
