@@ -16,7 +16,15 @@ from enum import StrEnum
 from monitor.models import ErrorKind
 from monitor.outcome import Streak
 
-__all__ = ["AlertState", "Delivery", "Level", "NewAlert", "StoredAlert"]
+__all__ = [
+    "AlertGroup",
+    "AlertState",
+    "Delivery",
+    "GroupMember",
+    "Level",
+    "NewAlert",
+    "StoredAlert",
+]
 
 
 class Level(StrEnum):
@@ -81,3 +89,56 @@ class Delivery:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """One component of a target's alert group: what it opened with and what was announced."""
+
+    probe: str
+    level: Level  # its open alert now (down or degraded)
+    since: datetime  # when its incident began
+    error_kind: ErrorKind | None = None
+    message: str = ""  # the failure's message, as the probe reported it (redacted, bounded)
+    latency_s: float | None = None  # the key latency of the result that opened it
+    checked_at: datetime | None = None  # when that result started
+    took_s: float | None = None  # how long that run took
+    streak_len: int = 0
+    # The level the last message sent about it announced; None: not announced yet.
+    announced: Level | None = None
+    # Set once it recovered (the first good result of the streak that resolved it).
+    resolved_at: datetime | None = None
+    duration_s: float | None = None
+    # Its own message as a one-component alert, sent as is when it is alone in the group.
+    solo_title: str = ""
+    solo_body: str = ""
+    resolved_title: str = ""
+    resolved_body: str = ""
+
+    @property
+    def open(self) -> bool:
+        """Return True while its alert is open (not recovered)."""
+        return self.resolved_at is None
+
+    @property
+    def held(self) -> bool:
+        """Return True when its current level has not been announced yet."""
+        return self.open and self.announced is not self.level
+
+
+@dataclass(frozen=True, slots=True)
+class AlertGroup:
+    """The open alert of one target: its components' alerts, sent as one message per batch."""
+
+    target: str
+    opened_at: datetime
+    members: tuple[GroupMember, ...] = ()
+    # When the held members go out (their group_wait ends); None: nothing held.
+    flush_at: datetime | None = None
+    announced_at: datetime | None = None  # when its first message was decided
+    last_notified_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def member(self, probe: str) -> GroupMember | None:
+        """Return the member for `probe`, if it is one."""
+        return next((m for m in self.members if m.probe == probe), None)

@@ -67,6 +67,10 @@ __all__ = [
 _Strict = StrictModel  # the base of every model here (monitor/targets.py)
 
 
+MAX_GROUP_WAIT = 600.0
+"""The longest `alerts.group_wait`: ten minutes of silence is already a long page delay."""
+
+
 class AlertsConfig(_Strict):
     """Where and when alerts go (Apprise URLs, thresholds, reminders)."""
 
@@ -81,6 +85,18 @@ class AlertsConfig(_Strict):
     # /healthz turns degraded once deliveries have failed this long with none succeeding.
     degrade_health_after: Duration = 900.0
     send_resolved: bool = True
+    # How long a target's first failing component waits for the others (one message); 0 = off.
+    group_wait: Duration = 60.0
+
+    @field_validator("group_wait")
+    @classmethod
+    def _group_wait_bounded(cls, v: float) -> float:
+        if v > MAX_GROUP_WAIT:
+            raise ValueError(
+                f"at most {format_duration(MAX_GROUP_WAIT)}: a longer wait holds back the "
+                "first alert of an outage (0 sends each probe's alert at once)"
+            )
+        return v
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -283,6 +299,12 @@ def _semantic_checks(cfg: Config) -> list[tuple[str, str]]:
                 problems.append((f"{base}.at", "required with every (HH:MM)"))
             if w.duration is None:
                 problems.append((f"{base}.duration", "required with every"))
+    alerts = cfg.alerts
+    if alerts.group_wait > 0 and 0 < alerts.reminder_every <= alerts.group_wait:
+        every = format_duration(alerts.reminder_every)
+        problems.append(
+            ("alerts.group_wait", f"must be shorter than alerts.reminder_every ({every})")
+        )
     if cfg.alerts.config is not None:
         if not Path(cfg.alerts.config).is_file():
             problems.append(("alerts.config", f"file not found: {cfg.alerts.config}"))

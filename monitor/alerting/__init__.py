@@ -13,13 +13,16 @@ See docs/alerting.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TextIO
 
 from monitor import maintenance
+from monitor.alert_records import AlertGroup, GroupMember
+from monitor.alerting import grouping
 from monitor.alerting.database import DatabaseAlerts
 from monitor.alerting.delivery import (
     Destination,
@@ -30,7 +33,8 @@ from monitor.alerting.delivery import (
     route,
     split_tags,
 )
-from monitor.alerting.messages import Message, render, render_test
+from monitor.alerting.grouping import GroupNotice
+from monitor.alerting.messages import Message, render, render_group, render_test
 from monitor.alerting.outbox import (
     AlertMetrics,
     AlertStore,
@@ -40,6 +44,7 @@ from monitor.alerting.outbox import (
     OutboxWorker,
     StoredAlert,
     new_alert,
+    sleep_or_wake,
 )
 from monitor.alerting.rules import (
     DELETION_PROBE,
@@ -54,6 +59,7 @@ from monitor.alerting.rules import (
 from monitor.config import Config
 from monitor.models import LOCAL, Clock, ProbeResult, SystemClock
 from monitor.probes import probe_type
+from monitor.probes.registry import key_latency
 from monitor.redaction import redact
 from monitor.store.writer import StoreWriteError
 from monitor.tasks import cancel_and_wait
@@ -71,6 +77,7 @@ __all__ = [
     "DatabaseAlerts",
     "Delivery",
     "Destination",
+    "GroupNotice",
     "Level",
     "Message",
     "NewAlert",
@@ -82,6 +89,7 @@ __all__ = [
     "deliver",
     "load_destinations",
     "render",
+    "render_group",
     "render_test",
     "route",
     "run_test_alert",
@@ -95,6 +103,9 @@ log = logging.getLogger("sttwatch.alerting")
 BACKLOG_CHECK_EVERY = 60.0
 OPEN_MESSAGE_LIMIT = 1000
 PRUNE_EVERY = 3600.0
+# How soon a held batch that could not be written is tried again (seconds).
+GROUP_RETRY = 2.0
+_OPENING = (AlertKind.DOWN, AlertKind.DEGRADED)
 
 
 class Alerter:
@@ -128,6 +139,10 @@ class Alerter:
         # Components whose state advanced while the database could not be written.
         self._unsaved: set[tuple[str, str]] = set()
         self._backlog_task: asyncio.Task[None] | None = None
+        # When each target's held batch is due (from the groups this agent wrote or read).
+        self._flush_due: dict[str, datetime] = {}
+        self._group_wake = asyncio.Event()
+        self._group_task: asyncio.Task[None] | None = None
         self._loaded = False
         self.problems: list[str] = []
         self.write_errors = 0
@@ -196,12 +211,16 @@ class Alerter:
             self._backlog_task = asyncio.create_task(
                 self._backlog_loop(), name="sttwatch-alert-backlog"
             )
+        # Sends the held batches when their group_wait is over — also those a stopped
+        # process held (they are in the store).
+        self._group_task = asyncio.create_task(self._group_loop(), name="sttwatch-alert-groups")
 
     async def stop(self) -> None:
         """Stop the background tasks (undelivered alerts stay in the outbox for the next start)."""
-        task, self._backlog_task = self._backlog_task, None
-        if task is not None:
-            await cancel_and_wait(task)
+        for task in (self._backlog_task, self._group_task):
+            if task is not None:
+                await cancel_and_wait(task)
+        self._backlog_task = self._group_task = None
         if self._worker is not None:
             await self._worker.stop()
         if self._database is not None:
@@ -225,7 +244,10 @@ class Alerter:
             now = self._clock.now()
             window = maintenance.active(self.config, result.target, result.probe, now)
             new, events = step(state, result, now, self.rules, window is not None)
-            await self._commit(key, new, events)
+            if self.config.alerts.group_wait > 0 and result.probe != DELETION_PROBE:
+                await self._commit_grouped(key, state, new, events, now)
+            else:
+                await self._commit(key, new, events)
         if self._database is not None:
             # After the store sink and our own commit: health reflects this result's writes.
             self._database.check(self._store.health)
@@ -263,40 +285,220 @@ class Alerter:
                 if events or new.open_level != state.open_level or key not in self._states:
                     await self._commit(key, new, events)
 
+    def _bounded(self, new: AlertState) -> AlertState:
+        """Return `new` with the error it opened with redacted and bounded, as stored."""
+        if not new.open_message:
+            return new
+        # The state row keeps the error an alert opened with (for its RESOLVED):
+        # remote text, so bounded, and never a secret (docs/design.md rule 4).
+        message = redact(new.open_message, self._secrets)[:OPEN_MESSAGE_LIMIT]
+        return replace(new, open_message=message)
+
     async def _commit(
         self, key: tuple[str, str], new: AlertState, events: list[AlertEvent]
     ) -> None:
         messages = [render(e, self.config) for e in events]
         alerts = [new_alert(e, m) for e, m in zip(events, messages, strict=True)]
-        if new.open_message:
-            # The state row keeps the error an alert opened with (for its RESOLVED):
-            # remote text, so bounded, and never a secret (docs/design.md rule 4).
-            message = redact(new.open_message, self._secrets)[:OPEN_MESSAGE_LIMIT]
-            new = replace(new, open_message=message)
+        new = self._bounded(new)
         try:
             await self._store.save_alert_state(new, alerts)
         except StoreWriteError:
-            # The store logs unwritable databases itself (rate-limited).
-            self.write_errors += 1
-            if self._database is None:
-                # Not started, so no direct path: the cached state stays as it was and
-                # the next result makes the same decision again — late, never lost.
-                return
-            # The outbox cannot take these alerts, so they go out directly now; the
-            # state advances in memory and is written when the database recovers.
-            self._states[key] = new
-            self._unsaved.add(key)
-            for m in messages:
-                log.info("alert (sent directly, database not writable): %s", m.title)
-                self._database.send(m)
+            self._send_directly(key, new, messages)
             return
+        self._committed(key, new, alerts)
+
+    def _send_directly(
+        self, key: tuple[str, str], new: AlertState, messages: list[Message]
+    ) -> None:
+        """Send `messages` around the outbox: the database cannot take them now."""
+        # The store logs unwritable databases itself (rate-limited).
+        self.write_errors += 1
+        if self._database is None:
+            # Not started, so no direct path: the cached state stays as it was and
+            # the next result makes the same decision again — late, never lost.
+            return
+        # The outbox cannot take these alerts, so they go out directly now; the
+        # state advances in memory and is written when the database recovers.
+        self._states[key] = new
+        self._unsaved.add(key)
+        for m in messages:
+            log.info("alert (sent directly, database not writable): %s", m.title)
+            self._database.send(m)
+
+    def _committed(self, key: tuple[str, str], new: AlertState, alerts: list[NewAlert]) -> None:
         self._states[key] = new
         self._unsaved.discard(key)
+        self._announce(alerts)
+
+    def _announce(self, alerts: list[NewAlert]) -> None:
         if alerts:
             for a in alerts:
                 log.info("alert: %s", a.title)
             if self._worker is not None:
                 self._worker.wake()
+
+    async def _commit_grouped(
+        self,
+        key: tuple[str, str],
+        old: AlertState,
+        new: AlertState,
+        events: list[AlertEvent],
+        now: datetime,
+    ) -> None:
+        """Commit the component's step through its target's alert group (one message per batch)."""
+        resolved = old.open_level in (Level.DOWN, Level.DEGRADED) and new.open_level is None
+        if not events and not resolved:
+            await self._commit(key, new, events)
+            return
+        target, probe = key
+        messages = [render(e, self.config) for e in events]
+        solo = [new_alert(e, m) for e, m in zip(events, messages, strict=True)]
+        by_kind = {e.kind: (e, m) for e, m in zip(events, messages, strict=True)}
+        new = self._bounded(new)
+        rules = self.rules
+        wait = self.config.alerts.group_wait
+        probes = self._probes(target)
+        resolved_at = new.streak.since or now
+
+        def decide(
+            stored: str | None, group: AlertGroup | None
+        ) -> tuple[AlertGroup | None, list[NewAlert]]:
+            alerts: list[NewAlert] = []
+            notices: list[GroupNotice] | None = []
+            opening = next((by_kind[k] for k in _OPENING if k in by_kind), None)
+            if opening is not None:
+                event, message = opening
+                if stored == event.level.value:
+                    return group, []  # another agent committed this opening already
+                member = self._member(event, message)
+                group = grouping.join(group, target, member, now, wait, probes)
+            elif resolved:
+                if stored is None:
+                    return group, []  # another agent committed this resolution already
+                done = by_kind.get(AlertKind.RESOLVED)
+                pair = (done[1].title, done[1].body) if done else None
+                group, notices = grouping.leave(
+                    group, probe, resolved_at, now, send_resolved=rules.send_resolved, solo=pair
+                )
+            elif AlertKind.REMINDER in by_kind:
+                event, message = by_kind[AlertKind.REMINDER]
+                group, notices = grouping.remind(
+                    group,
+                    self._member(event, message),
+                    now,
+                    rules.reminder_every,
+                    (message.title, message.body),
+                )
+            if notices is None:
+                alerts += solo  # not one of the group's: its own alert, as before grouping
+            else:
+                alerts += [self._group_alert(n) for n in notices]
+            if group is not None:
+                group, due = grouping.flush(group, now)
+                alerts += [self._group_alert(n) for n in due]
+            return group, alerts
+
+        try:
+            ids, group = await self._store.save_alert_group(target, new, decide, now)
+        except StoreWriteError:
+            self._send_directly(key, new, messages)
+            return
+        self._states[key] = new
+        self._unsaved.discard(key)
+        self._note_group(target, group)
+        if ids and self._worker is not None:
+            log.info("alert: %d committed for %s", len(ids), target)
+            self._worker.wake()
+
+    def _probes(self, target: str) -> tuple[str, ...]:
+        """Return the target's enabled probe kinds (none once it left the config)."""
+        try:
+            return tuple(self.config.target(target).probes.enabled())
+        except KeyError:
+            return ()
+
+    def _member(self, event: AlertEvent, message: Message) -> GroupMember:
+        """Return `event`'s component as a member of its target's group."""
+        result = event.result
+        provider = None
+        with contextlib.suppress(KeyError):
+            provider = self.config.target(event.target).provider
+        text = redact(event.message, self._secrets)[:OPEN_MESSAGE_LIMIT]
+        return GroupMember(
+            probe=event.probe,
+            level=event.level,
+            since=event.incident_since,
+            error_kind=event.error_kind,
+            message=text,
+            latency_s=key_latency(result, provider) if result is not None else None,
+            checked_at=result.started_at if result is not None else None,
+            took_s=result.duration_s if result is not None else None,
+            streak_len=event.streak_len,
+            solo_title=message.title,
+            solo_body=message.body,
+        )
+
+    def _group_alert(self, notice: GroupNotice) -> NewAlert:
+        message = render_group(notice, self.config)
+        return NewAlert(
+            target=notice.target,
+            probe=",".join(m.probe for m in notice.members),
+            kind=notice.kind.value,
+            level=notice.level.value,
+            title=message.title,
+            body=message.body,
+            body_format=message.body_format,
+            notify_type=message.notify_type,
+            tags=message.tags,
+        )
+
+    def _note_group(self, target: str, group: AlertGroup | None) -> None:
+        """Remember when `target`'s held batch is due, and have the group loop look again."""
+        if group is not None and group.flush_at is not None:
+            self._flush_due[target] = group.flush_at
+        else:
+            self._flush_due.pop(target, None)
+        self._group_wake.set()
+
+    async def flush_due(self) -> None:
+        """Send every held batch whose group_wait is over (one round of the group loop)."""
+        now = self._clock.now()
+        groups = await self._store.alert_groups()
+        self._flush_due = {g.target: g.flush_at for g in groups if g.flush_at is not None}
+        for target, at in list(self._flush_due.items()):
+            if at > now:
+                continue
+
+            def decide(
+                _: str | None, group: AlertGroup | None
+            ) -> tuple[AlertGroup | None, list[NewAlert]]:
+                if group is None:
+                    return None, []  # another agent sent and closed it meanwhile
+                group, notices = grouping.flush(group, now)
+                return group, [self._group_alert(n) for n in notices]
+
+            try:
+                ids, group = await self._store.save_alert_group(target, None, decide, now)
+            except StoreWriteError:
+                self.write_errors += 1  # still due: the next round tries again
+                continue
+            self._note_group(target, group)
+            if ids and self._worker is not None:
+                self._worker.wake()
+
+    async def _group_loop(self) -> None:
+        while True:
+            self._group_wake.clear()
+            try:
+                await self.flush_due()
+            except Exception:  # keep going; the groups are in the store
+                log.exception("alerting: sending held alerts failed")
+            now = self._clock.now()
+            due = [(at - now).total_seconds() for at in self._flush_due.values()]
+            wait = min(due) if due else None
+            if wait is not None and wait <= 0:
+                wait = GROUP_RETRY  # still due after a round: its write failed
+            await sleep_or_wake(self._clock, self._group_wake, wait)
 
     async def _save_unsaved(self) -> None:
         """Write the states that advanced while the database was not writable, while it works."""

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from monitor.alert_records import GroupMember
+from monitor.alerting.grouping import GroupNotice
 from monitor.alerting.rules import DELETION_PROBE, AlertEvent, AlertKind, Level
 from monitor.config import Config
 from monitor.durations import duration_text, seconds_text
@@ -33,6 +35,7 @@ __all__ = [
     "probe_label",
     "remote_text",
     "render",
+    "render_group",
     "render_test",
     "tags_for",
     "with_alert_id",
@@ -212,12 +215,16 @@ def _join(lines: list[str]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _target_label(config: Config, target: str) -> str:
+    try:
+        return config.target(target).label
+    except KeyError:
+        return target
+
+
 def render(event: AlertEvent, config: Config) -> Message:
     """Return the title, Markdown body, notify type and tags for `event`."""
-    try:
-        target_label = config.target(event.target).label
-    except KeyError:
-        target_label = event.target
+    target_label = _target_label(config, event.target)
     what = probe_label(event.probe)
     subject = f"{target_label} · {what}"
     head = f"**{what}** of **{target_label}**"
@@ -310,6 +317,138 @@ def render(event: AlertEvent, config: Config) -> Message:
         body=redact(body, secrets),
         notify_type="success" if kind is AlertKind.RESOLVED else _NOTIFY_TYPE[event.level],
         tags=tags_for(event),
+    )
+
+
+def _counts(members: list[GroupMember]) -> str:
+    """Return "3 checks down" / "2 checks down, 1 slow" for the open `members`."""
+    down = sum(m.level is Level.DOWN for m in members)
+    slow = len(members) - down
+    parts = []
+    if down:
+        parts.append(f"{down} check{'s' * (down != 1)} down")
+    if slow:
+        parts.append(f"{slow} check{'s' * (slow != 1)} slow")
+    return ", ".join(parts)
+
+
+def _item(m: GroupMember) -> str:
+    """Return a member as the title lists it: "Streaming (stream_closed)"."""
+    what = probe_label(m.probe)
+    if not m.open:
+        return f"{what} (after {duration_text(m.duration_s or 0.0)})"
+    if m.level is Level.DOWN:
+        return f"{what} ({m.error_kind or 'down'})"
+    latency = f", {seconds_text(m.latency_s)}" if m.latency_s is not None else ""
+    return f"{what} (slow{latency})"
+
+
+def _member_line(m: GroupMember, config: Config, target: str) -> str:
+    """Return a member's bullet: what failed, since when, its error or latency, its last check."""
+    head = f"- **{probe_label(m.probe)}**"
+    if not m.open:
+        state = "down" if m.level is Level.DOWN else "degraded"
+        lasted = duration_text(m.duration_s or 0.0)
+        line = (
+            f"{head} — up again after {lasted} {state} "
+            f"(from {_when(m.since)} to {_when(m.resolved_at or m.since)})"
+        )
+        if m.error_kind is not None:
+            line += f"; it had failed with {m.error_kind}: {remote_text(m.message)}"
+        return line
+    if m.level is Level.DOWN:
+        runs = f", {m.streak_len} failed checks in a row" if m.streak_len else ""
+        kind = f"{m.error_kind}: " if m.error_kind is not None else ""
+        line = f"{head} — down since {_when(m.since)}{runs}: {kind}{remote_text(m.message)}"
+    else:
+        threshold = _degraded_after(config, target, m.probe)
+        limit = f" (threshold {seconds_text(threshold)})" if threshold is not None else ""
+        label = _KEY_LABEL.get(m.probe, "Latency")
+        latency = f"{seconds_text(m.latency_s)}" if m.latency_s is not None else "?"
+        line = f"{head} — slow since {_when(m.since)}: {label} {latency}{limit}"
+    if m.checked_at is not None and m.took_s is not None:
+        line += f"; last check {_when(m.checked_at)}, took {seconds_text(m.took_s)}"
+    return line
+
+
+def render_group(notice: GroupNotice, config: Config) -> Message:
+    """Return the one message for a target's group: each of its probes listed on its own line."""
+    label = _target_label(config, notice.target)
+    try:
+        order = list(config.target(notice.target).probes.enabled())
+    except KeyError:
+        order = []
+    # Listed in the config's order, whichever failed first.
+    members = sorted(
+        notice.members, key=lambda m: order.index(m.probe) if m.probe in order else len(order)
+    )
+    open_members = [m for m in members if m.open]
+    news = [m for m in members if m.probe in notice.news]
+    kind = notice.kind
+    level_word = "DOWN" if notice.level is Level.DOWN else "DEGRADED"
+    lines: list[str]
+    if notice.solo is not None:
+        title, body = notice.solo
+    else:
+        if kind is AlertKind.RESOLVED:
+            title = f"[RESOLVED] {label}: {len(members)} checks up again — "
+            title += ", ".join(_item(m) for m in members)
+            start = min(m.since for m in members)
+            end = max(m.resolved_at or m.since for m in members)
+            lines = [
+                f"**{label}** is **up** again: every check that failed has recovered, "
+                f"the last at {_when(end)}; {duration_text((end - start).total_seconds())} "
+                f"since the first failed (at {_when(start)}).",
+                "",
+                *(_member_line(m, config, notice.target) for m in members),
+            ]
+        elif kind is AlertKind.REMINDER:
+            title = f"[STILL {level_word}] {label}: {_counts(open_members)} — "
+            title += ", ".join(_item(m) for m in open_members)
+            open_for = duration_text((notice.at - notice.opened_at).total_seconds())
+            lines = [
+                f"**{label}** still has {_counts(open_members)}: its alert opened "
+                f"{_when(notice.opened_at)} ({open_for} ago).",
+                "",
+                *(_member_line(m, config, notice.target) for m in open_members),
+            ]
+            recovered = [m for m in members if not m.open]
+            if recovered:
+                lines += ["", "Recovered meanwhile:", ""]
+                lines += [_member_line(m, config, notice.target) for m in recovered]
+        elif notice.follow_up:
+            word = "failing" if kind is AlertKind.DOWN else "slow"
+            title = f"[{level_word}] {label}: also {word} — " + ", ".join(_item(m) for m in news)
+            earlier = [m for m in open_members if m.probe not in notice.news]
+            lines = [
+                f"More checks of **{label}** alert, after its alert of "
+                f"{_when(notice.opened_at)}: now {_counts(open_members)}.",
+                "",
+                *(_member_line(m, config, notice.target) for m in news),
+            ]
+            if earlier:
+                lines += ["", "Already reported, still open:", ""]
+                lines += [_member_line(m, config, notice.target) for m in earlier]
+        else:
+            title = f"[{level_word}] {label}: {_counts(open_members)} — "
+            title += ", ".join(_item(m) for m in open_members)
+            state = "**down**" if notice.level is Level.DOWN else "**slow**"
+            lines = [
+                f"**{label}** is {state}: {_counts(open_members)} since "
+                f"{_when(min(m.since for m in open_members))}.",
+                "",
+                *(_member_line(m, config, notice.target) for m in open_members),
+            ]
+        footer = [""] + [f"Status page: {config.public_url}"] * bool(config.public_url)
+        body = _join([*lines, *footer])
+    secrets = config.secrets()
+    level = notice.level
+    probes = tuple(f"probe-{m.probe}" for m in members)
+    return Message(
+        title=redact(title, secrets),
+        body=redact(body, secrets),
+        notify_type="success" if kind is AlertKind.RESOLVED else _NOTIFY_TYPE[level],
+        tags=(SEVERITY[level], str(kind), f"target-{notice.target}", *probes),
     )
 
 

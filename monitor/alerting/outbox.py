@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
+from monitor.alert_records import AlertGroup, AlertState, Delivery, NewAlert, StoredAlert
 from monitor.alerting.delivery import Destination, Outcome, deliver, route
 from monitor.alerting.messages import Message, with_alert_id
 from monitor.alerting.rules import AlertEvent
@@ -42,6 +42,7 @@ __all__ = [
     "StoredAlert",
     "message_of",
     "new_alert",
+    "sleep_or_wake",
 ]
 
 log = logging.getLogger("sttwatch.alerting")
@@ -104,6 +105,22 @@ class AlertStore(Protocol):
 
     async def save_alert_state(self, state: AlertState, alerts: Sequence[NewAlert]) -> list[int]:
         """Commit `state` and insert `alerts` in one transaction; return the new alert ids."""
+        ...
+
+    async def alert_groups(self) -> list[AlertGroup]:
+        """Return every open alert group."""
+        ...
+
+    async def save_alert_group(
+        self,
+        target: str,
+        state: AlertState | None,
+        decide: Callable[
+            [str | None, AlertGroup | None], tuple[AlertGroup | None, Sequence[NewAlert]]
+        ],
+        now: datetime,
+    ) -> tuple[list[int], AlertGroup | None]:
+        """Step `target`'s group by `decide`, commit it with `state` and the alerts decided."""
         ...
 
     async def unrouted_alerts(self) -> list[StoredAlert]:
@@ -179,6 +196,22 @@ class Backoff:
     def delay(self, attempts: int) -> float:
         """Return the seconds to wait after the `attempts`-th failed attempt."""
         return float(min(self.cap, self.first * self.factor ** max(0, attempts - 1)))
+
+
+async def sleep_or_wake(clock: Clock, wake: asyncio.Event, seconds: float | None) -> None:
+    """Wait `seconds` on the injected `clock` (None = forever), or until `wake` is set."""
+    if wake.is_set():
+        return
+    waiter = asyncio.ensure_future(wake.wait())
+    sleeper = asyncio.ensure_future(
+        clock.sleep(seconds) if seconds is not None else asyncio.Event().wait()
+    )
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (waiter, sleeper):
+            t.cancel()
+        await asyncio.gather(waiter, sleeper, return_exceptions=True)
 
 
 class OutboxWorker:
@@ -291,27 +324,12 @@ class OutboxWorker:
                 if not self._inflight and (wait is None or wait > 0):
                     self._idle.set()
                 if wait is None or wait > 0:
-                    await self._sleep(wait)
+                    await sleep_or_wake(self._clock, self._wake, wait)
         finally:
             tasks = list(self._inflight.values())
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _sleep(self, seconds: float | None) -> None:
-        """Wait `seconds` on the injected clock (None = forever), or until woken."""
-        if self._wake.is_set():
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(
-            self._clock.sleep(seconds) if seconds is not None else asyncio.Event().wait()
-        )
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in (waiter, sleeper):
-                t.cancel()
-            await asyncio.gather(waiter, sleeper, return_exceptions=True)
 
     async def _route_new(self) -> None:
         for alert in await self._store.unrouted_alerts():

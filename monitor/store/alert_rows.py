@@ -18,7 +18,7 @@ from monitor.store.dialect import Connection, Handle
 from monitor.store.records import to_ms
 
 if TYPE_CHECKING:
-    from monitor.alert_records import AlertState, Delivery, NewAlert, StoredAlert
+    from monitor.alert_records import AlertGroup, AlertState, Delivery, NewAlert, StoredAlert
 
 __all__ = ["AlertRows"]
 
@@ -60,6 +60,26 @@ class AlertRows:
         """
         now = to_ms(state.updated_at or self._clock.now())
         return await self.write(lambda db: alerts.insert_state_and_alerts(db.conn, state, new, now))
+
+    async def alert_groups(self) -> list[AlertGroup]:
+        """Return every open alert group (one per target whose components alert together)."""
+        return await self.read(alerts.load_groups)
+
+    async def save_alert_group(
+        self,
+        target: str,
+        state: AlertState | None,
+        decide: alerts.GroupDecision,
+        now: datetime,
+    ) -> tuple[list[int], AlertGroup | None]:
+        """Step `target`'s alert group by `decide` and commit it with `state` and its alerts.
+
+        One transaction: `decide` gets the component's committed open level and the
+        stored group, and returns the group to keep and the alerts to insert (stamped
+        `now`). Returns the alerts' ids and the group as stored.
+        """
+        at = to_ms(now)
+        return await self.write(lambda db: alerts.write_group(db.conn, target, state, decide, at))
 
     async def unrouted_alerts(self) -> list[StoredAlert]:
         """Return alerts not yet routed to their destinations, oldest first."""

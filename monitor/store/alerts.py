@@ -13,6 +13,9 @@ Schema (created by migration ``m002_alerts``):
   attempts, ``next_attempt_at``, ``delivered_at`` or ``gave_up_at``, last error.
   Destinations are stored as a hash key and a masked label, never as the URL.
 - ``alert_attempts``: every attempt, with its outcome and (masked) error.
+- ``alert_groups`` (migration ``m008_alert_groups``): one row per target whose
+  components' alerts are grouped into one message (`monitor.alerting.grouping`):
+  its members as JSON, and when its held batch is due (``flush_at``).
 
 Write-side functions run on the writer thread inside its transaction; read-side
 functions take a reader connection. Times are epoch milliseconds (UTC).
@@ -21,11 +24,19 @@ functions take a reader connection. Times are epoch milliseconds (UTC).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from monitor.alert_records import AlertState, Delivery, Level, NewAlert, StoredAlert
+from monitor.alert_records import (
+    AlertGroup,
+    AlertState,
+    Delivery,
+    GroupMember,
+    Level,
+    NewAlert,
+    StoredAlert,
+)
 from monitor.models import ErrorKind
 from monitor.outcome import Streak
 from monitor.store.dialect import Connection, upsert
@@ -35,17 +46,21 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 __all__ = [
+    "GroupDecision",
     "claim_due_deliveries",
+    "create_group_table",
     "create_tables",
     "deliveries",
     "due_deliveries",
     "insert_state_and_alerts",
+    "load_groups",
     "load_states",
     "next_delivery_at",
     "prune_batch",
     "record_attempt",
     "route_alert",
     "unrouted_alerts",
+    "write_group",
 ]
 
 
@@ -221,6 +236,10 @@ def insert_state_and_alerts(
     if row is not None:
         alerts = [a for a in alerts if not _already_committed(a, row[0])]
     conn.execute(_STATE_UPSERT, _state_row(state))
+    return _insert_alerts(conn, alerts, now)
+
+
+def _insert_alerts(conn: Connection, alerts: Sequence[NewAlert], now: int) -> list[int]:
     ids: list[int] = []
     for a in alerts:
         new = conn.execute(
@@ -250,6 +269,147 @@ def _already_committed(alert: NewAlert, stored_level: str | None) -> bool:
     if alert.kind == "resolved":
         return stored_level is None
     return False
+
+
+# ---------------------------------------------------------------------------
+# Groups: one open alert per target (monitor/alerting/grouping.py)
+
+
+def create_group_table(db: Database) -> None:
+    """Create ``alert_groups`` (the body of migration ``m008_alert_groups``)."""
+    db.execute(
+        """
+        CREATE TABLE alert_groups (
+            target TEXT NOT NULL PRIMARY KEY,
+            opened_at INTEGER NOT NULL,
+            flush_at INTEGER,                 -- when the held members go out; NULL: none held
+            announced_at INTEGER,             -- when its first message was decided
+            last_notified_at INTEGER,
+            members TEXT NOT NULL,            -- JSON list, see _member_json
+            updated_at INTEGER
+        ) WITHOUT ROWID
+        """
+    )
+
+
+def _member_json(m: GroupMember) -> dict[str, Any]:
+    return {
+        "probe": m.probe,
+        "level": m.level.value,
+        "since": to_ms(m.since),
+        "error_kind": m.error_kind.value if m.error_kind is not None else None,
+        "message": m.message,
+        "latency_s": m.latency_s,
+        "checked_at": _ms(m.checked_at),
+        "took_s": m.took_s,
+        "streak_len": m.streak_len,
+        "announced": m.announced.value if m.announced is not None else None,
+        "resolved_at": _ms(m.resolved_at),
+        "duration_s": m.duration_s,
+        "solo_title": m.solo_title,
+        "solo_body": m.solo_body,
+        "resolved_title": m.resolved_title,
+        "resolved_body": m.resolved_body,
+    }
+
+
+def _member(d: dict[str, Any]) -> GroupMember:
+    return GroupMember(
+        probe=d["probe"],
+        level=Level(d["level"]),
+        since=from_ms(d["since"]),
+        error_kind=ErrorKind(d["error_kind"]) if d.get("error_kind") else None,
+        message=d.get("message") or "",
+        latency_s=d.get("latency_s"),
+        checked_at=_dt(d.get("checked_at")),
+        took_s=d.get("took_s"),
+        streak_len=d.get("streak_len") or 0,
+        announced=Level(d["announced"]) if d.get("announced") else None,
+        resolved_at=_dt(d.get("resolved_at")),
+        duration_s=d.get("duration_s"),
+        solo_title=d.get("solo_title") or "",
+        solo_body=d.get("solo_body") or "",
+        resolved_title=d.get("resolved_title") or "",
+        resolved_body=d.get("resolved_body") or "",
+    )
+
+
+_GROUP_COLUMNS = "target, opened_at, flush_at, announced_at, last_notified_at, members, updated_at"
+_GROUP_UPSERT = upsert("alert_groups", _GROUP_COLUMNS, key=1)
+
+
+def _group(r: Sequence[Any]) -> AlertGroup:
+    return AlertGroup(
+        target=r[0],
+        opened_at=from_ms(r[1]),
+        flush_at=_dt(r[2]),
+        announced_at=_dt(r[3]),
+        last_notified_at=_dt(r[4]),
+        members=tuple(_member(d) for d in json.loads(r[5])),
+        updated_at=_dt(r[6]),
+    )
+
+
+def load_groups(conn: Connection) -> list[AlertGroup]:
+    """Return every open alert group, by target."""
+    rows = conn.execute(f"SELECT {_GROUP_COLUMNS} FROM alert_groups ORDER BY target").fetchall()
+    return [_group(r) for r in rows]
+
+
+GroupDecision: TypeAlias = Callable[
+    [str | None, AlertGroup | None], tuple[AlertGroup | None, Sequence[NewAlert]]
+]
+"""What the alerter decides inside a group's transaction.
+
+It is called with the component's committed open level (None without one, or
+for a batch that is due) and the target's group as stored, and returns the
+group to store (None: closed) and the alerts to insert.
+"""
+
+
+def write_group(
+    conn: Connection,
+    target: str,
+    state: AlertState | None,
+    decide: GroupDecision,
+    now: int,
+) -> tuple[list[int], AlertGroup | None]:
+    """Step `target`'s group by `decide`, with `state`'s row and the alerts, in one transaction.
+
+    The group is read in the transaction (and locked on PostgreSQL), so agents
+    sharing the store each see the others' members: one group, one message.
+    Returns the new alert ids and the group as stored now.
+    """
+    lock = " FOR UPDATE" * conn.dialect.row_locks
+    level: str | None = None
+    if state is not None:
+        row = conn.execute(
+            "SELECT open_level FROM alert_state WHERE target = ? AND probe = ?" + lock,
+            (state.target, state.probe),
+        ).fetchone()
+        level = row[0] if row is not None else None
+    row = conn.execute(
+        f"SELECT {_GROUP_COLUMNS} FROM alert_groups WHERE target = ?" + lock, (target,)
+    ).fetchone()
+    group, alerts = decide(level, _group(row) if row is not None else None)
+    if state is not None:
+        conn.execute(_STATE_UPSERT, _state_row(state))
+    if group is None:
+        conn.execute("DELETE FROM alert_groups WHERE target = ?", (target,))
+    else:
+        conn.execute(
+            _GROUP_UPSERT,
+            (
+                target,
+                to_ms(group.opened_at),
+                _ms(group.flush_at),
+                _ms(group.announced_at),
+                _ms(group.last_notified_at),
+                _dumps([_member_json(m) for m in group.members]),
+                _ms(group.updated_at),
+            ),
+        )
+    return _insert_alerts(conn, alerts, now), group
 
 
 # ---------------------------------------------------------------------------

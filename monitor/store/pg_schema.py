@@ -197,10 +197,23 @@ FROM components c LEFT JOIN incidents i ON i.id = c.open_incident_id
 WHERE c.last_status IS NOT NULL AND c.last_started_at IS NOT NULL;
 """
 
+P005_ALERT_GROUPS = """
+CREATE TABLE alert_groups (
+    target TEXT NOT NULL PRIMARY KEY,
+    opened_at BIGINT NOT NULL,
+    flush_at BIGINT,
+    announced_at BIGINT,
+    last_notified_at BIGINT,
+    members TEXT NOT NULL,
+    updated_at BIGINT
+);
+"""
+
 # (name, SQL) in order; the SQLite migrations each one mirrors are in its comment.
 PG_MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("p001_initial", P001_INITIAL),  # SQLite m001_initial .. m004_whole_streaks
     ("p002_locations", P002_LOCATIONS),  # SQLite m005_locations
+    ("p005_alert_groups", P005_ALERT_GROUPS),  # SQLite m008_alert_groups
 )
 
 

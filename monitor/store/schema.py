@@ -371,3 +371,15 @@ def m005_locations(db: Database) -> None:
         " FROM components c LEFT JOIN incidents i ON i.id = c.open_incident_id"
         " WHERE c.last_status IS NOT NULL AND c.last_started_at IS NOT NULL"
     )
+
+
+@MIGRATIONS(name="m008_alert_groups")
+def m008_alert_groups(db: Database) -> None:
+    """One open alert per target: its components' alerts grouped into one message.
+
+    A new table, so no stored row changes; alerts open when it lands were opened
+    one per component and resolve that way (monitor/alerting/grouping.py).
+    """
+    from monitor.store.alerts import create_group_table
+
+    create_group_table(db)

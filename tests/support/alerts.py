@@ -19,11 +19,12 @@ EVIL = "upstream said <script>alert(1)</script> `rm -rf` " + "x" * 1000
 
 
 def make_config(urls: list[str] | None = None, **alerts: Any) -> Config:
+    """Return the one-target config; its alerts per component (group_wait 0) unless told."""
     return parse_config(
         {
             "public_url": PUBLIC_URL,
             "targets": [{"name": "aai-us", "display_name": "AssemblyAI (US)", "api_key": API_KEY}],
-            "alerts": {"urls": urls or [], **alerts},
+            "alerts": {"urls": urls or [], "group_wait": 0, **alerts},
         },
         env={},
     )

@@ -1,0 +1,136 @@
+"""The scripted outage: every probe of one target fails at once; on-call hears once per channel.
+
+Two targets on two real simulators, the runtime's sinks in their order (store,
+metrics, alerter) with the alerter started as `sttwatch run` starts it (its
+outbox worker and group loop), a real SMTP server (aiosmtpd) and a JSON webhook
+(Apprise ``json://``) on loopback. All of reachability, transcription and
+streaming of the first target fail for three cycles, then recover: each channel
+gets exactly one DOWN and one RESOLVED, each naming all three probes; the second,
+healthy target sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from monitor.alerting import Alerter, Backoff
+from monitor.app import open_runtime
+from monitor.config import Config
+from monitor.runtime import Runtime
+from monitor.simulator import SimulatorHandle
+from tests.support.configs import config_doc, parsed, sim_target
+from tests.support.receivers import SmtpSink, Webhook, wait_until
+
+if TYPE_CHECKING:
+    from tests.support.fixture_types import SimFactory
+
+# Every REST endpoint answers 503 and every streaming session closes with 3005.
+OUTAGE = [
+    {"endpoint": "*", "action": "status", "status": 503},
+    {"endpoint": "ws", "action": "close", "code": 3005, "reason": "Internal error"},
+]
+PROBES = {
+    "reachability": {"timeout": "5s", "degraded_after": "4s"},
+    "transcription": {"timeout": "10s", "degraded_after": "8s"},
+    "streaming": {"timeout": "10s", "degraded_after": "8s"},
+}
+LABELS = ("REST API", "Transcription", "Streaming")
+
+
+def outage_config(
+    tmp_path: Path, broken: SimulatorHandle, healthy: SimulatorHandle, urls: list[str]
+) -> Config:
+    targets = [
+        sim_target(broken, "aai-us", display_name="AssemblyAI (US)", probes=PROBES),
+        sim_target(healthy, "backup", display_name="Backup STT", probes=PROBES),
+    ]
+    alerts: dict[str, Any] = {
+        "urls": urls,
+        "failure_threshold": 2,
+        "success_threshold": 2,
+        # All three fail in one cycle; the batch goes once the third is in.
+        "group_wait": "2s",
+    }
+    return parsed(config_doc(tmp_path, targets, site_dir=None, listen=None, alerts=alerts))
+
+
+@asynccontextmanager
+async def running(config: Config) -> AsyncIterator[tuple[Runtime, Alerter]]:
+    # Real time: the transcription probe's polls and the streaming clip take it.
+    async with open_runtime(config) as rt:
+        alerter = Alerter(
+            config, rt.store, metrics=rt.metrics, backoff=Backoff(first=0.05, cap=0.2)
+        )
+        rt.sinks.append(alerter)
+        await alerter.start()
+        try:
+            yield rt, alerter
+        finally:
+            await alerter.stop()
+
+
+async def statuses(rt: Runtime) -> dict[str, list[str]]:
+    """Run every probe once; return each target's statuses."""
+    out: dict[str, list[str]] = {}
+    for r in await rt.run_once():
+        out.setdefault(r.target, []).append(str(r.status))
+    return out
+
+
+@pytest.fixture
+async def sims(make_sim: SimFactory) -> tuple[SimulatorHandle, SimulatorHandle]:
+    return await make_sim(), await make_sim()
+
+
+async def test_an_outage_of_every_probe_of_a_target_is_one_alert_per_channel(
+    tmp_path: Path,
+    sims: tuple[SimulatorHandle, SimulatorHandle],
+    webhook: Webhook,
+    smtp_sink: SmtpSink,
+) -> None:
+    broken, healthy = sims
+    config = outage_config(tmp_path, broken, healthy, [webhook.url(), smtp_sink.url()])
+    seen: list[dict[str, list[str]]] = []
+    async with running(config) as (rt, alerter):
+        seen.append(await statuses(rt))  # all healthy
+        broken.set_faults(OUTAGE)
+        for _ in range(3):  # below the threshold, DOWN (all three at once), still down
+            seen.append(await statuses(rt))
+        await wait_until(
+            lambda: len(webhook.posts) >= 1 and len(smtp_sink.messages) >= 1,
+            what="the DOWN alert",
+        )
+        broken.clear_faults()
+        for _ in range(3):  # one good run, RESOLVED, healthy
+            seen.append(await statuses(rt))
+        await wait_until(
+            lambda: len(webhook.posts) >= 2 and len(smtp_sink.messages) >= 2,
+            what="the RESOLVED alert",
+        )
+        await asyncio.wait_for(alerter.worker.wait_idle(), 5)
+        assert await rt.store.alert_groups() == []  # the group closed with its RESOLVED
+
+    assert [s["aai-us"] for s in seen] == [["up"] * 3] + [["down"] * 3] * 3 + [["up"] * 3] * 3
+    assert all(s["backup"] == ["up"] * 3 for s in seen)
+    titles = webhook.titles()
+    assert [str(m["Subject"]) for m in smtp_sink.messages] == titles
+    assert len(titles) == 2, titles
+    down, resolved = titles
+    assert down.startswith("[DOWN] AssemblyAI (US): 3 checks down — ")
+    assert resolved.startswith("[RESOLVED] AssemblyAI (US): 3 checks up again — ")
+    down_body = webhook.posts[0][1]["message"]
+    resolved_text = SmtpSink.text(smtp_sink.messages[1])
+    for label in LABELS:
+        assert label in down and label in resolved
+        assert f"**{label}** — down since" in down_body
+        assert f"{label} — up again after" in resolved_text
+    assert down_body.count("server_error") >= 3  # each probe with its error kind
+    for _, payload in webhook.posts:
+        assert "Backup STT" not in str(payload)
+        assert "sim-key" not in str(payload)
