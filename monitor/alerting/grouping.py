@@ -93,8 +93,8 @@ def flush(group: AlertGroup, now: datetime) -> tuple[AlertGroup | None, list[Gro
         rest = replace(group, flush_at=None, updated_at=now)
         return (rest if rest.members else None), []
     first = group.announced_at is None
-    open_members = [m for m in group.members if m.open]
-    level = _worst(open_members)
+    # A first message is as bad as the whole group; a follow-up as what it adds.
+    level = _worst([m for m in group.members if m.open] if first else held)
     solo = None
     if first and len(group.members) == 1:
         only = group.members[0]
