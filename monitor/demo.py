@@ -189,7 +189,8 @@ def demo_config(
         "title": f"sttwatch demo: simulated {names}",
         "public_url": f"http://127.0.0.1:{port}/",
         # Alerts travel the real path (outbox, Apprise, HTTP) to a printer on loopback.
-        "alerts": {"urls": list(alert_urls)},
+        # A target's probes are spread over one interval: its group_wait (docs/alerting.md).
+        "alerts": {"urls": list(alert_urls), "group_wait": f"{interval}s"},
         "database": str(workdir / "sttwatch.db"),
         "site_dir": str(workdir / "site"),
         "listen": f"127.0.0.1:{port}",

@@ -50,7 +50,7 @@ def agent_config(tmp_path: Path, name: str, url: str, sim: SimulatorHandle, smtp
                 },
             )
         ],
-        alerts={"urls": [smtp], "failure_threshold": 2, "success_threshold": 2},
+        alerts={"urls": [smtp], "failure_threshold": 2, "success_threshold": 2, "group_wait": "1s"},
         buffer=str(tmp_path / name / "buffer.db"),
         # The killed leader's last "down" counts towards quorum 1 until its location
         # is stale: short here, so the survivor's recovery resolves the alert.

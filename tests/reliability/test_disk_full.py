@@ -172,7 +172,7 @@ def make_config(tmp_path: Path, db_dir: Path, sim: SimulatorHandle, urls: list[s
         },
     }
     target = sim_target(sim, key=KEY, display_name="Disk test", probes=probes)
-    alerts = {"urls": urls, "failure_threshold": 2, "success_threshold": 2}
+    alerts = {"urls": urls, "failure_threshold": 2, "success_threshold": 2, "group_wait": "1s"}
     doc = config_doc(
         tmp_path, [target], database=db_dir / "sttwatch.db", alerts=alerts, title="Disk test"
     )

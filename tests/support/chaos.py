@@ -233,7 +233,13 @@ def write_config(
         title="Chaos",
     )
     if alert_urls:
-        doc["alerts"] = {"urls": list(alert_urls), "failure_threshold": 2, "success_threshold": 2}
+        # Per component (group_wait 0): the crash test checks each component's alert sequence.
+        doc["alerts"] = {
+            "urls": list(alert_urls),
+            "failure_threshold": 2,
+            "success_threshold": 2,
+            "group_wait": 0,
+        }
     return configs.write_config(tmp_path, doc)
 
 
