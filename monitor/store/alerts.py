@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -292,46 +293,27 @@ def create_group_table(db: Database) -> None:
     )
 
 
+_MEMBER_TIMES = ("since", "checked_at", "resolved_at")
+_MEMBER_LEVELS = ("level", "announced")
+
+
 def _member_json(m: GroupMember) -> dict[str, Any]:
-    return {
-        "probe": m.probe,
-        "level": m.level.value,
-        "since": to_ms(m.since),
-        "error_kind": m.error_kind.value if m.error_kind is not None else None,
-        "message": m.message,
-        "latency_s": m.latency_s,
-        "checked_at": _ms(m.checked_at),
-        "took_s": m.took_s,
-        "streak_len": m.streak_len,
-        "announced": m.announced.value if m.announced is not None else None,
-        "resolved_at": _ms(m.resolved_at),
-        "duration_s": m.duration_s,
-        "solo_title": m.solo_title,
-        "solo_body": m.solo_body,
-        "resolved_title": m.resolved_title,
-        "resolved_body": m.resolved_body,
-    }
+    d: dict[str, Any] = {f.name: getattr(m, f.name) for f in fields(m)}
+    for key in _MEMBER_TIMES:
+        d[key] = _ms(d[key])
+    for key in (*_MEMBER_LEVELS, "error_kind"):
+        d[key] = d[key].value if d[key] is not None else None
+    return d
 
 
-def _member(d: dict[str, Any]) -> GroupMember:
-    return GroupMember(
-        probe=d["probe"],
-        level=Level(d["level"]),
-        since=from_ms(d["since"]),
-        error_kind=ErrorKind(d["error_kind"]) if d.get("error_kind") else None,
-        message=d.get("message") or "",
-        latency_s=d.get("latency_s"),
-        checked_at=_dt(d.get("checked_at")),
-        took_s=d.get("took_s"),
-        streak_len=d.get("streak_len") or 0,
-        announced=Level(d["announced"]) if d.get("announced") else None,
-        resolved_at=_dt(d.get("resolved_at")),
-        duration_s=d.get("duration_s"),
-        solo_title=d.get("solo_title") or "",
-        solo_body=d.get("solo_body") or "",
-        resolved_title=d.get("resolved_title") or "",
-        resolved_body=d.get("resolved_body") or "",
-    )
+def _member(stored: dict[str, Any]) -> GroupMember:
+    d = {f.name: stored[f.name] for f in fields(GroupMember) if f.name in stored}
+    for key in _MEMBER_TIMES:
+        d[key] = _dt(d.get(key))
+    for key in _MEMBER_LEVELS:
+        d[key] = Level(d[key]) if d.get(key) else None
+    d["error_kind"] = ErrorKind(d["error_kind"]) if d.get("error_kind") else None
+    return GroupMember(**d)
 
 
 _GROUP_COLUMNS = "target, opened_at, flush_at, announced_at, last_notified_at, members, updated_at"
