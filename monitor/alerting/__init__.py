@@ -43,6 +43,7 @@ from monitor.alerting.outbox import (
     NewAlert,
     OutboxWorker,
     StoredAlert,
+    alert_row,
     new_alert,
     sleep_or_wake,
 )
@@ -440,17 +441,8 @@ class Alerter:
 
     def _group_alert(self, notice: GroupNotice) -> NewAlert:
         message = render_group(notice, self.config)
-        return NewAlert(
-            target=notice.target,
-            probe=",".join(m.probe for m in notice.members),
-            kind=notice.kind.value,
-            level=notice.level.value,
-            title=message.title,
-            body=message.body,
-            body_format=message.body_format,
-            notify_type=message.notify_type,
-            tags=message.tags,
-        )
+        probes = ",".join(m.probe for m in notice.members)
+        return alert_row(notice.target, probes, notice.kind.value, notice.level.value, message)
 
     def _note_group(self, target: str, group: AlertGroup | None) -> None:
         """Remember when `target`'s held batch is due, and have the group loop look again."""

@@ -48,6 +48,29 @@ class GroupNotice:
     solo: tuple[str, str] | None = None
 
 
+def _notice(
+    group: AlertGroup,
+    kind: AlertKind,
+    level: Level,
+    now: datetime,
+    news: Collection[GroupMember],
+    *,
+    follow_up: bool = False,
+    solo: tuple[str, str] | None = None,
+) -> GroupNotice:
+    return GroupNotice(
+        kind=kind,
+        target=group.target,
+        level=level,
+        at=now,
+        opened_at=group.opened_at,
+        members=group.members,
+        news=tuple(m.probe for m in news),
+        follow_up=follow_up,
+        solo=solo,
+    )
+
+
 def _worst(members: Collection[GroupMember]) -> Level:
     return Level.DOWN if any(m.level is Level.DOWN for m in members) else Level.DEGRADED
 
@@ -99,17 +122,8 @@ def flush(group: AlertGroup, now: datetime) -> tuple[AlertGroup | None, list[Gro
     if first and len(group.members) == 1:
         only = group.members[0]
         solo = (only.solo_title, only.solo_body) if only.solo_title else None
-    notice = GroupNotice(
-        kind=AlertKind.DOWN if _worst(held) is Level.DOWN else AlertKind.DEGRADED,
-        target=group.target,
-        level=level,
-        at=now,
-        opened_at=group.opened_at,
-        members=group.members,
-        news=tuple(m.probe for m in held),
-        follow_up=not first,
-        solo=solo,
-    )
+    kind = AlertKind.DOWN if _worst(held) is Level.DOWN else AlertKind.DEGRADED
+    notice = _notice(group, kind, level, now, held, follow_up=not first, solo=solo)
     members = tuple(replace(m, announced=m.level) if m.held else m for m in group.members)
     return replace(
         group,
@@ -160,16 +174,8 @@ def leave(
     if group.announced_at is None or not send_resolved:
         return None, []
     one = members[0] if len(members) == 1 else None
-    notice = GroupNotice(
-        kind=AlertKind.RESOLVED,
-        target=group.target,
-        level=_worst(members),
-        at=now,
-        opened_at=group.opened_at,
-        members=members,
-        news=tuple(m.probe for m in members),
-        solo=(one.resolved_title, one.resolved_body) if one and one.resolved_title else None,
-    )
+    solo = (one.resolved_title, one.resolved_body) if one and one.resolved_title else None
+    notice = _notice(group, AlertKind.RESOLVED, _worst(members), now, members, solo=solo)
     return None, [notice]
 
 
@@ -204,14 +210,6 @@ def remind(
     if group.announced_at is None or (last is not None and now - last < timedelta(seconds=every)):
         return group, []
     open_members = [m for m in members if m.open]
-    notice = GroupNotice(
-        kind=AlertKind.REMINDER,
-        target=group.target,
-        level=_worst(open_members),
-        at=now,
-        opened_at=group.opened_at,
-        members=members,
-        news=tuple(m.probe for m in open_members),
-        solo=solo if len(members) == 1 else None,
-    )
+    alone = solo if len(members) == 1 else None
+    notice = _notice(group, AlertKind.REMINDER, _worst(open_members), now, open_members, solo=alone)
     return replace(group, last_notified_at=now), [notice]

@@ -40,6 +40,7 @@ __all__ = [
     "NewAlert",
     "OutboxWorker",
     "StoredAlert",
+    "alert_row",
     "message_of",
     "new_alert",
     "sleep_or_wake",
@@ -53,11 +54,16 @@ UNRECORDED_RETRY = 2.0
 
 def new_alert(event: AlertEvent, message: Message) -> NewAlert:
     """Return the outbox row of `event` rendered as `message`."""
+    return alert_row(event.target, event.probe, event.kind.value, event.level.value, message)
+
+
+def alert_row(target: str, probe: str, kind: str, level: str, message: Message) -> NewAlert:
+    """Return the outbox row of `message`, an alert of `kind` at `level` about `target`/`probe`."""
     return NewAlert(
-        target=event.target,
-        probe=event.probe,
-        kind=event.kind.value,
-        level=event.level.value,
+        target=target,
+        probe=probe,
+        kind=kind,
+        level=level,
         title=message.title,
         body=message.body,
         body_format=message.body_format,
