@@ -186,3 +186,22 @@ def test_a_bad_group_wait_is_a_config_error(alerts: dict[str, Any], message: str
 def test_group_wait_defaults_to_a_minute_and_zero_turns_it_off() -> None:
     assert AlertsConfig().group_wait == 60.0
     assert make_config(group_wait="0").alerts.group_wait == 0.0
+
+
+async def test_two_alerters_on_one_store_add_to_one_group(database: str) -> None:
+    """What each decides for the probes of one target lands in one group: one message."""
+    clock = ManualClock(current=T0)
+    stores = [await Store.open(database), await Store.open(database)]
+    try:
+        first, second = (Alerter(grouped(), s, clock=clock, destinations=[]) for s in stores)
+        for _ in range(2):
+            clock.advance(60)
+            minute = (clock.now() - T0).total_seconds() / 60
+            await first.observe(result("reachability", Status.DOWN, minute))
+            await second.observe(result("transcription", Status.DOWN, minute))
+            await second.observe(result("streaming", Status.DOWN, minute))
+        (down,) = await stores[0].unrouted_alerts()
+        assert down.title.startswith("[DOWN] AssemblyAI (US): 3 checks down — REST API")
+    finally:
+        for s in stores:
+            await s.close()
