@@ -10,8 +10,7 @@ resolve is not forgotten.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from monitor.alerting import Alerter, Backoff
-from monitor.app import build_app, open_runtime
+from monitor.app import build_app
 from monitor.config import Config, parse_config
 from monitor.models import ProbeResult, Status, SystemClock
 from monitor.runtime import Runtime
 from monitor.server import ALERTER
 from monitor.simulator import SimulatorHandle
 from monitor.store import Store
+from tests.support.alerts import alerting_runtime
 from tests.support.clocks import BurstClock
 from tests.support.configs import config_doc, parsed, sim_target
 from tests.support.receivers import SmtpSink, Webhook, wait_until
@@ -64,23 +64,9 @@ def make_config(tmp_path: Path, sim: SimulatorHandle, urls: list[str], **extra: 
     return parsed(doc)
 
 
-@asynccontextmanager
-async def process(config: Config) -> AsyncIterator[tuple[Runtime, Alerter]]:
+def process(config: Config) -> AbstractAsyncContextManager[tuple[Runtime, Alerter]]:
     """One life of sttwatch: runtime + alerter as the composition root wires them."""
-    async with open_runtime(config, clock=BurstClock()) as rt:
-        alerter = Alerter(
-            config,
-            rt.store,
-            metrics=rt.metrics,
-            backoff=Backoff(first=0.05, cap=0.2),
-            backlog_check_every=0,
-        )
-        rt.sinks.append(alerter)
-        await alerter.start()
-        try:
-            yield rt, alerter
-        finally:
-            await alerter.stop()
+    return alerting_runtime(config, clock=BurstClock())
 
 
 async def cycle(rt: Runtime) -> ProbeResult:

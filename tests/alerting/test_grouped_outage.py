@@ -12,18 +12,15 @@ healthy target sends nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from monitor.alerting import Alerter, Backoff
-from monitor.app import open_runtime
 from monitor.config import Config
 from monitor.runtime import Runtime
 from monitor.simulator import SimulatorHandle
+from tests.support.alerts import alerting_runtime
 from tests.support.configs import config_doc, parsed, sim_target
 from tests.support.receivers import SmtpSink, Webhook, wait_until
 
@@ -60,21 +57,6 @@ def outage_config(
     return parsed(config_doc(tmp_path, targets, site_dir=None, listen=None, alerts=alerts))
 
 
-@asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[Runtime, Alerter]]:
-    # Real time: the transcription probe's polls and the streaming clip take it.
-    async with open_runtime(config) as rt:
-        alerter = Alerter(
-            config, rt.store, metrics=rt.metrics, backoff=Backoff(first=0.05, cap=0.2)
-        )
-        rt.sinks.append(alerter)
-        await alerter.start()
-        try:
-            yield rt, alerter
-        finally:
-            await alerter.stop()
-
-
 async def statuses(rt: Runtime) -> dict[str, list[str]]:
     """Run every probe once; return each target's statuses."""
     out: dict[str, list[str]] = {}
@@ -97,7 +79,8 @@ async def test_an_outage_of_every_probe_of_a_target_is_one_alert_per_channel(
     broken, healthy = sims
     config = outage_config(tmp_path, broken, healthy, [webhook.url(), smtp_sink.url()])
     seen: list[dict[str, list[str]]] = []
-    async with running(config) as (rt, alerter):
+    # Real time: the transcription probe's polls and the streaming clip take it.
+    async with alerting_runtime(config, backlog_check_every=60) as (rt, alerter):
         seen.append(await statuses(rt))  # all healthy
         broken.set_faults(OUTAGE)
         for _ in range(3):  # below the threshold, DOWN (all three at once), still down

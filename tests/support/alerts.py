@@ -1,4 +1,4 @@
-"""The alerting tests' inputs: a config with one target and its alert URLs, and its results.
+"""The alerting tests' inputs: a one-target config, its results, and a runtime with its alerter.
 
 The DOWN result carries hostile text and the API key, as a careless probe might
 echo them, so every test built on it also checks nothing of the kind reaches a message.
@@ -6,11 +6,16 @@ echo them, so every test built on it also checks nothing of the kind reaches a m
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.alerting import Alerter, Backoff
+from monitor.app import open_runtime
 from monitor.config import Config, parse_config
-from monitor.models import ErrorKind, ProbeResult, Status
+from monitor.models import Clock, ErrorKind, ProbeResult, Status
+from monitor.runtime import Runtime
 from tests.support.receivers import API_KEY
 
 T0 = datetime(2026, 3, 2, 9, 14, 2, tzinfo=UTC)
@@ -65,3 +70,24 @@ def up_result(i: int) -> ProbeResult:
         status=Status.UP,
         phases={"connect": 0.1, "begin": 0.2, "first_transcript": 0.45},
     )
+
+
+@asynccontextmanager
+async def alerting_runtime(
+    config: Config, *, clock: Clock | None = None, backlog_check_every: float = 0
+) -> AsyncIterator[tuple[Runtime, Alerter]]:
+    """Yield one life of sttwatch: the runtime and its started alerter, as `run` wires them."""
+    async with open_runtime(config, clock=clock) as rt:
+        alerter = Alerter(
+            config,
+            rt.store,
+            metrics=rt.metrics,
+            backoff=Backoff(first=0.05, cap=0.2),
+            backlog_check_every=backlog_check_every,
+        )
+        rt.sinks.append(alerter)
+        await alerter.start()
+        try:
+            yield rt, alerter
+        finally:
+            await alerter.stop()
