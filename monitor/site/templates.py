@@ -7,15 +7,19 @@ import functools
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
 import jinja2
 from markupsafe import Markup
 
 from monitor.models import iso
+from monitor.site import overview
 from monitor.site.format import ago_text, duration_text, pct, seconds_text, wer_text, when_text
 from monitor.site.model import ChartView, DayCell, SiteView
+
+if TYPE_CHECKING:
+    from monitor.site.badge_page import BadgePage
 
 
 def template_dir() -> Path:
@@ -178,10 +182,18 @@ def render_badge(
 
 def render_index(view: SiteView) -> str:
     """Return index.html for `view`."""
-    return _environment().get_template("index.html").render(view=view)
+    template = _environment().get_template("index.html")
+    return template.render(view=view, overview=overview.build(view))
 
 
 def write_index(view: SiteView, out: BinaryIO) -> None:
+    """Write index.html for `view` to `out`, streamed."""
     # Streamed: the page is ~19 KB per component, and at a thousand components one
     # string of it (plus its encoded copy) was most of a render's peak memory.
-    _environment().get_template("index.html").stream(view=view).dump(out, encoding="utf-8")
+    template = _environment().get_template("index.html")
+    template.stream(view=view, overview=overview.build(view)).dump(out, encoding="utf-8")
+
+
+def render_badges_page(view: SiteView, badges: BadgePage) -> str:
+    """Return badges.html: every component's badge with its snippets."""
+    return _environment().get_template("badges.html").render(view=view, badges=badges)
