@@ -137,3 +137,34 @@ async def test_matrix_of_30_components_fits_at_every_width_light_and_dark(
             await ctx.close()
     for width in (320, 390, 1280):
         assert backgrounds[f"{width} px dark"] != backgrounds[f"{width} px light"]
+
+
+async def test_badges_page_fits_a_phone_and_its_badges_load(
+    tmp_path: Path, store: Store, browser: Any
+) -> None:
+    cfg = fleet_config(tmp_path, targets=3, public_url="https://status.example.com/speech")
+    await store.add_results(fleet_results(cfg, NOW, days=1, script=SCRIPT))
+    await render_site(store, cfg, now=NOW)
+    url = (Path(cfg.site_dir) / "badges.html").as_uri()
+    for width, scheme in ((320, "dark"), (1280, "light")):
+        ctx = await browser.new_context(
+            viewport={"width": width, "height": 900},
+            color_scheme=scheme,
+            java_script_enabled=False,
+        )
+        page = await ctx.new_page()
+        await page.goto(url)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        # Every snippet stays inside its card; every badge image loaded from file://.
+        outside = await page.evaluate(
+            """() => [...document.querySelectorAll('pre.snippet')].filter(p => {
+                 const r = p.getBoundingClientRect(), c = p.closest('li').getBoundingClientRect();
+                 return r.left < c.left - 0.5 || r.right > c.right + 0.5
+                   || p.scrollWidth > p.clientWidth; }).length"""
+        )
+        assert outside == 0, f"{width} px"
+        widths = await page.locator(".badge-entry img").evaluate_all(
+            "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+        )
+        assert len(widths) == 8 and all(w > 0 for w in widths), widths
+        await ctx.close()
