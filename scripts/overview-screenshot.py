@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitor.site import render_site  # noqa: E402
-from monitor.store import Store  # noqa: E402
 from tests.support.chromium import ARGS, CHROMIUM  # noqa: E402
-from tests.support.fleet import fleet_config, fleet_results  # noqa: E402
+from tests.support.fleet import fleet_config, fleet_results, fleet_store  # noqa: E402
 
 SHOTS: tuple[tuple[str, int, Literal["light", "dark"], int | None], ...] = (
     ("overview.png", 1280, "light", None),
@@ -48,13 +47,10 @@ async def render(workdir: Path) -> Path:
     """Seed a store, render the site into `workdir`; return its page."""
     config = fleet_config(workdir, targets=10)
     now = datetime.now(UTC).replace(microsecond=0)
-    store = await Store.open(config.database, failure_threshold=2, success_threshold=2, quorum=2)
-    try:
-        latency = {"ass-1-transcription": 2.14, "dee-5-streaming": 0.41, "ope-9-transcription": 1.3}
+    latency = {"ass-1-transcription": 2.14, "dee-5-streaming": 0.41, "ope-9-transcription": 1.3}
+    async with fleet_store(workdir) as store:
         await store.add_results(fleet_results(config, now, script=SCRIPT, latency=latency))
         await render_site(store, config, now=now)
-    finally:
-        await store.close()
     return Path(config.site_dir) / "index.html"
 
 

@@ -25,7 +25,7 @@ from monitor.models import ProbeResult, iso
 from monitor.site import build_view, render_site, site_files
 from monitor.site.format import pct
 from monitor.store import Store
-from tests.support.fleet import LOCATIONS, fleet_config, fleet_results, result
+from tests.support.fleet import LOCATIONS, fleet_config, fleet_results, fleet_store, result
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 XSS = "<script>alert(1)</script>[x](y)"
@@ -111,13 +111,8 @@ def figures(site: Path) -> dict[str, Any]:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(
-        str(tmp_path / "sttwatch.db"), failure_threshold=2, success_threshold=2, quorum=2
-    )
-    try:
+    async with fleet_store(tmp_path) as s:
         yield s
-    finally:
-        await s.close()
 
 
 async def rendered(store: Store, cfg: Config, rows: list[ProbeResult]) -> Path:

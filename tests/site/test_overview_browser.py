@@ -20,7 +20,7 @@ import pytest
 from monitor.site import render_site
 from monitor.store import Store
 from tests.support.chromium import requires_chromium
-from tests.support.fleet import fleet_config, fleet_results
+from tests.support.fleet import fleet_config, fleet_results, fleet_store
 
 pytest.importorskip("playwright.async_api")
 
@@ -38,14 +38,8 @@ SCRIPT = {
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """Yield a store whose incidents need two locations to agree, as the config's quorum."""
-    s = await Store.open(
-        str(tmp_path / "sttwatch.db"), failure_threshold=2, success_threshold=2, quorum=2
-    )
-    try:
+    async with fleet_store(tmp_path) as s:
         yield s
-    finally:
-        await s.close()
 
 
 # Run in the page: every problem of the matrix's text, as words.

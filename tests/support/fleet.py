@@ -10,7 +10,8 @@ real store's rows, as in production.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from typing import Any
 from monitor.config import Config, parse_config
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.probes.registry import probe_types
+from monitor.store import Store
 
-__all__ = ["LOCATIONS", "PROVIDERS", "fleet_config", "fleet_results", "result"]
+__all__ = ["LOCATIONS", "PROVIDERS", "fleet_config", "fleet_results", "fleet_store", "result"]
 
 LOCATIONS = ("eu-west", "us-east", "ap-south")
 PROVIDERS = (("assemblyai", "AssemblyAI"), ("deepgram", "Deepgram"), ("openai", "OpenAI"))
@@ -51,6 +53,18 @@ def fleet_config(
     }
     doc.update(extra)
     return parse_config(doc, env={})
+
+
+@asynccontextmanager
+async def fleet_store(workdir: Path) -> AsyncIterator[Store]:
+    """Open the store of `fleet_config(workdir)`: two locations must agree (its quorum)."""
+    store = await Store.open(
+        str(workdir / "sttwatch.db"), failure_threshold=2, success_threshold=2, quorum=2
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def result(
