@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.site.model import ComponentView, GroupView
 from monitor.site.templates import render_badge
 
 _BADGE: Mapping[str, tuple[str, str, str]] = {
@@ -17,6 +18,11 @@ _BADGE: Mapping[str, tuple[str, str, str]] = {
     "no_data": ("no data", "#6e7781", "lightgrey"),
     "location_outage": ("down somewhere", "#8250df", "blueviolet"),
 }
+
+
+def badge_label(g: GroupView, c: ComponentView) -> str:
+    """Return a component's badge label: target and component name ("AssemblyAI US Streaming")."""
+    return f"{g.label} {c.name}"
 
 
 def _text_width(text: str) -> int:

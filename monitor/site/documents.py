@@ -245,6 +245,15 @@ def _sttwatch_head(view: SiteView) -> dict[str, Any]:
         "version": view.version,
         "status": {"indicator": view.indicator, "description": view.description},
         "locations": view.locations,
+        # Every live location (the default "local" too) and its newest check.
+        "checked_from": [
+            {
+                "location": p.location,
+                "last_checked": iso(p.last_checked),
+                "components": p.components,
+            }
+            for p in view.checked_from
+        ],
     }
 
 

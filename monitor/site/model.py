@@ -27,6 +27,7 @@ __all__ = [
     "LocationView",
     "MaintenanceView",
     "PageState",
+    "PlaceView",
     "SiteView",
 ]
 
@@ -110,6 +111,15 @@ class LocationView:
     status: str  # up | degraded | down
     latency_s: float | None
     checked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceView:
+    """One place the checks run from, and when its newest check started."""
+
+    location: str
+    last_checked: datetime
+    components: int  # how many components it checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +313,10 @@ class SiteView:
 
     # Where the checks run from (the live locations); empty for one agent of no location.
     locations: list[str] = field(default_factory=list)
+    # Each live location (the default "local" too) with its newest check, by name.
+    checked_from: list[PlaceView] = field(default_factory=list)
+    # The config's public `url` (None: not set, and the badges page's snippets are relative).
+    public_url: str | None = None
 
     @property
     def components(self) -> list[ComponentView]:

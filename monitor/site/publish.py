@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from monitor.site.badges import badge_endpoint, badge_svg
+from monitor.site import badge_page
+from monitor.site.badges import badge_endpoint, badge_label, badge_svg
 from monitor.site.documents import dump, providers_document, statuspage_documents, write_sttwatch
 from monitor.site.feed import atom_feed
 from monitor.site.model import SiteView
-from monitor.site.templates import template_dir, write_index
+from monitor.site.templates import render_badges_page, template_dir, write_index
 
 PROVIDERS_FILE = "api/v1/providers.json"
 """The providers side by side; ``sttwatch run`` serves it as ``/api/v1/providers`` too."""
@@ -37,9 +38,10 @@ def _small_files(view: SiteView) -> Iterator[tuple[str, bytes]]:
     yield "feed.atom", atom_feed(view)
     for g in view.groups:
         for c in g.components:
-            label = f"{g.label} {c.name}"
+            label = badge_label(g, c)
             yield f"badges/{c.id}.svg", badge_svg(label, c.state).encode()
             yield f"badges/{c.id}.json", dump(badge_endpoint(label, c.state))
+    yield "badges.html", render_badges_page(view, badge_page.build(view)).encode()
     static = template_dir() / "static"
     for path in sorted(static.rglob("*")):
         if path.is_file():

@@ -7,15 +7,19 @@ import functools
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
 import jinja2
 from markupsafe import Markup
 
 from monitor.models import iso
+from monitor.site import overview
 from monitor.site.format import ago_text, duration_text, pct, seconds_text, wer_text, when_text
 from monitor.site.model import ChartView, DayCell, SiteView
+
+if TYPE_CHECKING:
+    from monitor.site.badge_page import BadgePage
 
 
 def template_dir() -> Path:
@@ -108,6 +112,16 @@ def chart_marks(ch: ChartView) -> Markup:
     return Markup("\n".join(out))
 
 
+@functools.lru_cache(maxsize=16)
+def state_icon(state: str) -> Markup:
+    """Return the icon of a page state (macros.html's ``state_icon``), rendered once per state.
+
+    The overview matrix shows one per cell and per location (120 at 30 components
+    from 3 locations): a macro call each cost ~1 ms a render, a cached one nothing.
+    """
+    return Markup(str(_environment().get_template("macros.html").module.state_icon(state)))  # type: ignore[attr-defined]
+
+
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
     """jinja2's cache of compiled templates on disk; one it cannot write is no cache."""
 
@@ -152,6 +166,7 @@ def _environment() -> jinja2.Environment:
     env.filters["iso"] = iso
     env.filters["bar_cells"] = bar_cells
     env.filters["chart_marks"] = chart_marks
+    env.filters["state_icon"] = state_icon
     # XML escaping as the badges always had it (the SVG's bytes are unchanged): text
     # escapes & < >, an attribute is quoted with whichever quote it does not contain.
     env.filters["xml_text"] = lambda text: Markup(escape(str(text)))
@@ -178,10 +193,18 @@ def render_badge(
 
 def render_index(view: SiteView) -> str:
     """Return index.html for `view`."""
-    return _environment().get_template("index.html").render(view=view)
+    template = _environment().get_template("index.html")
+    return template.render(view=view, overview=overview.build(view))
 
 
 def write_index(view: SiteView, out: BinaryIO) -> None:
+    """Write index.html for `view` to `out`, streamed."""
     # Streamed: the page is ~19 KB per component, and at a thousand components one
     # string of it (plus its encoded copy) was most of a render's peak memory.
-    _environment().get_template("index.html").stream(view=view).dump(out, encoding="utf-8")
+    template = _environment().get_template("index.html")
+    template.stream(view=view, overview=overview.build(view)).dump(out, encoding="utf-8")
+
+
+def render_badges_page(view: SiteView, badges: BadgePage) -> str:
+    """Return badges.html: every component's badge with its snippets."""
+    return _environment().get_template("badges.html").render(view=view, badges=badges)

@@ -18,7 +18,7 @@ from monitor.maintenance import active, applies_to, upcoming
 from monitor.models import LOCAL, ProbeResult, Status
 from monitor.outcome import Verdict, combine
 from monitor.probes.registry import provider
-from monitor.site import compare, kinds
+from monitor.site import compare, kinds, overview
 from monitor.site.charts import latency_history
 from monitor.site.format import pct
 from monitor.site.model import (
@@ -261,6 +261,8 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
         cadence=cadence_text(config),
         comparison=compare.build_comparison(groups),
         locations=_where(places),
+        checked_from=overview.checked_from(p for ps in places.values() for p in ps),
+        public_url=config.public_url,
         refresh_s=refresh_interval(config, [r.started_at for r in latest.values()], now),
     )
 

@@ -429,7 +429,8 @@ async def test_the_compare_table_shows_each_kind_of_each_provider(
     await store.add_results(three_history({"aai": 1.0, "two": 1.2, "three": 1.4}))
     await render_site(store, cfg, now=NOW)
     page = (Path(cfg.site_dir) / "index.html").read_text()
-    section = page[page.index('id="compare"') : page.index("</table>")]
+    start = page.index('id="compare"')
+    section = page[start : page.index("</table>", start)]
     rows = re.findall(r'<tr class="compare__provider".*?</tr>', section, re.S)
     assert len(rows) == 3  # one target each: no target rows under the providers
     for row in rows:
