@@ -493,8 +493,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                         },
                     },
                     webhook_base_url=f"http://127.0.0.1:{port}",
-                    # The first down result alerts, so the alerting panels count real deliveries.
-                    alerts={"urls": [alert_url], "failure_threshold": 1},
+                    # The first down result alerts (no grouping wait), so the alerting panels
+                    # count real deliveries within the test's deadline.
+                    alerts={"urls": [alert_url], "failure_threshold": 1, "group_wait": 0},
                 )
             )
         )
