@@ -52,7 +52,7 @@ async def test_the_site_shows_the_hostile_data(site: Path) -> None:
                    "incident--resolved"):  # fmt: skip
         assert needle in html, needle
     assert URL_MESSAGE.replace("&", "&amp;") in html
-    for probe in ("reachability", "transcription", "streaming"):
+    for probe in ("reachability", "transcription"):
         assert f'data-component="idle-{probe}" data-state="no_data"' in html
 
 
@@ -140,6 +140,10 @@ CLEAN = (
     'white-space:nowrap">a screen-reader-only sentence much wider than one pixel</span>'
     '<p id="m" style="overflow-wrap:anywhere">averyveryverylongwordthatwrapsbecauseitisallowedto'
     "wrapanywhereinthisparagraph</p><p>Two <b>inline</b> <i>boxes</i> side by side.</p>"
+    # Spaces that hang past the end of a line in pre-wrap text draw nothing.
+    '<p style="white-space:pre-wrap;width:110px">'
+    + " ".join("word"[: 1 + i % 4] + "s" * (i % 7) for i in range(80))
+    + "</p>"
 )
 
 

@@ -118,15 +118,34 @@ _CHECK = """(tol) => {
     range.selectNodeContents(n);
     key++;
     for (const r of range.getClientRects())
-      if (r.width > 0 && r.height > 0) boxes.push([r, el, n.textContent, key, container(el)]);
+      if (r.width > 0 && r.height > 0) boxes.push([r, el, n.textContent, key, container(el), n]);
   }
   for (const t of document.querySelectorAll('svg text')) {
     if (hidden(t)) continue;
     const r = t.getBoundingClientRect();
-    if (r.width > 0 && r.height > 0) boxes.push([r, t, t.textContent, ++key, t.ownerSVGElement]);
+    if (r.width > 0 && r.height > 0)
+      boxes.push([r, t, t.textContent, ++key, t.ownerSVGElement, null]);
   }
 
   if (!boxes.length) bad.push('no visible text to measure');
+  // A line's box includes spaces that hang past its end (white-space: pre-wrap) and draw
+  // nothing: a box that looks wrong is measured again word by word.
+  const words_ = new Map();
+  const wordRects = node => {
+    if (!words_.has(node)) {
+      const found = [];
+      for (const m of node.textContent.matchAll(/\\S+/g)) {
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        for (const r of range.getClientRects()) if (r.width > 0 && r.height > 0) found.push(r);
+      }
+      words_.set(node, found);
+    }
+    return words_.get(node);
+  };
+  const meets = (p, q) => Math.min(p.right, q.right) - Math.max(p.left, q.left) > tol
+    && Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top) > tol;
+  const inked = (r, node) => node ? wordRects(node).filter(w => meets(w, r)) : [r];
   const said = new Set();
   const say = line => { if (!said.has(line)) { said.add(line); bad.push(line); } };
   // Inside its container's content box, and each enclosing container's (a box can overflow too).
@@ -136,9 +155,10 @@ _CHECK = """(tol) => {
       boxCache.set(e, e instanceof SVGElement ? e.getBoundingClientRect() : contentBox(e));
     return boxCache.get(e);
   };
-  for (const [r, el, text, , box] of boxes) {
+  for (const [r, el, text, , box, node] of boxes) {
     for (let e = box; e; e = e === document.body ? null : container(e.parentElement)) {
-      if (!outside(r, limitOf(e))) continue;
+      const limit = limitOf(e);
+      if (!outside(r, limit) || !inked(r, node).some(w => outside(w, limit))) continue;
       const how = clips(e) ? 'is cut off by' : 'overflows';
       say(`${path(el)} ${words(text)} ${how} ${e === box ? 'its container ' : ''}${path(e)}`);
       break;
@@ -154,13 +174,13 @@ _CHECK = """(tol) => {
   // Overlaps: sorted by top, each box against those starting above its bottom.
   boxes.sort((a, b) => a[0].top - b[0].top);
   for (let i = 0; i < boxes.length; i++) {
-    const [p, a, ta, ka] = boxes[i];
+    const [p, a, ta, ka, , na] = boxes[i];
     for (let j = i + 1; j < boxes.length && boxes[j][0].top < p.bottom - tol; j++) {
-      const [q, b, tb, kb] = boxes[j];
+      const [q, b, tb, kb, , nb] = boxes[j];
       if (ka === kb) continue;
       const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
       const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
-      if (w > tol && h > tol)
+      if (w > tol && h > tol && inked(p, na).some(x => inked(q, nb).some(y => meets(x, y))))
         say(`${path(a)} ${words(ta)} overlaps ${path(b)} ${words(tb)}`);
     }
   }

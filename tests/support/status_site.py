@@ -3,7 +3,7 @@
 ``render_status_site(workdir, now)`` configures one target per built-in
 provider with a demo profile (AssemblyAI twice: US, and EU under a long
 label), the test provider of ``tests/support/providers.py`` (the caller
-installs it with ``extra_provider``) and a target never checked; seeds a week
+installs it with ``extra_provider``) and a target of it never checked; seeds a week
 of the demo profiles' synthetic history from three locations (quorum 2); and
 scripts "now": an open incident whose message is 300 characters without a
 space, a resolved one whose message is a long URL, a component down from one
@@ -47,9 +47,10 @@ def _config(workdir: Path, now: datetime, hostile: bool) -> Config:
     targets: list[dict[str, Any]] = []
     for p in demo_providers():
         probes = p.profile.probes(60.0, "30s")
+        label = "AssemblyAI US" if p.name == "assemblyai" else p.provider.label
         targets.append(
-            {"name": p.name, "display_name": p.provider.label, "provider": p.name,
-             "api_key": "k", "probes": probes}
+            {"name": p.name, "display_name": label, "provider": p.name, "api_key": "k",
+             "probes": probes}
         )  # fmt: skip
         if p.name == "assemblyai":
             label = LONG_LABEL if hostile else "AssemblyAI EU"
@@ -58,7 +59,10 @@ def _config(workdir: Path, now: datetime, hostile: bool) -> Config:
                  "api_key": "k", "probes": probes}
             )  # fmt: skip
     targets.append({"name": "second", "provider": SECOND.name, "api_key": "k"})
-    targets.append({"name": "idle", "display_name": "Never checked yet", "api_key": "k"})
+    targets.append(
+        {"name": "idle", "display_name": "Never checked yet", "provider": SECOND.name,
+         "api_key": "k"}
+    )  # fmt: skip
     title = "Upgrade of the EU region's transcription workers to the new model" + (
         " (the long title of a window someone wrote in a hurry)" if hostile else ""
     )
@@ -164,7 +168,7 @@ async def render_status_site(workdir: Path, now: datetime, *, hostile: bool = Tr
             config, now - timedelta(minutes=15), days=7, step=timedelta(hours=1)
         )
         # One stream in time order: incidents open and close as the runs come.
-        rows = [*_everywhere(r for r in history if r.target != "idle")]
+        rows = [*_everywhere(history)]
         rows += _everywhere(_second_history(now))
         rows += [*_resolved(now, hostile), *_now(config, now, hostile)]
         await store.add_results(sorted(rows, key=lambda r: r.started_at))
