@@ -88,6 +88,11 @@ FAULTS = {
         " past the narrow box</p></div>",
         'p.wide "short words that run past the narrow box" overflows div',
     ),
+    "picture": (
+        '<div style="width:100px"><svg width="300" height="20" aria-label="a wide badge">'
+        "</svg></div><p>text</p>",
+        'svg "a wide badge" overflows div',
+    ),
     "clipped": (
         '<div style="width:80px;overflow:hidden;white-space:nowrap" id="clip">cut off here, '
         "and here</div>",

@@ -10,6 +10,8 @@ assertion ``== []`` shows what is wrong and where:
   ``<svg>`` for SVG text) or of any container around that one (a box that
   sticks out of its parent takes its text along), saying "cut off" where the
   container clips (``overflow`` other than visible);
+- a picture (``img``, ``svg``, ``video``, ``canvas``, ``iframe``) sticks out of
+  its container in the same way;
 - an element that clips has content wider than itself (``scrollWidth >
   clientWidth``);
 - two text boxes overlap by more than ~1 px both ways;
@@ -163,6 +165,19 @@ _CHECK = """(tol) => {
       say(`${path(el)} ${words(text)} ${how} ${e === box ? 'its container ' : ''}${path(e)}`);
       break;
     }
+  }
+  // Pictures (a badge, a chart, an icon) are boxes that can stick out as well.
+  for (const pic of document.body.querySelectorAll('img, svg, video, canvas, iframe')) {
+    if (pic.ownerSVGElement || hidden(pic)) continue;
+    const r = pic.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const up = e => e === document.body ? null : container(e.parentElement);
+    for (let e = container(pic.parentElement); e; e = up(e))
+      if (outside(r, limitOf(e))) {
+        const name = pic.getAttribute('src') || pic.getAttribute('aria-label') || '';
+        say(`${path(pic)} ${words(name)} ${clips(e) ? 'is cut off by' : 'overflows'} ${path(e)}`);
+        break;
+      }
   }
   for (const el of document.body.querySelectorAll('*')) {
     if (!clips(el) || hidden(el)) continue;

@@ -3,12 +3,13 @@
 ``render_status_site(workdir, now)`` configures one target per built-in
 provider with a demo profile (AssemblyAI twice: US, and EU under a long
 label), the test provider of ``tests/support/providers.py`` (the caller
-installs it with ``extra_provider``) and a target of it never checked; seeds a week
-of the demo profiles' synthetic history from three locations (quorum 2); and
-scripts "now": an open incident whose message is 300 characters without a
-space, a resolved one whose message is a long URL, a component down from one
-location only, a slow one, maintenance in progress and one to come. Then it
-renders the site and returns its directory.
+installs it with ``extra_provider``) and a target of it never checked; seeds
+a week of the demo profiles' synthetic history from three locations (quorum
+2); and scripts "now": two components of one target failing (one's message
+300 characters without a space, the other's a long URL), a resolved outage
+whose message is that URL, a component down from one location only, a slow
+one, maintenance in progress and one to come. Then it renders the site and
+returns its directory.
 
 ``hostile=False`` keeps the same story with ordinary words (the screenshots
 in docs/).
@@ -98,6 +99,7 @@ def _now(config: Config, now: datetime, hostile: bool) -> Iterator[ProbeResult]:
     url = URL_MESSAGE if hostile else "HTTP 503 from the transcript endpoint"
     special: dict[tuple[str, str], Any] = {
         ("aai-eu", "streaming"): (Status.DOWN, ErrorKind.STREAM_CLOSED, no_spaces, LOCATIONS),
+        ("aai-eu", "transcription"): (Status.DOWN, ErrorKind.SERVER_ERROR, url, LOCATIONS),
         ("deepgram", "transcription"): (
             Status.DOWN, ErrorKind.SERVER_ERROR, url, LOCATIONS[:1]
         ),
