@@ -157,15 +157,27 @@ _CHECK = """(tol) => {
       boxCache.set(e, e instanceof SVGElement ? e.getBoundingClientRect() : contentBox(e));
     return boxCache.get(e);
   };
+  // Text outside an enclosing container: a box in between sticks out; said once per box.
+  const stuck = new Map();
   for (const [r, el, text, , box, node] of boxes) {
     for (let e = box; e; e = e === document.body ? null : container(e.parentElement)) {
       const limit = limitOf(e);
       if (!outside(r, limit) || !inked(r, node).some(w => outside(w, limit))) continue;
       const how = clips(e) ? 'is cut off by' : 'overflows';
-      say(`${path(el)} ${words(text)} ${how} ${e === box ? 'its container ' : ''}${path(e)}`);
+      if (e === box) {
+        say(`${path(el)} ${words(text)} ${how} its container ${path(e)}`);
+        break;
+      }
+      let child = el;
+      while (child.parentElement !== e) child = child.parentElement;
+      const seen = stuck.get(child);
+      if (seen) seen[1]++;
+      else stuck.set(child, [`${path(child)} ${how} ${path(e)}`, 1, `${path(el)} ${words(text)}`]);
       break;
     }
   }
+  for (const [what, n, first] of stuck.values())
+    say(`${what}: ${n} text box${n > 1 ? 'es' : ''} outside it, the first ${first}`);
   // Pictures (a badge, a chart, an icon) are boxes that can stick out as well.
   for (const pic of document.body.querySelectorAll('img, svg, video, canvas, iframe')) {
     if (pic.ownerSVGElement || hidden(pic)) continue;
@@ -256,11 +268,16 @@ async def every_state_problems(page: Any) -> list[str]:
     positions: list[str] = await page.evaluate(_PREPARE)
     if not positions:
         return await layout_problems(page)
-    out: list[str] = []
-    for k, value in enumerate(positions):
+    found: list[list[str]] = []
+    for k in range(len(positions)):
         await page.evaluate(_PICK, k)
-        out += [f"[{value} picked] {p}" for p in await layout_problems(page)]
+        found.append(await layout_problems(page))
     await page.evaluate(_PICK, 0)
+    # A problem of every position once, as it is; one of some positions with the position.
+    everywhere = [p for p in found[0] if all(p in f for f in found[1:])]
+    out = list(everywhere)
+    for value, problems in zip(positions, found, strict=True):
+        out += [f"[{value} picked] {p}" for p in problems if p not in everywhere]
     return out
 
 

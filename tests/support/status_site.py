@@ -3,7 +3,8 @@
 ``render_status_site(workdir, now)`` configures one target per built-in
 provider with a demo profile (AssemblyAI twice: US, and EU under a long
 label), the test provider of ``tests/support/providers.py`` (the caller
-installs it with ``extra_provider``) and a target of it never checked; seeds
+installs it with ``extra_provider``) and a target of it never checked, its
+label a slug with nowhere to break; seeds
 a week of the demo profiles' synthetic history from three locations (quorum
 2); and scripts "now": two components of one target failing (one's message
 300 characters without a space, the other's a long URL), a resolved outage
@@ -31,10 +32,19 @@ from monitor.site import render_site
 from monitor.store import Store
 from tests.support.providers import SECOND
 
-__all__ = ["LOCATIONS", "LONG_LABEL", "NO_SPACES", "URL_MESSAGE", "render_status_site"]
+__all__ = [
+    "LOCATIONS",
+    "LONG_LABEL",
+    "NO_SPACES",
+    "SLUG_LABEL",
+    "URL_MESSAGE",
+    "render_status_site",
+]
 
 LOCATIONS = ("eu-west", "us-east", "ap-southeast")
 LONG_LABEL = "AssemblyAI EU (data residency Dublin) production tenant of the call-centre pipeline"
+# A label as an operator's slug: no space, no hyphen, nowhere to break a line.
+SLUG_LABEL = "second_stt_eu_central_fallback_tenant_never_checked"
 NO_SPACES = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(5))[:300]
 URL_MESSAGE = (
     "HTTP 503 from https://api.eu.assemblyai.com/v2/transcript/6a2f0e1c-9b7d-4f3e-8a21-"
@@ -61,7 +71,8 @@ def _config(workdir: Path, now: datetime, hostile: bool) -> Config:
             )  # fmt: skip
     targets.append({"name": "second", "provider": SECOND.name, "api_key": "k"})
     targets.append(
-        {"name": "idle", "display_name": "Never checked yet", "provider": SECOND.name,
+        {"name": "idle", "display_name": SLUG_LABEL if hostile else "Never checked yet",
+         "provider": SECOND.name,
          "api_key": "k"}
     )  # fmt: skip
     title = "Upgrade of the EU region's transcription workers to the new model" + (
