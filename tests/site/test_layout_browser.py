@@ -25,6 +25,8 @@ from tests.support.chromium import requires_chromium
 from tests.support.layout import every_state_problems, layout_problems, site_pages
 from tests.support.providers import extra_provider
 from tests.support.status_site import (
+    IDLE,
+    LOCATIONS,
     LONG_LABEL,
     NO_SPACES,
     SLUG_LABEL,
@@ -52,14 +54,14 @@ async def test_the_site_shows_the_hostile_data(site: Path) -> None:
     pages = site_pages(site)
     assert site / "index.html" in pages
     html = (site / "index.html").read_text()
-    for needle in (LONG_LABEL, NO_SPACES, "eu-west", "ap-southeast", "Ongoing incidents",
+    for needle in (LONG_LABEL, NO_SPACES, "eu-west", LOCATIONS[2], "Ongoing incidents",
                    "Scheduled maintenance", SLUG_LABEL, "Second STT",
                    'data-state="location_outage"', 'data-state="under_maintenance"',
                    "incident--resolved"):  # fmt: skip
         assert needle in html, needle
     assert URL_MESSAGE.replace("&", "&amp;") in html
     for probe in ("reachability", "transcription"):
-        assert f'data-component="idle-{probe}" data-state="no_data"' in html
+        assert f'data-component="{IDLE}-{probe}" data-state="no_data"' in html
 
 
 @pytest.mark.parametrize(("width", "scheme"), VIEWPORTS, ids=[f"{w}-{s}" for w, s in VIEWPORTS])

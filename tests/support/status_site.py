@@ -3,17 +3,17 @@
 ``render_status_site(workdir, now)`` configures one target per built-in
 provider with a demo profile (AssemblyAI twice: US, and EU under a long
 label), the test provider of ``tests/support/providers.py`` (the caller
-installs it with ``extra_provider``) and a target of it never checked, its
-label a slug with nowhere to break; seeds
-a week of the demo profiles' synthetic history from three locations (quorum
-2); and scripts "now": two components of one target failing (one's message
-300 characters without a space, the other's a long URL), a resolved outage
-whose message is that URL, a component down from one location only, a slow
-one, maintenance in progress and one to come. Then it renders the site and
-returns its directory.
+installs it with ``extra_provider``) and a target of it never checked (its
+name the longest a slug may be, its label a slug with nowhere to break);
+seeds a week of the demo profiles' synthetic history from three locations
+(quorum 2; one's name 41 characters long); and scripts "now": two components
+of one target failing (one's message 300 characters without a space, the
+other's a long URL), a resolved outage whose message is that URL, a component
+down from one location only, a slow one, maintenance in progress and one to
+come. Then it renders the site and returns its directory.
 
-``hostile=False`` keeps the same story with ordinary words (the screenshots
-in docs/).
+``hostile=False`` keeps the same story with ordinary words and names (the
+screenshots in docs/).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from monitor.store import Store
 from tests.support.providers import SECOND
 
 __all__ = [
+    "IDLE",
     "LOCATIONS",
     "LONG_LABEL",
     "NO_SPACES",
@@ -41,7 +42,10 @@ __all__ = [
     "render_status_site",
 ]
 
-LOCATIONS = ("eu-west", "us-east", "ap-southeast")
+# The third as long as a location's name may be in words (the longest slug is 64 characters).
+LOCATIONS = ("eu-west", "us-east", "ap-southeast-2-sydney-availability-zone-b")
+CALM_LOCATIONS = ("eu-west", "us-east", "ap-southeast")
+IDLE = "second-stt-eu-central-fallback-tenant-that-was-never-checked-yet"
 LONG_LABEL = "AssemblyAI EU (data residency Dublin) production tenant of the call-centre pipeline"
 # A label as an operator's slug: no space, no hyphen, nowhere to break a line.
 SLUG_LABEL = "second_stt_eu_central_fallback_tenant_never_checked"
@@ -71,7 +75,7 @@ def _config(workdir: Path, now: datetime, hostile: bool) -> Config:
             )  # fmt: skip
     targets.append({"name": "second", "provider": SECOND.name, "api_key": "k"})
     targets.append(
-        {"name": "idle", "display_name": SLUG_LABEL if hostile else "Never checked yet",
+        {"name": IDLE, "display_name": SLUG_LABEL if hostile else "Never checked yet",
          "provider": SECOND.name,
          "api_key": "k"}
     )  # fmt: skip
@@ -97,27 +101,29 @@ def _config(workdir: Path, now: datetime, hostile: bool) -> Config:
     )  # fmt: skip
 
 
-def _everywhere(results: Iterator[ProbeResult]) -> Iterator[ProbeResult]:
+def _everywhere(results: Iterator[ProbeResult], places: tuple[str, ...]) -> Iterator[ProbeResult]:
     """Yield each result once from every location."""
     for r in results:
-        for where in LOCATIONS:
+        for where in places:
             yield dataclasses.replace(r, location=where)
 
 
-def _now(config: Config, now: datetime, hostile: bool) -> Iterator[ProbeResult]:
+def _now(
+    config: Config, now: datetime, hostile: bool, places: tuple[str, ...]
+) -> Iterator[ProbeResult]:
     """Yield the last ten minutes: mostly good runs, and the story the module's doc tells."""
     no_spaces = NO_SPACES if hostile else "Streaming session closed with 1011 (internal error)"
     url = URL_MESSAGE if hostile else "HTTP 503 from the transcript endpoint"
     special: dict[tuple[str, str], Any] = {
-        ("aai-eu", "streaming"): (Status.DOWN, ErrorKind.STREAM_CLOSED, no_spaces, LOCATIONS),
-        ("aai-eu", "transcription"): (Status.DOWN, ErrorKind.SERVER_ERROR, url, LOCATIONS),
+        ("aai-eu", "streaming"): (Status.DOWN, ErrorKind.STREAM_CLOSED, no_spaces, places),
+        ("aai-eu", "transcription"): (Status.DOWN, ErrorKind.SERVER_ERROR, url, places),
         ("deepgram", "transcription"): (
-            Status.DOWN, ErrorKind.SERVER_ERROR, url, LOCATIONS[:1]
+            Status.DOWN, ErrorKind.SERVER_ERROR, url, places[:1]
         ),
-        ("openai", "streaming"): (Status.DEGRADED, None, "", LOCATIONS),
+        ("openai", "streaming"): (Status.DEGRADED, None, "", places),
     }  # fmt: skip
     for target in config.targets:
-        if target.name == "idle":
+        if target.name == IDLE:
             continue
         for probe, spec in target.probes.enabled().items():
             limit = float(spec.degraded_after)
@@ -126,7 +132,7 @@ def _now(config: Config, now: datetime, hostile: bool) -> Iterator[ProbeResult]:
                 status, kind, message, where = special.get(
                     (target.name, probe), (Status.UP, None, "", ())
                 )
-                for loc in LOCATIONS:
+                for loc in places:
                     if loc in where and status is Status.DOWN:
                         yield ProbeResult(
                             target.name, probe, at, 1.0, status, kind, message, location=loc
@@ -142,13 +148,13 @@ def _now(config: Config, now: datetime, hostile: bool) -> Iterator[ProbeResult]:
                         )
 
 
-def _resolved(now: datetime, hostile: bool) -> Iterator[ProbeResult]:
+def _resolved(now: datetime, hostile: bool, places: tuple[str, ...]) -> Iterator[ProbeResult]:
     """Yield an outage of AssemblyAI US's REST API three hours ago, over after four runs."""
     message = URL_MESSAGE if hostile else "HTTP 503 from the transcript endpoint"
     for n in range(8):
         at = now - timedelta(hours=3) + timedelta(minutes=n)
         down = n < 4
-        for loc in LOCATIONS:
+        for loc in places:
             yield ProbeResult(
                 "assemblyai", "reachability", at, 0.3 if not down else 1.0,
                 Status.DOWN if down else Status.UP,
@@ -181,9 +187,9 @@ async def render_status_site(workdir: Path, now: datetime, *, hostile: bool = Tr
             config, now - timedelta(minutes=15), days=7, step=timedelta(hours=1)
         )
         # One stream in time order: incidents open and close as the runs come.
-        rows = [*_everywhere(history)]
-        rows += _everywhere(_second_history(now))
-        rows += [*_resolved(now, hostile), *_now(config, now, hostile)]
+        places = LOCATIONS if hostile else CALM_LOCATIONS
+        rows = [*_everywhere(history, places), *_everywhere(_second_history(now), places)]
+        rows += [*_resolved(now, hostile, places), *_now(config, now, hostile, places)]
         await store.add_results(sorted(rows, key=lambda r: r.started_at))
         await render_site(store, config, now=now)
     finally:
