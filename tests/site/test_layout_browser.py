@@ -5,10 +5,11 @@ the test provider, three locations, a long target label, a 300-character
 message without a space, a URL as a message, an open and a resolved incident,
 maintenance in progress and to come, and a target never checked. Each of its
 ``.html`` files (pages added later are found by the same glob) is opened from
-file:// with JavaScript off at 320, 390 and 1280 px, light and dark, and
-measured by tests/support/layout.py with every ``<details>`` open and in every
-latency window. The checker itself is shown to find each kind of fault on
-pages made to have one.
+file:// with JavaScript off at 320, 390 and 1280 px, light and dark, styled
+by its stylesheet (linked relatively), and measured by
+tests/support/layout.py with every ``<details>`` open and in every latency
+window. The checker itself is shown to find each kind of fault on pages made
+to have one.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ async def test_no_text_overflows_or_overlaps_on_any_page(
             dark = await page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
             assert dark == (scheme == "dark")
             name = path.relative_to(site).as_posix()
+            # Measured as styled: its stylesheet (a relative link) loaded from file://.
+            painted = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert painted != "rgba(0, 0, 0, 0)", f"{name}: no stylesheet"
             problems += [f"{name}: {p}" for p in await every_state_problems(page)]
         assert problems == [], "\n".join(problems)
     finally:
