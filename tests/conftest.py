@@ -42,7 +42,7 @@ import pytest
 from monitor.demo import Chapter, DemoHandle, run_demo
 from monitor.simulator import Scenario, SimulatorHandle, start_simulator
 from monitor.store import Store
-from tests.support.chromium import ARGS, CHROMIUM
+from tests.support.chromium import launched_chromium
 from tests.support.fixture_types import SimFactory, SimStarter
 from tests.support.postgres import PostgresCluster, find_bin_dir, start_cluster
 from tests.support.probes import make_scenario
@@ -117,13 +117,9 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[DemoHandle, list[str]]]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     """Yield a headless Chromium (Playwright's Browser), closed afterwards."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    pytest.importorskip("playwright.async_api")
+    async with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
