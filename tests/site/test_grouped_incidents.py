@@ -1,8 +1,8 @@
 """A target's incident on the site: one entry listing its components, in the page, JSON, feed.
 
-A real SQLite store (tmp_path) is filled with scripted results and the site is
-rendered from it; the files are read as a browser, an aggregator and a feed
-reader would.
+The root conftest's real SQLite store (tmp_path, thresholds 2/2) is filled
+with scripted results and the site is rendered from it; the files are read as
+a browser, an aggregator and a feed reader would.
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from monitor.config import Config, parse_config
+from monitor.config import Config
 from monitor.models import ErrorKind, ProbeResult, Status
 from monitor.site import render_site
 from monitor.store import Store
+from tests.support.configs import config_doc, parsed
+from tests.support.results import make
 
 NOW = datetime(2026, 11, 20, 13, 37, 21, tzinfo=UTC)
 PROBES = ("reachability", "transcription", "streaming")
@@ -28,43 +27,20 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def make_config(tmp_path: Path) -> Config:
-    return parse_config(
-        {
-            "title": "Acme speech status",
-            "database": str(tmp_path / "sttwatch.db"),
-            "site_dir": str(tmp_path / "site"),
-            "targets": [
-                {"name": "aai-us", "display_name": "AssemblyAI US", "api_key": "sk-test-1"},
-                {"name": "aai-eu", "display_name": "AssemblyAI EU", "api_key": "sk-test-2"},
-            ],
-        },
-        env={},
-    )
+    targets = [
+        {"name": name, "display_name": label, "api_key": f"sk-test-{n}"}
+        for n, (name, label) in enumerate(
+            [("aai-us", "AssemblyAI US"), ("aai-eu", "AssemblyAI EU")], start=1
+        )
+    ]
+    return parsed(config_doc(tmp_path, targets, listen=None))
 
 
 def result(target: str, probe: str, at: datetime, letter: str) -> ProbeResult:
     """Return a result of `letter`: U up, G slow (8 s: over every degraded_after), D down."""
     status = {"U": Status.UP, "G": Status.DEGRADED, "D": Status.DOWN}[letter]
     latency = 8.0 if letter == "G" else 0.2
-    phases = {
-        "reachability": {"total": latency},
-        "transcription": {"queued": latency * 0.25, "processing": latency * 0.75},
-        "streaming": {"first_transcript": latency},
-    }[probe]
-    if status is Status.DOWN:
-        return ProbeResult(
-            target, probe, at, 1.0, status, ErrorKind.CONNECT, "connection refused", {}, {}
-        )
-    return ProbeResult(target, probe, at, latency, status, None, "", phases, {})
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "sttwatch.db"), failure_threshold=2, success_threshold=2)
-    try:
-        yield s
-    finally:
-        await s.close()
+    return make(target, probe, at, status, latency, ErrorKind.CONNECT, "connection refused")
 
 
 async def render(store: Store, cfg: Config, script: dict[tuple[str, str], str]) -> Path:
