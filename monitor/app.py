@@ -135,6 +135,7 @@ class Root:
             config.database,
             failure_threshold=config.alerts.failure_threshold,
             success_threshold=config.alerts.success_threshold,
+            degraded_threshold=config.alerts.degraded_threshold,
             retention=config.retention,
             clock=self.clock,
             secrets=config.secrets(),

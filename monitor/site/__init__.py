@@ -38,6 +38,7 @@ from monitor.site.model import (
     ComponentView,
     DayCell,
     GroupView,
+    IncidentMemberView,
     IncidentView,
     SiteView,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ComponentView",
     "DayCell",
     "GroupView",
+    "IncidentMemberView",
     "IncidentView",
     "SiteView",
     "StatusSource",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from monitor.models import iso
 from monitor.site.format import when_text
@@ -13,6 +13,7 @@ from monitor.site.model import (
     ComponentStatus,
     ComponentView,
     GroupView,
+    IncidentMemberView,
     IncidentView,
     KindFigures,
     MaintenanceView,
@@ -133,23 +134,39 @@ def _incident_json(view: SiteView, i: IncidentView) -> dict[str, Any]:
         "started_at": iso(i.started_at),
         "page_id": view.page_id,
         "incident_updates": updates,
-        "components": [
-            {
-                "id": i.component_id,
-                "name": i.component_name,
-                "status": "major_outage" if i.open else "operational",
-                "created_at": iso(i.started_at),
-                "updated_at": iso(i.ended_at or i.started_at),
-                "position": 0,
-                "description": None,
-                "showcase": True,
-                "start_date": None,
-                "group_id": i.component_id.rsplit("-", 1)[0],
-                "page_id": view.page_id,
-                "group": False,
-                "only_show_if_degraded": False,
-            }
-        ],
+        "components": [_incident_component_json(view, i, m, n) for n, m in enumerate(_members(i))],
+    }
+
+
+def _members(i: IncidentView) -> list[IncidentMemberView]:
+    """Return the incident's members (its one component, for an incident stored without)."""
+    if i.members:
+        return i.members
+    state: Literal["down", "recovered"] = "down" if i.open else "recovered"
+    return [
+        IncidentMemberView(
+            i.component_id, i.component_name, i.impact, state, i.started_at, i.ended_at, [], ""
+        )
+    ]
+
+
+def _incident_component_json(
+    view: SiteView, i: IncidentView, m: IncidentMemberView, position: int
+) -> dict[str, Any]:
+    return {
+        "id": m.component_id,
+        "name": m.name,
+        "status": m.api_status if i.open else "operational",
+        "created_at": iso(m.joined_at),
+        "updated_at": iso(m.left_at or m.joined_at),
+        "position": position,
+        "description": None,
+        "showcase": True,
+        "start_date": None,
+        "group_id": m.component_id.rsplit("-", 1)[0],
+        "page_id": view.page_id,
+        "group": False,
+        "only_show_if_degraded": False,
     }
 
 

@@ -41,7 +41,7 @@ def atom_feed(view: SiteView) -> bytes:
         sub(entry, "published", iso(i.started_at))
         sub(entry, "link", href=f"{base}/#incident-{i.id}", rel="alternate", type="text/html")
         lines = [
-            f"Component: {i.target_label} {i.component_name}",
+            f"Component: {i.members_text}",
             f"Started: {when_text(i.started_at)}",
             f"Ended: {when_text(i.ended_at) if i.ended_at else 'ongoing'}",
             f"Duration: {duration_text(i.duration_s)}",

@@ -21,6 +21,7 @@ __all__ = [
     "Fact",
     "GroupView",
     "Health",
+    "IncidentMemberView",
     "IncidentView",
     "KindFigures",
     "KindStatus",
@@ -190,8 +191,37 @@ class GroupView:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentMemberView:
+    """One component of a target's incident, as the page, the JSON and the feed list it."""
+
+    component_id: str
+    name: str  # the component's name ("Transcription")
+    impact: Literal["minor", "major", "critical"]  # the worst it reached
+    state: Literal["down", "degraded", "recovered"]
+    joined_at: datetime
+    left_at: datetime | None
+    error_kinds: list[str]
+    message: str
+
+    @property
+    def api_status(self) -> ComponentStatus:
+        """Return the member's Statuspage component status in its open incident."""
+        if self.state == "down":
+            return "major_outage"
+        return "degraded_performance" if self.state == "degraded" else "operational"
+
+    @property
+    def state_label(self) -> str:
+        """Return the member's state in words ("down", "slow", "recovered")."""
+        return "slow" if self.state == "degraded" else self.state
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentView:
-    """An incident as the page, the JSON and the feed show it."""
+    """An incident as the page, the JSON and the feed show it: one target's, its members listed.
+
+    `component_id` and `component_name` are its first member's.
+    """
 
     id: str
     component_id: str
@@ -205,6 +235,13 @@ class IncidentView:
     message: str
     impact: Literal["minor", "major", "critical"]
     updates: list[tuple[datetime, str, str]]
+    members: list[IncidentMemberView] = field(default_factory=list)
+
+    @property
+    def members_text(self) -> str:
+        """Return its components in words: "AssemblyAI US REST API, Transcription"."""
+        names = ", ".join(m.name for m in self.members) or self.component_name
+        return f"{self.target_label} {names}"
 
     @property
     def open(self) -> bool:

@@ -21,12 +21,12 @@ from monitor.probes.registry import provider
 from monitor.site import compare, kinds, overview
 from monitor.site.charts import latency_history
 from monitor.site.format import pct
+from monitor.site.incident_views import Membership, incident_view, memberships
 from monitor.site.model import (
     ComponentView,
     DayCell,
     DayState,
     GroupView,
-    IncidentView,
     LocationView,
     MaintenanceView,
     PageState,
@@ -98,19 +98,23 @@ class StatusSource(Protocol):
 
 
 def component_state(
-    latest: ProbeResult | None, incident_open: bool, maintenance: bool = False
+    latest: ProbeResult | None, member: Membership, maintenance: bool = False
 ) -> PageState:
-    """Return the Statuspage state of a component from its latest result and incidents.
+    """Return the Statuspage state of a component from its latest result and its incident.
 
-    A component that has failed for ``failure_threshold`` runs (an open incident)
-    is a major outage; a single failed run before that is a partial outage.
+    A component that has failed for ``failure_threshold`` runs (a down member of
+    an incident) is a major outage; a single failed run before that is a
+    partial outage; a slow member of an incident is degraded performance.
     """
-    return _state(latest.status if latest is not None else None, incident_open, maintenance)
+    return _state(latest.status if latest is not None else None, member, maintenance)
 
 
-def _state(status: Status | None, incident_open: bool, maintenance: bool) -> PageState:
+def _state(status: Status | None, member: Membership, maintenance: bool) -> PageState:
     if maintenance:
         return "under_maintenance"
+    if member == "degraded":
+        return "partial_outage" if status is Status.DOWN else "degraded_performance"
+    incident_open = member == "down"
     if status is None:
         return "major_outage" if incident_open else "no_data"
     if status is Status.DOWN:
@@ -167,40 +171,6 @@ def page_url(config: Config) -> str:
     return f"http://{host}:{config.listen_port}/"
 
 
-def _in_page_words(body: str, row: Incident, component: str, target: str) -> str:
-    """Return a stored update body with its slugs ("streaming on aai-us") as the page names them.
-
-    The store writes the slugs (it knows no display names, and those may change);
-    renaming here fixes the updates of every database, old ones included.
-    """
-    slugs = f"{row.probe} on {row.target}"
-    if body.startswith(slugs):
-        return f"{component} on {target}{body[len(slugs) :]}"
-    return body
-
-
-def _incident_view(row: Incident, labels: Mapping[str, str], now: datetime) -> IncidentView:
-    comp_name = kinds.component_name(row.probe)
-    target_label = labels.get(row.target, row.target)
-    return IncidentView(
-        id=str(row.id),
-        component_id=f"{row.target}-{row.probe}",
-        component_name=comp_name,
-        target_label=target_label,
-        name=f"{target_label} {comp_name} failing",
-        started_at=row.opened_at,
-        ended_at=row.closed_at,
-        duration_s=max(0.0, row.duration(now).total_seconds()),
-        error_kinds=list(row.error_kinds),
-        message=row.last_message or row.first_message,
-        impact=kinds.incident_impact(row.probe),
-        updates=[
-            (u.at, u.status, _in_page_words(u.body, row, comp_name, target_label))
-            for u in row.updates
-        ],
-    )
-
-
 async def build_view(store: StatusSource, config: Config, now: datetime | None = None) -> SiteView:
     """Return the view model of the whole site, read from `store` alone."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -212,7 +182,7 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     # An incident opened before the bar window but still open must show too.
     seen = {r.id for r in rows}
     rows += [r for r in await store.incidents(open_only=True, limit=10_000) if r.id not in seen]
-    open_keys = {(r.target, r.probe) for r in rows if r.is_open}
+    open_keys = memberships(rows)
     pending = await store.pending_counts()
     places: dict[tuple[str, str], list[LocationState]] = {}
     for place in await store.location_states():
@@ -241,7 +211,7 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
 
     indicator, description, banner = page_status([c.state for g in groups for c in g.components])
     incidents = sorted(
-        (_incident_view(r, labels, now) for r in rows), key=lambda i: i.started_at, reverse=True
+        (incident_view(r, labels, now) for r in rows), key=lambda i: i.started_at, reverse=True
     )
     return SiteView(
         title=config.title,
@@ -319,13 +289,15 @@ class _ComponentData:
         for h in hourly:
             self.hourly.setdefault((h.target, h.probe), []).append(h)
         for i in incidents:
-            self.incidents.setdefault((i.target, i.probe), []).append(i)
+            # Each member's bar counts its target's incident.
+            for probe in dict.fromkeys([i.probe, *(m.probe for m in i.components)]):
+                self.incidents.setdefault((i.target, probe), []).append(i)
 
 
 def _group_views(
     config: Config,
     latest: Mapping[tuple[str, str], ProbeResult],
-    open_keys: set[tuple[str, str]],
+    open_keys: Mapping[tuple[str, str], Membership],
     uptimes: Mapping[tuple[str, str], list[float | None]],
     data: _ComponentData,
     pending: Mapping[str, int],
@@ -350,7 +322,7 @@ def _group_views(
                     probe,
                     float(spec.degraded_after),
                     latest.get(key),
-                    key in open_keys,
+                    open_keys.get(key),
                     data.incidents.get(key, []),
                     data.daily.get(key, []),
                     data.hourly.get(key, []),
@@ -433,7 +405,7 @@ def _component_view(
     probe: str,
     degraded_after: float,
     latest: ProbeResult | None,
-    incident_open: bool,
+    member: Membership,
     incidents: Sequence[Incident],
     daily: Sequence[Rollup],
     hourly: Sequence[Rollup],
@@ -466,12 +438,12 @@ def _component_view(
     charts = latency_history(week, quarter, degraded_after, now)
     chart = charts[0]
     in_maintenance = active(config, target.name, probe, now) is not None
-    state = component_state(latest, incident_open, in_maintenance)
+    state = component_state(latest, member, in_maintenance)
     label = _STATE_LABEL[state]
     located: list[LocationView] = []
     if len(places) > 1:
         verdict = combine({p.location: p.status for p in places}, config.quorum)
-        state = located_state(verdict, incident_open, in_maintenance)
+        state = located_state(verdict, member, in_maintenance)
         label = _location_label(verdict) if state == "location_outage" else _STATE_LABEL[state]
         located = [
             LocationView(p.location, p.status.value, p.key_latency_s, p.started_at) for p in places
@@ -510,13 +482,13 @@ def _component_view(
     )
 
 
-def located_state(verdict: Verdict, incident_open: bool, maintenance: bool = False) -> PageState:
+def located_state(verdict: Verdict, member: Membership, maintenance: bool = False) -> PageState:
     """Return the page state of a component probed from several locations, by their quorum.
 
     As `component_state`, with the quorum's status for the latest result's; a
     status seen from too few locations is the page's own "location_outage".
     """
-    state = _state(verdict.status, incident_open, maintenance)
+    state = _state(verdict.status, member, maintenance)
     return "location_outage" if state == "operational" and verdict.partial else state
 
 

@@ -112,6 +112,7 @@ class Store(AlertRows):
         *,
         failure_threshold: int = Thresholds().failure_threshold,
         success_threshold: int = Thresholds().success_threshold,
+        degraded_threshold: int = Thresholds().degraded_threshold,
         retention: Retention | None = None,
         clock: Clock | None = None,
         busy_timeout_s: float = 5.0,
@@ -129,11 +130,12 @@ class Store(AlertRows):
         deletion errors it stores. `providers` maps target names to their
         provider (the config's), whose kinds define each result's key latency.
         `location` is the agent's (its deletion ledger is its own); `quorum` and
-        `location_stale_after` decide incidents across locations.
+        `location_stale_after` decide incidents across locations; the thresholds,
+        when incidents open and close (`degraded_threshold` 0: slow runs open none).
         """
         store = cls(
             path,
-            thresholds=Thresholds(failure_threshold, success_threshold),
+            thresholds=Thresholds(failure_threshold, success_threshold, degraded_threshold),
             retention=retention or Retention(),
             clock=clock or SystemClock(),
             busy_timeout_s=busy_timeout_s,

@@ -38,6 +38,7 @@ TABLES = (
     "rollup_hourly",
     "rollup_daily",
     "incidents",
+    "incident_components",
     "ledger",
     "alert_state",
     "alerts",

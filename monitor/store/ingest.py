@@ -4,8 +4,8 @@ One batch of results becomes raw rows, roll-up increments for the hour and the
 day, and steps of each component's streak (the outcome machine, monitor/outcome.py)
 with the incident it opens or closes — all in the caller's transaction, so a crash
 leaves either everything or nothing.
-The incidents, across the locations that probe a component, are
-monitor/store/incidents.py's.
+The incidents (one per target, its members the components that are down or
+slow, across the locations that probe them) are monitor/store/incidents.py's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from monitor.models import LOCAL, ProbeResult, Status
 from monitor.outcome import Quorum, Streak, Thresholds, step
 from monitor.store.codec import encode_result, phases_in_us
 from monitor.store.dialect import Connection, upsert
-from monitor.store.incidents import ComponentIncidents, describe, step_incident
+from monitor.store.incidents import ComponentIncidents, TargetIncidents, describe, step_incident
 from monitor.store.incidents import load as load_incidents
 from monitor.store.incidents import save as save_incidents
 from monitor.store.records import (
@@ -223,20 +223,21 @@ class ComponentIds:
         return cid
 
 
-def lock_components(conn: Connection, cids: Iterable[int]) -> None:
-    """Lock the component rows `cids` until the transaction ends, in id order (PostgreSQL).
+def lock_components(conn: Connection, targets: Iterable[str]) -> None:
+    """Lock every component row of `targets` until the transaction ends, in id order (PostgreSQL).
 
     Every write of a component's roll-ups, streak and incident reads, then
-    rewrites them: two agents doing so at once on a shared server would lose
-    one's counts, or deadlock on the incident row. Locked first and always in
-    the same order, their writes take turns instead. (SQLite's BEGIN IMMEDIATE
-    already lets one writer in at a time.)
+    rewrites them, and the components of one target share its incident: two
+    agents doing so at once on a shared server would lose one's counts, open
+    two incidents of one target, or deadlock on the incident row. Locked first
+    and always in the same order, their writes take turns instead. (SQLite's
+    BEGIN IMMEDIATE already lets one writer in at a time.)
     """
-    wanted = sorted(set(cids))
+    wanted = sorted(set(targets))
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
         conn.execute(
-            f"SELECT id FROM components WHERE id IN ({','.join('?' * len(chunk))})"
+            f"SELECT id FROM components WHERE target IN ({','.join('?' * len(chunk))})"
             " ORDER BY id FOR UPDATE",
             chunk,
         ).fetchall()
@@ -289,7 +290,8 @@ def apply_results(
     results = list(results)
     cids = [ids.get(conn, r.target, r.probe) for r in results]
     if dialect.row_locks:
-        lock_components(conn, cids)
+        lock_components(conn, (r.target for r in results))
+    book = TargetIncidents(conn)  # the open incidents of the batch's targets
     for r, cid in zip(results, cids, strict=True):
         probes[cid] = r.probe
         phases_us = phases_in_us(r)
@@ -312,7 +314,9 @@ def apply_results(
         if state is None:
             state = states[cid] = _load_state(conn, cid)
         _step(state, r, started, thresholds)
-        step_incident(conn, state.incident, r, started, latency, thresholds, quorum, stale_after_ms)
+        step_incident(
+            conn, book, state.incident, r, started, latency, thresholds, quorum, stale_after_ms
+        )
     if rows:
         conn.executemany(dialect.insert_result, rows)
     # A day is the sum of its hours, so the daily increments come from the hourly ones.
@@ -325,7 +329,7 @@ def apply_results(
         day.merge(agg)
     for table, aggs in zip(ROLLUP_TABLES, (hourly, daily), strict=True):
         _merge_rollups(conn, table, probes, aggs)
-    _save(conn, states)
+    _save(conn, states, book)
     return count, row_ids
 
 
@@ -413,14 +417,14 @@ def _component_row(s: _State) -> tuple[Any, ...]:
     )
 
 
-def _save(conn: Connection, states: dict[int, _State]) -> None:
+def _save(conn: Connection, states: dict[int, _State], book: TargetIncidents) -> None:
     conn.executemany(
         "UPDATE components SET last_status = ?, last_started_at = ?, consecutive_down = ?,"
         " consecutive_good = ?, streak_started_at = ?, open_incident_id = ?, streak_kinds = ?,"
         " streak_message = ?, status_run = ?, status_since = ? WHERE id = ?",
         [_component_row(s) for s in states.values()],
     )
-    save_incidents(conn, (s.incident for s in states.values()))
+    save_incidents(conn, (s.incident for s in states.values()), book)
 
 
 # ---------------------------------------------------------------------------
@@ -507,10 +511,18 @@ def prune_batch(conn: Connection, table: str, cutoff: int) -> int:
         )
         return cur.rowcount
     if table == "incidents":
-        cur = conn.execute(
-            "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents"
-            " WHERE closed_at IS NOT NULL AND closed_at < ? LIMIT ?)",
-            (cutoff, PRUNE_BATCH),
-        )
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM incidents WHERE closed_at IS NOT NULL AND closed_at < ? LIMIT ?",
+                (cutoff, PRUNE_BATCH),
+            )
+        ]
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        # Its members first: their rows point at it.
+        conn.execute(f"DELETE FROM incident_components WHERE incident IN ({marks})", ids)
+        cur = conn.execute(f"DELETE FROM incidents WHERE id IN ({marks})", ids)
         return cur.rowcount
     raise ValueError(f"no retention rule for table {table!r}")

@@ -197,6 +197,31 @@ FROM components c LEFT JOIN incidents i ON i.id = c.open_incident_id
 WHERE c.last_status IS NOT NULL AND c.last_started_at IS NOT NULL;
 """
 
+# SQLite's m007_grouped_incidents: one incident per target with its member components,
+# slow periods as incidents. Every stored incident becomes one of a single member.
+P004_GROUPED_INCIDENTS = """
+ALTER TABLE incidents ADD COLUMN impact TEXT NOT NULL DEFAULT 'major';
+ALTER TABLE component_locations ADD COLUMN slow_since BIGINT;
+CREATE TABLE incident_components (
+    incident BIGINT NOT NULL REFERENCES incidents(id),
+    component BIGINT NOT NULL REFERENCES components(id),
+    position INTEGER NOT NULL,
+    impact TEXT NOT NULL,
+    state TEXT NOT NULL,
+    joined_at BIGINT NOT NULL,
+    left_at BIGINT,
+    error_kinds TEXT NOT NULL,
+    last_message TEXT NOT NULL,
+    PRIMARY KEY (incident, component)
+);
+CREATE INDEX incident_components_component ON incident_components (component);
+INSERT INTO incident_components (incident, component, position, impact, state, joined_at,
+    left_at, error_kinds, last_message)
+SELECT id, component, 0, 'major', CASE WHEN closed_at IS NULL THEN 'down' ELSE 'recovered' END,
+    opened_at, closed_at, error_kinds, last_message
+FROM incidents;
+"""
+
 P005_ALERT_GROUPS = """
 CREATE TABLE alert_groups (
     target TEXT NOT NULL PRIMARY KEY,
@@ -213,6 +238,7 @@ CREATE TABLE alert_groups (
 PG_MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("p001_initial", P001_INITIAL),  # SQLite m001_initial .. m004_whole_streaks
     ("p002_locations", P002_LOCATIONS),  # SQLite m005_locations
+    ("p004_grouped_incidents", P004_GROUPED_INCIDENTS),  # SQLite m007_grouped_incidents
     ("p005_alert_groups", P005_ALERT_GROUPS),  # SQLite m008_alert_groups
 )
 

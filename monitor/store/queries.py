@@ -19,6 +19,7 @@ from monitor.store.records import (
     CODE_STATUS,
     ComponentState,
     Incident,
+    IncidentComponent,
     IncidentUpdate,
     JSONMapping,
     LocationState,
@@ -239,16 +240,15 @@ def _rollup(row: tuple[Any, ...], bucket_ms: int) -> Rollup:
     )
 
 
-def _incident(row: tuple[object, ...]) -> Incident:
-    (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates, where) = (
-        row
-    )
+def _incident(row: tuple[object, ...], members: tuple[IncidentComponent, ...]) -> Incident:
+    (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates, where,
+     impact) = row  # fmt: skip
     assert isinstance(iid, int) and isinstance(opened, int) and isinstance(down_runs, int)
     assert isinstance(kinds, str) and isinstance(updates, str)
     return Incident(
         id=iid,
         target=str(target),
-        probe=str(probe),
+        probe=members[0].probe if members else str(probe),
         opened_at=from_ms(opened),
         closed_at=from_ms(closed) if isinstance(closed, int) else None,
         status=str(status),
@@ -261,14 +261,49 @@ def _incident(row: tuple[object, ...]) -> Incident:
             for u in json.loads(updates)
         ),
         locations=tuple(json.loads(str(where))),
+        impact=str(impact),
+        components=members,
     )
 
 
 _INCIDENT_SELECT = (
     "SELECT i.id, c.target, c.probe, i.opened_at, i.closed_at, i.status, i.error_kinds,"
-    " i.first_message, i.last_message, i.down_runs, i.updates, i.locations"
+    " i.first_message, i.last_message, i.down_runs, i.updates, i.locations, i.impact"
     " FROM incidents i JOIN components c ON c.id = i.component"
 )
+
+
+def _members(conn: Connection, ids: list[int]) -> dict[int, tuple[IncidentComponent, ...]]:
+    """Return the members of incidents `ids`, each incident's in the order they joined."""
+    found: dict[int, list[IncidentComponent]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = conn.execute(
+            "SELECT m.incident, c.probe, m.impact, m.state, m.joined_at, m.left_at,"
+            " m.error_kinds, m.last_message FROM incident_components m"
+            " JOIN components c ON c.id = m.component"
+            f" WHERE m.incident IN ({','.join('?' * len(chunk))})"
+            " ORDER BY m.incident, m.position",
+            chunk,
+        ).fetchall()
+        for iid, probe, impact, state, joined, left, kinds, last in rows:
+            found.setdefault(iid, []).append(
+                IncidentComponent(
+                    probe=probe,
+                    impact=impact,
+                    joined_at=from_ms(joined),
+                    left_at=from_ms(left) if left is not None else None,
+                    error_kinds=tuple(json.loads(kinds)),
+                    last_message=last,
+                    state=state,
+                )
+            )
+    return {iid: tuple(ms) for iid, ms in found.items()}
+
+
+def _with_members(conn: Connection, rows: list[Any]) -> list[Incident]:
+    members = _members(conn, [row[0] for row in rows])
+    return [_incident(row, members.get(row[0], ())) for row in rows]
 
 
 def incidents(
@@ -279,9 +314,19 @@ def incidents(
     target: str | None,
     probe: str | None,
 ) -> list[Incident]:
-    """Return incidents open at or after `since` (still open, or closed since), newest first."""
-    where, args = _component_filter(target, probe, "c.")
+    """Return incidents open at or after `since` (still open, or closed since), newest first.
+
+    `probe` selects the incidents that have that probe among their members.
+    """
+    where, args = _component_filter(target, None, "c.")
     sql = f"{_INCIDENT_SELECT} WHERE TRUE{where}"
+    if probe is not None:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM incident_components m"
+            " JOIN components mc ON mc.id = m.component"
+            " WHERE m.incident = i.id AND mc.probe = ?)"
+        )
+        args.append(probe)
     if open_only:
         sql += " AND i.closed_at IS NULL"
     if since is not None:
@@ -289,14 +334,13 @@ def incidents(
         args.append(since)
     sql += " ORDER BY i.opened_at DESC, i.id DESC LIMIT ?"
     args.append(max(0, min(limit, MAX_INCIDENTS)))
-    rows = conn.execute(sql, args).fetchall()
-    return [_incident(row) for row in rows]
+    return _with_members(conn, conn.execute(sql, args).fetchall())
 
 
 def incident(conn: Connection, incident_id: int) -> Incident | None:
     """Return one incident by id, or None."""
     row = conn.execute(_INCIDENT_SELECT + " WHERE i.id = ?", (incident_id,)).fetchone()
-    return _incident(row) if row is not None else None
+    return _with_members(conn, [row])[0] if row is not None else None
 
 
 def component_states(conn: Connection) -> list[ComponentState]:

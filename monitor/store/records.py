@@ -26,6 +26,7 @@ __all__ = [
     "PHASE_ORDER",
     "ComponentState",
     "Incident",
+    "IncidentComponent",
     "IncidentUpdate",
     "LocationState",
     "PhaseSums",
@@ -482,12 +483,27 @@ class IncidentUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class Incident:
-    """A component outage: opened after `failure_threshold` downs, closed after goods.
+class IncidentComponent:
+    """One component (probe) of a target's incident: how bad it got, when it joined and left."""
 
-    `opened_at` is the start of the first down run, `closed_at` the start of the
-    first good run of the streak that closed it (the outage's real end), and
-    `status` is Statuspage's ``investigating`` while open, ``resolved`` after.
+    probe: str
+    impact: str  # the worst it reached: "minor" (slow), "major" or "critical" (down)
+    joined_at: datetime  # the start of its problem run (its first down, or slow, result)
+    left_at: datetime | None  # its first good run once it recovered; None while a member
+    error_kinds: tuple[str, ...]
+    last_message: str
+    state: str = "down"  # "down" | "degraded" while a member, "recovered" once it left
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A target's incident: its components that are down or slow, grouped (docs/storage.md).
+
+    `opened_at` is the start of the first problem run of its members (the first
+    down, or slow, result), `closed_at` the start of the first good run of the
+    streak that took its last member out (the real end), and `status` is
+    Statuspage's ``investigating`` while open, ``resolved`` after. `probe` is
+    its first member's; `impact` the worst of its members'.
     """
 
     id: int
@@ -503,6 +519,8 @@ class Incident:
     updates: tuple[IncidentUpdate, ...]
     # The locations that confirmed the outage, in the order they did (docs/storage.md).
     locations: tuple[str, ...] = (LOCAL,)
+    impact: str = "major"  # "minor" | "major" | "critical"
+    components: tuple[IncidentComponent, ...] = ()  # its members, in the order they joined
 
     @property
     def is_open(self) -> bool:
@@ -529,7 +547,11 @@ class LocationState:
 
 @dataclass(frozen=True, slots=True)
 class ComponentState:
-    """The incident state machine's memory for one (target, probe)."""
+    """The incident state machine's memory for one (target, probe).
+
+    `open_incident_id` is the incident this component is a member of now (None
+    once it recovered, even while its target's incident stays open).
+    """
 
     target: str
     probe: str

@@ -373,6 +373,48 @@ def m005_locations(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="m007_grouped_incidents")
+def m007_grouped_incidents(db: Database) -> None:
+    """One incident per target, listing its components; slow periods are incidents too.
+
+    `incident_components` lists each incident's members (docs/storage.md,
+    Incidents): the component, the worst impact it reached (``minor`` slow,
+    ``major`` or ``critical`` down), its state (``down`` | ``degraded`` |
+    ``recovered``), when it joined and left, its error kinds and last message.
+    `incidents` learns its `impact` (the worst of its members) and
+    `component_locations` when each location began to confirm a slow period
+    (`slow_since`). Every incident already stored was one component's outage:
+    it becomes an incident of that one member, impact ``major``, its kinds and
+    messages copied, so nothing stored is lost.
+    """
+    db.execute("ALTER TABLE incidents ADD COLUMN impact TEXT NOT NULL DEFAULT 'major'")
+    db.execute("ALTER TABLE component_locations ADD COLUMN slow_since INTEGER")
+    db.execute(
+        """
+        CREATE TABLE incident_components (
+            incident INTEGER NOT NULL REFERENCES incidents(id),
+            component INTEGER NOT NULL REFERENCES components(id),
+            position INTEGER NOT NULL,        -- 0 for the member that opened it, then in order
+            impact TEXT NOT NULL,             -- minor | major | critical: the worst it reached
+            state TEXT NOT NULL,              -- down | degraded | recovered
+            joined_at INTEGER NOT NULL,       -- epoch ms: the start of its problem run
+            left_at INTEGER,                  -- epoch ms: its first good run, once recovered
+            error_kinds TEXT NOT NULL,        -- JSON list, in the order first seen
+            last_message TEXT NOT NULL,
+            PRIMARY KEY (incident, component)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX incident_components_component ON incident_components (component)")
+    db.execute(
+        "INSERT INTO incident_components (incident, component, position, impact, state,"
+        " joined_at, left_at, error_kinds, last_message)"
+        " SELECT id, component, 0, 'major',"
+        " CASE WHEN closed_at IS NULL THEN 'down' ELSE 'recovered' END,"
+        " opened_at, closed_at, error_kinds, last_message FROM incidents"
+    )
+
+
 @MIGRATIONS(name="m008_alert_groups")
 def m008_alert_groups(db: Database) -> None:
     """One open alert per target: its components' alerts grouped into one message.

@@ -156,7 +156,10 @@ def result(letter: str, i: int) -> ProbeResult:
 async def replay(letters: list[str], rules: AlertRules, db: str) -> None:
     """Feed the store and the alert rules the same results; check they agree after each."""
     async with await Store.open(
-        db, failure_threshold=rules.failure_threshold, success_threshold=rules.success_threshold
+        db,
+        failure_threshold=rules.failure_threshold,
+        success_threshold=rules.success_threshold,
+        degraded_threshold=rules.degraded_threshold,
     ) as store:
         state = AlertState("aai-us", "streaming")
         for i, letter in enumerate(letters):
@@ -167,10 +170,18 @@ async def replay(letters: list[str], rules: AlertRules, db: str) -> None:
             incidents = await store.incidents(open_only=True)
             incident_open = component.open_incident_id is not None
             assert incident_open == bool(incidents)
-            # Every outage is a DOWN alert: the alert resolves only on up runs, which
-            # are good runs too, so it can outlast the incident, never the reverse.
+            # Every outage and every slow period is an open alert: the alert resolves only
+            # on up runs, which are good runs too, so it can outlast the incident, never
+            # the reverse. A down member is a DOWN alert; a DEGRADED alert is a slow member.
             if incident_open:
-                assert state.open_level is Level.DOWN, (letters[: i + 1], state)
+                assert state.open_level is not None, (letters[: i + 1], state)
+                [member] = incidents[0].components
+                if member.state == "down":
+                    assert state.open_level is Level.DOWN, (letters[: i + 1], state)
+            if state.open_level is Level.DEGRADED:
+                assert incident_open, (letters[: i + 1], state)
+                assert incidents[0].components[0].state == "degraded"
+                assert incidents[0].impact == "minor"
             if "G" not in letters and rules.degraded_threshold == 0:
                 # Without slow runs the two are the same outage, to the millisecond.
                 assert incident_open == (state.open_level is Level.DOWN)

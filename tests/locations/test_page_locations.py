@@ -92,7 +92,9 @@ async def test_card_state_follows_the_quorum(
     assert [(where.location, where.status) for where in card.locations] == [
         (loc, STATUS[letters[-1]].value) for loc, letters in sorted(script.items())
     ]
-    assert bool(view.open_incidents) == (state == "major_outage")
+    # An outage, or a slow period, seen from the quorum is an incident (a slow one: minor).
+    impact = {"major_outage": ["critical"], SLOW: ["minor"]}.get(state, [])
+    assert [i.impact for i in view.open_incidents] == impact
 
 
 async def test_page_shows_locations_latency_and_where_checks_run_from(store: Store) -> None:
