@@ -38,13 +38,22 @@ TABLES = (
     "rollup_hourly",
     "rollup_daily",
     "incidents",
+    "incident_updates",
     "ledger",
     "alert_state",
     "alerts",
     "alert_deliveries",
     "alert_attempts",
 )
-_WITH_IDS = ("components", "results", "incidents", "alerts", "alert_deliveries", "alert_attempts")
+_WITH_IDS = (
+    "components",
+    "results",
+    "incidents",
+    "incident_updates",
+    "alerts",
+    "alert_deliveries",
+    "alert_attempts",
+)
 BATCH = 5_000
 
 

@@ -507,10 +507,14 @@ def prune_batch(conn: Connection, table: str, cutoff: int) -> int:
         )
         return cur.rowcount
     if table == "incidents":
-        cur = conn.execute(
-            "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents"
-            " WHERE closed_at IS NOT NULL AND closed_at < ? LIMIT ?)",
-            (cutoff, PRUNE_BATCH),
+        batch = (
+            "SELECT id FROM incidents WHERE closed_at IS NOT NULL AND closed_at < ?"
+            " ORDER BY id LIMIT ?"
         )
+        # The operator's updates of those incidents first: they reference them.
+        conn.execute(
+            f"DELETE FROM incident_updates WHERE incident IN ({batch})", (cutoff, PRUNE_BATCH)
+        )
+        cur = conn.execute(f"DELETE FROM incidents WHERE id IN ({batch})", (cutoff, PRUNE_BATCH))
         return cur.rowcount
     raise ValueError(f"no retention rule for table {table!r}")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from monitor.models import LedgerEntry, ProbeResult
+from monitor.store import operator_incidents
 from monitor.store.codec import decode_result
 from monitor.store.dialect import Connection
 from monitor.store.records import (
@@ -239,34 +240,42 @@ def _rollup(row: tuple[Any, ...], bucket_ms: int) -> Rollup:
     )
 
 
-def _incident(row: tuple[object, ...]) -> Incident:
-    (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates, where) = (
-        row
-    )
+def _incident(row: tuple[object, ...], posted: Sequence[IncidentUpdate] = ()) -> Incident:
+    (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates, where,
+     source, title, affected, impact, postmortem, postmortem_at) = row  # fmt: skip
     assert isinstance(iid, int) and isinstance(opened, int) and isinstance(down_runs, int)
     assert isinstance(kinds, str) and isinstance(updates, str)
+    written = [
+        IncidentUpdate(at=from_ms(u["at"]), status=u["status"], body=u["body"], id=f"{iid}-{n + 1}")
+        for n, u in enumerate(json.loads(updates))
+    ]
+    timeline = operator_incidents.timeline(written, posted)
     return Incident(
         id=iid,
         target=str(target),
         probe=str(probe),
         opened_at=from_ms(opened),
         closed_at=from_ms(closed) if isinstance(closed, int) else None,
-        status=str(status),
+        status=operator_incidents.current_status(timeline, closed is not None, str(status)),
         error_kinds=tuple(json.loads(kinds)),
         first_message=str(first),
         last_message=str(last),
         down_runs=down_runs,
-        updates=tuple(
-            IncidentUpdate(at=from_ms(u["at"]), status=u["status"], body=u["body"])
-            for u in json.loads(updates)
-        ),
+        updates=timeline,
         locations=tuple(json.loads(str(where))),
+        title=str(title) if title is not None else None,
+        source=str(source),
+        affected=tuple(json.loads(affected)) if isinstance(affected, str) else (),
+        declared_impact=str(impact) if impact is not None else None,
+        postmortem=str(postmortem) if postmortem is not None else None,
+        postmortem_at=from_ms(postmortem_at) if isinstance(postmortem_at, int) else None,
     )
 
 
 _INCIDENT_SELECT = (
     "SELECT i.id, c.target, c.probe, i.opened_at, i.closed_at, i.status, i.error_kinds,"
-    " i.first_message, i.last_message, i.down_runs, i.updates, i.locations"
+    " i.first_message, i.last_message, i.down_runs, i.updates, i.locations,"
+    " i.source, i.title, i.affected, i.declared_impact, i.postmortem, i.postmortem_at"
     " FROM incidents i JOIN components c ON c.id = i.component"
 )
 
@@ -290,13 +299,16 @@ def incidents(
     sql += " ORDER BY i.opened_at DESC, i.id DESC LIMIT ?"
     args.append(max(0, min(limit, MAX_INCIDENTS)))
     rows = conn.execute(sql, args).fetchall()
-    return [_incident(row) for row in rows]
+    posted = operator_incidents.posted_updates(conn, [row[0] for row in rows])
+    return [_incident(row, posted.get(row[0], ())) for row in rows]
 
 
 def incident(conn: Connection, incident_id: int) -> Incident | None:
     """Return one incident by id, or None."""
     row = conn.execute(_INCIDENT_SELECT + " WHERE i.id = ?", (incident_id,)).fetchone()
-    return _incident(row) if row is not None else None
+    if row is None:
+        return None
+    return _incident(row, operator_incidents.posted_updates(conn, [incident_id]).get(row[0], ()))
 
 
 def component_states(conn: Connection) -> list[ComponentState]:

@@ -474,20 +474,32 @@ def histogram_percentile(
 
 @dataclass(frozen=True, slots=True)
 class IncidentUpdate:
-    """One entry of an incident's timeline (Statuspage `incident_updates`)."""
+    """One entry of an incident's timeline (Statuspage `incident_updates`).
+
+    `source` is ``"sttwatch"`` for what the incident machine wrote (opened, a new
+    error kind, recovered) and ``"operator"`` for ``sttwatch incident`` updates;
+    `id` is the update's Statuspage id, unique across the page.
+    """
 
     at: datetime
     status: str
     body: str
+    source: str = "sttwatch"
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """A component outage: opened after `failure_threshold` downs, closed after goods.
+    """An outage: opened by the probes, or by an operator with ``sttwatch incident open``.
 
-    `opened_at` is the start of the first down run, `closed_at` the start of the
-    first good run of the streak that closed it (the outage's real end), and
-    `status` is Statuspage's ``investigating`` while open, ``resolved`` after.
+    For a probe incident (`source` ``"probe"``) `opened_at` is the start of the
+    first down run and `closed_at` the start of the first good run of the streak
+    that closed it (the outage's real end). An operator incident (`source`
+    ``"operator"``) opens and resolves when the operator says so, names its
+    `title`, the `affected` probe kinds of its target and its `declared_impact`.
+    `status` is Statuspage's: the newest update's while open (investigating,
+    identified, monitoring), ``resolved`` once closed. `updates` is the whole
+    timeline, oldest first: sttwatch's and the operator's, merged by time.
     """
 
     id: int
@@ -503,6 +515,13 @@ class Incident:
     updates: tuple[IncidentUpdate, ...]
     # The locations that confirmed the outage, in the order they did (docs/storage.md).
     locations: tuple[str, ...] = (LOCAL,)
+    title: str | None = None
+    source: str = "probe"
+    # Operator incidents: the probe kinds of `target` the operator named, and the impact.
+    affected: tuple[str, ...] = ()
+    declared_impact: str | None = None
+    postmortem: str | None = None
+    postmortem_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

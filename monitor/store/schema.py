@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlite_utils import Database, Migrations
 
-__all__ = ["MIGRATIONS", "ROLLUP_TABLES"]
+__all__ = ["MIGRATIONS", "OPERATOR_INCIDENT_COLUMNS", "ROLLUP_TABLES"]
 
 _Migration = Callable[["Database"], None]
 
@@ -125,6 +125,16 @@ class _LazyMigrations:
 MIGRATIONS = _LazyMigrations("sttwatch")
 
 ROLLUP_TABLES = ("rollup_hourly", "rollup_daily")
+
+# The columns m006 adds to `incidents`, the same on PostgreSQL (pg_schema's p003).
+OPERATOR_INCIDENT_COLUMNS = (
+    "source TEXT NOT NULL DEFAULT 'probe'",  # probe | operator
+    "title TEXT",
+    "affected TEXT",  # JSON probe kinds an operator incident names
+    "declared_impact TEXT",  # minor | major | critical, an operator incident's
+    "postmortem TEXT",
+    "postmortem_at BIGINT",  # epoch ms (SQLite: an INTEGER)
+)
 
 _ROLLUP_COLUMNS = """
     component INTEGER NOT NULL REFERENCES components(id),
@@ -371,3 +381,31 @@ def m005_locations(db: Database) -> None:
         " FROM components c LEFT JOIN incidents i ON i.id = c.open_incident_id"
         " WHERE c.last_status IS NOT NULL AND c.last_started_at IS NOT NULL"
     )
+
+
+@MIGRATIONS(name="m006_operator_incidents")
+def m006_operator_incidents(db: Database) -> None:
+    """Incidents with words from an operator (``sttwatch incident``, docs/incidents.md).
+
+    `incidents` learns who opened it (`source`: every row stored so far is the
+    probes'), an operator incident's `title`, the probe kinds it names
+    (`affected`, JSON) and its `declared_impact`, and the `postmortem` with when
+    it was posted. The operator's updates go to a table of their own rather than
+    into `incidents.updates`, which the incident machine rewrites while the
+    incident is open: another process's update is never lost to that rewrite.
+    Nothing stored is rewritten.
+    """
+    for column in OPERATOR_INCIDENT_COLUMNS:
+        db.execute(f"ALTER TABLE incidents ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE incident_updates (
+            id INTEGER PRIMARY KEY,
+            incident INTEGER NOT NULL REFERENCES incidents(id),
+            at INTEGER NOT NULL,              -- epoch ms, when it was posted
+            status TEXT NOT NULL,             -- investigating | identified | monitoring | resolved
+            body TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX incident_updates_incident ON incident_updates (incident, id)")
