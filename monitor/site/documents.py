@@ -17,6 +17,7 @@ from monitor.site.model import (
     KindFigures,
     MaintenanceView,
     SiteView,
+    UpdateView,
 )
 
 PROVIDERS_RULE = (
@@ -91,65 +92,87 @@ def _incident_json(view: SiteView, i: IncidentView) -> dict[str, Any]:
     if not timeline:
         # A store without a timeline: say what the page says.
         kinds = ", ".join(i.error_kinds) or "unknown"
-        timeline.append((i.started_at, "investigating", f"{name} checks are failing ({kinds})."))
+        timeline.append(
+            UpdateView(i.started_at, "investigating", f"{name} checks are failing ({kinds}).")
+        )
         if i.ended_at is not None:
-            timeline.append((i.ended_at, "resolved", f"{name} has recovered."))
+            timeline.append(UpdateView(i.ended_at, "resolved", f"{name} has recovered."))
+    by_id = {c.id: c for c in view.components}
+
+    def affected(resolved: bool) -> list[dict[str, Any]]:
+        # What the incident machine's updates did to its components (an operator's
+        # words change no component's state: their updates say null, as Statuspage's
+        # updates that leave components as they were).
+        return [
+            {
+                "code": cid,
+                "name": f"{i.target_label} {cname}",
+                "old_status": "major_outage" if resolved else "operational",
+                "new_status": "operational" if resolved else "major_outage",
+            }
+            for cid, cname in i.affected or [(i.component_id, i.component_name)]
+        ]
+
     updates: list[dict[str, Any]] = []
-    for n, (at, status, body) in enumerate(timeline):
-        resolved = status == "resolved"
+    for n, u in enumerate(timeline):
+        by_machine = u.source == "sttwatch" and i.source == "probe"
         updates.append(
             {
-                "id": f"{i.id}-{n + 1}",
-                "status": status,
-                "body": body,
+                "id": u.id or f"{i.id}-{n + 1}",
+                "status": u.status,
+                "body": u.body,
                 "incident_id": i.id,
-                "created_at": iso(at),
-                "updated_at": iso(at),
-                "display_at": iso(at),
-                "affected_components": [
-                    {
-                        "code": i.component_id,
-                        "name": name,
-                        "old_status": "major_outage" if resolved else "operational",
-                        "new_status": "operational" if resolved else "major_outage",
-                    }
-                ],
+                "created_at": iso(u.at),
+                "updated_at": iso(u.at),
+                "display_at": iso(u.at),
+                "affected_components": affected(u.status == "resolved") if by_machine else None,
                 "deliver_notifications": True,
                 "custom_tweet": None,
                 "tweet_id": None,
             }
         )
     updates.reverse()  # Statuspage lists the newest update first.
+    monitoring = next((u.at for u in timeline if u.status == "monitoring"), None)
+    components = []
+    for cid, cname in i.affected or [(i.component_id, i.component_name)]:
+        now = by_id.get(cid)
+        if i.source == "probe" or now is None:
+            status: str = "major_outage" if i.open else "operational"
+        else:
+            status = now.api_status
+        components.append(
+            {
+                "id": cid,
+                "name": cname,
+                "status": status,
+                "created_at": iso(i.started_at),
+                "updated_at": iso(i.ended_at or i.started_at),
+                "position": now.position if now is not None else 0,
+                "description": None,
+                "showcase": True,
+                "start_date": None,
+                "group_id": cid.rsplit("-", 1)[0],
+                "page_id": view.page_id,
+                "group": False,
+                "only_show_if_degraded": False,
+            }
+        )
     return {
         "id": i.id,
         "name": i.name,
         "status": i.status,
         "created_at": iso(i.started_at),
-        "updated_at": iso(timeline[-1][0]),
-        "monitoring_at": None,
+        "updated_at": iso(max(timeline[-1].at, i.postmortem_at or timeline[-1].at)),
+        "monitoring_at": iso(monitoring) if monitoring else None,
         "resolved_at": iso(i.ended_at) if i.ended_at else None,
         "impact": i.impact,
-        "shortlink": f"{view.url.rstrip('/')}/#incident-{i.id}",
+        "shortlink": f"{view.url.rstrip('/')}/{i.page}",
         "started_at": iso(i.started_at),
         "page_id": view.page_id,
         "incident_updates": updates,
-        "components": [
-            {
-                "id": i.component_id,
-                "name": i.component_name,
-                "status": "major_outage" if i.open else "operational",
-                "created_at": iso(i.started_at),
-                "updated_at": iso(i.ended_at or i.started_at),
-                "position": 0,
-                "description": None,
-                "showcase": True,
-                "start_date": None,
-                "group_id": i.component_id.rsplit("-", 1)[0],
-                "page_id": view.page_id,
-                "group": False,
-                "only_show_if_degraded": False,
-            }
-        ],
+        "postmortem_body": i.postmortem,
+        "postmortem_published_at": iso(i.postmortem_at) if i.postmortem_at else None,
+        "components": components,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from monitor import __version__
 from monitor.site.format import pct
@@ -28,6 +28,7 @@ __all__ = [
     "MaintenanceView",
     "PageState",
     "SiteView",
+    "UpdateView",
 ]
 
 ComponentStatus = Literal[
@@ -179,9 +180,19 @@ class GroupView:
     region: str | None = None
 
 
+class UpdateView(NamedTuple):
+    """One entry of an incident's timeline: when, its Statuspage status, what it says, by whom."""
+
+    at: datetime
+    status: str
+    body: str
+    source: str = "sttwatch"  # sttwatch (the incident machine) | operator
+    id: str = ""  # its Statuspage update id
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentView:
-    """An incident as the page, the JSON and the feed show it."""
+    """An incident as the page, its own page, the JSON and the feed show it."""
 
     id: str
     component_id: str
@@ -194,7 +205,15 @@ class IncidentView:
     error_kinds: list[str]
     message: str
     impact: Literal["minor", "major", "critical"]
-    updates: list[tuple[datetime, str, str]]
+    updates: list[UpdateView]  # oldest first
+    # Statuspage's status: the newest update's while open, resolved once closed.
+    status: str = "investigating"
+    source: str = "probe"  # probe | operator
+    title: str | None = None  # an operator incident's own headline
+    # (component id, component name) of every component it affects.
+    affected: list[tuple[str, str]] = field(default_factory=list)
+    postmortem: str | None = None
+    postmortem_at: datetime | None = None
 
     @property
     def open(self) -> bool:
@@ -202,9 +221,14 @@ class IncidentView:
         return self.ended_at is None
 
     @property
-    def status(self) -> str:
-        """Return the Statuspage incident status."""
-        return "investigating" if self.open else "resolved"
+    def page(self) -> str:
+        """Return the incident page's path, relative to the site's root."""
+        return f"incidents/{self.id}.html"
+
+    @property
+    def latest_word(self) -> UpdateView | None:
+        """Return the operator's newest update, if they posted one."""
+        return next((u for u in reversed(self.updates) if u.source == "operator"), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from monitor.models import iso
 from monitor.site.format import ago_text, duration_text, pct, seconds_text, wer_text, when_text
-from monitor.site.model import ChartView, DayCell, SiteView
+from monitor.site.model import ChartView, DayCell, IncidentView, SiteView
 
 
 def template_dir() -> Path:
@@ -179,6 +179,12 @@ def render_badge(
 def render_index(view: SiteView) -> str:
     """Return index.html for `view`."""
     return _environment().get_template("index.html").render(view=view)
+
+
+def render_incident_page(view: SiteView, incident: IncidentView) -> bytes:
+    """Return incidents/<id>.html of `incident`: its facts, timeline (newest first), postmortem."""
+    page = _environment().get_template("incident_page.html").render(view=view, i=incident)
+    return page.encode("utf-8")
 
 
 def write_index(view: SiteView, out: BinaryIO) -> None:

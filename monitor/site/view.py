@@ -31,6 +31,7 @@ from monitor.site.model import (
     MaintenanceView,
     PageState,
     SiteView,
+    UpdateView,
 )
 from monitor.store.records import Incident, LocationState, Rollup, key_latency
 
@@ -182,22 +183,41 @@ def _in_page_words(body: str, row: Incident, component: str, target: str) -> str
 def _incident_view(row: Incident, labels: Mapping[str, str], now: datetime) -> IncidentView:
     comp_name = kinds.component_name(row.probe)
     target_label = labels.get(row.target, row.target)
+    impact: Literal["minor", "major", "critical"] = kinds.incident_impact(row.probe)
+    if row.declared_impact in ("minor", "major", "critical"):
+        impact = row.declared_impact  # type: ignore[assignment]
     return IncidentView(
         id=str(row.id),
         component_id=f"{row.target}-{row.probe}",
         component_name=comp_name,
         target_label=target_label,
-        name=f"{target_label} {comp_name} failing",
+        name=row.title or f"{target_label} {comp_name} failing",
         started_at=row.opened_at,
         ended_at=row.closed_at,
         duration_s=max(0.0, row.duration(now).total_seconds()),
         error_kinds=list(row.error_kinds),
         message=row.last_message or row.first_message,
-        impact=kinds.incident_impact(row.probe),
+        impact=impact,
         updates=[
-            (u.at, u.status, _in_page_words(u.body, row, comp_name, target_label))
+            UpdateView(
+                u.at,
+                u.status,
+                _in_page_words(u.body, row, comp_name, target_label)
+                if u.source == "sttwatch"
+                else u.body,
+                u.source,
+                u.id,
+            )
             for u in row.updates
         ],
+        status=row.status,
+        source=row.source,
+        title=row.title,
+        affected=[
+            (f"{row.target}-{k}", kinds.component_name(k)) for k in row.affected or (row.probe,)
+        ],
+        postmortem=row.postmortem,
+        postmortem_at=row.postmortem_at,
     )
 
 
@@ -212,7 +232,8 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     # An incident opened before the bar window but still open must show too.
     seen = {r.id for r in rows}
     rows += [r for r in await store.incidents(open_only=True, limit=10_000) if r.id not in seen]
-    open_keys = {(r.target, r.probe) for r in rows if r.is_open}
+    # A component's state is what its probes see: an operator's incident words it, not it.
+    open_keys = {(r.target, r.probe) for r in rows if r.is_open and r.source == "probe"}
     pending = await store.pending_counts()
     places: dict[tuple[str, str], list[LocationState]] = {}
     for place in await store.location_states():
@@ -232,7 +253,8 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     # The bar's days are the same daily rows: one read, not a second of their counts alone.
     daily = [r for r in quarter if r.bucket_start >= bar_since]
     uptimes = await store.uptime_all([(now - span, now) for _, span in UPTIME_WINDOWS])
-    data = _ComponentData(daily, hourly, rows, places, week, quarter)
+    probed = [r for r in rows if r.source == "probe"]  # the bar, too, is what probes saw
+    data = _ComponentData(daily, hourly, probed, places, week, quarter)
     # Building the views is a long stretch of pure Python: a worker thread keeps
     # the event loop (probes, /metrics) running beside it.
     groups = await asyncio.to_thread(
