@@ -226,6 +226,8 @@ class Root:
             lambda: render_site(rt.store, self.config),
             site_dir=self.config.site_dir,
             min_interval=self.render_min_interval,
+            # `sttwatch incident` writes from another process: polled, then rendered soon.
+            watch=rt.store.incident_revision,
         )
         lead = self.lead
         # After the alerter: the page follows what was stored and alerted.

@@ -252,6 +252,12 @@ def _cmd_migrate_db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_incident(args: argparse.Namespace) -> int:
+    from monitor.incident_cmd import run_incident
+
+    return run_incident(args, _load(args.config, _log_level(args)))
+
+
 def _cmd_test_alert(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -401,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_migrate_db)
 
+    _incident_parser(command, with_config)
+
     p = command("test-alert", "send a test notification through every alert URL")
     with_config(p)
     p.set_defaults(func=_cmd_test_alert)
@@ -442,6 +450,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_demo, default_log_level="warning")
     return parser
+
+
+def _incident_parser(
+    command: Callable[[str, str], argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Add ``sttwatch incident open|update|resolve|postmortem|list`` (docs/incidents.md)."""
+    from monitor.incident_cmd import IMPACTS, OPEN_STATUSES
+
+    p = command(
+        "incident",
+        "open, update, resolve and list incidents with words from an operator (shown on the "
+        "page, its incident pages, the Statuspage JSON and the feed)",
+    )
+    p.epilog = (
+        "Every action takes -c CONFIG and writes to that config's database, beside a running "
+        "'sttwatch run' if need be, which shows the change at its next render (within a "
+        "minute). Bad input exits 2 with nothing written. See docs/incidents.md."
+    )
+    p.set_defaults(func=_cmd_incident)
+    actions = p.add_subparsers(dest="incident_action", metavar="ACTION", required=True)
+    statuses = ", ".join(OPEN_STATUSES)
+
+    def action(name: str, summary: str) -> argparse.ArgumentParser:
+        a = actions.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+        with_config(a)
+        return a
+
+    a = action(
+        "open", "open an operator incident of a target (one the probes may not see); prints its id"
+    )
+    a.add_argument(
+        "--target", required=True, metavar="NAME", help="the target's name in the config"
+    )
+    a.add_argument(
+        "--component",
+        action="append",
+        metavar="KIND",
+        help="a probe kind of the target it affects (repeat for several; default: all of them)",
+    )
+    a.add_argument("--title", required=True, metavar="TEXT", help="the incident's headline")
+    a.add_argument("--message", required=True, metavar="TEXT", help="its first update")
+    a.add_argument("--status", choices=OPEN_STATUSES, default="investigating", help=statuses)
+    a.add_argument("--impact", choices=IMPACTS, default="minor", help="default: minor")
+
+    a = action(
+        "update",
+        "post an update to an open incident (probe-opened ones too), or the postmortem of a "
+        "resolved one",
+    )
+    a.add_argument("id", metavar="ID", help="the incident's id (sttwatch incident list)")
+    a.add_argument("--status", choices=OPEN_STATUSES, help=statuses)
+    a.add_argument("--message", metavar="TEXT", help="what the update says")
+    a.add_argument(
+        "--postmortem",
+        metavar="TEXT|@FILE",
+        help="set the postmortem of a resolved incident (@FILE reads it from a file)",
+    )
+
+    a = action(
+        "resolve",
+        "resolve an operator incident (a probe incident resolves itself when its probes recover)",
+    )
+    a.add_argument("id", metavar="ID", help="the incident's id")
+    a.add_argument("--message", required=True, metavar="TEXT", help="the resolving update")
+
+    a = action("postmortem", "set the postmortem of a resolved incident")
+    a.add_argument("id", metavar="ID", help="the incident's id")
+    a.add_argument("text", metavar="TEXT|@FILE", help="the postmortem, or @FILE to read it")
+
+    a = action("list", "print the incidents with their ids, newest first")
+    a.add_argument("--open", action="store_true", help="only those not resolved")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

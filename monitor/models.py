@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 
     from monitor.webhook_runs import LiveRuns
 
+# Statuspage's incident statuses and impacts (docs/incidents.md): an open incident is
+# investigating, identified or monitoring (an operator moves it on), then resolved.
+INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+OPEN_INCIDENT_STATUSES = INCIDENT_STATUSES[:3]
+INCIDENT_IMPACTS = ("minor", "major", "critical")
+
 
 class Status(StrEnum):
     """Outcome of one probe run."""

@@ -49,6 +49,13 @@ class SiteRenderer:
     waits are below `min_interval` and it still renders after every cycle; a
     1,000-component site refreshes its figures every few minutes and shows a
     change of status within ~20 s.
+
+    What other processes write (``sttwatch incident`` updates an incident beside
+    ``run``) reaches no result sink: `watch`, when given, returns a token of it
+    (the store's `incident_revision`), read every `watch_every` seconds; a new
+    token asks for an urgent render, so an operator's update shows within
+    `watch_every` plus the urgent spacing (~12 s on a small site, ~30 s at 1,000
+    components) — sooner than the routine renders a large site spaces out.
     """
 
     def __init__(
@@ -60,6 +67,8 @@ class SiteRenderer:
         refresh_every: float = 60.0,
         cost_factor: float = 200.0,
         urgent_cost_factor: float = 20.0,
+        watch: Callable[[], Awaitable[object]] | None = None,
+        watch_every: float = 10.0,
     ) -> None:
         self._render = render
         self._site_dir = site_dir
@@ -72,6 +81,9 @@ class SiteRenderer:
         self._urgent = asyncio.Event()
         self._statuses: dict[tuple[str, str], Status] = {}
         self._task: asyncio.Task[None] | None = None
+        self._watch = watch
+        self._watch_every = watch_every
+        self._watcher: asyncio.Task[None] | None = None
         self.renders = 0
         self.failures = 0
         self.last_rendered_at: datetime | None = None
@@ -138,14 +150,36 @@ class SiteRenderer:
 
     async def start(self) -> None:
         """Render once, then keep rendering on request and every `refresh_every` seconds."""
+        seen = await self._token() if self._watch is not None else None
         await self.render_now()
         self._task = asyncio.create_task(self._loop(), name="sttwatch-render")
+        if self._watch is not None:
+            self._watcher = asyncio.create_task(self._watching(seen), name="sttwatch-render-watch")
 
     async def stop(self) -> None:
         """Stop the render loop (waiting for a render in progress to finish)."""
+        if self._watcher is not None:
+            await cancel_and_wait(self._watcher)
+            self._watcher = None
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+
+    async def _token(self) -> object:
+        assert self._watch is not None
+        try:
+            return await self._watch()
+        except Exception as exc:  # an unreadable database is the store's to report
+            log.debug("cannot read what other processes wrote: %s", exc)
+            return None
+
+    async def _watching(self, seen: object) -> None:
+        while True:
+            await asyncio.sleep(self._watch_every)
+            token = await self._token()
+            if token is not None and token != seen:
+                seen = token
+                self.request(urgent=True)
 
     async def _loop(self) -> None:
         while True:

@@ -35,14 +35,13 @@ from typing import Any, Literal
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.providers import SECOND, extra_provider  # noqa: E402
-
 from monitor.config import Config, parse_config  # noqa: E402
 from monitor.demo import DemoProvider, demo_providers, synthetic_history  # noqa: E402
 from monitor.models import ProbeResult, Status  # noqa: E402
 from monitor.site import render_site  # noqa: E402
 from monitor.store import Store  # noqa: E402
 from tests.support.chromium import ARGS, CHROMIUM  # noqa: E402
+from tests.support.providers import SECOND, extra_provider  # noqa: E402
 
 SHOTS: tuple[tuple[str, int, Literal["light", "dark"]], ...] = (
     ("compare.png", 1000, "light"),

@@ -18,6 +18,7 @@ from monitor.site.model import (
     KindFigures,
     MaintenanceView,
     SiteView,
+    UpdateView,
 )
 
 PROVIDERS_RULE = (
@@ -92,49 +93,71 @@ def _incident_json(view: SiteView, i: IncidentView) -> dict[str, Any]:
     if not timeline:
         # A store without a timeline: say what the page says.
         kinds = ", ".join(i.error_kinds) or "unknown"
-        timeline.append((i.started_at, "investigating", f"{name} checks are failing ({kinds})."))
+        timeline.append(
+            UpdateView(i.started_at, "investigating", f"{name} checks are failing ({kinds}).")
+        )
         if i.ended_at is not None:
-            timeline.append((i.ended_at, "resolved", f"{name} has recovered."))
+            timeline.append(UpdateView(i.ended_at, "resolved", f"{name} has recovered."))
+    # A slow member was degraded_performance in the incident, a down one major_outage.
+    outage: dict[str, ComponentStatus] = {
+        m.component_id: "degraded_performance" if m.impact == "minor" else "major_outage"
+        for m in i.members
+    }
+
+    def affected(resolved: bool) -> list[dict[str, Any]]:
+        # What the incident machine's updates did to its components (an operator's
+        # words change no component's state: their updates say null, as Statuspage's
+        # updates that leave components as they were).
+        return [
+            {
+                "code": cid,
+                "name": f"{i.target_label} {cname}",
+                "old_status": outage.get(cid, "major_outage") if resolved else "operational",
+                "new_status": "operational" if resolved else outage.get(cid, "major_outage"),
+            }
+            for cid, cname in i.affected or [(i.component_id, i.component_name)]
+        ]
+
     updates: list[dict[str, Any]] = []
-    for n, (at, status, body) in enumerate(timeline):
-        resolved = status == "resolved"
+    for n, u in enumerate(timeline):
+        by_machine = u.source == "sttwatch" and i.source == "probe"
         updates.append(
             {
-                "id": f"{i.id}-{n + 1}",
-                "status": status,
-                "body": body,
+                "id": u.id or f"{i.id}-{n + 1}",
+                "status": u.status,
+                "body": u.body,
                 "incident_id": i.id,
-                "created_at": iso(at),
-                "updated_at": iso(at),
-                "display_at": iso(at),
-                "affected_components": [
-                    {
-                        "code": i.component_id,
-                        "name": name,
-                        "old_status": "major_outage" if resolved else "operational",
-                        "new_status": "operational" if resolved else "major_outage",
-                    }
-                ],
+                "created_at": iso(u.at),
+                "updated_at": iso(u.at),
+                "display_at": iso(u.at),
+                "affected_components": affected(u.status == "resolved") if by_machine else None,
                 "deliver_notifications": True,
                 "custom_tweet": None,
                 "tweet_id": None,
             }
         )
     updates.reverse()  # Statuspage lists the newest update first.
+    monitoring = next((u.at for u in timeline if u.status == "monitoring"), None)
+    if i.source == "probe":
+        components = [_incident_component_json(view, i, m, n) for n, m in enumerate(_members(i))]
+    else:
+        components = [_operator_component_json(view, i, cid, cname) for cid, cname in i.affected]
     return {
         "id": i.id,
         "name": i.name,
         "status": i.status,
         "created_at": iso(i.started_at),
-        "updated_at": iso(timeline[-1][0]),
-        "monitoring_at": None,
+        "updated_at": iso(max(timeline[-1].at, i.postmortem_at or timeline[-1].at)),
+        "monitoring_at": iso(monitoring) if monitoring else None,
         "resolved_at": iso(i.ended_at) if i.ended_at else None,
         "impact": i.impact,
-        "shortlink": f"{view.url.rstrip('/')}/#incident-{i.id}",
+        "shortlink": f"{view.url.rstrip('/')}/{i.page}",
         "started_at": iso(i.started_at),
         "page_id": view.page_id,
         "incident_updates": updates,
-        "components": [_incident_component_json(view, i, m, n) for n, m in enumerate(_members(i))],
+        "postmortem_body": i.postmortem,
+        "postmortem_published_at": iso(i.postmortem_at) if i.postmortem_at else None,
+        "components": components,
     }
 
 
@@ -150,23 +173,45 @@ def _members(i: IncidentView) -> list[IncidentMemberView]:
     ]
 
 
-def _incident_component_json(
-    view: SiteView, i: IncidentView, m: IncidentMemberView, position: int
+def _affected_component_json(
+    view: SiteView, cid: str, name: str, status: str, position: int
 ) -> dict[str, Any]:
     return {
-        "id": m.component_id,
-        "name": m.name,
-        "status": m.api_status if i.open else "operational",
-        "created_at": iso(m.joined_at),
-        "updated_at": iso(m.left_at or m.joined_at),
+        "id": cid,
+        "name": name,
+        "status": status,
         "position": position,
         "description": None,
         "showcase": True,
         "start_date": None,
-        "group_id": m.component_id.rsplit("-", 1)[0],
+        "group_id": cid.rsplit("-", 1)[0],
         "page_id": view.page_id,
         "group": False,
         "only_show_if_degraded": False,
+    }
+
+
+def _incident_component_json(
+    view: SiteView, i: IncidentView, m: IncidentMemberView, position: int
+) -> dict[str, Any]:
+    status = m.api_status if i.open else "operational"
+    return {
+        **_affected_component_json(view, m.component_id, m.name, status, position),
+        "created_at": iso(m.joined_at),
+        "updated_at": iso(m.left_at or m.joined_at),
+    }
+
+
+def _operator_component_json(
+    view: SiteView, i: IncidentView, cid: str, name: str
+) -> dict[str, Any]:
+    # An operator's incident words a component; its status is what its probes see now.
+    now = next((c for c in view.components if c.id == cid), None)
+    status = now.api_status if now is not None else "major_outage" if i.open else "operational"
+    return {
+        **_affected_component_json(view, cid, name, status, now.position if now else 0),
+        "created_at": iso(i.started_at),
+        "updated_at": iso(i.ended_at or i.started_at),
     }
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from monitor.site import kinds
-from monitor.site.model import IncidentMemberView, IncidentView
+from monitor.site.model import IncidentMemberView, IncidentView, UpdateView
 from monitor.store.records import Incident
 
 __all__ = ["Membership", "incident_view", "memberships"]
@@ -64,22 +64,41 @@ def incident_view(row: Incident, labels: Mapping[str, str], now: datetime) -> In
         )
         for m in row.components
     ]
-    names = [m.name for m in members] or [comp_name]
+    if row.source == "operator":
+        affected = [(f"{row.target}-{k}", kinds.component_name(k)) for k in row.affected]
+    else:
+        affected = [(m.component_id, m.name) for m in members]
+    affected = affected or [(f"{row.target}-{row.probe}", comp_name)]
     how = "slow" if row.impact == "minor" else "failing"
     return IncidentView(
         id=str(row.id),
         component_id=f"{row.target}-{row.probe}",
         component_name=comp_name,
         target_label=target_label,
-        name=f"{target_label} {_and(names)} {how}",
+        name=row.title or f"{target_label} {_and([n for _, n in affected])} {how}",
         started_at=row.opened_at,
         ended_at=row.closed_at,
         duration_s=max(0.0, row.duration(now).total_seconds()),
         error_kinds=list(row.error_kinds),
         message=row.last_message or row.first_message,
         impact=_IMPACTS.get(row.impact, "major"),
-        updates=[(u.at, u.status, _in_page_words(u.body, row, target_label)) for u in row.updates],
+        updates=[
+            UpdateView(
+                u.at,
+                u.status,
+                _in_page_words(u.body, row, target_label) if u.source == "sttwatch" else u.body,
+                u.source,
+                u.id,
+            )
+            for u in row.updates
+        ],
         members=members,
+        status=row.status,
+        source=row.source,
+        title=row.title,
+        affected=affected,
+        postmortem=row.postmortem,
+        postmortem_at=row.postmortem_at,
     )
 
 

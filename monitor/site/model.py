@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from monitor import __version__
 from monitor.site.format import pct
@@ -30,6 +30,7 @@ __all__ = [
     "PageState",
     "PlaceView",
     "SiteView",
+    "UpdateView",
 ]
 
 ComponentStatus = Literal[
@@ -190,6 +191,16 @@ class GroupView:
     region: str | None = None
 
 
+class UpdateView(NamedTuple):
+    """One entry of an incident's timeline: when, its Statuspage status, what it says, by whom."""
+
+    at: datetime
+    status: str
+    body: str
+    source: str = "sttwatch"  # sttwatch (the incident machine) | operator
+    id: str = ""  # its Statuspage update id
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentMemberView:
     """One component of a target's incident, as the page, the JSON and the feed list it."""
@@ -218,9 +229,12 @@ class IncidentMemberView:
 
 @dataclass(frozen=True, slots=True)
 class IncidentView:
-    """An incident as the page, the JSON and the feed show it: one target's, its members listed.
+    """An incident as the page, its own page, the JSON and the feed show it.
 
-    `component_id` and `component_name` are its first member's.
+    A probe incident is one target's, its `members` listed; `component_id` and
+    `component_name` are its first member's. An operator's incident has no
+    members: `affected` names the components it is about (a probe incident's
+    are its members).
     """
 
     id: str
@@ -234,13 +248,21 @@ class IncidentView:
     error_kinds: list[str]
     message: str
     impact: Literal["minor", "major", "critical"]
-    updates: list[tuple[datetime, str, str]]
+    updates: list[UpdateView]  # oldest first
     members: list[IncidentMemberView] = field(default_factory=list)
+    # Statuspage's status: the newest update's while open, resolved once closed.
+    status: str = "investigating"
+    source: str = "probe"  # probe | operator
+    title: str | None = None  # an operator incident's own headline
+    # (component id, component name) of every component it affects.
+    affected: list[tuple[str, str]] = field(default_factory=list)
+    postmortem: str | None = None
+    postmortem_at: datetime | None = None
 
     @property
     def members_text(self) -> str:
         """Return its components in words: "AssemblyAI US REST API, Transcription"."""
-        names = ", ".join(m.name for m in self.members) or self.component_name
+        names = ", ".join(name for _, name in self.affected) or self.component_name
         return f"{self.target_label} {names}"
 
     @property
@@ -249,9 +271,14 @@ class IncidentView:
         return self.ended_at is None
 
     @property
-    def status(self) -> str:
-        """Return the Statuspage incident status."""
-        return "investigating" if self.open else "resolved"
+    def page(self) -> str:
+        """Return the incident page's path, relative to the site's root."""
+        return f"incidents/{self.id}.html"
+
+    @property
+    def latest_word(self) -> UpdateView | None:
+        """Return the operator's newest update, if they posted one."""
+        return next((u for u in reversed(self.updates) if u.source == "operator"), None)
 
 
 @dataclass(frozen=True, slots=True)

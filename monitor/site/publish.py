@@ -18,7 +18,12 @@ from monitor.site.badges import badge_endpoint, badge_label, badge_svg
 from monitor.site.documents import dump, providers_document, statuspage_documents, write_sttwatch
 from monitor.site.feed import atom_feed
 from monitor.site.model import SiteView
-from monitor.site.templates import render_badges_page, template_dir, write_index
+from monitor.site.templates import (
+    render_badges_page,
+    render_incident_page,
+    template_dir,
+    write_index,
+)
 
 PROVIDERS_FILE = "api/v1/providers.json"
 """The providers side by side; ``sttwatch run`` serves it as ``/api/v1/providers`` too."""
@@ -36,6 +41,11 @@ def _small_files(view: SiteView) -> Iterator[tuple[str, bytes]]:
         yield f"api/v2/{name}", dump(doc)
     yield PROVIDERS_FILE, dump(providers_document(view))
     yield "feed.atom", atom_feed(view)
+    # A page per incident the site shows; a resolved one's bytes rarely change, so it is
+    # hard-linked from the previous site rather than written again.
+    shown = {i.id: i for i in (*view.open_incidents, *view.recent_incidents, *view.feed_incidents)}
+    for incident in shown.values():
+        yield incident.page, render_incident_page(view, incident)
     for g in view.groups:
         for c in g.components:
             label = badge_label(g, c)

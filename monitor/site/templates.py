@@ -16,7 +16,7 @@ from markupsafe import Markup
 from monitor.models import iso
 from monitor.site import overview
 from monitor.site.format import ago_text, duration_text, pct, seconds_text, wer_text, when_text
-from monitor.site.model import ChartView, DayCell, SiteView
+from monitor.site.model import ChartView, DayCell, IncidentView, SiteView
 
 if TYPE_CHECKING:
     from monitor.site.badge_page import BadgePage
@@ -195,6 +195,12 @@ def render_index(view: SiteView) -> str:
     """Return index.html for `view`."""
     template = _environment().get_template("index.html")
     return template.render(view=view, overview=overview.build(view))
+
+
+def render_incident_page(view: SiteView, incident: IncidentView) -> bytes:
+    """Return incidents/<id>.html of `incident`: its facts, timeline (newest first), postmortem."""
+    page = _environment().get_template("incident_page.html").render(view=view, i=incident)
+    return page.encode("utf-8")
 
 
 def write_index(view: SiteView, out: BinaryIO) -> None:

@@ -182,7 +182,8 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     # An incident opened before the bar window but still open must show too.
     seen = {r.id for r in rows}
     rows += [r for r in await store.incidents(open_only=True, limit=10_000) if r.id not in seen]
-    open_keys = memberships(rows)
+    # A component's state is what its probes see: an operator's incident words it, not it.
+    open_keys = memberships([r for r in rows if r.source == "probe"])
     pending = await store.pending_counts()
     places: dict[tuple[str, str], list[LocationState]] = {}
     for place in await store.location_states():
@@ -202,7 +203,8 @@ async def build_view(store: StatusSource, config: Config, now: datetime | None =
     # The bar's days are the same daily rows: one read, not a second of their counts alone.
     daily = [r for r in quarter if r.bucket_start >= bar_since]
     uptimes = await store.uptime_all([(now - span, now) for _, span in UPTIME_WINDOWS])
-    data = _ComponentData(daily, hourly, rows, places, week, quarter)
+    probed = [r for r in rows if r.source == "probe"]  # the bar, too, is what probes saw
+    data = _ComponentData(daily, hourly, probed, places, week, quarter)
     # Building the views is a long stretch of pure Python: a worker thread keeps
     # the event loop (probes, /metrics) running beside it.
     groups = await asyncio.to_thread(

@@ -27,6 +27,7 @@ from monitor.store.alert_rows import AlertRows
 from monitor.store.connections import Connections
 from monitor.store.dialect import Connection, Handle
 from monitor.store.ingest import ComponentIds
+from monitor.store.operator_rows import OperatorRows
 from monitor.store.records import (
     DAY_MS,
     HOUR_MS,
@@ -59,7 +60,7 @@ T = TypeVar("T")
 BULK_CHUNK = 20_000
 
 
-class Store(AlertRows):
+class Store(AlertRows, OperatorRows):
     """sttwatch's database: results, roll-ups, incidents, the deletion ledger.
 
     Implements the `DeletionLedger` protocol of `monitor.models`. Open with

@@ -39,13 +39,22 @@ TABLES = (
     "rollup_daily",
     "incidents",
     "incident_components",
+    "incident_updates",
     "ledger",
     "alert_state",
     "alerts",
     "alert_deliveries",
     "alert_attempts",
 )
-_WITH_IDS = ("components", "results", "incidents", "alerts", "alert_deliveries", "alert_attempts")
+_WITH_IDS = (
+    "components",
+    "results",
+    "incidents",
+    "incident_updates",
+    "alerts",
+    "alert_deliveries",
+    "alert_attempts",
+)
 BATCH = 5_000
 
 

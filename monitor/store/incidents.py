@@ -131,7 +131,8 @@ class TargetIncidents:
                 row[0]
                 for row in self._conn.execute(
                     "SELECT i.id FROM incidents i JOIN components c ON c.id = i.component"
-                    " WHERE c.target = ? AND i.closed_at IS NULL ORDER BY i.opened_at, i.id",
+                    " WHERE c.target = ? AND i.closed_at IS NULL AND i.source = 'probe'"
+                    " ORDER BY i.opened_at, i.id",
                     (target,),
                 )
             ]

@@ -514,15 +514,17 @@ def prune_batch(conn: Connection, table: str, cutoff: int) -> int:
         ids = [
             row[0]
             for row in conn.execute(
-                "SELECT id FROM incidents WHERE closed_at IS NOT NULL AND closed_at < ? LIMIT ?",
+                "SELECT id FROM incidents WHERE closed_at IS NOT NULL AND closed_at < ?"
+                " ORDER BY id LIMIT ?",
                 (cutoff, PRUNE_BATCH),
             )
         ]
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
-        # Its members first: their rows point at it.
+        # Its members and the operator's updates first: their rows point at it.
         conn.execute(f"DELETE FROM incident_components WHERE incident IN ({marks})", ids)
+        conn.execute(f"DELETE FROM incident_updates WHERE incident IN ({marks})", ids)
         cur = conn.execute(f"DELETE FROM incidents WHERE id IN ({marks})", ids)
         return cur.rowcount
     raise ValueError(f"no retention rule for table {table!r}")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from monitor.models import LedgerEntry, ProbeResult
+from monitor.store import operator_incidents
 from monitor.store.codec import decode_result
 from monitor.store.dialect import Connection
 from monitor.store.records import (
@@ -240,35 +241,47 @@ def _rollup(row: tuple[Any, ...], bucket_ms: int) -> Rollup:
     )
 
 
-def _incident(row: tuple[object, ...], members: tuple[IncidentComponent, ...]) -> Incident:
+def _incident(
+    row: tuple[object, ...],
+    members: tuple[IncidentComponent, ...],
+    posted: Sequence[IncidentUpdate] = (),
+) -> Incident:
     (iid, target, probe, opened, closed, status, kinds, first, last, down_runs, updates, where,
-     impact) = row  # fmt: skip
+     impact, source, title, affected, postmortem, postmortem_at) = row  # fmt: skip
     assert isinstance(iid, int) and isinstance(opened, int) and isinstance(down_runs, int)
     assert isinstance(kinds, str) and isinstance(updates, str)
+    written = [
+        IncidentUpdate(at=from_ms(u["at"]), status=u["status"], body=u["body"], id=f"{iid}-{n + 1}")
+        for n, u in enumerate(json.loads(updates))
+    ]
+    timeline = operator_incidents.timeline(written, posted)
     return Incident(
         id=iid,
         target=str(target),
         probe=members[0].probe if members else str(probe),
         opened_at=from_ms(opened),
         closed_at=from_ms(closed) if isinstance(closed, int) else None,
-        status=str(status),
+        status=operator_incidents.current_status(timeline, closed is not None, str(status)),
         error_kinds=tuple(json.loads(kinds)),
         first_message=str(first),
         last_message=str(last),
         down_runs=down_runs,
-        updates=tuple(
-            IncidentUpdate(at=from_ms(u["at"]), status=u["status"], body=u["body"])
-            for u in json.loads(updates)
-        ),
+        updates=timeline,
         locations=tuple(json.loads(str(where))),
         impact=str(impact),
         components=members,
+        title=str(title) if title is not None else None,
+        source=str(source),
+        affected=tuple(json.loads(affected)) if isinstance(affected, str) else (),
+        postmortem=str(postmortem) if postmortem is not None else None,
+        postmortem_at=from_ms(postmortem_at) if isinstance(postmortem_at, int) else None,
     )
 
 
 _INCIDENT_SELECT = (
     "SELECT i.id, c.target, c.probe, i.opened_at, i.closed_at, i.status, i.error_kinds,"
-    " i.first_message, i.last_message, i.down_runs, i.updates, i.locations, i.impact"
+    " i.first_message, i.last_message, i.down_runs, i.updates, i.locations, i.impact,"
+    " i.source, i.title, i.affected, i.postmortem, i.postmortem_at"
     " FROM incidents i JOIN components c ON c.id = i.component"
 )
 
@@ -302,8 +315,10 @@ def _members(conn: Connection, ids: list[int]) -> dict[int, tuple[IncidentCompon
 
 
 def _with_members(conn: Connection, rows: list[Any]) -> list[Incident]:
-    members = _members(conn, [row[0] for row in rows])
-    return [_incident(row, members.get(row[0], ())) for row in rows]
+    ids = [row[0] for row in rows]
+    members = _members(conn, ids)
+    posted = operator_incidents.posted_updates(conn, ids)
+    return [_incident(row, members.get(row[0], ()), posted.get(row[0], ())) for row in rows]
 
 
 def incidents(
@@ -316,17 +331,19 @@ def incidents(
 ) -> list[Incident]:
     """Return incidents open at or after `since` (still open, or closed since), newest first.
 
-    `probe` selects the incidents that have that probe among their members.
+    `probe` selects the incidents that have that probe among their members, and
+    the operator's incidents that name it.
     """
     where, args = _component_filter(target, None, "c.")
     sql = f"{_INCIDENT_SELECT} WHERE TRUE{where}"
     if probe is not None:
         sql += (
-            " AND EXISTS (SELECT 1 FROM incident_components m"
+            " AND (EXISTS (SELECT 1 FROM incident_components m"
             " JOIN components mc ON mc.id = m.component"
             " WHERE m.incident = i.id AND mc.probe = ?)"
+            " OR (i.source = 'operator' AND i.affected LIKE ?))"
         )
-        args.append(probe)
+        args += [probe, f'%"{probe}"%']
     if open_only:
         sql += " AND i.closed_at IS NULL"
     if since is not None:

@@ -475,11 +475,18 @@ def histogram_percentile(
 
 @dataclass(frozen=True, slots=True)
 class IncidentUpdate:
-    """One entry of an incident's timeline (Statuspage `incident_updates`)."""
+    """One entry of an incident's timeline (Statuspage `incident_updates`).
+
+    `source` is ``"sttwatch"`` for what the incident machine wrote (opened, a new
+    error kind, recovered) and ``"operator"`` for ``sttwatch incident`` updates;
+    `id` is the update's Statuspage id, unique across the page.
+    """
 
     at: datetime
     status: str
     body: str
+    source: str = "sttwatch"
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,13 +504,19 @@ class IncidentComponent:
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """A target's incident: its components that are down or slow, grouped (docs/storage.md).
+    """A target's incident: opened by its probes, or by an operator (``sttwatch incident open``).
 
-    `opened_at` is the start of the first problem run of its members (the first
-    down, or slow, result), `closed_at` the start of the first good run of the
-    streak that took its last member out (the real end), and `status` is
-    Statuspage's ``investigating`` while open, ``resolved`` after. `probe` is
-    its first member's; `impact` the worst of its members'.
+    A probe incident (`source` ``"probe"``) groups the target's components that
+    are down or slow (docs/storage.md): `opened_at` is the start of the first
+    problem run of its members (the first down, or slow, result), `closed_at`
+    the start of the first good run of the streak that took its last member out
+    (the real end); `probe` is its first member's, `impact` the worst of its
+    members'. An operator incident (`source` ``"operator"``) has no members: it
+    opens and resolves when the operator says so and names its `title`, the
+    `affected` probe kinds of its target and the `impact` the operator gave.
+    `status` is Statuspage's: the newest update's while open (investigating,
+    identified, monitoring), ``resolved`` once closed. `updates` is the whole
+    timeline, oldest first: sttwatch's and the operator's, merged by time.
     """
 
     id: int
@@ -521,6 +534,11 @@ class Incident:
     locations: tuple[str, ...] = (LOCAL,)
     impact: str = "major"  # "minor" | "major" | "critical"
     components: tuple[IncidentComponent, ...] = ()  # its members, in the order they joined
+    title: str | None = None
+    source: str = "probe"
+    affected: tuple[str, ...] = ()  # an operator incident's: the probe kinds it names
+    postmortem: str | None = None
+    postmortem_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlite_utils import Database, Migrations
 
-__all__ = ["MIGRATIONS", "ROLLUP_TABLES"]
+__all__ = ["MIGRATIONS", "OPERATOR_INCIDENT_COLUMNS", "ROLLUP_TABLES"]
 
 _Migration = Callable[["Database"], None]
 
@@ -125,6 +125,15 @@ class _LazyMigrations:
 MIGRATIONS = _LazyMigrations("sttwatch")
 
 ROLLUP_TABLES = ("rollup_hourly", "rollup_daily")
+
+# The columns m006 adds to `incidents`, the same on PostgreSQL (pg_schema's p003).
+OPERATOR_INCIDENT_COLUMNS = (
+    "source TEXT NOT NULL DEFAULT 'probe'",  # probe | operator
+    "title TEXT",
+    "affected TEXT",  # JSON probe kinds an operator incident names
+    "postmortem TEXT",
+    "postmortem_at BIGINT",  # epoch ms (SQLite: an INTEGER)
+)
 
 _ROLLUP_COLUMNS = """
     component INTEGER NOT NULL REFERENCES components(id),
@@ -373,6 +382,35 @@ def m005_locations(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="m006_operator_incidents")
+def m006_operator_incidents(db: Database) -> None:
+    """Incidents with words from an operator (``sttwatch incident``, docs/incidents.md).
+
+    `incidents` learns who opened it (`source`: every row stored so far is the
+    probes'), an operator incident's `title`, the probe kinds it names
+    (`affected`, JSON) and the `postmortem` with when it was posted (its impact
+    goes in the `impact` column m007_grouped_incidents adds). The operator's
+    updates go to a table of their own rather than into `incidents.updates`,
+    which the incident machine rewrites while the incident is open: another
+    process's update is never lost to that rewrite.
+    Nothing stored is rewritten.
+    """
+    for column in OPERATOR_INCIDENT_COLUMNS:
+        db.execute(f"ALTER TABLE incidents ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE incident_updates (
+            id INTEGER PRIMARY KEY,
+            incident INTEGER NOT NULL REFERENCES incidents(id),
+            at INTEGER NOT NULL,              -- epoch ms, when it was posted
+            status TEXT NOT NULL,             -- investigating | identified | monitoring | resolved
+            body TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX incident_updates_incident ON incident_updates (incident, id)")
+
+
 @MIGRATIONS(name="m007_grouped_incidents")
 def m007_grouped_incidents(db: Database) -> None:
     """One incident per target, listing its components; slow periods are incidents too.
@@ -385,7 +423,8 @@ def m007_grouped_incidents(db: Database) -> None:
     `component_locations` when each location began to confirm a slow period
     (`slow_since`). Every incident already stored was one component's outage:
     it becomes an incident of that one member, impact ``major``, its kinds and
-    messages copied, so nothing stored is lost.
+    messages copied, so nothing stored is lost. An operator's incident
+    (m006_operator_incidents) has no members: its impact stays ``major``.
     """
     db.execute("ALTER TABLE incidents ADD COLUMN impact TEXT NOT NULL DEFAULT 'major'")
     db.execute("ALTER TABLE component_locations ADD COLUMN slow_since INTEGER")
@@ -411,7 +450,7 @@ def m007_grouped_incidents(db: Database) -> None:
         " joined_at, left_at, error_kinds, last_message)"
         " SELECT id, component, 0, 'major',"
         " CASE WHEN closed_at IS NULL THEN 'down' ELSE 'recovered' END,"
-        " opened_at, closed_at, error_kinds, last_message FROM incidents"
+        " opened_at, closed_at, error_kinds, last_message FROM incidents WHERE source = 'probe'"
     )
 
 

@@ -14,7 +14,17 @@ from monitor import cli
 from monitor.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ["run", "once", "render", "check-config", "test-alert", "migrate-db", "simulate", "demo"]
+COMMANDS = [
+    "run",
+    "once",
+    "render",
+    "check-config",
+    "incident",
+    "test-alert",
+    "migrate-db",
+    "simulate",
+    "demo",
+]
 
 
 def sttwatch(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from monitor.config import parse_config
 from monitor.models import ProbeResult, Status
 from monitor.renderer import SiteRenderer
 from monitor.runtime import Runtime
+from monitor.store import Store
 from tests.support.polling import eventually
 
 
@@ -81,3 +83,35 @@ async def test_spacing_grows_with_the_render_and_never_drops_below_min_interval(
     renderer.last_duration_s = 1.1
     assert renderer.spacing() == pytest.approx(220.0)
     assert renderer.spacing(urgent=True) == pytest.approx(22.0)
+
+
+async def test_an_operator_write_from_another_process_is_rendered_soon(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    # No cycle asks for a render and the routine spacing is hours: only the watch can.
+    renderer = SiteRenderer(
+        lambda: render_site(rt.store, rt.config),
+        min_interval=0.05,
+        refresh_every=3600,
+        cost_factor=1e6,
+        urgent_cost_factor=0,
+        watch=rt.store.incident_revision,
+        watch_every=0.05,
+    )
+    await renderer.start()
+    try:
+        renderer.request()
+        await eventually(lambda: renderer.renders == 2, "the requested render", within=5)
+        # Another store on the same file, as `sttwatch incident` is another process.
+        async with await Store.open(rt.config.database) as other:
+            iid = await other.open_operator_incident(
+                "us", ["reachability"], title="Words", message="Looking into it"
+            )
+        page = Path(rt.config.site_dir) / "incidents" / f"{iid}.html"
+        await eventually(page.is_file, "the operator incident's page", within=5)
+        assert "Looking into it" in page.read_text(encoding="utf-8")
+        renders = renderer.renders
+        await asyncio.sleep(0.3)  # nothing new written: no render
+        assert renderer.renders == renders
+    finally:
+        await renderer.stop()

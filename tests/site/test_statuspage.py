@@ -492,7 +492,7 @@ async def test_incident_history_shows_start_end_duration_and_kinds(
     assert history == "Past incidents (14 days)"
     html = (site / "index.html").read_text()
     past = html.split('id="history-h"', 1)[1]
-    assert "AssemblyAI EU Transcription failing — resolved" in past
+    assert "AssemblyAI EU Transcription failing</a> — resolved" in past  # linked to its page
     assert "2026-11-17 11:37 UTC" in past  # started
     assert "2026-11-17 11:44 UTC" in past  # ended: the first good run
     assert "7 min" in past

@@ -39,6 +39,12 @@ async def seed(path: Path) -> None:
         last = results[-1].started_at
         for i in range(3):  # an incident still open when the copy is made
             await s.add_result(make(at=last + timedelta(minutes=i + 1), status=Status.DOWN))
+        # An operator's words: an update of that incident, and an incident of their own.
+        [probed] = await s.incidents(open_only=True)
+        await s.post_incident_update(probed.id, status="identified", message="Upstream")
+        said = await s.open_operator_incident("eu", ["transcription"], title="Slow", message="Slow")
+        await s.resolve_incident(said, message="Fixed")
+        await s.set_postmortem(said, "What happened")
         old = [make(at=T0 - timedelta(minutes=m)) for m in (2, 1)]
         ids = [await s.add_result(r) for r in old]
 
