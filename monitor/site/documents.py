@@ -115,7 +115,7 @@ def _incident_json(view: SiteView, i: IncidentView) -> dict[str, Any]:
                 "old_status": outage.get(cid, "major_outage") if resolved else "operational",
                 "new_status": "operational" if resolved else outage.get(cid, "major_outage"),
             }
-            for cid, cname in i.affected or [(i.component_id, i.component_name)]
+            for cid, cname in i.affected
         ]
 
     updates: list[dict[str, Any]] = []

@@ -254,7 +254,8 @@ class IncidentView:
     status: str = "investigating"
     source: str = "probe"  # probe | operator
     title: str | None = None  # an operator incident's own headline
-    # (component id, component name) of every component it affects.
+    # (component id, component name) of every component it affects, never empty
+    # (site/incident_views.py falls back to its first component).
     affected: list[tuple[str, str]] = field(default_factory=list)
     postmortem: str | None = None
     postmortem_at: datetime | None = None
@@ -262,8 +263,7 @@ class IncidentView:
     @property
     def members_text(self) -> str:
         """Return its components in words: "AssemblyAI US REST API, Transcription"."""
-        names = ", ".join(name for _, name in self.affected) or self.component_name
-        return f"{self.target_label} {names}"
+        return f"{self.target_label} {', '.join(name for _, name in self.affected)}"
 
     @property
     def open(self) -> bool:
